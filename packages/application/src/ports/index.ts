@@ -1,0 +1,5 @@
+export * from './clock.ts';
+export * from './ids.ts';
+export * from './records.ts';
+export * from './transaction.ts';
+export * from './read-store.ts';

@@ -1,0 +1,14 @@
+import type { HeldCoupon, Order, Won } from '@shop/domain';
+import type { LedgerEntry, Page, Product } from './records.ts';
+
+/** Reads that need no lock; each sees one committed state. Cursors are opaque to callers. */
+export interface ReadStore {
+  userExists(userId: number): Promise<boolean>;
+  balance(userId: number): Promise<Won | null>;
+  ledger(userId: number, limit: number, cursor: string | null): Promise<Page<LedgerEntry>>;
+  product(productId: number): Promise<Product | null>;
+  products(limit: number, cursor: string | null): Promise<Page<Product>>;
+  order(orderId: string): Promise<Order | null>;
+  ordersOf(userId: number, limit: number, cursor: string | null): Promise<Page<Order>>;
+  heldCoupons(userId: number): Promise<HeldCoupon[]>;
+}

@@ -1,0 +1,48 @@
+import type { Coupon, HeldCoupon, StockedProduct, Won } from '@shop/domain';
+import type { LedgerEntry, PaidOrderRecord, Product, User } from './records.ts';
+
+/**
+ * The rows a use case may lock, always in this order within one transaction:
+ * products (ascending id) → coupon → user coupon → balance. Every use case follows it, so no
+ * two transactions can wait on each other in a cycle.
+ */
+export interface Transaction {
+  readonly users: {
+    exists(userId: number): Promise<boolean>;
+    create(name: string): Promise<User>;
+  };
+  readonly products: {
+    /** Locks the rows of `productIds` (given ascending) and returns those that exist. */
+    lockForUpdate(productIds: readonly number[]): Promise<StockedProduct[]>;
+    create(input: { name: string; price: Won; stock: number }): Promise<Product>;
+    update(productId: number, change: { price?: Won; stock?: number }): Promise<Product | null>;
+  };
+  readonly coupons: {
+    create(input: Omit<Coupon, 'couponId' | 'issuedQuantity'>): Promise<Coupon>;
+    lockCoupon(couponId: number): Promise<Coupon | null>;
+    /** Locks the user's copy of a coupon, or returns null when the user holds none. */
+    lockHeld(userId: number, couponId: number): Promise<HeldCoupon | null>;
+    /** Stores a new copy for the user and counts it against the coupon's quantity. */
+    issue(couponId: number, userId: number, issuedAt: Date, expiresAt: Date): Promise<HeldCoupon>;
+  };
+  readonly balances: {
+    lock(userId: number): Promise<Won | null>;
+    /** Moves the balance to `entry.balanceAfter` and appends the entry to the ledger. */
+    record(userId: number, entry: LedgerEntry): Promise<void>;
+  };
+  readonly orders: {
+    /** Writes the order, its stock, coupon use, payment, ledger entry and outbox event at once. */
+    recordPaid(record: PaidOrderRecord): Promise<void>;
+  };
+  readonly idempotency: {
+    /** Takes the key for this transaction; false while another transaction holds it. */
+    tryClaim(userId: number, key: string): Promise<boolean>;
+    find(userId: number, key: string): Promise<{ fingerprint: string; result: unknown } | null>;
+    save(userId: number, key: string, fingerprint: string, result: unknown): Promise<void>;
+  };
+}
+
+export interface UnitOfWork {
+  /** Runs `work` in one database transaction: all of its writes commit, or none do. */
+  run<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,93 @@
+import {
+  DomainError,
+  allocateStock,
+  orderLinesInLockOrder,
+  orderPaidEvent,
+  paidOrder,
+  payFromBalance,
+  redeemCoupon,
+  totalOf,
+  type Order,
+  type RequestedLine,
+} from '@shop/domain';
+import { fingerprint, once, type IdempotencyKey } from '../idempotency.ts';
+import type { Clock, IdGenerator, ReadStore, UnitOfWork } from '../ports/index.ts';
+
+export interface PlaceOrderCommand {
+  readonly userId: number;
+  readonly items: readonly RequestedLine[];
+  readonly couponId?: number | undefined;
+  readonly idempotencyKey?: string | undefined;
+}
+
+export interface PlaceOrderResult {
+  readonly order: Order;
+  /** True when the order was placed by an earlier request with the same Idempotency-Key. */
+  readonly replayed: boolean;
+}
+
+export interface PlaceOrderDeps {
+  readonly uow: UnitOfWork;
+  readonly reads: ReadStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+}
+
+/**
+ * Places and pays an order in one transaction. The checks run in the contract's error order
+ * (user, products, stock, coupon, balance), and the locks are taken in the global lock order
+ * (products by id, coupon, balance), which happen to agree.
+ */
+export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
+  const lines = orderLinesInLockOrder(cmd.items);
+  const couponId = cmd.couponId ?? null;
+  const idem: IdempotencyKey | undefined = cmd.idempotencyKey
+    ? { userId: cmd.userId, key: cmd.idempotencyKey }
+    : undefined;
+  const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
+
+  const outcome = await deps.uow.run((tx) =>
+    once<{ orderId: string; order?: Order }>(
+      tx,
+      idem,
+      print,
+      { store: ({ orderId }) => ({ orderId }), replay: (stored) => ({ orderId: (stored as { orderId: string }).orderId }) },
+      async () => {
+        if (!(await tx.users.exists(cmd.userId))) {
+          throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
+        }
+        const products = await tx.products.lockForUpdate(lines.map((l) => l.productId));
+        const allocated = allocateStock(lines, products);
+        const now = deps.clock.now();
+        let discountAmount = 0;
+        if (couponId !== null) {
+          const held = await tx.coupons.lockHeld(cmd.userId, couponId);
+          discountAmount = redeemCoupon(held, now, totalOf(allocated));
+        }
+        const balance = await tx.balances.lock(cmd.userId);
+        if (balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
+        const order = paidOrder({
+          orderId: deps.ids.next(),
+          userId: cmd.userId,
+          lines: allocated,
+          couponId,
+          discountAmount,
+          createdAt: now,
+        });
+        const balanceAfter = payFromBalance(balance, order.paidAmount);
+        await tx.orders.recordPaid({
+          order,
+          stockAfter: allocated.map((l) => ({ productId: l.productId, stock: l.stockAfter })),
+          balanceAfter,
+          event: orderPaidEvent(deps.ids.next(), order),
+        });
+        return { orderId: order.orderId, order };
+      },
+    ),
+  );
+
+  if (outcome.order) return { order: outcome.order, replayed: false };
+  const order = await deps.reads.order(outcome.orderId);
+  if (!order) throw new Error(`idempotent replay names order ${outcome.orderId}, which does not exist`);
+  return { order, replayed: true };
+}

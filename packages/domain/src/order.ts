@@ -1,0 +1,86 @@
+import { DomainError } from './errors.ts';
+import type { Won } from './money.ts';
+import type { AllocatedLine, RequestedLine } from './stock.ts';
+
+export const MAX_ORDER_LINES = 100;
+export const MAX_LINE_QUANTITY = 10_000;
+
+/**
+ * An order is created already paid: placing and paying are one transaction, so no order is ever
+ * seen unpaid. Later states (refunds) extend this union and the transitions below.
+ */
+export type OrderStatus = 'PAID';
+
+export interface OrderLine {
+  readonly productId: number;
+  readonly quantity: number;
+  readonly unitPrice: Won;
+  readonly lineAmount: Won;
+}
+
+export interface Order {
+  readonly orderId: string;
+  readonly userId: number;
+  readonly status: OrderStatus;
+  readonly items: readonly OrderLine[];
+  readonly totalAmount: Won;
+  readonly discountAmount: Won;
+  readonly paidAmount: Won;
+  readonly couponId: number | null;
+  readonly createdAt: Date;
+}
+
+/**
+ * Checks the shape rules of an order's lines and returns them sorted by product id: the order in
+ * which product rows are locked, so that two orders over the same products can never deadlock.
+ */
+export function orderLinesInLockOrder(lines: readonly RequestedLine[]): RequestedLine[] {
+  if (lines.length < 1 || lines.length > MAX_ORDER_LINES) {
+    throw new DomainError('VALIDATION_ERROR', `an order has 1 to ${MAX_ORDER_LINES} items`);
+  }
+  const seen = new Set<number>();
+  for (const line of lines) {
+    if (!Number.isSafeInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
+      throw new DomainError('VALIDATION_ERROR', `quantity must be an integer from 1 to ${MAX_LINE_QUANTITY}`);
+    }
+    if (seen.has(line.productId)) {
+      throw new DomainError('VALIDATION_ERROR', `product ${line.productId} is listed twice`);
+    }
+    seen.add(line.productId);
+  }
+  return [...lines].sort((a, b) => a.productId - b.productId);
+}
+
+export function totalOf(lines: readonly AllocatedLine[]): Won {
+  return lines.reduce((sum, l) => sum + l.lineAmount, 0);
+}
+
+export function paidOrder(args: {
+  orderId: string;
+  userId: number;
+  lines: readonly AllocatedLine[];
+  couponId: number | null;
+  discountAmount: Won;
+  createdAt: Date;
+}): Order {
+  const totalAmount = totalOf(args.lines);
+  if (args.discountAmount < 0 || args.discountAmount > totalAmount) {
+    throw new Error(`discount ${args.discountAmount} outside 0..${totalAmount}`);
+  }
+  return {
+    orderId: args.orderId,
+    userId: args.userId,
+    status: 'PAID',
+    items: args.lines.map(({ productId, quantity, unitPrice, lineAmount }) => ({
+      productId,
+      quantity,
+      unitPrice,
+      lineAmount,
+    })),
+    totalAmount,
+    discountAmount: args.discountAmount,
+    paidAmount: totalAmount - args.discountAmount,
+    couponId: args.couponId,
+    createdAt: args.createdAt,
+  };
+}
