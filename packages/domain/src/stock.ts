@@ -19,7 +19,6 @@ export interface AllocatedLine {
   readonly quantity: number;
   readonly unitPrice: Won;
   readonly lineAmount: Won;
-  readonly stockAfter: number;
 }
 
 /**
@@ -46,7 +45,6 @@ export function allocateStock(lines: readonly RequestedLine[], products: readonl
       quantity: line.quantity,
       unitPrice: product.price,
       lineAmount: product.price * line.quantity,
-      stockAfter: product.stock - line.quantity,
     };
   });
 }

@@ -25,7 +25,7 @@ export interface LedgerEntry {
 /** Everything one paid order changes, written together by the adapter. */
 export interface PaidOrderRecord {
   readonly order: Order;
-  readonly stockAfter: ReadonlyArray<{ productId: number; stock: number }>;
+  /** What the balance must be after the payment; the adapter refuses to commit anything else. */
   readonly balanceAfter: Won;
   readonly event: OrderPaidEvent;
 }

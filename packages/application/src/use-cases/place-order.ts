@@ -58,6 +58,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
         }
         const products = await tx.products.lockForUpdate(lines.map((l) => l.productId));
         const allocated = allocateStock(lines, products);
+        const lineOf = new Map(allocated.map((l) => [l.productId, l]));
         const now = deps.clock.now();
         let discountAmount = 0;
         if (couponId !== null) {
@@ -69,7 +70,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
         const order = paidOrder({
           orderId: deps.ids.next(),
           userId: cmd.userId,
-          lines: allocated,
+          lines: cmd.items.map((item) => lineOf.get(item.productId)!),
           couponId,
           discountAmount,
           createdAt: now,
@@ -77,7 +78,6 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
         const balanceAfter = payFromBalance(balance, order.paidAmount);
         await tx.orders.recordPaid({
           order,
-          stockAfter: allocated.map((l) => ({ productId: l.productId, stock: l.stockAfter })),
           balanceAfter,
           event: orderPaidEvent(deps.ids.next(), order),
         });

@@ -1,0 +1,46 @@
+import path from 'node:path';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+  readonly dataPlatformUrl: string | null;
+  readonly authSecret: string | null;
+  readonly logLevel: string;
+  readonly poolSize: number;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+const text = (env: NodeJS.ProcessEnv, name: string) => (env[name] === undefined || env[name] === '' ? null : env[name]!);
+
+/** Reads the environment once, at start, and refuses to run on a value it does not understand. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LEVELS.includes(logLevel)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(', ')}`);
+  const databaseUrl = text(env, 'DATABASE_URL');
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error('DATABASE_URL must be a postgres:// connection string');
+  }
+  return {
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    databaseUrl,
+    dataDir: path.resolve(env.DATA_DIR || './.data'),
+    dataPlatformUrl: text(env, 'DATA_PLATFORM_URL'),
+    authSecret: text(env, 'AUTH_SECRET'),
+    logLevel,
+    poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
+  };
+}

@@ -1,0 +1,56 @@
+import pino from 'pino';
+import { signToken } from '@shop/adapters-http';
+import { loadConfig } from './config.ts';
+import { startService, type Service } from './service.ts';
+
+async function printDemo(service: Service): Promise<void> {
+  const admin = await signToken(service.authSecret, { admin: true });
+  const userId = service.seeded?.userIds[0] ?? 1;
+  const user = await signToken(service.authSecret, { userId });
+  const productId = service.seeded?.productIds[0] ?? 1;
+  const couponId = service.seeded?.couponId ?? 1;
+  const u = service.url;
+  process.stdout.write(`
+Order service listening on ${u}  (API docs: ${u}/docs)
+
+Demo tokens (valid 30 days, signed with the secret kept in DATA_DIR):
+  export ADMIN_TOKEN=${admin}
+  export USER_TOKEN=${user}     # user ${userId}
+
+Try:
+  curl ${u}/products
+  curl -H "Authorization: Bearer $USER_TOKEN" ${u}/users/${userId}/balance
+  curl -X POST ${u}/orders -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"userId":${userId},"items":[{"productId":${productId},"quantity":1}],"couponId":${couponId}}'
+
+`);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
+  const service = await startService(config, log);
+  if (service.secretGenerated) await printDemo(service);
+  log.info({ url: service.url }, 'listening');
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+export { buildApp, type AppOptions } from './app.ts';
+export type { HttpDeps } from './context.ts';
+export { signToken, authenticate, type Principal } from './auth.ts';

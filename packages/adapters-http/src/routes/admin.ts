@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { createCoupon, createProduct, createUser, grantCoupon, updateProduct } from '@shop/application';
+import { assertAdmin } from '../auth.ts';
+import { principalOf, type HttpDeps } from '../context.ts';
+import { presentCoupon, presentHeldCoupon } from '../presenters.ts';
+import {
+  CouponIdParams,
+  CouponResponse,
+  CreateCouponBody,
+  CreateProductBody,
+  CreateUserBody,
+  GrantCouponBody,
+  ProductIdParams,
+  ProductResponse,
+  UpdateProductBody,
+  UserCouponResponse,
+  UserResponse,
+} from '../schemas.ts';
+import { errorResponses, USER_SECURITY } from './docs.ts';
+
+const date = (s: string | undefined) => (s === undefined ? undefined : new Date(s));
+
+export const adminRoutes =
+  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const common = { tags: ['admin'], security: USER_SECURITY };
+
+    app.post(
+      '/admin/users',
+      { schema: { ...common, summary: 'Create a user', body: CreateUserBody, response: { 201: UserResponse, ...errorResponses } } },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        return reply.code(201).send(await createUser(deps.uow, req.body.name));
+      },
+    );
+
+    app.post(
+      '/admin/products',
+      {
+        schema: { ...common, summary: 'Create a product', body: CreateProductBody, response: { 201: ProductResponse, ...errorResponses } },
+      },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        return reply.code(201).send(await createProduct(deps.uow, req.body));
+      },
+    );
+
+    app.patch(
+      '/admin/products/:productId',
+      {
+        schema: {
+          ...common,
+          summary: "Change a product's price or stock",
+          params: ProductIdParams,
+          body: UpdateProductBody,
+          response: { 200: ProductResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertAdmin(await principalOf(deps, req));
+        return updateProduct(deps.uow, req.params.productId, req.body);
+      },
+    );
+
+    app.post(
+      '/admin/coupons',
+      {
+        schema: { ...common, summary: 'Create a coupon', body: CreateCouponBody, response: { 201: CouponResponse, ...errorResponses } },
+      },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        const coupon = await createCoupon(deps.uow, {
+          ...req.body,
+          issueStartsAt: date(req.body.issueStartsAt),
+          issueEndsAt: date(req.body.issueEndsAt),
+        });
+        return reply.code(201).send(presentCoupon(coupon));
+      },
+    );
+
+    app.post(
+      '/admin/coupons/:couponId/grant',
+      {
+        schema: {
+          ...common,
+          summary: 'Give a coupon to a user outside first-come issuance',
+          params: CouponIdParams,
+          body: GrantCouponBody,
+          response: { 201: UserCouponResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        return reply.code(201).send(presentHeldCoupon(await grantCoupon(deps, req.params.couponId, req.body.userId)));
+      },
+    );
+  };

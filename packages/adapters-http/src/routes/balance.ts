@@ -1,0 +1,71 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { balanceHistory, chargeUserBalance, getBalance } from '@shop/application';
+import { assertActsFor } from '../auth.ts';
+import { principalOf, type HttpDeps } from '../context.ts';
+import { presentLedgerPage } from '../presenters.ts';
+import { BalanceResponse, ChargeBody, IdempotencyHeaders, LedgerPage, PageQuery, UserIdParams } from '../schemas.ts';
+import { errorResponses, USER_SECURITY } from './docs.ts';
+
+export const balanceRoutes =
+  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/users/:userId/balance',
+      {
+        schema: {
+          tags: ['balance'],
+          summary: "A user's balance",
+          security: USER_SECURITY,
+          params: UserIdParams,
+          response: { 200: BalanceResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertActsFor(await principalOf(deps, req), req.params.userId);
+        return getBalance(deps.reads, req.params.userId);
+      },
+    );
+
+    app.post(
+      '/users/:userId/balance/charge',
+      {
+        schema: {
+          tags: ['balance'],
+          summary: 'Top up a balance',
+          security: USER_SECURITY,
+          params: UserIdParams,
+          headers: IdempotencyHeaders,
+          body: ChargeBody,
+          response: { 200: BalanceResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertActsFor(await principalOf(deps, req), req.params.userId);
+        return chargeUserBalance(deps, {
+          userId: req.params.userId,
+          amount: req.body.amount,
+          idempotencyKey: req.headers['idempotency-key'],
+        });
+      },
+    );
+
+    app.get(
+      '/users/:userId/balance/history',
+      {
+        schema: {
+          tags: ['balance'],
+          summary: 'Balance ledger, newest first',
+          security: USER_SECURITY,
+          params: UserIdParams,
+          querystring: PageQuery,
+          response: { 200: LedgerPage, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertActsFor(await principalOf(deps, req), req.params.userId);
+        return presentLedgerPage(
+          await balanceHistory(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
+        );
+      },
+    );
+  };

@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { getOrder, listOrders, placeOrder } from '@shop/application';
+import { assertActsFor } from '../auth.ts';
+import { principalOf, type HttpDeps } from '../context.ts';
+import { presentOrder, presentOrderPage } from '../presenters.ts';
+import {
+  IdempotencyHeaders,
+  OrderIdParams,
+  OrderPage,
+  OrderResponse,
+  PageQuery,
+  PlaceOrderBody,
+  UserIdParams,
+} from '../schemas.ts';
+import { errorResponses, USER_SECURITY } from './docs.ts';
+
+export const orderRoutes =
+  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/orders',
+      {
+        schema: {
+          tags: ['orders'],
+          summary: 'Place an order and pay for it from the balance',
+          security: USER_SECURITY,
+          headers: IdempotencyHeaders,
+          body: PlaceOrderBody,
+          response: { 201: OrderResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        assertActsFor(await principalOf(deps, req), req.body.userId);
+        const { order, replayed } = await placeOrder(deps, {
+          userId: req.body.userId,
+          items: req.body.items,
+          couponId: req.body.couponId,
+          idempotencyKey: req.headers['idempotency-key'],
+        });
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        return reply.code(201).send(presentOrder(order));
+      },
+    );
+
+    app.get(
+      '/orders/:orderId',
+      {
+        schema: {
+          tags: ['orders'],
+          summary: 'One order (its owner or an admin)',
+          security: USER_SECURITY,
+          params: OrderIdParams,
+          response: { 200: OrderResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const principal = await principalOf(deps, req);
+        const order = await getOrder(deps.reads, req.params.orderId);
+        assertActsFor(principal, order.userId);
+        return presentOrder(order);
+      },
+    );
+
+    app.get(
+      '/users/:userId/orders',
+      {
+        schema: {
+          tags: ['orders'],
+          summary: "A user's orders, newest first",
+          security: USER_SECURITY,
+          params: UserIdParams,
+          querystring: PageQuery,
+          response: { 200: OrderPage, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertActsFor(await principalOf(deps, req), req.params.userId);
+        return presentOrderPage(
+          await listOrders(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
+        );
+      },
+    );
+  };

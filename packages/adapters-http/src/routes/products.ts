@@ -1,0 +1,35 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { getProduct, listProducts } from '@shop/application';
+import type { HttpDeps } from '../context.ts';
+import { PageQuery, ProductIdParams, ProductPage, ProductResponse } from '../schemas.ts';
+import { errorResponses } from './docs.ts';
+
+export const productRoutes =
+  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/products',
+      {
+        schema: {
+          tags: ['products'],
+          summary: 'Products by id',
+          querystring: PageQuery,
+          response: { 200: ProductPage, ...errorResponses },
+        },
+      },
+      (req) => listProducts(deps.reads, req.query.limit, req.query.cursor ?? null),
+    );
+
+    app.get(
+      '/products/:productId',
+      {
+        schema: {
+          tags: ['products'],
+          summary: 'One product',
+          params: ProductIdParams,
+          response: { 200: ProductResponse, ...errorResponses },
+        },
+      },
+      (req) => getProduct(deps.reads, req.params.productId),
+    );
+  };

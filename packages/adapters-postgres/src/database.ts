@@ -1,0 +1,46 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+
+const INT8_OID = 20;
+
+/**
+ * bigint columns hold won, stock and ids, all bounded far below 2^53 by CHECK constraints,
+ * so they are read as plain numbers instead of pg's default strings.
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export interface PoolOptions {
+  readonly connectionString: string;
+  readonly max?: number;
+  readonly applicationName?: string;
+}
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export function openDatabase(options: PoolOptions): Db {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 16,
+    application_name: options.applicationName ?? 'order-service',
+    types,
+  });
+  // An idle client's connection can drop (database restart); the pool replaces it. Without a
+  // listener the error would crash the process.
+  pool.on('error', () => undefined);
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    pool,
+    close: () => kysely.destroy(),
+  };
+}

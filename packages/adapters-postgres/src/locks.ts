@@ -1,0 +1,56 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/**
+ * Every row lock the service takes, in the one order all transactions follow:
+ *   products (ascending id) → coupons → user_coupons → users (balance).
+ * A use case may skip a step but never go back to an earlier one, so no lock cycle can form.
+ *
+ * FOR NO KEY UPDATE rather than FOR UPDATE: we never change keys, and the weaker lock lets the
+ * foreign-key checks of other transactions (KEY SHARE) proceed without waiting on a hot row.
+ */
+
+export async function lockProducts(db: Kysely<Database>, ascendingIds: readonly number[]) {
+  const { rows } = await sql<{ productId: number; price: number; stock: number }>`
+    SELECT id AS "productId", price, stock FROM products
+    WHERE id = ANY(${ascendingIds as number[]}::bigint[])
+    ORDER BY id
+    FOR NO KEY UPDATE`.execute(db);
+  return rows;
+}
+
+export async function lockCoupon(db: Kysely<Database>, couponId: number) {
+  return db.selectFrom('coupons').selectAll().where('id', '=', couponId).forNoKeyUpdate().executeTakeFirst();
+}
+
+export async function lockUserCoupon(db: Kysely<Database>, userId: number, couponId: number) {
+  return db
+    .selectFrom('user_coupons as uc')
+    .innerJoin('coupons as c', 'c.id', 'uc.coupon_id')
+    .select([
+      'uc.user_id',
+      'uc.coupon_id',
+      'uc.issued_at',
+      'uc.expires_at',
+      'uc.used_at',
+      'uc.order_id',
+      'c.name',
+      'c.discount_type',
+      'c.discount_value',
+      'c.min_order_amount',
+    ])
+    .where('uc.user_id', '=', userId)
+    .where('uc.coupon_id', '=', couponId)
+    .forNoKeyUpdate('uc')
+    .executeTakeFirst();
+}
+
+export async function lockBalance(db: Kysely<Database>, userId: number) {
+  const row = await db
+    .selectFrom('users')
+    .select('balance')
+    .where('id', '=', userId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+  return row?.balance ?? null;
+}

@@ -1,0 +1,123 @@
+import { sql, type Kysely } from 'kysely';
+import type { LedgerEntry, Page, ReadStore } from '@shop/application';
+import type { Database } from './schema.ts';
+import { decodeCursor, encodeCursor, isPositiveId } from './cursor.ts';
+import { toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
+
+type OrderCursor = [string, string];
+const isOrderCursor = (v: unknown): v is OrderCursor =>
+  Array.isArray(v) &&
+  v.length === 2 &&
+  typeof v[0] === 'string' &&
+  !Number.isNaN(Date.parse(v[0])) &&
+  typeof v[1] === 'string' &&
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v[1]);
+
+/** Fetches one row more than asked to know whether another page exists without counting. */
+function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => unknown): Page<T> {
+  const more = rows.length > limit;
+  const kept = more ? rows.slice(0, limit) : rows;
+  return { items: kept.map(map), nextCursor: more ? encodeCursor(cursorOf(kept[kept.length - 1]!)) : null };
+}
+
+const ITEMS_JSON = sql<OrderRow['items']>`(
+  SELECT coalesce(json_agg(json_build_object(
+           'productId', i.product_id, 'quantity', i.quantity,
+           'unitPrice', i.unit_price, 'lineAmount', i.line_amount) ORDER BY i.line_no), '[]'::json)
+  FROM order_items i WHERE i.order_id = o.id)`;
+
+export function pgReadStore(db: Kysely<Database>): ReadStore {
+  const orders = () =>
+    db
+      .selectFrom('orders as o')
+      .select([
+        'o.id',
+        'o.user_id',
+        'o.status',
+        'o.total_amount',
+        'o.discount_amount',
+        'o.paid_amount',
+        'o.coupon_id',
+        'o.created_at',
+        ITEMS_JSON.as('items'),
+      ]);
+
+  return {
+    async userExists(userId) {
+      return (await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst()) !== undefined;
+    },
+    async balance(userId) {
+      const row = await db.selectFrom('users').select('balance').where('id', '=', userId).executeTakeFirst();
+      return row?.balance ?? null;
+    },
+    async ledger(userId, limit, cursor) {
+      let q = db
+        .selectFrom('balance_ledger')
+        .select(['id', 'type', 'amount', 'balance_after', 'order_id', 'created_at'])
+        .where('user_id', '=', userId)
+        .orderBy('id', 'desc')
+        .limit(limit + 1);
+      if (cursor !== null) q = q.where('id', '<', decodeCursor(cursor, isPositiveId));
+      const rows = await q.execute();
+      return page(
+        rows,
+        limit,
+        (r): LedgerEntry => ({
+          type: r.type,
+          amount: r.amount,
+          balanceAfter: r.balance_after,
+          orderId: r.order_id,
+          createdAt: r.created_at,
+        }),
+        (r) => r.id,
+      );
+    },
+    async product(productId) {
+      const row = await db.selectFrom('products').selectAll().where('id', '=', productId).executeTakeFirst();
+      return row ? toProduct(row) : null;
+    },
+    async products(limit, cursor) {
+      let q = db.selectFrom('products').selectAll().orderBy('id').limit(limit + 1);
+      if (cursor !== null) q = q.where('id', '>', decodeCursor(cursor, isPositiveId));
+      return page(await q.execute(), limit, toProduct, (r) => r.id);
+    },
+    async order(orderId) {
+      const row = await orders().where('o.id', '=', orderId).executeTakeFirst();
+      return row ? toOrder(row) : null;
+    },
+    async ordersOf(userId, limit, cursor) {
+      let q = orders()
+        .where('o.user_id', '=', userId)
+        .orderBy('o.created_at', 'desc')
+        .orderBy('o.id', 'desc')
+        .limit(limit + 1);
+      if (cursor !== null) {
+        const [at, id] = decodeCursor(cursor, isOrderCursor);
+        q = q.where(sql<boolean>`(o.created_at, o.id) < (${new Date(at)}, ${id}::uuid)`);
+      }
+      return page(await q.execute(), limit, toOrder, (r) => [r.created_at.toISOString(), r.id]);
+    },
+    async heldCoupons(userId) {
+      const rows = await db
+        .selectFrom('user_coupons as uc')
+        .innerJoin('coupons as c', 'c.id', 'uc.coupon_id')
+        .select([
+          'uc.user_id',
+          'uc.coupon_id',
+          'uc.issued_at',
+          'uc.expires_at',
+          'uc.used_at',
+          'uc.order_id',
+          'c.name',
+          'c.discount_type',
+          'c.discount_value',
+          'c.min_order_amount',
+        ])
+        .where('uc.user_id', '=', userId)
+        .orderBy('uc.issued_at', 'desc')
+        .orderBy('uc.coupon_id', 'desc')
+        .execute();
+      return rows.map(toHeldCoupon);
+    },
+  };
+}

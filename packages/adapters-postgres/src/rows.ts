@@ -1,0 +1,83 @@
+import type { Coupon, HeldCoupon, Order } from '@shop/domain';
+import type { Product } from '@shop/application';
+
+/** Row → domain mappers shared by the transactional and the read side. */
+
+export const toProduct = (r: { id: number; name: string; price: number; stock: number }): Product => ({
+  productId: r.id,
+  name: r.name,
+  price: r.price,
+  stock: r.stock,
+});
+
+export const toCoupon = (r: {
+  id: number;
+  name: string;
+  discount_type: 'FIXED' | 'RATE';
+  discount_value: number;
+  total_quantity: number;
+  issued_quantity: number;
+  min_order_amount: number;
+  issue_starts_at: Date | null;
+  issue_ends_at: Date | null;
+  valid_days: number;
+}): Coupon => ({
+  couponId: r.id,
+  name: r.name,
+  discountType: r.discount_type,
+  discountValue: r.discount_value,
+  totalQuantity: r.total_quantity,
+  issuedQuantity: r.issued_quantity,
+  minOrderAmount: r.min_order_amount,
+  issueStartsAt: r.issue_starts_at,
+  issueEndsAt: r.issue_ends_at,
+  validDays: r.valid_days,
+});
+
+export const toHeldCoupon = (r: {
+  user_id: number;
+  coupon_id: number;
+  issued_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  order_id: string | null;
+  name: string;
+  discount_type: 'FIXED' | 'RATE';
+  discount_value: number;
+  min_order_amount: number;
+}): HeldCoupon => ({
+  couponId: r.coupon_id,
+  userId: r.user_id,
+  name: r.name,
+  discountType: r.discount_type,
+  discountValue: r.discount_value,
+  minOrderAmount: r.min_order_amount,
+  issuedAt: r.issued_at,
+  expiresAt: r.expires_at,
+  usedAt: r.used_at,
+  orderId: r.order_id,
+});
+
+export interface OrderRow {
+  id: string;
+  user_id: number;
+  status: 'PAID';
+  total_amount: number;
+  discount_amount: number;
+  paid_amount: number;
+  coupon_id: number | null;
+  created_at: Date;
+  items: Order['items'];
+}
+
+export const toOrder = (r: OrderRow): Order => ({
+  orderId: r.id,
+  userId: r.user_id,
+  status: r.status,
+  items: r.items,
+  totalAmount: r.total_amount,
+  discountAmount: r.discount_amount,
+  paidAmount: r.paid_amount,
+  couponId: r.coupon_id,
+  createdAt: r.created_at,
+});
