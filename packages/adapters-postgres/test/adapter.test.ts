@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { orderPaidEvent, paidOrder } from '@shop/domain';
+import { uuidV7 } from '@shop/application';
+import { migrate, openDatabase, pgReadStore, PgUnitOfWork } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+
+let tdb: TestDatabase;
+let uow: PgUnitOfWork;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  uow = new PgUnitOfWork(tdb.db.kysely);
+});
+afterAll(async () => tdb?.drop());
+
+async function seedUser(balance: number): Promise<number> {
+  const [row] = await tdb.query<{ id: number }>('INSERT INTO users (name, balance) VALUES ($1, $2) RETURNING id', ['u', balance]);
+  if (balance > 0) {
+    await tdb.query(
+      `INSERT INTO balance_ledger (user_id, type, amount, balance_after, created_at) VALUES ($1, 'CHARGE', $2, $2, now())`,
+      [row!.id, balance],
+    );
+  }
+  return row!.id;
+}
+async function seedProduct(price: number, stock: number): Promise<number> {
+  const [row] = await tdb.query<{ id: number }>('INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id', ['p', price, stock]);
+  return row!.id;
+}
+
+describe('migrations', () => {
+  test('are applied once even when several processes start together', async () => {
+    const pools = [openDatabase({ connectionString: tdb.url }), openDatabase({ connectionString: tdb.url })];
+    const applied = await Promise.all(pools.map((p) => migrate(p.pool)));
+    await Promise.all(pools.map((p) => p.close()));
+    expect(applied).toEqual([[], []]);
+    const rows = await tdb.query('SELECT name FROM schema_migrations ORDER BY name');
+    expect(rows).toEqual([{ name: '0001_init.sql' }]);
+  });
+});
+
+describe('database constraints as the last line of defence', () => {
+  test('refuse negative stock, negative or excessive balance and over-issued coupons', async () => {
+    const productId = await seedProduct(100, 1);
+    const userId = await seedUser(0);
+    await expect(tdb.query('UPDATE products SET stock = -1 WHERE id = $1', [productId])).rejects.toThrow(/check/i);
+    await expect(tdb.query('UPDATE users SET balance = -1 WHERE id = $1', [userId])).rejects.toThrow(/check/i);
+    await expect(tdb.query('UPDATE users SET balance = 1000000000001 WHERE id = $1', [userId])).rejects.toThrow(/check/i);
+    await expect(
+      tdb.query(
+        `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
+         VALUES ('c', 'FIXED', 1, 1, 2, 1)`,
+      ),
+    ).rejects.toThrow(/check/i);
+  });
+});
+
+describe('the paid-order write', () => {
+  test('aborts, writing nothing, when the balance it finds differs from the locked decision', async () => {
+    const userId = await seedUser(5_000);
+    const productId = await seedProduct(1_000, 10);
+    const order = paidOrder({
+      orderId: uuidV7.next(),
+      userId,
+      lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
+      couponId: null,
+      discountAmount: 0,
+      createdAt: new Date(),
+    });
+    await expect(
+      uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 3_000, event: orderPaidEvent(uuidV7.next(), order) })),
+    ).rejects.toThrow(/diverged/);
+    expect(await tdb.query('SELECT stock FROM products WHERE id = $1', [productId])).toEqual([{ stock: 10 }]);
+    expect(await tdb.query('SELECT balance FROM users WHERE id = $1', [userId])).toEqual([{ balance: 5_000 }]);
+    expect(await tdb.query('SELECT id FROM orders WHERE user_id = $1', [userId])).toEqual([]);
+    expect(await tdb.query('SELECT event_id FROM outbox_events WHERE aggregate_id = $1', [order.orderId])).toEqual([]);
+  });
+
+  test('a second event for the same order is refused', async () => {
+    const userId = await seedUser(5_000);
+    const productId = await seedProduct(1_000, 10);
+    const order = paidOrder({
+      orderId: uuidV7.next(),
+      userId,
+      lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
+      couponId: null,
+      discountAmount: 0,
+      createdAt: new Date(),
+    });
+    await uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 4_000, event: orderPaidEvent(uuidV7.next(), order) }));
+    await expect(
+      tdb.query(
+        `INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, 'order.paid', $2, '{}', now())`,
+        [uuidV7.next(), order.orderId],
+      ),
+    ).rejects.toThrow(/unique|duplicate/i);
+  });
+});
+
+describe('row locks', () => {
+  test('products are returned in ascending id, unknown ids left out', async () => {
+    const a = await seedProduct(1, 1);
+    const b = await seedProduct(2, 2);
+    const rows = await uow.run((tx) => tx.products.lockForUpdate([a, b, 999_999]));
+    expect(rows).toEqual([
+      { productId: a, price: 1, stock: 1 },
+      { productId: b, price: 2, stock: 2 },
+    ]);
+  });
+
+  test('an idempotency key cannot be claimed by a second transaction until the first ends', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let claimedFirst!: () => void;
+    const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
+    const first = uow.run(async (tx) => {
+      expect(await tx.idempotency.tryClaim(1, 'k')).toBe(true);
+      claimedFirst();
+      await held;
+    });
+    await firstClaimed;
+    expect(await uow.run((tx) => tx.idempotency.tryClaim(1, 'k'))).toBe(false);
+    expect(await uow.run((tx) => tx.idempotency.tryClaim(2, 'k'))).toBe(true);
+    release();
+    await first;
+    expect(await uow.run((tx) => tx.idempotency.tryClaim(1, 'k'))).toBe(true);
+  });
+});
+
+describe('read store pagination', () => {
+  test('walks every product once, in id order, through opaque cursors', async () => {
+    for (let i = 0; i < 7; i++) await seedProduct(10 * i, i);
+    const reads = pgReadStore(tdb.db.kysely);
+    const all = (await tdb.query<{ id: number }>('SELECT id FROM products ORDER BY id')).map((r) => r.id);
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await reads.products(3, cursor);
+      seen.push(...page.items.map((p) => p.productId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual(all);
+  });
+
+  test('refuses a cursor it did not make', async () => {
+    const reads = pgReadStore(tdb.db.kysely);
+    await expect(reads.products(3, 'not-a-cursor')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(reads.ordersOf(1, 3, Buffer.from('[1,2]').toString('base64url'))).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+  });
+});
