@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import { HELD_COUPON_COLUMNS } from './rows.ts';
 
 /**
  * Every row lock the service takes, in the one order all transactions follow:
@@ -27,18 +28,7 @@ export async function lockUserCoupon(db: Kysely<Database>, userId: number, coupo
   return db
     .selectFrom('user_coupons as uc')
     .innerJoin('coupons as c', 'c.id', 'uc.coupon_id')
-    .select([
-      'uc.user_id',
-      'uc.coupon_id',
-      'uc.issued_at',
-      'uc.expires_at',
-      'uc.used_at',
-      'uc.order_id',
-      'c.name',
-      'c.discount_type',
-      'c.discount_value',
-      'c.min_order_amount',
-    ])
+    .select(HELD_COUPON_COLUMNS)
     .where('uc.user_id', '=', userId)
     .where('uc.coupon_id', '=', couponId)
     .forNoKeyUpdate('uc')

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { LedgerEntry, Page, ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
 import { decodeCursor, encodeCursor, isPositiveId } from './cursor.ts';
-import { toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
+import { HELD_COUPON_COLUMNS, toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
 
 type OrderCursor = [string, string];
 const isOrderCursor = (v: unknown): v is OrderCursor =>
@@ -101,18 +101,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
       const rows = await db
         .selectFrom('user_coupons as uc')
         .innerJoin('coupons as c', 'c.id', 'uc.coupon_id')
-        .select([
-          'uc.user_id',
-          'uc.coupon_id',
-          'uc.issued_at',
-          'uc.expires_at',
-          'uc.used_at',
-          'uc.order_id',
-          'c.name',
-          'c.discount_type',
-          'c.discount_value',
-          'c.min_order_amount',
-        ])
+        .select(HELD_COUPON_COLUMNS)
         .where('uc.user_id', '=', userId)
         .orderBy('uc.issued_at', 'desc')
         .orderBy('uc.coupon_id', 'desc')

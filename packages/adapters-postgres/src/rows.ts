@@ -3,6 +3,20 @@ import type { Product } from '@shop/application';
 
 /** Row → domain mappers shared by the transactional and the read side. */
 
+/** user_coupons as uc joined with coupons as c: what a held coupon is made of. */
+export const HELD_COUPON_COLUMNS = [
+  'uc.user_id',
+  'uc.coupon_id',
+  'uc.issued_at',
+  'uc.expires_at',
+  'uc.used_at',
+  'uc.order_id',
+  'c.name',
+  'c.discount_type',
+  'c.discount_value',
+  'c.min_order_amount',
+] as const;
+
 export const toProduct = (r: { id: number; name: string; price: number; stock: number }): Product => ({
   productId: r.id,
   name: r.name,

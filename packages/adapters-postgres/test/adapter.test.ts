@@ -55,18 +55,21 @@ describe('database constraints as the last line of defence', () => {
   });
 });
 
+const oneUnitOrder = (userId: number, productId: number) =>
+  paidOrder({
+    orderId: uuidV7.next(),
+    userId,
+    lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
+    couponId: null,
+    discountAmount: 0,
+    createdAt: new Date(),
+  });
+
 describe('the paid-order write', () => {
   test('aborts, writing nothing, when the balance it finds differs from the locked decision', async () => {
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
-    const order = paidOrder({
-      orderId: uuidV7.next(),
-      userId,
-      lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
-      couponId: null,
-      discountAmount: 0,
-      createdAt: new Date(),
-    });
+    const order = oneUnitOrder(userId, productId);
     await expect(
       uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 3_000, event: orderPaidEvent(uuidV7.next(), order) })),
     ).rejects.toThrow(/diverged/);
@@ -79,14 +82,7 @@ describe('the paid-order write', () => {
   test('a second event for the same order is refused', async () => {
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
-    const order = paidOrder({
-      orderId: uuidV7.next(),
-      userId,
-      lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
-      couponId: null,
-      discountAmount: 0,
-      createdAt: new Date(),
-    });
+    const order = oneUnitOrder(userId, productId);
     await uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 4_000, event: orderPaidEvent(uuidV7.next(), order) }));
     await expect(
       tdb.query(
