@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { signToken } from '@shop/adapters-http';
 import { loadConfig } from '../../apps/api/src/config.ts';
@@ -106,6 +109,7 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     AUTH_SECRET: TEST_AUTH_SECRET,
     LOG_LEVEL: 'silent',
     DATABASE_POOL_SIZE: '20',
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-app-')),
     ...env,
   });
   const service = await startService(config, pino({ level: config.logLevel }));

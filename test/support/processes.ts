@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_AUTH_SECRET } from './http.ts';
@@ -23,6 +26,7 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
       HOST: '127.0.0.1',
       AUTH_SECRET: TEST_AUTH_SECRET,
       LOG_LEVEL: 'info',
+      DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-proc-')),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,14 @@ export interface Config {
   readonly authSecret: string | null;
   readonly logLevel: string;
   readonly poolSize: number;
+  readonly relay: {
+    readonly enabled: boolean;
+    readonly timeoutMs: number;
+    readonly pollMs: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly retentionDays: number;
+  };
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -42,5 +50,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authSecret: text(env, 'AUTH_SECRET'),
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
+    relay: {
+      enabled: (env.OUTBOX_RELAY ?? 'on') !== 'off',
+      timeoutMs: integer(env, 'DATA_PLATFORM_TIMEOUT_MS', 5_000, 100, 60_000),
+      pollMs: integer(env, 'OUTBOX_POLL_MS', 1_000, 10, 60_000),
+      retryBaseMs: integer(env, 'OUTBOX_RETRY_BASE_MS', 500, 10, 60_000),
+      retryMaxMs: integer(env, 'OUTBOX_RETRY_MAX_MS', 60_000, 10, 3_600_000),
+      retentionDays: integer(env, 'OUTBOX_RETENTION_DAYS', 7, 1, 3650),
+    },
   };
 }

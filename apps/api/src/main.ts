@@ -12,7 +12,7 @@ async function printDemo(service: Service): Promise<void> {
   const u = service.url;
   process.stdout.write(`
 Order service listening on ${u}  (API docs: ${u}/docs)
-
+${service.localEventsFile ? `order.paid events (no DATA_PLATFORM_URL set): ${service.localEventsFile}\n` : ''}
 Demo tokens (valid 30 days, signed with the secret kept in DATA_DIR):
   export ADMIN_TOKEN=${admin}
   export USER_TOKEN=${user}     # user ${userId}

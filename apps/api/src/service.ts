@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { systemClock, uuidV7 } from '@shop/application';
-import { buildApp } from '@shop/adapters-http';
+import { OutboxRelay, systemClock, uuidV7 } from '@shop/application';
+import { buildApp, createMetrics } from '@shop/adapters-http';
+import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
   openDatabase,
+  pgOutboxStore,
+  PgWakeChannel,
   ping,
   pgReadStore,
   PgUnitOfWork,
@@ -18,6 +21,8 @@ import { loadAuthSecret } from './secret.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
+/** Longer than any delivery may take (its timeout), so a live relay never loses its claim. */
+const leaseFor = (timeoutMs: number) => Math.max(30_000, timeoutMs * 3);
 
 export interface Service {
   readonly app: FastifyInstance;
@@ -26,47 +31,108 @@ export interface Service {
   readonly secretGenerated: boolean;
   readonly embedded: boolean;
   readonly seeded: SeededDemo | null;
+  /** Where events go when DATA_PLATFORM_URL is unset. */
+  readonly localEventsFile: string | null;
   close(): Promise<void>;
 }
 
 /** The composition root: every adapter is chosen and wired here, and only here. */
 export async function startService(config: Config, log: Logger): Promise<Service> {
-  let embedded: EmbeddedDatabase | null = null;
-  let databaseUrl = config.databaseUrl;
-  if (databaseUrl === null) {
-    log.info({ dataDir: config.dataDir }, 'no DATABASE_URL: starting the embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres(config.dataDir, (line) => log.debug({ postgres: line }));
-    databaseUrl = embedded.url;
-  }
-  let db: Db | null = null;
+  const cleanup: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch((err) => log.error({ err }, 'shutdown step failed'));
+  };
   try {
-    db = openDatabase({ connectionString: databaseUrl, max: config.poolSize });
+    let databaseUrl = config.databaseUrl;
+    let embedded: EmbeddedDatabase | null = null;
+    if (databaseUrl === null) {
+      log.info({ dataDir: config.dataDir }, 'no DATABASE_URL: starting the embedded PostgreSQL');
+      const started = await startEmbeddedPostgres(config.dataDir, (line) => log.debug({ postgres: line }));
+      embedded = started;
+      cleanup.push(() => started.stop());
+      databaseUrl = started.url;
+    }
+    const db: Db = openDatabase({ connectionString: databaseUrl, max: config.poolSize });
+    cleanup.push(() => db.close());
     const applied = await migrate(db.pool);
     if (applied.length > 0) log.info({ applied }, 'database migrations applied');
 
     const { secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir);
+    const outbox = pgOutboxStore(db.kysely);
+    const metrics = createMetrics(() => outbox.stats());
+    const publisher = createPublisher(config.dataPlatformUrl, {
+      dataDir: config.dataDir,
+      timeoutMs: config.relay.timeoutMs,
+      connections: 16,
+      onLocalEvent: (r) => log.info({ eventId: r.eventId, type: r.type }, 'event written to the local sink'),
+    });
+    cleanup.push(() => publisher.close());
+    const relay = new OutboxRelay(
+      {
+        store: outbox,
+        publisher,
+        clock: systemClock,
+        observer: {
+          ...metrics.relayObserver,
+          failed(record, error, retryInMs) {
+            metrics.relayObserver.failed?.(record, error, retryInMs);
+            log.warn({ eventId: record.eventId, attempts: record.attempts, error, retryInMs }, 'event delivery failed');
+          },
+          crashed(err) {
+            metrics.relayObserver.crashed?.(err);
+            log.error({ err }, 'outbox relay round failed');
+          },
+        },
+      },
+      {
+        pollMs: config.relay.pollMs,
+        leaseMs: leaseFor(config.relay.timeoutMs),
+        backoff: { baseMs: config.relay.retryBaseMs, capMs: config.relay.retryMaxMs },
+        retentionMs: config.relay.retentionDays * 86_400_000,
+      },
+    );
+    const wake = new PgWakeChannel(db.pool, databaseUrl);
+    cleanup.push(() => wake.close());
+    const wakeRelay = () => {
+      relay.wake();
+      wake.announce();
+    };
+
     const deps = {
       uow: new PgUnitOfWork(db.kysely),
       reads: pgReadStore(db.kysely),
       clock: systemClock,
       ids: uuidV7,
       authSecret: secret,
-      checkReady: () => ping(db!.kysely),
+      checkReady: () => ping(db.kysely),
+      outbox,
+      wakeRelay,
+      events: { recorded: wakeRelay },
+      metrics,
     };
     let seeded: SeededDemo | null = null;
     if (embedded && (await deps.reads.products(1, null)).items.length === 0) {
       seeded = await seedDemo(deps);
       log.info(seeded, 'seeded demo data into the new embedded database');
     }
-    const app = await buildApp(deps, { logger: log });
-    const address = await app.listen({ port: config.port, host: config.host });
-    const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+
+    if (config.relay.enabled) {
+      await wake.listen(() => relay.wake());
+      relay.start();
+      cleanup.push(() => relay.stop());
+    }
     const purge = setInterval(() => {
-      purgeIdempotencyKeys(db!.kysely, IDEMPOTENCY_RETENTION_MS).catch((err) => log.warn({ err }, 'idempotency purge failed'));
+      purgeIdempotencyKeys(db.kysely, IDEMPOTENCY_RETENTION_MS).catch((err) => log.warn({ err }, 'idempotency purge failed'));
     }, 3600_000);
     purge.unref();
+    cleanup.push(async () => clearInterval(purge));
 
-    const openDb = db;
+    const app = await buildApp(deps, { logger: log });
+    // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
+    cleanup.push(() => app.close());
+    const address = await app.listen({ port: config.port, host: config.host });
+    const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+
     return {
       app,
       url,
@@ -74,16 +140,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
       secretGenerated: generated,
       embedded: embedded !== null,
       seeded,
-      async close() {
-        clearInterval(purge);
-        await app.close();
-        await openDb.close();
-        await embedded?.stop();
-      },
+      localEventsFile: 'file' in publisher ? (publisher.file as string) : null,
+      close: closeAll,
     };
   } catch (err) {
-    await db?.close().catch(() => undefined);
-    await embedded?.stop().catch(() => undefined);
+    await closeAll();
     throw err;
   }
 }

@@ -9,6 +9,7 @@ import { problem } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
+import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
@@ -59,5 +60,6 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   await app.register(balanceRoutes(deps));
   await app.register(couponRoutes(deps));
   await app.register(adminRoutes(deps));
+  await app.register(eventRoutes(deps));
   return app;
 }

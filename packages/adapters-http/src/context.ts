@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock, IdGenerator, ReadStore, UnitOfWork } from '@shop/application';
+import type { Clock, IdGenerator, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
+import type { Metrics } from './metrics.ts';
 import { authenticate, type Principal } from './auth.ts';
 
 export interface HttpDeps {
@@ -10,6 +11,11 @@ export interface HttpDeps {
   readonly authSecret: Uint8Array;
   /** Resolves when the database answers; rejects otherwise. */
   readonly checkReady: () => Promise<void>;
+  readonly outbox: OutboxStore;
+  /** Wakes the local relay and announces new events to the other processes' relays. */
+  readonly wakeRelay: () => void;
+  readonly events: { recorded(): void };
+  readonly metrics: Metrics;
 }
 
 /** Authentication runs in the handler, after schema validation, as the contract orders errors. */

@@ -148,3 +148,21 @@ export const ProblemResponse = z
     code: z.string(),
   })
   .describe('application/problem+json (RFC 9457)');
+
+export const EventsQuery = z.strictObject({
+  status: z.enum(['pending', 'failed']).default('pending'),
+  limit: limitParam(100, 20),
+  cursor: cursorParam,
+});
+export const EventResponse = z.object({
+  eventId: z.string(),
+  type: z.string(),
+  aggregateId: z.string(),
+  attempts: z.int(),
+  nextAttemptAt: z.string(),
+  lastError: z.string().nullable(),
+  createdAt: z.string(),
+  deliveredAt: z.string().nullable(),
+  payload: z.unknown(),
+});
+export const EventPage = z.object({ items: z.array(EventResponse), nextCursor: z.string().nullable() });

@@ -5,3 +5,5 @@ export { pgReadStore } from './read-store.ts';
 export { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts';
 export { ping, purgeIdempotencyKeys } from './maintenance.ts';
 export type { Database } from './schema.ts';
+export { pgOutboxStore } from './outbox-store.ts';
+export { PgWakeChannel } from './wake-channel.ts';

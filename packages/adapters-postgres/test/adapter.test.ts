@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent, paidOrder } from '@shop/domain';
 import { uuidV7 } from '@shop/application';
@@ -34,8 +35,10 @@ describe('migrations', () => {
     const applied = await Promise.all(pools.map((p) => migrate(p.pool)));
     await Promise.all(pools.map((p) => p.close()));
     expect(applied).toEqual([[], []]);
-    const rows = await tdb.query('SELECT name FROM schema_migrations ORDER BY name');
-    expect(rows).toEqual([{ name: '0001_init.sql' }]);
+    const rows = await tdb.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+    const files = (await readdir(new URL('../migrations/', import.meta.url))).filter((f) => f.endsWith('.sql')).sort();
+    expect(rows.map((r) => r.name)).toEqual(files);
+    expect(files[0]).toBe('0001_init.sql');
   });
 });
 

@@ -6,3 +6,6 @@ export * from './use-cases/catalog.ts';
 export * from './use-cases/coupons.ts';
 export * from './use-cases/users.ts';
 export * from './use-cases/orders.ts';
+export * from './relay/backoff.ts';
+export * from './relay/outbox-relay.ts';
+export * from './use-cases/events.ts';

@@ -3,3 +3,4 @@ export * from './ids.ts';
 export * from './records.ts';
 export * from './transaction.ts';
 export * from './read-store.ts';
+export * from './outbox.ts';

@@ -31,6 +31,8 @@ export interface PlaceOrderDeps {
   readonly reads: ReadStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /** Told after a commit that recorded events, so the relay delivers them now, not at its next poll. */
+  readonly events?: { recorded(): void };
 }
 
 /**
@@ -86,7 +88,10 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
     ),
   );
 
-  if (outcome.order) return { order: outcome.order, replayed: false };
+  if (outcome.order) {
+    deps.events?.recorded();
+    return { order: outcome.order, replayed: false };
+  }
   const order = await deps.reads.order(outcome.orderId);
   if (!order) throw new Error(`idempotent replay names order ${outcome.orderId}, which does not exist`);
   return { order, replayed: true };

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { listEvents, redeliverEvent, type OutboxRecordView } from '@shop/application';
+import { assertAdmin } from '../auth.ts';
+import { principalOf, type HttpDeps } from '../context.ts';
+import { EventPage, EventResponse, EventsQuery } from '../schemas.ts';
+import { errorResponses, USER_SECURITY } from './docs.ts';
+
+const present = (r: OutboxRecordView) => ({
+  eventId: r.eventId,
+  type: r.type,
+  aggregateId: r.aggregateId,
+  attempts: r.attempts,
+  nextAttemptAt: r.nextAttemptAt.toISOString(),
+  lastError: r.lastError,
+  createdAt: r.createdAt.toISOString(),
+  deliveredAt: r.deliveredAt?.toISOString() ?? null,
+  payload: r.payload,
+});
+
+export const eventRoutes =
+  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const common = { tags: ['admin'], security: USER_SECURITY };
+    app.get(
+      '/admin/events',
+      {
+        schema: {
+          ...common,
+          summary: 'Undelivered data-platform events: pending (not yet failed) or failed (retrying)',
+          querystring: EventsQuery,
+          response: { 200: EventPage, ...errorResponses },
+        },
+      },
+      async (req) => {
+        assertAdmin(await principalOf(deps, req));
+        const page = await listEvents(deps.outbox, req.query.status, req.query.limit, req.query.cursor ?? null);
+        return { items: page.items.map(present), nextCursor: page.nextCursor };
+      },
+    );
+    app.post(
+      '/admin/events/:eventId/redeliver',
+      {
+        schema: {
+          ...common,
+          summary: 'Deliver an event now (again, if it was delivered), with the same eventId',
+          params: z.strictObject({ eventId: z.uuid() }),
+          response: { 202: EventResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        return reply.code(202).send(present(await redeliverEvent(deps, req.params.eventId)));
+      },
+    );
+  };

@@ -1,0 +1,111 @@
+import { sql, type Kysely } from 'kysely';
+import type { OutboxRecord, OutboxRecordView, OutboxStore } from '@shop/application';
+import type { Database } from './schema.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+
+type Row = {
+  event_id: string;
+  event_type: string;
+  aggregate_id: string;
+  payload: unknown;
+  attempts: number;
+  created_at: Date;
+  next_attempt_at: Date;
+  last_error: string | null;
+  delivered_at: Date | null;
+};
+
+const toRecord = (r: Pick<Row, 'event_id' | 'event_type' | 'payload' | 'attempts' | 'created_at'>): OutboxRecord => ({
+  eventId: r.event_id,
+  type: r.event_type,
+  payload: r.payload,
+  attempts: r.attempts,
+  createdAt: r.created_at,
+});
+
+const toView = (r: Row): OutboxRecordView => ({
+  ...toRecord(r),
+  aggregateId: r.aggregate_id,
+  nextAttemptAt: r.next_attempt_at,
+  lastError: r.last_error,
+  deliveredAt: r.delivered_at,
+});
+
+type ListCursor = [string, string];
+const isListCursor = (v: unknown): v is ListCursor =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && /^[0-9a-f-]{36}$/i.test(v[1]);
+
+export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
+  return {
+    async claim(limit, leaseMs) {
+      // SKIP LOCKED lets relays in other processes take other records instead of queueing here;
+      // the lease (next_attempt_at in the future) keeps them away after this statement commits.
+      const { rows } = await sql<Row>`
+        WITH due AS (
+          SELECT event_id FROM outbox_events
+          WHERE delivered_at IS NULL AND next_attempt_at <= now()
+          ORDER BY next_attempt_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE outbox_events e
+        SET attempts = e.attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+        FROM due WHERE e.event_id = due.event_id
+        RETURNING e.event_id, e.event_type, e.payload, e.attempts, e.created_at`.execute(db);
+      return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime()).map(toRecord);
+    },
+    async markDelivered(eventIds) {
+      await sql`
+        UPDATE outbox_events SET delivered_at = now(), last_error = NULL
+        WHERE event_id = ANY(${eventIds as string[]}::uuid[])`.execute(db);
+    },
+    async markFailed(eventId, retryInMs, error) {
+      await sql`
+        UPDATE outbox_events SET next_attempt_at = now() + ${retryInMs} * interval '1 millisecond', last_error = ${error}
+        WHERE event_id = ${eventId}::uuid AND delivered_at IS NULL`.execute(db);
+    },
+    async purgeDelivered(deliveredBefore) {
+      const result = await db.deleteFrom('outbox_events').where('delivered_at', '<', deliveredBefore).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+    async stats() {
+      const { rows } = await sql<{ backlog: number; failing: number; oldest: number | null }>`
+        SELECT count(*)::int AS backlog, count(last_error)::int AS failing,
+               extract(epoch FROM now() - min(created_at))::float8 AS oldest
+        FROM outbox_events WHERE delivered_at IS NULL`.execute(db);
+      const r = rows[0]!;
+      return { backlog: r.backlog, failing: r.failing, oldestUndeliveredSeconds: Math.max(0, r.oldest ?? 0) };
+    },
+    async list(status, limit, cursor) {
+      let q = db
+        .selectFrom('outbox_events')
+        .selectAll()
+        .where('delivered_at', 'is', null)
+        .where('last_error', status === 'failed' ? 'is not' : 'is', null)
+        .orderBy('created_at')
+        .orderBy('event_id')
+        .limit(limit + 1);
+      if (cursor !== null) {
+        const [at, id] = decodeCursor(cursor, isListCursor);
+        q = q.where(sql<boolean>`(created_at, event_id) > (${new Date(at)}, ${id}::uuid)`);
+      }
+      const rows = (await q.execute()) as Row[];
+      const more = rows.length > limit;
+      const kept = more ? rows.slice(0, limit) : rows;
+      const last = kept[kept.length - 1];
+      return {
+        items: kept.map(toView),
+        nextCursor: more && last ? encodeCursor([last.created_at.toISOString(), last.event_id]) : null,
+      };
+    },
+    async redeliver(eventId) {
+      const row = await db
+        .updateTable('outbox_events')
+        .set({ delivered_at: null, next_attempt_at: sql`now()` })
+        .where('event_id', '=', eventId)
+        .returningAll()
+        .executeTakeFirst();
+      return row ? toView(row as Row) : null;
+    },
+  };
+}

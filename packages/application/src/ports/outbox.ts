@@ -1,0 +1,62 @@
+import type { Page } from './records.ts';
+
+/** One recorded event as the relay sees it; `payload` is the exact body the platform receives. */
+export interface OutboxRecord {
+  readonly eventId: string;
+  readonly type: string;
+  readonly payload: unknown;
+  /** Delivery attempts so far, including the one this claim starts. */
+  readonly attempts: number;
+  readonly createdAt: Date;
+}
+
+export interface OutboxRecordView extends OutboxRecord {
+  readonly aggregateId: string;
+  readonly nextAttemptAt: Date;
+  readonly lastError: string | null;
+  readonly deliveredAt: Date | null;
+}
+
+export type OutboxListStatus = 'pending' | 'failed';
+
+export interface OutboxStats {
+  /** Undelivered records. */
+  readonly backlog: number;
+  /** Of those, records that failed at least once. */
+  readonly failing: number;
+  /** Age of the oldest undelivered record, 0 when none. */
+  readonly oldestUndeliveredSeconds: number;
+}
+
+export interface OutboxStore {
+  /**
+   * Leases up to `limit` due records for `leaseMs`: no other relay claims them until the lease
+   * ends, and a relay that dies mid-delivery simply lets the lease run out (the record is then
+   * delivered again, with the same eventId).
+   */
+  claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
+  markDelivered(eventIds: readonly string[]): Promise<void>;
+  /** Records a failed attempt; the record is due again after `retryInMs` (database time). */
+  markFailed(eventId: string, retryInMs: number, error: string): Promise<void>;
+  purgeDelivered(deliveredBefore: Date): Promise<number>;
+  stats(): Promise<OutboxStats>;
+  list(status: OutboxListStatus, limit: number, cursor: string | null): Promise<Page<OutboxRecordView>>;
+  /** Makes a record due now, even if it was delivered; false when there is no such record. */
+  redeliver(eventId: string): Promise<OutboxRecordView | null>;
+}
+
+/** Where events go: the data platform over HTTP, NATS JetStream, or a local file. */
+export interface EventPublisher {
+  /** Resolves once the platform has accepted the event; rejects on anything else. */
+  publish(record: OutboxRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Tells relays in other processes that events were recorded (PostgreSQL LISTEN/NOTIFY). */
+export interface RelayWakeChannel {
+  /** Announce new records; cheap and safe to call often. */
+  announce(): void;
+  /** Calls `onWake` when another process announces. */
+  listen(onWake: () => void): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,150 @@
+import type { Clock } from '../ports/clock.ts';
+import type { EventPublisher, OutboxRecord, OutboxStore } from '../ports/outbox.ts';
+import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
+
+export interface RelayOptions {
+  /** Records claimed per round trip. */
+  readonly batchSize: number;
+  /** Deliveries in flight at once within a batch. */
+  readonly concurrency: number;
+  /** How long a claim keeps other relays away; longer than a delivery's timeout. */
+  readonly leaseMs: number;
+  /** The safety net: look for due records this often even if nobody woke the relay. */
+  readonly pollMs: number;
+  readonly backoff: BackoffPolicy;
+  /** Delivered records are kept this long, then purged. */
+  readonly retentionMs: number;
+}
+
+export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
+  batchSize: 100,
+  concurrency: 16,
+  leaseMs: 30_000,
+  pollMs: 1_000,
+  backoff: DEFAULT_BACKOFF,
+  retentionMs: 7 * 86_400_000,
+};
+
+export interface RelayObserver {
+  delivered?(record: OutboxRecord, lagMs: number): void;
+  failed?(record: OutboxRecord, error: string, retryInMs: number): void;
+  crashed?(error: unknown): void;
+}
+
+const PURGE_EVERY_MS = 3_600_000;
+
+/**
+ * Delivers recorded events to the platform: at least once, with the same eventId every time,
+ * retrying each failed record on its own backoff so that one bad record never holds the others.
+ * Woken on commit (in process, and through the wake channel from other processes); polls only as
+ * the safety net.
+ */
+export class OutboxRelay {
+  private readonly store: OutboxStore;
+  private readonly publisher: EventPublisher;
+  private readonly clock: Clock;
+  private readonly observer: RelayObserver;
+  private readonly options: RelayOptions;
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  private woken = false;
+  private wakeUp: (() => void) | null = null;
+  private lastPurge = 0;
+
+  constructor(
+    deps: { store: OutboxStore; publisher: EventPublisher; clock: Clock; observer?: RelayObserver },
+    options: Partial<RelayOptions> = {},
+  ) {
+    this.store = deps.store;
+    this.publisher = deps.publisher;
+    this.clock = deps.clock;
+    this.observer = deps.observer ?? {};
+    this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.running = this.loop();
+  }
+
+  /** New records were committed: look now instead of at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Finishes the batch in flight, claims nothing more, and resolves. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.running;
+    this.running = null;
+  }
+
+  /** One claim-and-deliver round; returns how many records it claimed. Exposed for tests. */
+  async deliverBatch(): Promise<number> {
+    const records = await this.store.claim(this.options.batchSize, this.options.leaseMs);
+    if (records.length === 0) return 0;
+    const delivered: OutboxRecord[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < records.length) {
+        const record = records[next++]!;
+        try {
+          await this.publisher.publish(record);
+          delivered.push(record);
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          const delay = retryDelayMs(record.attempts, this.options.backoff);
+          await this.store.markFailed(record.eventId, delay, reason.slice(0, 1000));
+          this.observer.failed?.(record, reason, delay);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, records.length) }, worker));
+    if (delivered.length > 0) {
+      await this.store.markDelivered(delivered.map((r) => r.eventId));
+      const now = this.clock.now().getTime();
+      for (const r of delivered) this.observer.delivered?.(r, now - r.createdAt.getTime());
+    }
+    return records.length;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let claimed = 0;
+      this.woken = false;
+      try {
+        claimed = await this.deliverBatch();
+        await this.purgeIfDue();
+      } catch (err) {
+        // The database is unreachable or the like: keep going, the poll will retry.
+        this.observer.crashed?.(err);
+      }
+      if (this.stopping) break;
+      if (claimed === this.options.batchSize || this.woken) continue;
+      await this.sleep(this.options.pollMs);
+    }
+  }
+
+  private async purgeIfDue(): Promise<void> {
+    const now = this.clock.now().getTime();
+    if (now - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = now;
+    await this.store.purgeDelivered(new Date(now - this.options.retentionMs));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
