@@ -16,6 +16,8 @@ export interface Config {
     readonly retryBaseMs: number;
     readonly retryMaxMs: number;
     readonly retentionDays: number;
+    /** How long a claimed record is kept from other relays; after a crash, redelivery waits this long. */
+    readonly leaseMs: number;
   };
 }
 
@@ -41,6 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('DATABASE_URL must be a postgres:// connection string');
   }
+  const timeoutMs = integer(env, 'DATA_PLATFORM_TIMEOUT_MS', 5_000, 100, 60_000);
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -52,11 +55,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
     relay: {
       enabled: (env.OUTBOX_RELAY ?? 'on') !== 'off',
-      timeoutMs: integer(env, 'DATA_PLATFORM_TIMEOUT_MS', 5_000, 100, 60_000),
+      timeoutMs,
       pollMs: integer(env, 'OUTBOX_POLL_MS', 1_000, 10, 60_000),
       retryBaseMs: integer(env, 'OUTBOX_RETRY_BASE_MS', 500, 10, 60_000),
       retryMaxMs: integer(env, 'OUTBOX_RETRY_MAX_MS', 60_000, 10, 3_600_000),
       retentionDays: integer(env, 'OUTBOX_RETENTION_DAYS', 7, 1, 3650),
+      // Longer than a delivery can take, so a live relay never loses its claim to another.
+      leaseMs: integer(env, 'OUTBOX_LEASE_MS', Math.max(30_000, timeoutMs * 3), timeoutMs * 2, 3_600_000),
     },
   };
 }

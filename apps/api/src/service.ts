@@ -21,8 +21,6 @@ import { loadAuthSecret } from './secret.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
-/** Longer than any delivery may take (its timeout), so a live relay never loses its claim. */
-const leaseFor = (timeoutMs: number) => Math.max(30_000, timeoutMs * 3);
 
 export interface Service {
   readonly app: FastifyInstance;
@@ -86,7 +84,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       },
       {
         pollMs: config.relay.pollMs,
-        leaseMs: leaseFor(config.relay.timeoutMs),
+        leaseMs: config.relay.leaseMs,
         backoff: { baseMs: config.relay.retryBaseMs, capMs: config.relay.retryMaxMs },
         retentionMs: config.relay.retentionDays * 86_400_000,
       },

@@ -1,0 +1,90 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type ReceiverMode = 'ok' | 'fail' | 'hang';
+
+export interface ReceivedEvent {
+  readonly idempotencyKey: string | undefined;
+  readonly body: any;
+}
+
+/**
+ * A real HTTP data platform for the tests: it records every POST it accepts, and can be told to
+ * answer 503, to hang without answering, or to go away entirely (connections refused).
+ */
+export class Receiver {
+  mode: ReceiverMode = 'ok';
+  /** Every accepted delivery, redeliveries included. */
+  readonly accepted: ReceivedEvent[] = [];
+  /** Every request that reached the receiver, whatever it answered. */
+  requests = 0;
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/events`;
+  }
+
+  async start(): Promise<this> {
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this;
+  }
+
+  /** Stops listening and drops every open connection: deliveries now see ECONNREFUSED. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Distinct eventIds accepted, grouped by the order they describe. */
+  eventIdsByOrder(): Map<string, Set<string>> {
+    const byOrder = new Map<string, Set<string>>();
+    for (const e of this.accepted) {
+      const id = e.body?.data?.orderId as string;
+      if (!byOrder.has(id)) byOrder.set(id, new Set());
+      byOrder.get(id)!.add(e.body.eventId);
+    }
+    return byOrder;
+  }
+
+  /** Accepted deliveries beyond the first per eventId. */
+  duplicates(): number {
+    return this.accepted.length - new Set(this.accepted.map((e) => e.body.eventId)).size;
+  }
+
+  /** Waits until `predicate` holds, polling; fails with `what` after `timeoutMs`. */
+  async until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.requests++;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (this.mode === 'hang') return; // never answers; the client's timeout must fire
+      if (this.mode === 'fail') {
+        res.writeHead(503).end('unavailable');
+        return;
+      }
+      const key = req.headers['idempotency-key'];
+      this.accepted.push({ idempotencyKey: Array.isArray(key) ? key[0] : key, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      res.writeHead(204).end();
+    });
+  }
+}
