@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -39,6 +39,17 @@ test('starts on an embedded PostgreSQL, seeds a demo shop, prints working tokens
     { token: userToken },
   );
   expect(order.status).toBe(201);
+  // No DATA_PLATFORM_URL: the event goes to the local NDJSON sink, with a log line.
+  const sink = path.join(dataDir, 'events.ndjson');
+  const deadline = Date.now() + 10_000;
+  let lines: any[] = [];
+  while (Date.now() < deadline) {
+    lines = (await readFile(sink, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    if (lines.some((e) => e.data.orderId === order.body.orderId)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(lines.filter((e) => e.data.orderId === order.body.orderId)).toMatchObject([{ type: 'order.paid', data: { paidAmount: order.body.paidAmount } }]);
+  expect(first.output.some((l) => l.includes('event written to the local sink'))).toBe(true);
   expect(await first.stop('SIGTERM')).toBe(0);
 
   const second = await startApiProcess('', env);

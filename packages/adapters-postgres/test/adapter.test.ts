@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent, paidOrder } from '@shop/domain';
 import { uuidV7 } from '@shop/application';
-import { migrate, openDatabase, pgReadStore, PgUnitOfWork } from '../src/index.ts';
+import { migrate, openDatabase, pgOutboxStore, pgReadStore, PgUnitOfWork } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
 let tdb: TestDatabase;
@@ -147,5 +147,25 @@ describe('read store pagination', () => {
     await expect(reads.ordersOf(1, 3, Buffer.from('[1,2]').toString('base64url'))).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
+  });
+});
+
+describe('outbox retention', () => {
+  test('delivered records older than the retention are purged; undelivered ones never are', async () => {
+    const store = pgOutboxStore(tdb.db.kysely);
+    const userId = await seedUser(5_000);
+    const productId = await seedProduct(1_000, 10);
+    const orders = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
+    let balance = 5_000;
+    for (const order of orders) {
+      balance -= 1_000;
+      await uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: balance, event: orderPaidEvent(uuidV7.next(), order) }));
+    }
+    const [old, recent] = orders.map((o) => o.orderId);
+    await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
+    await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
+    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
+    const left = await tdb.query<{ aggregate_id: string }>('SELECT aggregate_id FROM outbox_events WHERE aggregate_id = ANY($1)', [[old, recent]]);
+    expect(left).toEqual([{ aggregate_id: recent }]);
   });
 });

@@ -1,0 +1,138 @@
+import { describe, expect, test } from 'vitest';
+import {
+  OutboxRelay,
+  retryDelayMs,
+  systemClock,
+  type EventPublisher,
+  type OutboxRecord,
+  type OutboxStore,
+} from '@shop/application';
+
+/** An outbox in memory with the same lease semantics as the Postgres one, on a manual clock. */
+class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'markFailed' | 'purgeDelivered'> {
+  now = 0;
+  readonly rows = new Map<string, { record: OutboxRecord; dueAt: number; deliveredAt: number | null; lastError: string | null }>();
+
+  add(eventId: string): void {
+    this.rows.set(eventId, {
+      record: { eventId, type: 'order.paid', payload: { eventId }, attempts: 0, createdAt: new Date(this.now) },
+      dueAt: this.now,
+      deliveredAt: null,
+      lastError: null,
+    });
+  }
+  async claim(limit: number, leaseMs: number) {
+    const due = [...this.rows.values()].filter((r) => r.deliveredAt === null && r.dueAt <= this.now).slice(0, limit);
+    for (const r of due) {
+      r.record = { ...r.record, attempts: r.record.attempts + 1 };
+      r.dueAt = this.now + leaseMs;
+    }
+    return due.map((r) => r.record);
+  }
+  async markDelivered(ids: readonly string[]) {
+    for (const id of ids) this.rows.get(id)!.deliveredAt = this.now;
+  }
+  async markFailed(id: string, retryInMs: number, error: string) {
+    const r = this.rows.get(id)!;
+    r.dueAt = this.now + retryInMs;
+    r.lastError = error;
+  }
+  async purgeDelivered(before: Date) {
+    let n = 0;
+    for (const [id, r] of this.rows) if (r.deliveredAt !== null && r.deliveredAt < before.getTime()) (this.rows.delete(id), n++);
+    return n;
+  }
+}
+
+function relayOver(outbox: MemoryOutbox, publish: (r: OutboxRecord) => Promise<void>, delivered: string[] = []) {
+  const publisher: EventPublisher = {
+    async publish(r) {
+      await publish(r);
+      delivered.push(r.eventId);
+    },
+    close: async () => undefined,
+  };
+  const store = outbox as unknown as OutboxStore;
+  return new OutboxRelay(
+    { store, publisher, clock: systemClock },
+    { batchSize: 10, concurrency: 4, leaseMs: 30_000, backoff: { baseMs: 100, capMs: 1_000 } },
+  );
+}
+
+describe('retry backoff', () => {
+  test('doubles per attempt with jitter in [half, full], and is capped', () => {
+    const policy = { baseMs: 100, capMs: 1_000 };
+    expect([1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, policy, () => 1))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect([1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, policy, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
+    expect(retryDelayMs(10_000, policy, () => 1)).toBe(1_000);
+  });
+});
+
+describe('outbox relay', () => {
+  test('a failing record is retried on its own backoff and never holds the others', async () => {
+    const outbox = new MemoryOutbox();
+    for (const id of ['a', 'poison', 'b', 'c']) outbox.add(id);
+    const delivered: string[] = [];
+    const relay = relayOver(outbox, async (r) => {
+      if (r.eventId === 'poison') throw new Error('HTTP 500');
+    }, delivered);
+
+    expect(await relay.deliverBatch()).toBe(4);
+    expect(delivered.sort()).toEqual(['a', 'b', 'c']);
+    const poison = outbox.rows.get('poison')!;
+    expect(poison.deliveredAt).toBeNull();
+    expect(poison.lastError).toBe('HTTP 500');
+    expect(poison.dueAt).toBeGreaterThanOrEqual(50);
+    expect(poison.dueAt).toBeLessThanOrEqual(100);
+
+    // Not due yet: nothing is claimed; once due, it is tried again, with attempts counted.
+    expect(await relay.deliverBatch()).toBe(0);
+    outbox.now = poison.dueAt;
+    expect(await relay.deliverBatch()).toBe(1);
+    expect(outbox.rows.get('poison')!.record.attempts).toBe(2);
+    expect(outbox.rows.get('poison')!.dueAt - outbox.now).toBeGreaterThanOrEqual(100);
+  });
+
+  test('a claimed record is left alone by a second relay until its lease runs out', async () => {
+    const outbox = new MemoryOutbox();
+    outbox.add('x');
+    const first = await outbox.claim(10, 30_000);
+    expect(first.map((r) => r.eventId)).toEqual(['x']);
+    const other = relayOver(outbox, async () => undefined);
+    expect(await other.deliverBatch()).toBe(0);
+    outbox.now += 30_000; // the first relay died without marking it
+    expect(await other.deliverBatch()).toBe(1);
+    expect(outbox.rows.get('x')!.deliveredAt).not.toBeNull();
+  });
+
+  test('stop() lets the batch in flight finish and claims nothing after', async () => {
+    const outbox = new MemoryOutbox();
+    for (let i = 0; i < 5; i++) outbox.add(`e${i}`);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const delivered: string[] = [];
+    const relay = relayOver(outbox, () => gate, delivered);
+    relay.start();
+    await new Promise((r) => setTimeout(r, 20));
+    const stopped = relay.stop();
+    outbox.add('late');
+    release();
+    await stopped;
+    expect(delivered.sort()).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+    expect(outbox.rows.get('late')!.record.attempts).toBe(0);
+  });
+
+  test('wake() delivers at once instead of waiting for the poll', async () => {
+    const outbox = new MemoryOutbox();
+    const delivered: string[] = [];
+    const publisher: EventPublisher = { publish: async (r) => void delivered.push(r.eventId), close: async () => undefined };
+    const relay = new OutboxRelay({ store: outbox as unknown as OutboxStore, publisher, clock: systemClock }, { pollMs: 60_000 });
+    relay.start();
+    await new Promise((r) => setTimeout(r, 20));
+    outbox.add('now');
+    relay.wake();
+    for (let i = 0; i < 100 && delivered.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await relay.stop();
+    expect(delivered).toEqual(['now']);
+  });
+});
