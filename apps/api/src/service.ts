@@ -6,6 +6,7 @@ import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
   openDatabase,
+  pgCouponIssuance,
   pgOutboxStore,
   PgWakeChannel,
   ping,
@@ -107,6 +108,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       wakeRelay,
       events: { recorded: wakeRelay },
       metrics,
+      issuance: pgCouponIssuance(db.kysely),
     };
     let seeded: SeededDemo | null = null;
     if (embedded && (await deps.reads.products(1, null)).items.length === 0) {

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock, IdGenerator, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
+import type { Clock, CouponIssuance, IdGenerator, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
 import { authenticate, type Principal } from './auth.ts';
 
@@ -16,6 +16,7 @@ export interface HttpDeps {
   readonly wakeRelay: () => void;
   readonly events: { recorded(): void };
   readonly metrics: Metrics;
+  readonly issuance: CouponIssuance;
 }
 
 /** Authentication runs in the handler, after schema validation, as the contract orders errors. */

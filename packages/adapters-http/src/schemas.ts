@@ -80,6 +80,7 @@ export const CreateCouponBody = z.strictObject({
   issueEndsAt: timestamp.optional(),
   validDays: z.int().min(1).max(3650).optional(),
 });
+/** The body of a grant and of a first-come issue. */
 export const GrantCouponBody = z.strictObject({ userId: id });
 
 // Responses

@@ -7,3 +7,4 @@ export { ping, purgeIdempotencyKeys } from './maintenance.ts';
 export type { Database } from './schema.ts';
 export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';
+export { pgCouponIssuance } from './coupon-issuance.ts';

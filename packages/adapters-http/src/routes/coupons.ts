@@ -1,14 +1,32 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { listHeldCoupons } from '@shop/application';
+import { issueCoupon, listHeldCoupons } from '@shop/application';
 import { assertActsFor } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
 import { presentHeldCoupon } from '../presenters.ts';
-import { UserCouponList, UserIdParams } from '../schemas.ts';
+import { CouponIdParams, GrantCouponBody, UserCouponList, UserCouponResponse, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 export const couponRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    app.post(
+      '/coupons/:couponId/issue',
+      {
+        schema: {
+          tags: ['coupons'],
+          summary: 'Claim a coupon: first come, first served, one per user',
+          security: USER_SECURITY,
+          params: CouponIdParams,
+          body: GrantCouponBody,
+          response: { 201: UserCouponResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        assertActsFor(await principalOf(deps, req), req.body.userId);
+        return reply.code(201).send(presentHeldCoupon(await issueCoupon(deps, req.params.couponId, req.body.userId)));
+      },
+    );
+
     app.get(
       '/users/:userId/coupons',
       {

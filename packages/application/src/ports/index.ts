@@ -4,3 +4,4 @@ export * from './records.ts';
 export * from './transaction.ts';
 export * from './read-store.ts';
 export * from './outbox.ts';
+export * from './coupon-issuance.ts';

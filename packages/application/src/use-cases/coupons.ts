@@ -10,7 +10,7 @@ import {
   type NewCouponTerms,
   type UserCouponStatus,
 } from '@shop/domain';
-import type { Clock, ReadStore, UnitOfWork } from '../ports/index.ts';
+import type { Clock, CouponIssuance, ReadStore, UnitOfWork } from '../ports/index.ts';
 
 export interface HeldCouponView extends HeldCoupon {
   readonly status: UserCouponStatus;
@@ -64,4 +64,32 @@ export async function listHeldCoupons(
   if (!(await deps.reads.userExists(userId))) throw new DomainError('USER_NOT_FOUND', `no user with id ${userId}`);
   const now = deps.clock.now();
   return (await deps.reads.heldCoupons(userId)).map((h) => viewHeldCoupon(h, now));
+}
+
+/**
+ * First come, first served. The rules are checked first on an unlocked read — in a burst, once
+ * the coupon is gone every later request is answered from that read, without touching the row
+ * lock — and then enforced atomically by the single counting step the winners take.
+ */
+export async function issueCoupon(
+  deps: { issuance: CouponIssuance; clock: Clock },
+  couponId: number,
+  userId: number,
+): Promise<HeldCouponView> {
+  const now = deps.clock.now();
+  const check = async () => {
+    const seen = await deps.issuance.peek(couponId, userId);
+    if (!seen) throw new DomainError('COUPON_NOT_FOUND', `no coupon with id ${couponId}`);
+    if (!seen.userExists) throw new DomainError('USER_NOT_FOUND', `no user with id ${userId}`);
+    assertIssuable(seen.coupon, seen.held, now, { enforceWindow: true });
+    return seen.coupon;
+  };
+  const coupon = await check();
+  const attempt = await deps.issuance.tryIssue(couponId, userId, now, couponExpiry(now, coupon.validDays));
+  if (attempt.kind === 'issued') return viewHeldCoupon(attempt.held, now);
+  if (attempt.kind === 'already-issued') {
+    throw new DomainError('COUPON_ALREADY_ISSUED', 'the user already holds this coupon');
+  }
+  await check(); // says why: window, already held or exhausted
+  throw new DomainError('COUPON_EXHAUSTED', 'every copy of this coupon has been issued');
 }
