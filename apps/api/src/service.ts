@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { OutboxRelay, systemClock, uuidV7 } from '@shop/application';
+import { bestSellersQuery, OutboxRelay, systemClock, uuidV7 } from '@shop/application';
 import { buildApp, createMetrics } from '@shop/adapters-http';
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
   openDatabase,
   pgCouponIssuance,
+  pgSalesStats,
+  refreshSalesRollup,
   pgOutboxStore,
   PgWakeChannel,
   ping,
@@ -109,6 +111,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       events: { recorded: wakeRelay },
       metrics,
       issuance: pgCouponIssuance(db.kysely),
+      bestSellers: bestSellersQuery({ sales: pgSalesStats(db.kysely), clock: systemClock }, config.bestSellers.cacheMs),
     };
     let seeded: SeededDemo | null = null;
     if (embedded && (await deps.reads.products(1, null)).items.length === 0) {
@@ -121,6 +124,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
       relay.start();
       cleanup.push(() => relay.stop());
     }
+    let rolling = false;
+    const rollup = setInterval(() => {
+      if (rolling) return;
+      rolling = true;
+      refreshSalesRollup(db.kysely)
+        .catch((err) => log.warn({ err }, 'sales rollup failed'))
+        .finally(() => (rolling = false));
+    }, config.bestSellers.refreshMs);
+    cleanup.push(async () => clearInterval(rollup));
     const purge = setInterval(() => {
       purgeIdempotencyKeys(db.kysely, IDEMPOTENCY_RETENTION_MS).catch((err) => log.warn({ err }, 'idempotency purge failed'));
     }, 3600_000);

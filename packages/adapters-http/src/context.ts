@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock, CouponIssuance, IdGenerator, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
+import type { BestSellers, Clock, CouponIssuance, IdGenerator, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
 import { authenticate, type Principal } from './auth.ts';
 
@@ -17,6 +17,7 @@ export interface HttpDeps {
   readonly events: { recorded(): void };
   readonly metrics: Metrics;
   readonly issuance: CouponIssuance;
+  readonly bestSellers: (days: number, limit: number) => Promise<BestSellers>;
 }
 
 /** Authentication runs in the handler, after schema validation, as the contract orders errors. */

@@ -167,3 +167,12 @@ export const EventResponse = z.object({
   payload: z.unknown(),
 });
 export const EventPage = z.object({ items: z.array(EventResponse), nextCursor: z.string().nullable() });
+
+export const BestSellersQuery = z.strictObject({ days: limitParam(30, 3), limit: limitParam(100, 5) });
+export const BestSellersResponse = z.object({
+  from: z.string(),
+  to: z.string(),
+  items: z.array(
+    z.object({ rank: z.int(), productId: id, name: z.string(), price: z.int(), soldQuantity: z.int() }),
+  ),
+});

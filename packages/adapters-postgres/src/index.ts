@@ -8,3 +8,4 @@ export type { Database } from './schema.ts';
 export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';
 export { pgCouponIssuance } from './coupon-issuance.ts';
+export { pgSalesStats, refreshSalesRollup } from './sales.ts';

@@ -9,3 +9,4 @@ export * from './use-cases/orders.ts';
 export * from './relay/backoff.ts';
 export * from './relay/outbox-relay.ts';
 export * from './use-cases/events.ts';
+export * from './use-cases/best-sellers.ts';

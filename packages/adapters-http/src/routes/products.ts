@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getProduct, listProducts } from '@shop/application';
 import type { HttpDeps } from '../context.ts';
-import { PageQuery, ProductIdParams, ProductPage, ProductResponse } from '../schemas.ts';
+import { BestSellersQuery, BestSellersResponse, PageQuery, ProductIdParams, ProductPage, ProductResponse } from '../schemas.ts';
 import { errorResponses } from './docs.ts';
 
 export const productRoutes =
@@ -18,6 +18,22 @@ export const productRoutes =
         },
       },
       (req) => listProducts(deps.reads, req.query.limit, req.query.cursor ?? null),
+    );
+
+    app.get(
+      '/products/top',
+      {
+        schema: {
+          tags: ['products'],
+          summary: 'Best sellers by units in PAID orders of the last days (fresh within seconds)',
+          querystring: BestSellersQuery,
+          response: { 200: BestSellersResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const top = await deps.bestSellers(req.query.days, req.query.limit);
+        return { from: top.from.toISOString(), to: top.to.toISOString(), items: [...top.items] };
+      },
     );
 
     app.get(

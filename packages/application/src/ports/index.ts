@@ -5,3 +5,4 @@ export * from './transaction.ts';
 export * from './read-store.ts';
 export * from './outbox.ts';
 export * from './coupon-issuance.ts';
+export * from './sales.ts';

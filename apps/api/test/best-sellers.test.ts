@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { refreshSalesRollup } from '@shop/adapters-postgres';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { startTestApp, type Client, type TestApp } from '../../../test/support/http.ts';
+
+/** Known orders, real timestamps in the database, the rollup that serves the answer. */
+const REFRESH_MS = 200;
+const CACHE_MS = 100;
+let tdb: TestDatabase;
+let app: TestApp;
+let client: Client;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  app = await startTestApp(tdb.url, { TOP_SELLERS_REFRESH_MS: String(REFRESH_MS), TOP_SELLERS_CACHE_MS: String(CACHE_MS) });
+  client = app.client;
+});
+afterAll(async () => {
+  await app?.close();
+  await tdb?.drop();
+});
+
+async function order(user: { userId: number; token: string }, items: Array<[number, number]>, via: Client = client) {
+  const res = await via.post('/orders', { userId: user.userId, items: items.map(([productId, quantity]) => ({ productId, quantity })) }, { token: user.token });
+  expect(res.status).toBe(201);
+  return res.body.orderId as string;
+}
+
+/** Moves an order (and so its sales) back in time, as if it had been placed then. */
+async function backdate(orderId: string, hoursAgo: number, db: TestDatabase = tdb) {
+  await db.query(`UPDATE orders SET created_at = now() - $2 * interval '1 hour' WHERE id = $1`, [orderId, hoursAgo]);
+}
+
+const top = async (query: string) => (await client.get(`/products/top${query}`, { token: null })).body;
+
+describe('GET /products/top', () => {
+  test('ranks by units in PAID orders of the window, ties by productId; failed and old orders do not count', async () => {
+    // Its own database and API with no background rollup: orders are backdated before the
+    // rollup sees them, as if they had been placed then.
+    const db = await createTestDatabase();
+    const own = await startTestApp(db.url, { TOP_SELLERS_REFRESH_MS: '3600000', TOP_SELLERS_CACHE_MS: '0' });
+    const c = own.client;
+    const ownTop = async (query: string) => (await c.get(`/products/top${query}`, { token: null })).body;
+    const buyer = await c.createUser(10_000_000);
+    const [a, b, cc, d, e] = [
+      await c.createProduct(100, 1_000, 'A'),
+      await c.createProduct(200, 1_000, 'B'),
+      await c.createProduct(300, 1_000, 'C'),
+      await c.createProduct(400, 1_000, 'D'),
+      await c.createProduct(500, 5, 'E'),
+    ];
+    await order(buyer, [[a, 5], [b, 7]], c);
+    await order(buyer, [[cc, 7]], c);
+    await order(buyer, [[a, 2], [d, 1]], c);
+    const old = await order(buyer, [[d, 100]], c); // outside a 3-day window
+    // A failed order (E has 5 in stock) changes nothing.
+    const failed = await c.post('/orders', { userId: buyer.userId, items: [{ productId: e, quantity: 6 }] }, { token: buyer.token });
+    expect(failed.body.code).toBe('OUT_OF_STOCK');
+    await backdate(old, 4 * 24, db);
+    // One inside the partial first hour of a 3-day window, and one just outside it.
+    const edgeIn = await order(buyer, [[e, 1]], c);
+    await backdate(edgeIn, 3 * 24 - 0.25, db);
+    const edgeOut = await order(buyer, [[e, 2]], c);
+    await backdate(edgeOut, 3 * 24 + 0.25, db);
+    await refreshSalesRollup(db.db.kysely);
+
+    const body = await ownTop('?days=3&limit=10');
+    expect(body.items).toEqual([
+      { rank: 1, productId: a, name: 'A', price: 100, soldQuantity: 7 },
+      { rank: 2, productId: b, name: 'B', price: 200, soldQuantity: 7 },
+      { rank: 3, productId: cc, name: 'C', price: 300, soldQuantity: 7 },
+      { rank: 4, productId: d, name: 'D', price: 400, soldQuantity: 1 },
+      { rank: 5, productId: e, name: 'E', price: 500, soldQuantity: 1 },
+    ]);
+    expect(Date.parse(body.to) - Date.parse(body.from)).toBe(3 * 86_400_000);
+    expect((await ownTop('?days=5&limit=2')).items.map((i: any) => [i.productId, i.soldQuantity])).toEqual([
+      [d, 101],
+      [a, 7],
+    ]);
+    const defaults = await ownTop('');
+    expect(defaults.items).toHaveLength(5);
+    expect(Date.parse(defaults.to) - Date.parse(defaults.from)).toBe(3 * 86_400_000);
+    await own.close();
+    await db.drop();
+  });
+
+  test('a sale shows up within the freshness bound (rollup interval + cache), with no manual refresh', async () => {
+    const buyer = await client.createUser(10_000_000);
+    const fresh = await client.createProduct(1, 10_000, 'fresh');
+    await order(buyer, [[fresh, 5_000]]);
+    const bound = REFRESH_MS + CACHE_MS;
+    const start = Date.now();
+    let seen = false;
+    while (!seen && Date.now() - start < bound * 10) {
+      const body = await top('?days=1&limit=1');
+      seen = body.items[0]?.productId === fresh && body.items[0]?.soldQuantity === 5_000;
+      if (!seen) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen, `the sale was not visible within ${bound * 10} ms`).toBe(true);
+  });
+
+  test('the rollup folds every order exactly once, even when orders commit while it runs', async () => {
+    const buyer = await client.createUser(100_000_000);
+    const p = await client.createProduct(1, 1_000_000, 'counted');
+    const placing = Promise.all(Array.from({ length: 200 }, () => order(buyer, [[p, 3]])));
+    const rolling = (async () => {
+      for (let i = 0; i < 20; i++) await refreshSalesRollup(tdb.db.kysely);
+    })();
+    await Promise.all([placing, rolling]);
+    await refreshSalesRollup(tdb.db.kysely);
+    const [row] = await tdb.query<{ q: number }>('SELECT coalesce(sum(quantity), 0)::bigint AS q FROM product_sales_hourly WHERE product_id = $1', [p]);
+    expect(row!.q).toBe(600);
+  });
+});

@@ -1,0 +1,58 @@
+import { sql, type Kysely } from 'kysely';
+import type { SalesStats } from '@shop/application';
+import type { Database } from './schema.ts';
+
+const ROLLUP_LOCK = [0x5e7a11, 2];
+
+/**
+ * Folds newly committed paid orders into product_sales_hourly. Only orders whose transaction id
+ * is below the snapshot's xmin are taken — every transaction below it has finished, so no order
+ * can still appear there later — and each is taken once (processed_until moves past it).
+ * One process at a time does it; the others find the advisory lock taken and skip.
+ */
+export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: boolean }> {
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK[0]}, ${ROLLUP_LOCK[1]}) AS ok`.execute(trx);
+    if (!rows[0]!.ok) return { ran: false };
+    await sql`
+      WITH bounds AS (
+        SELECT s.processed_until AS lo, pg_snapshot_xmin(pg_current_snapshot()) AS hi
+        FROM rollup_state s WHERE s.name = 'product_sales_hourly'
+      ), fresh AS (
+        SELECT date_trunc('hour', o.created_at) AS hour, i.product_id, sum(i.quantity)::bigint AS quantity
+        FROM orders o JOIN order_items i ON i.order_id = o.id, bounds b
+        WHERE o.status = 'PAID' AND o.xact_id >= b.lo AND o.xact_id < b.hi
+        GROUP BY 1, 2
+      ), folded AS (
+        INSERT INTO product_sales_hourly (hour, product_id, quantity)
+        SELECT hour, product_id, quantity FROM fresh
+        ON CONFLICT (hour, product_id) DO UPDATE SET quantity = product_sales_hourly.quantity + EXCLUDED.quantity
+      )
+      UPDATE rollup_state SET processed_until = (SELECT hi FROM bounds) WHERE name = 'product_sales_hourly'`.execute(trx);
+    return { ran: true };
+  });
+}
+
+export function pgSalesStats(db: Kysely<Database>): SalesStats {
+  return {
+    async top(from, limit) {
+      // Whole hours from the rollup; the partial first hour of the window straight from the orders.
+      const { rows } = await sql<{ product_id: number; name: string; price: number; sold: number }>`
+        WITH edge AS (
+          SELECT CASE WHEN date_trunc('hour', f) = f THEN f ELSE date_trunc('hour', f) + interval '1 hour' END AS whole_from
+          FROM (SELECT ${from}::timestamptz AS f) x
+        ), sales AS (
+          SELECT s.product_id, s.quantity FROM product_sales_hourly s, edge WHERE s.hour >= edge.whole_from
+          UNION ALL
+          SELECT i.product_id, i.quantity::bigint FROM orders o JOIN order_items i ON i.order_id = o.id, edge
+          WHERE o.status = 'PAID' AND o.created_at >= ${from} AND o.created_at < edge.whole_from
+        )
+        SELECT s.product_id, p.name, p.price, sum(s.quantity)::bigint AS sold
+        FROM sales s JOIN products p ON p.id = s.product_id
+        GROUP BY s.product_id, p.name, p.price
+        ORDER BY sold DESC, s.product_id
+        LIMIT ${limit}`.execute(db);
+      return rows.map((r) => ({ productId: r.product_id, name: r.name, price: r.price, soldQuantity: r.sold }));
+    },
+  };
+}
