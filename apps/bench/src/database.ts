@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { migrate, openDatabase, startEmbeddedPostgres, type Db } from '@shop/adapters-postgres';
+
+export interface BenchDatabase {
+  readonly db: Db;
+  readonly url: string;
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database for one benchmark run: on DATABASE_URL's server when given,
+ * otherwise on an embedded PostgreSQL in a temporary directory. It is dropped afterwards.
+ */
+export async function benchDatabase(): Promise<BenchDatabase> {
+  let admin = process.env.DATABASE_URL || null;
+  let stopEmbedded: (() => Promise<void>) | null = null;
+  let where = 'DATABASE_URL';
+  if (!admin) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'order-service-bench-'));
+    const embedded = await startEmbeddedPostgres(dir);
+    admin = embedded.url;
+    where = 'embedded PostgreSQL';
+    stopEmbedded = async () => {
+      await embedded.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  const name = `bench_${Date.now().toString(36)}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  const db = openDatabase({ connectionString: u.toString(), max: 8 });
+  await migrate(db.pool);
+  return {
+    db,
+    url: u.toString(),
+    where,
+    async close() {
+      await db.close();
+      const d = new pg.Client({ connectionString: admin! });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+      await stopEmbedded?.();
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
