@@ -37,15 +37,14 @@ export function pgSalesStats(db: Kysely<Database>): SalesStats {
   return {
     async top(from, limit) {
       // Whole hours from the rollup; the partial first hour of the window straight from the orders.
+      const hour = 3_600_000;
+      const wholeFrom = new Date(Math.ceil(from.getTime() / hour) * hour);
       const { rows } = await sql<{ product_id: number; name: string; price: number; sold: number }>`
-        WITH edge AS (
-          SELECT CASE WHEN date_trunc('hour', f) = f THEN f ELSE date_trunc('hour', f) + interval '1 hour' END AS whole_from
-          FROM (SELECT ${from}::timestamptz AS f) x
-        ), sales AS (
-          SELECT s.product_id, s.quantity FROM product_sales_hourly s, edge WHERE s.hour >= edge.whole_from
+        WITH sales AS (
+          SELECT s.product_id, s.quantity FROM product_sales_hourly s WHERE s.hour >= ${wholeFrom}
           UNION ALL
-          SELECT i.product_id, i.quantity::bigint FROM orders o JOIN order_items i ON i.order_id = o.id, edge
-          WHERE o.status = 'PAID' AND o.created_at >= ${from} AND o.created_at < edge.whole_from
+          SELECT i.product_id, i.quantity::bigint FROM orders o JOIN order_items i ON i.order_id = o.id
+          WHERE o.status = 'PAID' AND o.created_at >= ${from} AND o.created_at < ${wholeFrom}
         )
         SELECT s.product_id, p.name, p.price, sum(s.quantity)::bigint AS sold
         FROM sales s JOIN products p ON p.id = s.product_id
