@@ -1,0 +1,246 @@
+import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
+import { placeOrder, type PlaceOrderCommand, type PlaceOrderDeps } from '@shop/application';
+import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
+
+const DAY = 86_400_000;
+const NOW = new Date('2026-11-24T09:00:00.000Z');
+
+let shop: MemoryShop;
+let clock: ManualClock;
+let deps: PlaceOrderDeps & { events: { recorded: Mock<() => void> } };
+
+beforeEach(() => {
+  shop = new MemoryShop();
+  clock = new ManualClock(NOW);
+  deps = { uow: shop.uow, reads: shop.reads, clock, ids: new SequentialIds(), events: { recorded: vi.fn<() => void>() } };
+});
+
+const heldFrom = (userId: number, couponId: number, issuedAt = new Date(NOW.getTime() - DAY), days = 7) =>
+  shop.give(couponId, userId, issuedAt, new Date(issuedAt.getTime() + days * DAY));
+
+/** Runs the command expecting a failure; returns its code after checking nothing changed. */
+async function failure(cmd: PlaceOrderCommand): Promise<string> {
+  const before = shop.snapshot();
+  const error = await placeOrder(deps, cmd).then(
+    () => null,
+    (e: { code?: string }) => e,
+  );
+  expect(error, 'the request should have failed').not.toBeNull();
+  expect(shop.state).toEqual(before);
+  expect(deps.events.recorded).not.toHaveBeenCalled();
+  return error!.code ?? String(error);
+}
+
+describe('placeOrder', () => {
+  test('takes stock, uses the coupon, pays, and records the order and its event together', async () => {
+    const userId = shop.addUser(10_000);
+    const p1 = shop.addProduct(999, 5);
+    const p2 = shop.addProduct(1_001, 5);
+    const couponId = shop.addCoupon({ discountType: 'RATE', discountValue: 15, minOrderAmount: 3_000 });
+    heldFrom(userId, couponId);
+
+    const { order, replayed } = await placeOrder(deps, {
+      userId,
+      items: [
+        { productId: p2, quantity: 2 },
+        { productId: p1, quantity: 1 },
+      ],
+      couponId,
+    });
+
+    expect(replayed).toBe(false);
+    expect(order).toMatchObject({
+      userId,
+      status: 'PAID',
+      items: [
+        { productId: p2, quantity: 2, unitPrice: 1_001, lineAmount: 2_002 },
+        { productId: p1, quantity: 1, unitPrice: 999, lineAmount: 999 },
+      ],
+      totalAmount: 3_001,
+      discountAmount: 450,
+      paidAmount: 2_551,
+      couponId,
+      createdAt: NOW,
+    });
+    expect(shop.state.products.get(p1)!.stock).toBe(4);
+    expect(shop.state.products.get(p2)!.stock).toBe(3);
+    expect(shop.state.users.get(userId)!.balance).toBe(10_000 - 2_551);
+    expect(shop.state.held.get(`${userId}:${couponId}`)).toMatchObject({ usedAt: NOW, orderId: order.orderId });
+    expect(shop.state.ledger).toEqual([
+      { userId, type: 'PAYMENT', amount: -2_551, balanceAfter: 7_449, orderId: order.orderId, createdAt: NOW },
+    ]);
+    expect(shop.state.outbox).toHaveLength(1);
+    expect(shop.state.outbox[0]).toMatchObject({ type: 'order.paid', data: { orderId: order.orderId, paidAmount: 2_551 } });
+    expect(shop.state.outbox[0]!.eventId).not.toBe(order.orderId);
+    expect(deps.events.recorded).toHaveBeenCalledTimes(1);
+  });
+
+  test('locks products by ascending id, then the held coupon, then the balance', async () => {
+    const userId = shop.addUser(100_000);
+    const [a, b, c] = [shop.addProduct(100, 9), shop.addProduct(100, 9), shop.addProduct(100, 9)];
+    const couponId = shop.addCoupon();
+    heldFrom(userId, couponId);
+    await placeOrder(deps, {
+      userId,
+      items: [c, a, b].map((productId) => ({ productId, quantity: 1 })),
+      couponId,
+    });
+    expect(shop.locks).toEqual([
+      `product:${a}`,
+      `product:${b}`,
+      `product:${c}`,
+      `user_coupon:${userId}:${couponId}`,
+      `balance:${userId}`,
+    ]);
+  });
+
+  test('may spend the balance to exactly zero and take the last unit', async () => {
+    const userId = shop.addUser(3_000);
+    const p = shop.addProduct(1_000, 3);
+    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 3 }] });
+    expect(shop.state.users.get(userId)!.balance).toBe(0);
+    expect(shop.state.products.get(p)!.stock).toBe(0);
+  });
+
+  test('a FIXED coupon worth more than the order makes it free, not negative', async () => {
+    const userId = shop.addUser(0);
+    const p = shop.addProduct(500, 1);
+    const couponId = shop.addCoupon({ discountType: 'FIXED', discountValue: 3_000 });
+    heldFrom(userId, couponId);
+    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId });
+    expect(order).toMatchObject({ totalAmount: 500, discountAmount: 500, paidAmount: 0 });
+  });
+
+  describe('errors come in the contract order and leave nothing behind', () => {
+    // Everything wrong at once, then fixed one thing at a time: each step shows the next code.
+    let userId: number;
+    let scarce: number;
+    let plenty: number;
+    let couponId: number;
+    beforeEach(() => {
+      userId = shop.addUser(100);
+      scarce = shop.addProduct(1_000, 1);
+      plenty = shop.addProduct(1_000, 100);
+      couponId = shop.addCoupon({ minOrderAmount: 50_000 });
+      heldFrom(userId, couponId);
+    });
+
+    test('VALIDATION_ERROR before anything is looked up', async () => {
+      expect(await failure({ userId: 999_999, items: [], couponId })).toBe('VALIDATION_ERROR');
+      const dup = [
+        { productId: 999_999, quantity: 1 },
+        { productId: 999_999, quantity: 1 },
+      ];
+      expect(await failure({ userId: 999_999, items: dup })).toBe('VALIDATION_ERROR');
+    });
+
+    test('USER_NOT_FOUND before PRODUCT_NOT_FOUND', async () => {
+      expect(await failure({ userId: 999_999, items: [{ productId: 999_998, quantity: 1 }], couponId })).toBe(
+        'USER_NOT_FOUND',
+      );
+    });
+
+    test('PRODUCT_NOT_FOUND before OUT_OF_STOCK, even when the short item is listed first', async () => {
+      const items = [
+        { productId: scarce, quantity: 2 },
+        { productId: 999_998, quantity: 1 },
+      ];
+      expect(await failure({ userId, items, couponId })).toBe('PRODUCT_NOT_FOUND');
+    });
+
+    test('OUT_OF_STOCK before INVALID_COUPON', async () => {
+      expect(await failure({ userId, items: [{ productId: scarce, quantity: 2 }], couponId })).toBe('OUT_OF_STOCK');
+    });
+
+    test('INVALID_COUPON before INSUFFICIENT_BALANCE', async () => {
+      expect(await failure({ userId, items: [{ productId: plenty, quantity: 2 }], couponId })).toBe('INVALID_COUPON');
+    });
+
+    test('INSUFFICIENT_BALANCE last', async () => {
+      expect(await failure({ userId, items: [{ productId: plenty, quantity: 50 }], couponId })).toBe(
+        'INSUFFICIENT_BALANCE',
+      );
+    });
+  });
+
+  test.each([
+    ['not held', (_u: number, _c: number) => undefined],
+    ['expired', (u: number, c: number) => heldFrom(u, c, new Date(NOW.getTime() - 8 * DAY), 7)],
+    ['not valid yet', (u: number, c: number) => heldFrom(u, c, new Date(NOW.getTime() + 1), 7)],
+  ])('a coupon %s is INVALID_COUPON', async (_why, arrange) => {
+    const userId = shop.addUser(100_000);
+    const p = shop.addProduct(1_000, 10);
+    const couponId = shop.addCoupon();
+    arrange(userId, couponId);
+    expect(await failure({ userId, items: [{ productId: p, quantity: 1 }], couponId })).toBe('INVALID_COUPON');
+  });
+
+  test('a coupon works once', async () => {
+    const userId = shop.addUser(100_000);
+    const p = shop.addProduct(5_000, 10);
+    const couponId = shop.addCoupon();
+    heldFrom(userId, couponId);
+    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId });
+    deps.events.recorded.mockClear();
+    expect(await failure({ userId, items: [{ productId: p, quantity: 1 }], couponId })).toBe('INVALID_COUPON');
+  });
+});
+
+describe('placeOrder with an Idempotency-Key', () => {
+  let userId: number;
+  let p: number;
+  const cmd = () => ({ userId, items: [{ productId: p, quantity: 1 }], idempotencyKey: 'key-1' });
+  beforeEach(() => {
+    userId = shop.addUser(10_000);
+    p = shop.addProduct(1_000, 10);
+  });
+
+  test('a retry replays the first order and pays nothing more', async () => {
+    const first = await placeOrder(deps, cmd());
+    const again = await placeOrder(deps, cmd());
+    expect(again).toEqual({ order: first.order, replayed: true });
+    expect(shop.state.orders.size).toBe(1);
+    expect(shop.state.outbox).toHaveLength(1);
+    expect(shop.state.users.get(userId)!.balance).toBe(9_000);
+    expect(deps.events.recorded).toHaveBeenCalledTimes(1);
+  });
+
+  test('the same key with a different body is IDEMPOTENCY_KEY_REUSED', async () => {
+    await placeOrder(deps, cmd());
+    deps.events.recorded.mockClear();
+    expect(await failure({ ...cmd(), items: [{ productId: p, quantity: 2 }] })).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  test('keys belong to a user: another user may use the same key', async () => {
+    const other = shop.addUser(10_000);
+    await placeOrder(deps, cmd());
+    const theirs = await placeOrder(deps, { ...cmd(), userId: other });
+    expect(theirs.replayed).toBe(false);
+    expect(shop.state.orders.size).toBe(2);
+  });
+
+  test('IDEMPOTENCY_KEY_IN_USE while the first request is still in flight', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    shop.onLock = (row) => (row.startsWith('balance:') ? held : Promise.resolve());
+    const first = placeOrder(deps, cmd());
+    await vi.waitFor(() => expect(shop.locks).toContain(`balance:${userId}`));
+    shop.onLock = async () => undefined;
+
+    await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+    release();
+    const placed = await first;
+    expect((await placeOrder(deps, cmd())).order).toEqual(placed.order);
+    expect(shop.state.orders.size).toBe(1);
+  });
+
+  test('a failed request stores no key, so a retry after fixing the cause goes through', async () => {
+    shop.state.users.get(userId)!.balance = 500;
+    expect(await failure(cmd())).toBe('INSUFFICIENT_BALANCE');
+    expect(shop.state.idempotency.size).toBe(0);
+    shop.state.users.get(userId)!.balance = 5_000;
+    const { replayed } = await placeOrder(deps, cmd());
+    expect(replayed).toBe(false);
+    expect(shop.state.users.get(userId)!.balance).toBe(4_000);
+  });
+});
