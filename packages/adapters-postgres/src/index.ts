@@ -9,3 +9,4 @@ export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';
 export { pgCouponIssuance } from './coupon-issuance.ts';
 export { pgSalesStats, refreshSalesRollup } from './sales.ts';
+export { auditInvariants } from './audit.ts';

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent, paidOrder } from '@shop/domain';
 import { uuidV7 } from '@shop/application';
-import { migrate, openDatabase, pgOutboxStore, pgReadStore, PgUnitOfWork } from '../src/index.ts';
+import { auditInvariants, migrate, openDatabase, pgOutboxStore, pgReadStore, PgUnitOfWork } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
 let tdb: TestDatabase;
@@ -167,5 +167,33 @@ describe('outbox retention', () => {
     expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
     const left = await tdb.query<{ aggregate_id: string }>('SELECT aggregate_id FROM outbox_events WHERE aggregate_id = ANY($1)', [[old, recent]]);
     expect(left).toEqual([{ aggregate_id: recent }]);
+  });
+});
+
+describe('auditInvariants', () => {
+  test('names each broken invariant, and passes again once repaired', async () => {
+    // Its own database: the tests above leave rows that are deliberately incomplete.
+    const outer = tdb;
+    tdb = await createTestDatabase();
+    try {
+      const userId = await seedUser(5_000);
+      const productId = await seedProduct(100, 10);
+      expect(await auditInvariants(tdb.db.pool, new Map([[productId, 10]]))).toEqual([]);
+
+      await tdb.query('UPDATE users SET balance = balance + 1 WHERE id = $1', [userId]);
+      await tdb.query('UPDATE products SET stock = 9 WHERE id = $1', [productId]);
+      const violations = await auditInvariants(tdb.db.pool, new Map([[productId, 10]]));
+      expect(violations).toEqual([
+        `user ${userId}: balance 5001, ledger sum 5000, last balanceAfter 5000`,
+        `product ${productId}: stock 9 + sold 0 ≠ initial 10`,
+      ]);
+
+      await tdb.query('UPDATE users SET balance = balance - 1 WHERE id = $1', [userId]);
+      await tdb.query('UPDATE products SET stock = 10 WHERE id = $1', [productId]);
+      expect(await auditInvariants(tdb.db.pool, new Map([[productId, 10]]))).toEqual([]);
+    } finally {
+      await tdb.drop();
+      tdb = outer;
+    }
   });
 });

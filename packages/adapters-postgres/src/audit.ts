@@ -1,0 +1,78 @@
+import type pg from 'pg';
+
+/**
+ * The service's global invariants as plain SQL, for tests, the benchmark and an operator's
+ * after-incident check. Returns one line per violation; an empty list means all hold:
+ * - every balance equals the sum of its ledger and the newest entry's balanceAfter;
+ * - every order's amounts add up, it has exactly one PAYMENT entry of -paidAmount and exactly one
+ *   order.paid event that describes it; no event lacks its order;
+ * - every coupon's issued count equals its copies and never exceeds its total, and each used copy
+ *   names an order that used it;
+ * - for products whose initial stock is given: stock + units sold = initial stock, stock ≥ 0.
+ */
+export async function auditInvariants(pool: pg.Pool, initialStock: ReadonlyMap<number, number> = new Map()): Promise<string[]> {
+  const violations: string[] = [];
+  const rows = async <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
+    (await pool.query<R>(text, values)).rows;
+
+  const balances = await rows<{ id: number; balance: number; ledger_sum: number | null; last_after: number | null }>(`
+    SELECT u.id, u.balance, l.ledger_sum, l.last_after
+    FROM users u
+    LEFT JOIN LATERAL (
+      SELECT sum(amount)::bigint AS ledger_sum,
+             (array_agg(balance_after ORDER BY id DESC))[1] AS last_after
+      FROM balance_ledger WHERE user_id = u.id
+    ) l ON true
+    WHERE u.balance <> coalesce(l.ledger_sum, 0) OR u.balance <> coalesce(l.last_after, 0) OR u.balance < 0`);
+  for (const b of balances) {
+    violations.push(`user ${b.id}: balance ${b.balance}, ledger sum ${b.ledger_sum ?? 0}, last balanceAfter ${b.last_after ?? 0}`);
+  }
+
+  const badOrders = await rows<{ id: string }>(`
+    SELECT o.id FROM orders o
+    WHERE o.paid_amount <> o.total_amount - o.discount_amount
+       OR o.total_amount <> (SELECT sum(line_amount) FROM order_items i WHERE i.order_id = o.id)
+       OR (SELECT count(*) FROM balance_ledger l WHERE l.order_id = o.id AND l.type = 'PAYMENT' AND l.amount = -o.paid_amount) <> 1
+       OR (SELECT count(*) FROM outbox_events e WHERE e.aggregate_id = o.id::text) <> 1`);
+  for (const o of badOrders) violations.push(`order ${o.id}: amounts, payment or event do not agree`);
+
+  const badEvents = await rows<{ event_id: string }>(`
+    SELECT e.event_id FROM outbox_events e JOIN orders o ON o.id::text = e.aggregate_id
+    WHERE e.event_type <> 'order.paid'
+       OR e.payload->>'eventId' <> e.event_id::text
+       OR (e.payload->'data'->>'paidAmount')::bigint <> o.paid_amount
+       OR (e.payload->'data'->>'userId')::bigint <> o.user_id
+       OR jsonb_array_length(e.payload->'data'->'items') <> (SELECT count(*) FROM order_items i WHERE i.order_id = o.id)`);
+  for (const e of badEvents) violations.push(`event ${e.event_id}: does not describe its order`);
+  const orphans = await rows<{ event_id: string }>(`
+    SELECT e.event_id FROM outbox_events e WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id::text = e.aggregate_id)`);
+  for (const e of orphans) violations.push(`event ${e.event_id}: no such order`);
+
+  const badCoupons = await rows<{ id: number }>(`
+    SELECT c.id FROM coupons c
+    WHERE c.issued_quantity <> (SELECT count(*) FROM user_coupons uc WHERE uc.coupon_id = c.id)
+       OR c.issued_quantity > c.total_quantity
+       OR (SELECT count(*) FROM user_coupons uc WHERE uc.coupon_id = c.id AND uc.used_at IS NOT NULL)
+          <> (SELECT count(*) FROM orders o WHERE o.coupon_id = c.id)`);
+  for (const c of badCoupons) violations.push(`coupon ${c.id}: issued, held and used counts disagree`);
+  const badUses = await rows<{ user_id: number; coupon_id: number }>(`
+    SELECT uc.user_id, uc.coupon_id FROM user_coupons uc
+    WHERE uc.order_id IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM orders o WHERE o.id = uc.order_id AND o.user_id = uc.user_id AND o.coupon_id = uc.coupon_id)`);
+  for (const u of badUses) violations.push(`user ${u.user_id} coupon ${u.coupon_id}: use names no matching order`);
+
+  if (initialStock.size > 0) {
+    const stock = await rows<{ id: number; stock: number; sold: number }>(
+      `SELECT p.id, p.stock, coalesce((SELECT sum(quantity) FROM order_items i WHERE i.product_id = p.id), 0)::bigint AS sold
+       FROM products p WHERE p.id = ANY($1::bigint[])`,
+      [[...initialStock.keys()]],
+    );
+    for (const s of stock) {
+      const initial = initialStock.get(s.id)!;
+      if (s.stock + s.sold !== initial || s.stock < 0) {
+        violations.push(`product ${s.id}: stock ${s.stock} + sold ${s.sold} ≠ initial ${initial}`);
+      }
+    }
+  }
+  return violations;
+}
