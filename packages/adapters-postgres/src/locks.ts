@@ -4,8 +4,10 @@ import { HELD_COUPON_COLUMNS } from './rows.ts';
 
 /**
  * Every row lock the service takes, in the one order all transactions follow:
- *   products (ascending id) → coupons → user_coupons → users (balance).
+ *   users (balance) → coupons → user_coupons → products (ascending id).
  * A use case may skip a step but never go back to an earlier one, so no lock cycle can form.
+ * Products come last because a flash sale puts every buyer on one product row: taken last, it is
+ * held only for the order's single write statement and the commit (ADR 0001).
  *
  * FOR NO KEY UPDATE rather than FOR UPDATE: we never change keys, and the weaker lock lets the
  * foreign-key checks of other transactions (KEY SHARE) proceed without waiting on a hot row.

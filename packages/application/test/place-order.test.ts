@@ -75,7 +75,7 @@ describe('placeOrder', () => {
     expect(deps.events.recorded).toHaveBeenCalledTimes(1);
   });
 
-  test('locks products by ascending id, then the held coupon, then the balance', async () => {
+  test('locks the balance, then the held coupon, then products by ascending id, last', async () => {
     const userId = shop.addUser(100_000);
     const [a, b, c] = [shop.addProduct(100, 9), shop.addProduct(100, 9), shop.addProduct(100, 9)];
     const couponId = shop.addCoupon();
@@ -86,11 +86,11 @@ describe('placeOrder', () => {
       couponId,
     });
     expect(shop.locks).toEqual([
+      `balance:${userId}`,
+      `user_coupon:${userId}:${couponId}`,
       `product:${a}`,
       `product:${b}`,
       `product:${c}`,
-      `user_coupon:${userId}:${couponId}`,
-      `balance:${userId}`,
     ]);
   });
 
@@ -222,9 +222,9 @@ describe('placeOrder with an Idempotency-Key', () => {
   test('IDEMPOTENCY_KEY_IN_USE while the first request is still in flight', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    shop.onLock = (row) => (row.startsWith('balance:') ? held : Promise.resolve());
+    shop.onLock = (row) => (row.startsWith('product:') ? held : Promise.resolve());
     const first = placeOrder(deps, cmd());
-    await vi.waitFor(() => expect(shop.locks).toContain(`balance:${userId}`));
+    await vi.waitFor(() => expect(shop.locks).toContain(`product:${p}`));
     shop.onLock = async () => undefined;
 
     await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });

@@ -3,8 +3,8 @@ import type { LedgerEntry, PaidOrderRecord, Product, User } from './records.ts';
 
 /**
  * The rows a use case may lock, always in this order within one transaction:
- * products (ascending id) → coupon → user coupon → balance. Every use case follows it, so no
- * two transactions can wait on each other in a cycle.
+ * balance → coupon → user coupon → products (ascending id). Every use case follows it, so no
+ * two transactions can wait on each other in a cycle; the hot product rows come last.
  */
 export interface Transaction {
   readonly users: {

@@ -36,9 +36,9 @@ export interface PlaceOrderDeps {
 }
 
 /**
- * Places and pays an order in one transaction. The checks run in the contract's error order
- * (user, products, stock, coupon, balance), and the locks are taken in the global lock order
- * (products by id, coupon, balance), which happen to agree.
+ * Places and pays an order in one transaction. The locks are taken in the global lock order
+ * (balance, held coupon, products by id; see ADR 0001) and the checks then run in the contract's
+ * error order (user, products, stock, coupon, balance).
  */
 export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
   const lines = orderLinesInLockOrder(cmd.items);
@@ -55,20 +55,17 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       print,
       { store: ({ orderId }) => ({ orderId }), replay: (stored) => ({ orderId: (stored as { orderId: string }).orderId }) },
       async () => {
-        if (!(await tx.users.exists(cmd.userId))) {
-          throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
-        }
+        // Locks go balance → held coupon → products, the product rows last: in a flash sale every
+        // buyer waits on one product row, so it is held only for the write and the commit.
+        const balance = await tx.balances.lock(cmd.userId);
+        if (balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
+        const held = couponId === null ? null : await tx.coupons.lockHeld(cmd.userId, couponId);
         const products = await tx.products.lockForUpdate(lines.map((l) => l.productId));
+        // Judged in the contract's order, now that every row is locked.
         const allocated = allocateStock(lines, products);
         const lineOf = new Map(allocated.map((l) => [l.productId, l]));
         const now = deps.clock.now();
-        let discountAmount = 0;
-        if (couponId !== null) {
-          const held = await tx.coupons.lockHeld(cmd.userId, couponId);
-          discountAmount = redeemCoupon(held, now, totalOf(allocated));
-        }
-        const balance = await tx.balances.lock(cmd.userId);
-        if (balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
+        const discountAmount = couponId === null ? 0 : redeemCoupon(held, now, totalOf(allocated));
         const order = paidOrder({
           orderId: deps.ids.next(),
           userId: cmd.userId,
