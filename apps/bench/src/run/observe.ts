@@ -1,0 +1,74 @@
+import type pg from 'pg';
+import type { Receiver } from '../../../../test/support/receiver.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the outbox holds no undelivered record (the relay has caught up). */
+export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
+    if (rows[0]!.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${rows[0]!.n} events still undelivered after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+export interface LockWaits {
+  readonly samples: number;
+  /** Most sessions seen waiting on a lock at one instant. */
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Samples how many sessions of the database wait on a lock, every 20 ms, until stopped. */
+export function observeLockWaits(pool: pg.Pool): { stop(): Promise<LockWaits> } {
+  const seen: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      seen.push(rows[0]!.n);
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      const sum = seen.reduce((a, b) => a + b, 0);
+      return { samples: seen.length, max: Math.max(0, ...seen), mean: seen.length ? Math.round((sum / seen.length) * 100) / 100 : 0 };
+    },
+  };
+}
+
+export interface EventCheck {
+  readonly recorded: number;
+  readonly undelivered: number;
+  /** Null when the benchmark did not start the receiver (--url). */
+  readonly received: number | null;
+  readonly duplicates: number | null;
+  readonly violations: string[];
+}
+
+/** Every recorded event reached the platform once; nothing arrived that was not recorded. */
+export async function checkEvents(pool: pg.Pool, receiver: Receiver | null): Promise<EventCheck> {
+  const { rows } = await pool.query<{ event_id: string; delivered: boolean }>(
+    'SELECT event_id::text, delivered_at IS NOT NULL AS delivered FROM outbox_events',
+  );
+  const violations: string[] = [];
+  const undelivered = rows.filter((r) => !r.delivered).length;
+  if (undelivered > 0) violations.push(`events: ${undelivered} recorded events were never delivered`);
+  if (!receiver) return { recorded: rows.length, undelivered, received: null, duplicates: null, violations };
+  const received = new Set(receiver.accepted.map((e) => e.body.eventId as string));
+  const recorded = new Set(rows.map((r) => r.event_id));
+  const missing = [...recorded].filter((id) => !received.has(id)).length;
+  const invented = [...received].filter((id) => !recorded.has(id)).length;
+  const duplicates = receiver.duplicates();
+  if (missing > 0) violations.push(`events: ${missing} recorded events never reached the receiver`);
+  if (invented > 0) violations.push(`events: ${invented} events reached the receiver that were never recorded`);
+  if (duplicates > 0) violations.push(`events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`);
+  return { recorded: rows.length, undelivered, received: received.size, duplicates, violations };
+}

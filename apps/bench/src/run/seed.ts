@@ -1,0 +1,90 @@
+import { Pool } from 'undici';
+import { signToken } from '@shop/adapters-http';
+import type { Fixture } from './protocol.ts';
+import { seededRandom } from './random.ts';
+
+export interface SeedSize {
+  readonly users: number;
+  readonly products: number;
+  readonly couponHolders: number;
+}
+
+export interface Seeded {
+  readonly fixture: Fixture;
+  /** Products the ceiling's hot-product runs use, one per variant, each with HOT_STOCK. */
+  readonly ceilingHotProducts: { serviceSql: number; plainRowLock: number };
+  /** Every product's stock at creation, for the stock invariant. */
+  readonly initialStock: Map<number, number>;
+}
+
+export const HOT_STOCK = 5_000;
+export const BURST_COUPONS = 100;
+const BALANCE = 10_000_000;
+const STOCK = 1_000_000;
+
+/** Creates the run's data through the admin API, as an operator would, many requests at a time. */
+export async function seedThroughApi(baseUrl: string, authSecret: string, size: SeedSize, onProgress: (done: number, total: number) => void): Promise<Seeded> {
+  const admin = `Bearer ${await signToken(new TextEncoder().encode(authSecret), { admin: true })}`;
+  const pool = new Pool(baseUrl, { connections: 32 });
+  const post = async (path: string, body: unknown): Promise<any> => {
+    const res = await pool.request({
+      method: 'POST',
+      path,
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw new Error(`seed ${path}: ${res.statusCode} ${text}`);
+    return JSON.parse(text);
+  };
+  const total = size.users * 2 + size.products + 3 + size.couponHolders;
+  let done = 0;
+  const tick = () => onProgress(++done, total);
+  const inParallel = async <T>(n: number, make: (i: number) => Promise<T>): Promise<T[]> => {
+    const out = new Array<T>(n);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < n) {
+          const i = next++;
+          out[i] = await make(i);
+          tick();
+        }
+      }),
+    );
+    return out;
+  };
+
+  const rand = seededRandom(7);
+  const initialStock = new Map<number, number>();
+  const product = async (name: string, price: number, stock: number) => {
+    const { productId } = await post('/admin/products', { name, price, stock });
+    initialStock.set(productId, stock);
+    return productId as number;
+  };
+  const userIds = await inParallel(size.users, async (i) => {
+    const { userId } = await post('/admin/users', { name: `bench user ${i + 1}` });
+    await post(`/users/${userId}/balance/charge`, { amount: BALANCE });
+    tick();
+    return userId as number;
+  });
+  const productIds = await inParallel(size.products, (i) => product(`bench product ${i + 1}`, 1_000 + Math.floor(rand() * 49) * 1_000, STOCK));
+  const hotProductId = await product('hot product', 9_900, HOT_STOCK);
+  const serviceSql = await product('hot product (ceiling, service SQL)', 9_900, HOT_STOCK);
+  const plainRowLock = await product('hot product (ceiling, plain row lock)', 9_900, HOT_STOCK);
+  const { couponId } = await post('/admin/coupons', { name: 'flash 100', discountType: 'FIXED', discountValue: 1_000, totalQuantity: BURST_COUPONS });
+  const { couponId: mixedCouponId } = await post('/admin/coupons', {
+    name: 'mixed 10%',
+    discountType: 'RATE',
+    discountValue: 10,
+    totalQuantity: Math.max(1, size.couponHolders),
+  });
+  const couponHolders = userIds.slice(0, size.couponHolders);
+  await inParallel(couponHolders.length, (i) => post(`/admin/coupons/${mixedCouponId}/grant`, { userId: couponHolders[i] }));
+  await pool.close();
+  return {
+    fixture: { userIds, productIds, hotProductId, couponId, couponHolders, mixedCouponId },
+    ceilingHotProducts: { serviceSql, plainRowLock },
+    initialStock,
+  };
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startApiProcess } from '../../../../test/support/processes.ts';
+import { Receiver } from '../../../../test/support/receiver.ts';
+import { benchDatabase } from '../database.ts';
+
+export interface Target {
+  readonly baseUrl: string;
+  readonly authSecret: string;
+  readonly databaseUrl: string;
+  /** For the invariant audit and the run's own observations, never for load. */
+  readonly pool: pg.Pool;
+  /** The data platform the service delivers to, when the benchmark started the service. */
+  readonly receiver: Receiver | null;
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The service under test. With --url, the user's running service (DATABASE_URL must name its
+ * database and AUTH_SECRET its secret). Otherwise the benchmark starts apps/api itself on a fresh
+ * database (embedded PostgreSQL, or a new database on DATABASE_URL's server) and points its
+ * DATA_PLATFORM_URL at a local receiver, so event delivery is part of what is measured.
+ */
+export async function startTarget(url: string | undefined, poolSize: number): Promise<Target> {
+  if (url) {
+    const databaseUrl = process.env.DATABASE_URL;
+    const authSecret = process.env.AUTH_SECRET;
+    if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    return { baseUrl: url, authSecret, databaseUrl, pool, receiver: null, description: `service at ${url}`, close: () => pool.end() };
+  }
+  const database = await benchDatabase();
+  const receiver = await new Receiver().start();
+  const authSecret = randomBytes(32).toString('base64url');
+  const api = await startApiProcess(database.url, { AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info', DATABASE_POOL_SIZE: String(poolSize) });
+  return {
+    baseUrl: api.url,
+    authSecret,
+    databaseUrl: database.url,
+    pool: database.db.pool,
+    receiver,
+    description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`,
+    async close() {
+      await api.stop();
+      await receiver.stop();
+      await database.close();
+    },
+  };
+}
