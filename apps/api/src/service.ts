@@ -9,6 +9,7 @@ import {
   pgCouponIssuance,
   pgSalesStats,
   refreshSalesRollup,
+  pgOrderBook,
   pgOutboxStore,
   PgWakeChannel,
   ping,
@@ -101,6 +102,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
     const deps = {
       uow: new PgUnitOfWork(db.kysely),
+      book: pgOrderBook(db.kysely),
       reads: pgReadStore(db.kysely),
       clock: systemClock,
       ids: uuidV7,

@@ -10,3 +10,4 @@ export { PgWakeChannel } from './wake-channel.ts';
 export { pgCouponIssuance } from './coupon-issuance.ts';
 export { pgSalesStats, refreshSalesRollup } from './sales.ts';
 export { auditInvariants } from './audit.ts';
+export { pgOrderBook } from './order-book.ts';

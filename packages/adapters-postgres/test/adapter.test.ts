@@ -197,3 +197,45 @@ describe('auditInvariants', () => {
     }
   });
 });
+
+describe('pgOrderBook', () => {
+  test('the guarded write commits everything when its snapshot holds, and nothing when any part changed', async () => {
+    const { pgOrderBook } = await import('../src/index.ts');
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 3);
+    const seen = await book.snapshot(userId, [productId], null);
+    expect(seen).toEqual({ balance: 10_000, products: [{ productId, price: 1_000, stock: 3 }], held: null });
+
+    const orderFor = (quantity: number, unitPrice = 1_000) =>
+      paidOrder({
+        orderId: uuidV7.next(),
+        userId,
+        lines: [{ productId, quantity, unitPrice, lineAmount: unitPrice * quantity }],
+        couponId: null,
+        discountAmount: 0,
+        createdAt: new Date(),
+      });
+    const place = (order: ReturnType<typeof orderFor>) => book.placeIfUnchanged(order, orderPaidEvent(uuidV7.next(), order));
+    const count = async (table: string) => (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
+    const before = { orders: await count('orders'), ledger: await count('balance_ledger'), outbox: await count('outbox_events') };
+
+    expect(await place(orderFor(4))).toBe(false); // stock 3
+    expect(await place(orderFor(1, 900))).toBe(false); // the price is 1,000 now
+    await tdb.query('UPDATE users SET balance = 500 WHERE id = $1', [userId]);
+    expect(await place(orderFor(1))).toBe(false); // balance 500
+    await tdb.query('UPDATE users SET balance = 10000 WHERE id = $1', [userId]);
+    expect({ orders: await count('orders'), ledger: await count('balance_ledger'), outbox: await count('outbox_events') }).toEqual(before);
+    expect((await book.snapshot(userId, [productId], null)).products[0]!.stock).toBe(3);
+
+    const order = orderFor(3);
+    expect(await place(order)).toBe(true);
+    const [ledger] = await tdb.query<{ amount: number; balance_after: number }>(
+      'SELECT amount, balance_after FROM balance_ledger WHERE order_id = $1',
+      [order.orderId],
+    );
+    expect(ledger).toEqual({ amount: -3_000, balance_after: 7_000 });
+    expect(await book.snapshot(userId, [productId], null)).toMatchObject({ balance: 7_000, products: [{ stock: 0 }] });
+    expect(await count('outbox_events')).toBe(before.outbox + 1);
+  });
+});

@@ -6,6 +6,7 @@ import type {
   IdGenerator,
   IssueAttempt,
   LedgerEntry,
+  OrderBook,
   Page,
   Product,
   ReadStore,
@@ -76,6 +77,10 @@ export class MemoryShop {
   /** Awaited at each lock, so a test can hold a transaction open in the middle. */
   onLock: (row: string) => Promise<void> = async () => undefined;
   private readonly claims = new Set<string>();
+  /** Awaited between the optimistic path's snapshot and its guarded write. */
+  beforeGuardedWrite: () => Promise<void> = async () => undefined;
+  /** Guarded writes refused because the snapshot no longer held. */
+  staleWrites = 0;
 
   /** A deep copy of everything stored, to compare before and after a request. */
   snapshot(): State {
@@ -228,6 +233,40 @@ export class MemoryShop {
     ordersOf: async (userId, limit, cursor) =>
       page([...this.state.orders.values()].filter((o) => o.userId === userId).reverse(), limit, cursor),
     heldCoupons: async (userId) => [...this.state.held.values()].filter((h) => h.userId === userId),
+  };
+
+  readonly book: OrderBook = {
+    snapshot: async (userId, ids, couponId) => {
+      const s = structuredClone(this.state);
+      return {
+        balance: s.users.get(userId)?.balance ?? null,
+        products: ids.flatMap((id) => {
+          const p = s.products.get(id);
+          return p ? [{ productId: p.productId, price: p.price, stock: p.stock }] : [];
+        }),
+        held: couponId === null ? null : (s.held.get(heldKey(userId, couponId)) ?? null),
+      };
+    },
+    placeIfUnchanged: async (order, event) => {
+      await this.beforeGuardedWrite();
+      const s = this.state;
+      const user = s.users.get(order.userId);
+      const held = order.couponId === null ? null : s.held.get(heldKey(order.userId, order.couponId));
+      const holds =
+        user !== undefined &&
+        user.balance >= order.paidAmount &&
+        (order.couponId === null || (held != null && held.usedAt === null)) &&
+        order.items.every((l) => {
+          const p = s.products.get(l.productId);
+          return p !== undefined && p.price === l.unitPrice && p.stock >= l.quantity;
+        });
+      if (!holds) {
+        this.staleWrites++;
+        return false;
+      }
+      await this.uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: user.balance - order.paidAmount, event }));
+      return true;
+    },
   };
 
   readonly issuance: CouponIssuance = {

@@ -9,11 +9,18 @@ let shop: MemoryShop;
 let clock: ManualClock;
 let deps: PlaceOrderDeps & { events: { recorded: Mock<() => void> } };
 
-beforeEach(() => {
+function arrange(optimistic: boolean) {
   shop = new MemoryShop();
   clock = new ManualClock(NOW);
-  deps = { uow: shop.uow, reads: shop.reads, clock, ids: new SequentialIds(), events: { recorded: vi.fn<() => void>() } };
-});
+  deps = {
+    uow: shop.uow,
+    reads: shop.reads,
+    clock,
+    ids: new SequentialIds(),
+    events: { recorded: vi.fn<() => void>() },
+    ...(optimistic && { book: shop.book }),
+  };
+}
 
 const heldFrom = (userId: number, couponId: number, issuedAt = new Date(NOW.getTime() - DAY), days = 7) =>
   shop.give(couponId, userId, issuedAt, new Date(issuedAt.getTime() + days * DAY));
@@ -31,7 +38,12 @@ async function failure(cmd: PlaceOrderCommand): Promise<string> {
   return error!.code ?? String(error);
 }
 
-describe('placeOrder', () => {
+describe.each([
+  ['the locking transaction', false],
+  ['a snapshot and a guarded write', true],
+])('placeOrder through %s', (_path, optimistic) => {
+  beforeEach(() => arrange(optimistic));
+
   test('takes stock, uses the coupon, pays, and records the order and its event together', async () => {
     const userId = shop.addUser(10_000);
     const p1 = shop.addProduct(999, 5);
@@ -73,25 +85,6 @@ describe('placeOrder', () => {
     expect(shop.state.outbox[0]).toMatchObject({ type: 'order.paid', data: { orderId: order.orderId, paidAmount: 2_551 } });
     expect(shop.state.outbox[0]!.eventId).not.toBe(order.orderId);
     expect(deps.events.recorded).toHaveBeenCalledTimes(1);
-  });
-
-  test('locks the balance, then the held coupon, then products by ascending id, last', async () => {
-    const userId = shop.addUser(100_000);
-    const [a, b, c] = [shop.addProduct(100, 9), shop.addProduct(100, 9), shop.addProduct(100, 9)];
-    const couponId = shop.addCoupon();
-    heldFrom(userId, couponId);
-    await placeOrder(deps, {
-      userId,
-      items: [c, a, b].map((productId) => ({ productId, quantity: 1 })),
-      couponId,
-    });
-    expect(shop.locks).toEqual([
-      `balance:${userId}`,
-      `user_coupon:${userId}:${couponId}`,
-      `product:${a}`,
-      `product:${b}`,
-      `product:${c}`,
-    ]);
   });
 
   test('may spend the balance to exactly zero and take the last unit', async () => {
@@ -186,11 +179,35 @@ describe('placeOrder', () => {
   });
 });
 
+describe('placeOrder, locking transaction', () => {
+  beforeEach(() => arrange(false));
+
+  test('locks the balance, then the held coupon, then products by ascending id, last', async () => {
+    const userId = shop.addUser(100_000);
+    const [a, b, c] = [shop.addProduct(100, 9), shop.addProduct(100, 9), shop.addProduct(100, 9)];
+    const couponId = shop.addCoupon();
+    heldFrom(userId, couponId);
+    await placeOrder(deps, {
+      userId,
+      items: [c, a, b].map((productId) => ({ productId, quantity: 1 })),
+      couponId,
+    });
+    expect(shop.locks).toEqual([
+      `balance:${userId}`,
+      `user_coupon:${userId}:${couponId}`,
+      `product:${a}`,
+      `product:${b}`,
+      `product:${c}`,
+    ]);
+  });
+});
+
 describe('placeOrder with an Idempotency-Key', () => {
   let userId: number;
   let p: number;
   const cmd = () => ({ userId, items: [{ productId: p, quantity: 1 }], idempotencyKey: 'key-1' });
   beforeEach(() => {
+    arrange(true); // keyed requests take the locking transaction even where the optimistic path exists
     userId = shop.addUser(10_000);
     p = shop.addProduct(1_000, 10);
   });
@@ -242,5 +259,70 @@ describe('placeOrder with an Idempotency-Key', () => {
     const { replayed } = await placeOrder(deps, cmd());
     expect(replayed).toBe(false);
     expect(shop.state.users.get(userId)!.balance).toBe(4_000);
+  });
+});
+
+describe('placeOrder, optimistic path', () => {
+  beforeEach(() => arrange(true));
+
+  test('takes no row lock at all when the snapshot still holds', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(1_000, 5);
+    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 2 }] });
+    expect(order.paidAmount).toBe(2_000);
+    expect(shop.locks).toEqual([]);
+    expect(shop.state.products.get(p)!.stock).toBe(3);
+  });
+
+  test('a sold-out product answers OUT_OF_STOCK from the snapshot, without queueing on its row', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(1_000, 0);
+    expect(await failure({ userId, items: [{ productId: p, quantity: 1 }] })).toBe('OUT_OF_STOCK');
+    expect(shop.locks).toEqual([]);
+  });
+
+  test('when the last unit goes between snapshot and write, the locking transaction gives the exact answer', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(1_000, 1);
+    shop.beforeGuardedWrite = async () => {
+      // The competing buyer takes the last unit now.
+      shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 0 });
+    };
+    await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] })).rejects.toMatchObject({
+      code: 'OUT_OF_STOCK',
+    });
+    expect(shop.staleWrites).toBe(1);
+    expect(shop.locks).toEqual([`balance:${userId}`, `product:${p}`]);
+    expect(shop.state.orders.size).toBe(0);
+    expect(shop.state.users.get(userId)!.balance).toBe(10_000);
+  });
+
+  test('a price changed between snapshot and write is charged at the new price, never the old one', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(1_000, 5);
+    shop.beforeGuardedWrite = async () => {
+      shop.state.products.set(p, { ...shop.state.products.get(p)!, price: 1_500 });
+      shop.beforeGuardedWrite = async () => undefined;
+    };
+    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] });
+    expect(shop.staleWrites).toBe(1);
+    expect(order.items[0]).toMatchObject({ unitPrice: 1_500, lineAmount: 1_500 });
+    expect(shop.state.users.get(userId)!.balance).toBe(8_500);
+  });
+
+  test('a coupon used by a concurrent order in between is INVALID_COUPON, and nothing is charged', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(5_000, 5);
+    const couponId = shop.addCoupon();
+    heldFrom(userId, couponId);
+    shop.beforeGuardedWrite = async () => {
+      const key = `${userId}:${couponId}`;
+      shop.state.held.set(key, { ...shop.state.held.get(key)!, usedAt: NOW, orderId: 'elsewhere' });
+    };
+    await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({
+      code: 'INVALID_COUPON',
+    });
+    expect(shop.state.users.get(userId)!.balance).toBe(10_000);
+    expect(shop.state.products.get(p)!.stock).toBe(5);
   });
 });

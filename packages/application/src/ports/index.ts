@@ -6,3 +6,4 @@ export * from './read-store.ts';
 export * from './outbox.ts';
 export * from './coupon-issuance.ts';
 export * from './sales.ts';
+export * from './order-book.ts';
