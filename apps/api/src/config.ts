@@ -9,6 +9,8 @@ export interface Config {
   readonly authSecret: string | null;
   readonly logLevel: string;
   readonly poolSize: number;
+  /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
+  readonly orderWritesInFlight: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
   readonly relay: {
@@ -55,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authSecret: text(env, 'AUTH_SECRET'),
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
+    orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 4, 1, 500),
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),

@@ -102,7 +102,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
     const deps = {
       uow: new PgUnitOfWork(db.kysely),
-      book: pgOrderBook(db.kysely),
+      book: pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight }),
       reads: pgReadStore(db.kysely),
       clock: systemClock,
       ids: uuidV7,

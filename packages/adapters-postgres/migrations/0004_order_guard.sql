@@ -1,6 +1,6 @@
--- The optimistic order write (ADR 0006) is one statement; when what it was decided on no longer
--- holds, it must fail as a whole, so that nothing it already did commits. SQL has no "raise"
--- expression, hence this one-line function; the service recognises its SQLSTATE.
+-- The optimistic order write (ADR 0006, place_orders in 0005) must undo an order as a whole when
+-- what it was decided on no longer holds. SQL has no "raise" expression, hence this function;
+-- place_orders recognises its SQLSTATE.
 CREATE FUNCTION order_guard(ok boolean) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -4,14 +4,28 @@ import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { toHeldCoupon } from './rows.ts';
 
-/** Raised by order_guard (migration 0004): the snapshot changed, nothing was written. */
-const SNAPSHOT_CHANGED = 'OC001';
+/** serialization_failure, deadlock_detected: the group was rolled back whole; its orders take the locking path. */
+const RETRYABLE = new Set(['40001', '40P01']);
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
 
-/** The OrderBook port: one unlocked read, and one guarded autocommit statement. */
-export function pgOrderBook(db: Kysely<Database>): OrderBook {
+export interface OrderBookOptions {
+  /** Group writes in flight at once; more concurrent orders wait and go in the next group. */
+  readonly writesInFlight?: number;
+  /** Most orders in one group. */
+  readonly maxGroup?: number;
+}
+
+/**
+ * The OrderBook port: one unlocked read, and a guarded write that concurrent orders share.
+ * Writes go through `place_orders` (migration 0005) in groups: while `writesInFlight` groups are
+ * being written, arriving orders queue and the next group takes them all, so under a flash sale
+ * the hot product row is locked and committed once per group instead of once per order, and
+ * under light load an order is written at once, alone.
+ */
+export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
+  const writer = new GroupWriter(db, options.writesInFlight ?? 4, options.maxGroup ?? 64);
   return {
     async snapshot(userId, productIds, couponId) {
       const { rows } = await sql<{ balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null }>`
@@ -37,68 +51,74 @@ export function pgOrderBook(db: Kysely<Database>): OrderBook {
       return { balance: row.balance, products: row.products, held };
     },
 
-    /**
-     * One statement, so the rows are locked only while PostgreSQL runs it and commits — no
-     * round trip to the service in between. Locks follow the global order (balance, coupon copy,
-     * products by id): each step waits for the one before through its count, and the product rows
-     * are taken ascending by a locking read before they change. In READ COMMITTED a row changed
-     * by a concurrent order is re-read before its guard is judged, so the guards see the truth.
-     */
-    async placeIfUnchanged(order, event) {
-      const items = order.items;
-      const ids = items.map((i) => i.productId);
-      const expectCoupon = order.couponId === null ? 0 : 1;
-      try {
-        await sql`
-          WITH wallet AS (
-            UPDATE users SET balance = balance - ${order.paidAmount}
-            WHERE id = ${order.userId} AND balance >= ${order.paidAmount}
-            RETURNING balance
-          ), coupon AS (
-            UPDATE user_coupons SET used_at = ${order.createdAt}, order_id = ${order.orderId}::uuid
-            WHERE user_id = ${order.userId} AND coupon_id = ${order.couponId}::bigint AND used_at IS NULL
-              AND (SELECT count(*) FROM wallet) = 1
-            RETURNING coupon_id
-          ), locked AS (
-            SELECT id FROM products
-            WHERE id = ANY(${ids}::bigint[])
-              AND (SELECT count(*) FROM wallet) = 1 AND (SELECT count(*) FROM coupon) = ${expectCoupon}
-            ORDER BY id
-            FOR NO KEY UPDATE
-          ), stock AS (
-            UPDATE products AS p SET stock = p.stock - l.quantity, updated_at = ${order.createdAt}
-            FROM locked k,
-                 unnest(${ids}::bigint[], ${items.map((i) => i.quantity)}::int[], ${items.map((i) => i.unitPrice)}::bigint[])
-                   AS l(id, quantity, price)
-            WHERE p.id = k.id AND p.id = l.id AND p.stock >= l.quantity AND p.price = l.price
-            RETURNING p.id
-          ), placed AS (
-            INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
-            VALUES (${order.orderId}::uuid, ${order.userId}, ${order.status}, ${order.totalAmount}, ${order.discountAmount},
-                    ${order.paidAmount}, ${order.couponId}::bigint, ${order.createdAt})
-          ), lines AS (
-            INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price, line_amount)
-            SELECT ${order.orderId}::uuid, l.n, l.product_id, l.quantity, l.unit_price, l.line_amount
-            FROM unnest(${ids}::bigint[], ${items.map((i) => i.quantity)}::int[],
-                        ${items.map((i) => i.unitPrice)}::bigint[], ${items.map((i) => i.lineAmount)}::bigint[])
-                 WITH ORDINALITY AS l(product_id, quantity, unit_price, line_amount, n)
-          ), ledger AS (
-            INSERT INTO balance_ledger (user_id, type, amount, balance_after, order_id, created_at)
-            SELECT ${order.userId}, 'PAYMENT', ${-order.paidAmount}, balance, ${order.orderId}::uuid, ${order.createdAt} FROM wallet
-          ), outbox AS (
-            INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
-            VALUES (${event.eventId}::uuid, ${event.type}, ${order.orderId}, ${JSON.stringify(event)}::jsonb, ${order.createdAt})
-          )
-          SELECT order_guard(
-            (SELECT count(*) FROM wallet) = 1
-            AND (SELECT count(*) FROM coupon) = ${expectCoupon}
-            AND (SELECT count(*) FROM stock) = ${items.length}
-          )`.execute(db);
-        return true;
-      } catch (err) {
-        if ((err as { code?: string }).code === SNAPSHOT_CHANGED) return false;
-        throw err;
-      }
+    placeIfUnchanged(order, event) {
+      return writer.submit({
+        orderId: order.orderId,
+        userId: order.userId,
+        couponId: order.couponId,
+        totalAmount: order.totalAmount,
+        discountAmount: order.discountAmount,
+        paidAmount: order.paidAmount,
+        createdAt: order.createdAt.toISOString(),
+        items: order.items,
+        eventId: event.eventId,
+        event,
+      });
     },
   };
+}
+
+interface Waiting {
+  readonly entry: unknown;
+  resolve(placed: boolean): void;
+  reject(err: unknown): void;
+}
+
+class GroupWriter {
+  private readonly waiting: Waiting[] = [];
+  private inFlight = 0;
+  private readonly db: Kysely<Database>;
+  private readonly writesInFlight: number;
+  private readonly maxGroup: number;
+
+  constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number) {
+    this.db = db;
+    this.writesInFlight = writesInFlight;
+    this.maxGroup = maxGroup;
+  }
+
+  submit(entry: unknown): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ entry, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.writesInFlight && this.waiting.length > 0) {
+      const group = this.waiting.splice(0, this.maxGroup);
+      this.inFlight++;
+      void this.write(group).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(group: Waiting[]): Promise<void> {
+    try {
+      const { rows } = await sql<{ outcome: string[] }>`
+        SELECT place_orders(${JSON.stringify(group.map((g) => g.entry))}::jsonb) AS outcome`.execute(this.db);
+      const outcome = rows[0]!.outcome;
+      group.forEach((g, i) => {
+        if (outcome[i] === 'placed') g.resolve(true);
+        else if (outcome[i] === 'stale') g.resolve(false);
+        else g.reject(Object.assign(new Error(`order write failed: ${outcome[i]}`), { code: outcome[i]?.slice(0, 5) }));
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code && RETRYABLE.has(code)) group.forEach((g) => g.resolve(false));
+      else group.forEach((g) => g.reject(err));
+    }
+  }
 }

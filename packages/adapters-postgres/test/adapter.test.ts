@@ -238,4 +238,39 @@ describe('pgOrderBook', () => {
     expect(await book.snapshot(userId, [productId], null)).toMatchObject({ balance: 7_000, products: [{ stock: 0 }] });
     expect(await count('outbox_events')).toBe(before.outbox + 1);
   });
+
+  test('concurrent orders are written as one group: each keeps its own outcome, coupon uses included', async () => {
+    const { pgOrderBook } = await import('../src/index.ts');
+    const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
+    const [buyer, other] = [await seedUser(50_000), await seedUser(50_000)];
+    const productId = await seedProduct(1_000, 10);
+    const [coupon] = await tdb.query<{ id: number }>(
+      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, valid_days) VALUES ('c', 'FIXED', 300, 5, 7) RETURNING id`,
+    );
+    await tdb.query(`UPDATE coupons SET issued_quantity = 1 WHERE id = $1`, [coupon!.id]);
+    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now(), now() + interval '7 days')`, [
+      buyer,
+      coupon!.id,
+    ]);
+    const make = (userId: number, unitPrice: number, couponId: number | null) =>
+      paidOrder({
+        orderId: uuidV7.next(),
+        userId,
+        lines: [{ productId, quantity: 1, unitPrice, lineAmount: unitPrice }],
+        couponId,
+        discountAmount: couponId === null ? 0 : 300,
+        createdAt: new Date(),
+      });
+    const orders = [make(other, 1_000, null), make(buyer, 1_000, coupon!.id), make(other, 999, null), make(buyer, 1_000, coupon!.id)];
+    // The first is written alone; the other three queue behind it and go as one group, in which
+    // the stale price and the second use of the coupon fail alone.
+    const placed = await Promise.all(orders.map((o) => book.placeIfUnchanged(o, orderPaidEvent(uuidV7.next(), o))));
+    expect(placed).toEqual([true, true, false, false]);
+    const [used] = await tdb.query<{ order_id: string }>('SELECT order_id FROM user_coupons WHERE user_id = $1', [buyer]);
+    expect(used!.order_id).toBe(orders[1]!.orderId);
+    expect((await book.snapshot(buyer, [productId], null)).balance).toBe(50_000 - 700);
+    expect((await book.snapshot(other, [productId], null)).products[0]!.stock).toBe(8);
+    const written = await tdb.query<{ id: string }>('SELECT id FROM orders WHERE id = ANY($1::uuid[])', [orders.map((o) => o.orderId)]);
+    expect(written.map((r) => r.id).sort()).toEqual([orders[0]!.orderId, orders[1]!.orderId].sort());
+  });
 });
