@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { markdownReport, type Report, type RunRecord } from './run/report.ts';
 import { BURST_COUPONS, HOT_STOCK, seedThroughApi } from './run/seed.ts';
 import { latenciesOf, summarise } from './run/stats.ts';
 import { cdfPoints, latencyChart, throughputChart } from './run/svg.ts';
+import { summariseCpuProfiles } from './run/profile.ts';
 import { startTarget } from './run/target.ts';
 
 const HELP = `pnpm bench [options]
@@ -22,7 +23,8 @@ const HELP = `pnpm bench [options]
   --users N          users to seed (default 10000)   --products N   products to seed (default 1000)
   --hot-attempts N   hot-product attempts (default 20000)
   --url URL          benchmark a running service (needs DATABASE_URL and AUTH_SECRET)
-  --out DIR          where results go (default bench/results)`;
+  --out DIR          where results go (default bench/results)
+  --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -36,6 +38,7 @@ const { values: opt } = parseArgs({
     'hot-attempts': { type: 'string', default: '20000' },
     url: { type: 'string' },
     out: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -55,9 +58,11 @@ const hotAttempts = { kind: 'count', attempts: Number(opt['hot-attempts']) } as 
 async function main(): Promise<number> {
   const startedAt = new Date();
   process.stderr.write('starting the service…\n');
-  const target = await startTarget(opt.url, poolSize);
+  const cpuProfileDir = opt['cpu-prof'] ? mkdtempSync(path.join(os.tmpdir(), 'order-service-prof-')) : null;
+  const target = await startTarget(opt.url, poolSize, cpuProfileDir);
   const violations: string[] = [];
   const runs: RunRecord[] = [];
+  let dir: string | null = null;
   try {
     const seedBar = progressBar('seeding through the admin API');
     const seeded = await seedThroughApi(
@@ -160,7 +165,7 @@ async function main(): Promise<number> {
     const markdown = markdownReport(report);
     process.stdout.write(`${markdown}\n`);
     const root = opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url));
-    const dir = resultsDir(root, startedAt);
+    dir = resultsDir(root, startedAt);
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify({ ...report, runs: runs.map(({ samples: _, ...r }) => r) }, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);
     writeFileSync(
@@ -175,6 +180,11 @@ async function main(): Promise<number> {
     return violations.length === 0 ? 0 : 1;
   } finally {
     await target.close();
+    if (cpuProfileDir && dir) {
+      const table = ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|', ...summariseCpuProfiles(cpuProfileDir)].join('\n');
+      process.stdout.write(`${table}\n`);
+      appendFileSync(path.join(dir, 'bench.md'), `${table}\n`);
+    }
   }
 }
 

@@ -22,7 +22,7 @@ export interface Target {
  * database (embedded PostgreSQL, or a new database on DATABASE_URL's server) and points its
  * DATA_PLATFORM_URL at a local receiver, so event delivery is part of what is measured.
  */
-export async function startTarget(url: string | undefined, poolSize: number): Promise<Target> {
+export async function startTarget(url: string | undefined, poolSize: number, cpuProfileDir: string | null = null): Promise<Target> {
   if (url) {
     const databaseUrl = process.env.DATABASE_URL;
     const authSecret = process.env.AUTH_SECRET;
@@ -33,7 +33,14 @@ export async function startTarget(url: string | undefined, poolSize: number): Pr
   const database = await benchDatabase();
   const receiver = await new Receiver().start();
   const authSecret = randomBytes(32).toString('base64url');
-  const api = await startApiProcess(database.url, { AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info', DATABASE_POOL_SIZE: String(poolSize) });
+  const api = await startApiProcess(database.url, {
+    AUTH_SECRET: authSecret,
+    DATA_PLATFORM_URL: receiver.url,
+    LOG_LEVEL: 'info',
+    DATABASE_POOL_SIZE: String(poolSize),
+    // The service's V8 profile, written when it exits.
+    ...(cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${cpuProfileDir}` } : {}),
+  });
   return {
     baseUrl: api.url,
     authSecret,
