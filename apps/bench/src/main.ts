@@ -60,6 +60,11 @@ async function main(): Promise<number> {
   process.stderr.write('starting the service…\n');
   const cpuProfileDir = opt['cpu-prof'] ? mkdtempSync(path.join(os.tmpdir(), 'order-service-prof-')) : null;
   const target = await startTarget(opt.url, poolSize, cpuProfileDir);
+  // Interrupted: still stop the service and the embedded PostgreSQL it started.
+  process.once('SIGINT', () => {
+    process.stderr.write('\ninterrupted; stopping the service…\n');
+    void target.close().finally(() => process.exit(130));
+  });
   const violations: string[] = [];
   const runs: RunRecord[] = [];
   let dir: string | null = null;
