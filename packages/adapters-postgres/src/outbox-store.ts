@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { OutboxRecord, OutboxRecordView, OutboxStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { decodeCursor, encodeCursor, isCursorTime, isUuid } from './cursor.ts';
 
 type Row = {
   event_id: string;
@@ -33,7 +33,7 @@ const toView = (r: Row): OutboxRecordView => ({
 
 type ListCursor = [string, string];
 const isListCursor = (v: unknown): v is ListCursor =>
-  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && /^[0-9a-f-]{36}$/i.test(v[1]);
+  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
 
 export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
   return {

@@ -1,17 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { LedgerEntry, Page, ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { decodeCursor, encodeCursor, isPositiveId } from './cursor.ts';
+import { decodeCursor, encodeCursor, isCursorTime, isPositiveId, isUuid } from './cursor.ts';
 import { HELD_COUPON_COLUMNS, toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
 
 type OrderCursor = [string, string];
 const isOrderCursor = (v: unknown): v is OrderCursor =>
-  Array.isArray(v) &&
-  v.length === 2 &&
-  typeof v[0] === 'string' &&
-  !Number.isNaN(Date.parse(v[0])) &&
-  typeof v[1] === 'string' &&
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v[1]);
+  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
 
 /** Fetches one row more than asked to know whether another page exists without counting. */
 function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => unknown): Page<T> {
