@@ -61,7 +61,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
     const { secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir);
     const outbox = pgOutboxStore(db.kysely);
-    const metrics = createMetrics(() => outbox.stats());
+    const metrics = createMetrics({
+      outboxStats: () => outbox.stats(),
+      pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
+    });
     const publisher = createPublisher(config.dataPlatformUrl, {
       dataDir: config.dataDir,
       timeoutMs: config.relay.timeoutMs,

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { HttpDeps } from './context.ts';
-import { errorHandler, sendProblem } from './errors.ts';
+import { answeredCode, errorHandler, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
@@ -37,6 +37,10 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.observeRequest(req.method, route, reply.statusCode, answeredCode.get(req) ?? null, reply.elapsedTime / 1000);
   });
 
   await app.register(swagger, {

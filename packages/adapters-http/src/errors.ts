@@ -31,7 +31,11 @@ export function toProblem(err: unknown): Problem {
   return problem('INTERNAL_ERROR', 'an unexpected error occurred; it has been logged');
 }
 
+/** The problem code each failed request was answered with, for metrics. */
+export const answeredCode = new WeakMap<FastifyRequest, string>();
+
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  answeredCode.set(reply.request, p.code);
   if (p.status === 503) reply.header('retry-after', '1');
   return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(p);
 }
