@@ -21,7 +21,8 @@ COPY apps apps
 # DATA_DIR (default ./.data): the local events file, or an embedded PostgreSQL without DATABASE_URL.
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
-ENV HOST=0.0.0.0 PORT=3000
+# Production: the service refuses to start without AUTH_SECRET.
+ENV HOST=0.0.0.0 PORT=3000 NODE_ENV=production
 EXPOSE 3000
 # The root `start` script.
 CMD ["node", "--disable-warning=ExperimentalWarning", "apps/api/src/main.ts"]

@@ -9,6 +9,8 @@ export interface Config {
   readonly authSecret: string | null;
   readonly logLevel: string;
   readonly poolSize: number;
+  readonly statementTimeoutMs: number;
+  readonly acquireTimeoutMs: number;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
@@ -44,6 +46,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LEVELS.includes(logLevel)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(', ')}`);
   const databaseUrl = text(env, 'DATABASE_URL');
+  if (env.NODE_ENV === 'production' && text(env, 'AUTH_SECRET') === null) {
+    // A generated secret would sign tokens no other instance accepts, and lives on one disk.
+    throw new Error('AUTH_SECRET must be set when NODE_ENV=production');
+  }
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('DATABASE_URL must be a postgres:// connection string');
   }
@@ -57,6 +63,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authSecret: text(env, 'AUTH_SECRET'),
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
+    statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
+    acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 4, 1, 500),
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),

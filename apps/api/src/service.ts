@@ -54,7 +54,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
       cleanup.push(() => started.stop());
       databaseUrl = started.url;
     }
-    const db: Db = openDatabase({ connectionString: databaseUrl, max: config.poolSize });
+    const db: Db = openDatabase({
+      connectionString: databaseUrl,
+      max: config.poolSize,
+      statementTimeoutMs: config.statementTimeoutMs,
+      acquireTimeoutMs: config.acquireTimeoutMs,
+    });
     cleanup.push(() => db.close());
     const applied = await migrate(db.pool);
     if (applied.length > 0) log.info({ applied }, 'database migrations applied');

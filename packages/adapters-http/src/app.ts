@@ -24,6 +24,8 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // A client that trickles its request (slowloris) is cut off instead of holding a socket.
+    requestTimeout: 30_000,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // One line per request at flash-sale rates is noise; failures are logged by the error handler.

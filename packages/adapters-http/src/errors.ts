@@ -3,8 +3,11 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isDomainError } from '@shop/domain';
 import { problem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 
-/** Connection-level failures: the database is down or unreachable, not this request's fault. */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+/**
+ * The database is down, unreachable or stuck — not this request's fault: connection failures,
+ * a server shutting down, and a statement cancelled by statement_timeout (57014).
+ */
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
 function validationDetail(err: FastifyError): string {
   const where = err.validationContext ?? 'request';

@@ -19,6 +19,14 @@ export interface PoolOptions {
   readonly connectionString: string;
   readonly max?: number;
   readonly applicationName?: string;
+  /**
+   * Longest a statement may run before PostgreSQL cancels it (SQLSTATE 57014). A stuck database
+   * (a lock held by a forgotten session, a full disk) then answers quickly instead of letting
+   * requests pile up. 0 = no limit.
+   */
+  readonly statementTimeoutMs?: number;
+  /** Longest a request waits for a connection from a busy pool, or for a new one. 0 = forever. */
+  readonly acquireTimeoutMs?: number;
 }
 
 export interface Db {
@@ -32,6 +40,8 @@ export function openDatabase(options: PoolOptions): Db {
     connectionString: options.connectionString,
     max: options.max ?? 16,
     application_name: options.applicationName ?? 'order-service',
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.acquireTimeoutMs ? { connectionTimeoutMillis: options.acquireTimeoutMs } : {}),
     types,
   });
   // An idle client's connection can drop (database restart); the pool replaces it. Without a

@@ -14,6 +14,8 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK[0]}, ${ROLLUP_LOCK[1]}) AS ok`.execute(trx);
     if (!rows[0]!.ok) return { ran: false };
+    // After downtime the first fold can be large; it runs off the request path, so no request limit.
+    await sql`SET LOCAL statement_timeout = '5min'`.execute(trx);
     await sql`
       WITH bounds AS (
         SELECT s.processed_until AS lo, pg_snapshot_xmin(pg_current_snapshot()) AS hi
