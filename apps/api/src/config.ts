@@ -1,3 +1,4 @@
+import type { Limits, RateLimit } from '@shop/adapters-http';
 import path from 'node:path';
 
 export interface Config {
@@ -10,6 +11,9 @@ export interface Config {
   readonly logLevel: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  /** Rate limits and load shedding (0 turns one off). */
+  readonly limits: Limits;
+  readonly trustProxy: boolean;
   readonly acquireTimeoutMs: number;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
@@ -39,6 +43,11 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function rate(env: NodeJS.ProcessEnv, perSecondName: string, perSecond: number, burstName: string, burst: number): RateLimit | null {
+  const limit = { perSecond: integer(env, perSecondName, perSecond, 0, 1_000_000), burst: integer(env, burstName, burst, 1, 10_000_000) };
+  return limit.perSecond === 0 ? null : limit;
+}
+
 const text = (env: NodeJS.ProcessEnv, name: string) => (env[name] === undefined || env[name] === '' ? null : env[name]!);
 
 /** Reads the environment once, at start, and refuses to run on a value it does not understand. */
@@ -64,6 +73,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
     statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
+    limits: {
+      // Generous per address: a flash sale's buyers often share one carrier NAT.
+      perIp: rate(env, 'RATE_LIMIT_IP_PER_SEC', 1_000, 'RATE_LIMIT_IP_BURST', 5_000),
+      perUser: rate(env, 'RATE_LIMIT_USER_PER_SEC', 20, 'RATE_LIMIT_USER_BURST', 100),
+      maxInFlight: integer(env, 'MAX_IN_FLIGHT_REQUESTS', 4_096, 0, 1_000_000) || null,
+    },
+    trustProxy: (env.TRUST_PROXY ?? '') === 'true',
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 4, 1, 500),
     bestSellers: {

@@ -149,7 +149,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     purge.unref();
     cleanup.push(async () => clearInterval(purge));
 
-    const app = await buildApp(deps, { logger: log });
+    const app = await buildApp(deps, { logger: log, limits: config.limits, trustProxy: config.trustProxy });
     // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
     cleanup.push(() => app.close());
     const address = await app.listen({ port: config.port, host: config.host });

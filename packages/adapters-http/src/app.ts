@@ -3,9 +3,10 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
-import type { HttpDeps } from './context.ts';
 import { answeredCode, errorHandler, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
+import { TokenBuckets, type Limits } from './protection.ts';
+import { userBuckets, type HttpDeps } from './context.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
@@ -18,7 +19,14 @@ export interface AppOptions {
   readonly logger?: FastifyBaseLogger;
   /** Largest accepted body; an order of 100 lines is about 5 KiB. */
   readonly bodyLimit?: number;
+  /** Rate limits and load shedding; none when absent. */
+  readonly limits?: Limits;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  readonly trustProxy?: boolean;
 }
+
+/** Operators' endpoints are never limited or shed: they are how an overload is seen. */
+const isOperations = (url: string) => url.startsWith('/health/') || url === '/metrics';
 
 export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -27,6 +35,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
     // A client that trickles its request (slowloris) is cut off instead of holding a socket.
     requestTimeout: 30_000,
     requestIdHeader: 'x-request-id',
+    trustProxy: options.trustProxy ?? false,
     genReqId: () => randomUUID(),
     // One line per request at flash-sale rates is noise; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -39,6 +48,21 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+  const limits = options.limits;
+  if (limits?.perUser) userBuckets.set(deps, new TokenBuckets(limits.perUser));
+  const ipBuckets = limits?.perIp ? new TokenBuckets(limits.perIp) : null;
+  let inFlight = 0;
+  app.addHook('onRequest', async (req, reply) => {
+    if (isOperations(req.url)) return;
+    if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
+      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+    }
+    const wait = ipBuckets?.take(`ip:${req.ip}`) ?? 0;
+    if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
+    inFlight++;
+    // 'close' fires once whether the answer was sent or the client went away.
+    reply.raw.once('close', () => inFlight--);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

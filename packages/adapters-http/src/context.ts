@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { BestSellers, Clock, CouponIssuance, IdGenerator, OrderBook, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
 import { createAuthenticator, type Principal } from './auth.ts';
+import { RateLimitedError, type TokenBuckets } from './protection.ts';
 
 export interface HttpDeps {
   readonly uow: UnitOfWork;
@@ -23,10 +24,21 @@ export interface HttpDeps {
 }
 
 const authenticators = new WeakMap<Uint8Array, (header: string | undefined) => Promise<Principal>>();
+/** Per-user buckets, set by buildApp from its limits. */
+export const userBuckets = new WeakMap<HttpDeps, TokenBuckets>();
 
-/** Authentication runs in the handler, after schema validation, as the contract orders errors. */
-export function principalOf(deps: HttpDeps, req: FastifyRequest): Promise<Principal> {
+/**
+ * Authentication runs in the handler, after schema validation, as the contract orders errors;
+ * then the user's rate limit (admins, the operators, are not limited).
+ */
+export async function principalOf(deps: HttpDeps, req: FastifyRequest): Promise<Principal> {
   let authenticate = authenticators.get(deps.authSecret);
   if (!authenticate) authenticators.set(deps.authSecret, (authenticate = createAuthenticator(deps.authSecret)));
-  return authenticate(req.headers.authorization);
+  const principal = await authenticate(req.headers.authorization);
+  const buckets = userBuckets.get(deps);
+  if (buckets && principal.role === 'user') {
+    const wait = buckets.take(`user:${principal.userId}`);
+    if (wait > 0) throw new RateLimitedError(`user ${principal.userId} is sending requests faster than allowed`, wait);
+  }
+  return principal;
 }

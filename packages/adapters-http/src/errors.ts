@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isDomainError } from '@shop/domain';
 import { problem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
+import { RateLimitedError } from './protection.ts';
 
 /**
  * The database is down, unreachable or stuck — not this request's fault: connection failures,
@@ -21,6 +22,7 @@ function validationDetail(err: FastifyError): string {
 
 export function toProblem(err: unknown): Problem {
   if (isDomainError(err)) return problem(err.code, err.message);
+  if (err instanceof RateLimitedError) return problem('RATE_LIMITED', err.message);
   if (hasZodFastifySchemaValidationErrors(err)) return problem('VALIDATION_ERROR', validationDetail(err as FastifyError));
   const e = err as Partial<FastifyError> & { code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem('PAYLOAD_TOO_LARGE', 'the request body is larger than allowed');
@@ -37,14 +39,15 @@ export function toProblem(err: unknown): Problem {
 /** The problem code each failed request was answered with, for metrics. */
 export const answeredCode = new WeakMap<FastifyRequest, string>();
 
-export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+/** Sends `p`; 429 and 503 say when to come back (whole seconds, at least 1). */
+export function sendProblem(reply: FastifyReply, p: Problem, retryAfterSeconds = 1): FastifyReply {
   answeredCode.set(reply.request, p.code);
-  if (p.status === 503) reply.header('retry-after', '1');
+  if (p.status === 503 || p.status === 429) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterSeconds))));
   return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(p);
 }
 
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply) {
   const p = toProblem(err);
   if (p.status >= 500) req.log.error({ err }, 'request failed');
-  return sendProblem(reply, p);
+  return sendProblem(reply, p, err instanceof RateLimitedError ? err.retryAfterSeconds : 1);
 }

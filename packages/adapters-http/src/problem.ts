@@ -1,7 +1,7 @@
 import type { ErrorCode } from '@shop/domain';
 
 /** Codes the HTTP layer adds to the domain's: failures of the request itself, not the business. */
-export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'INTERNAL_ERROR' | 'SERVICE_UNAVAILABLE';
+export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'INTERNAL_ERROR' | 'SERVICE_UNAVAILABLE';
 
 const STATUS: Record<HttpErrorCode, number> = {
   VALIDATION_ERROR: 400,
@@ -23,6 +23,7 @@ const STATUS: Record<HttpErrorCode, number> = {
   IDEMPOTENCY_KEY_IN_USE: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
 };
@@ -47,6 +48,7 @@ const TITLE: Record<HttpErrorCode, string> = {
   IDEMPOTENCY_KEY_IN_USE: 'A request with this Idempotency-Key is in progress',
   IDEMPOTENCY_KEY_REUSED: 'The Idempotency-Key was used with another request',
   PAYLOAD_TOO_LARGE: 'The request body is too large',
+  RATE_LIMITED: 'Too many requests',
   INTERNAL_ERROR: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service temporarily unavailable',
 };

@@ -1,0 +1,76 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { startTestApp, type Reply, type TestApp } from '../../../test/support/http.ts';
+
+let tdb: TestDatabase;
+const apps: TestApp[] = [];
+const start = async (env: Record<string, string>) => {
+  const app = await startTestApp(tdb.url, { OUTBOX_RELAY: 'off', ...env });
+  apps.push(app);
+  return app;
+};
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+});
+afterAll(async () => {
+  for (const app of apps) await app.close();
+  await tdb?.drop();
+});
+
+function expectProblem(res: Reply, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, code });
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+}
+
+describe('rate limits', () => {
+  test('per user: past the burst, 429 RATE_LIMITED with Retry-After, and the refused order changes nothing', async () => {
+    const { client } = await start({ RATE_LIMIT_USER_PER_SEC: '1', RATE_LIMIT_USER_BURST: '3' });
+    const eager = await client.createUser(100_000);
+    const calm = await client.createUser(100_000);
+    const productId = await client.createProduct(1_000, 100);
+    const order = (u: { userId: number; token: string }) =>
+      client.post('/orders', { userId: u.userId, items: [{ productId, quantity: 1 }] }, { token: u.token });
+    const replies = await Promise.all([order(eager), order(eager), order(eager), order(eager)]);
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(3);
+    expectProblem(replies.find((r) => r.status !== 201)!, 429, 'RATE_LIMITED');
+    expect((await order(calm)).status).toBe(201); // another user is not affected
+    // Admins operate the service: never limited (the admin token made the users above, too).
+    for (let i = 0; i < 5; i++) expect((await client.get(`/users/${eager.userId}/balance`)).status).toBe(200);
+    const [row] = await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE user_id = $1', [eager.userId]);
+    expect(row!.n).toBe(3);
+  });
+
+  test('per address: past the burst, 429; health and metrics stay reachable', async () => {
+    const { client } = await start({ RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' });
+    const replies = await Promise.all(Array.from({ length: 8 }, () => client.get('/products', { token: null })));
+    expect(replies.filter((r) => r.status === 200)).toHaveLength(5);
+    for (const r of replies.filter((x) => x.status !== 200)) expectProblem(r, 429, 'RATE_LIMITED');
+    expect((await client.get('/health/live', { token: null })).status).toBe(200);
+    expect((await fetch(`${client.baseUrl}/metrics`)).status).toBe(200);
+  });
+});
+
+test('load shedding: past MAX_IN_FLIGHT_REQUESTS new requests get 503 at once; operators still get through', async () => {
+  const { client } = await start({ MAX_IN_FLIGHT_REQUESTS: '2', DATABASE_STATEMENT_TIMEOUT_MS: '0' });
+  const users = [await client.createUser(0), await client.createUser(0)];
+  // Another session holds both users' rows, so two charges stay in flight.
+  const holder = new pg.Client({ connectionString: tdb.url });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM users WHERE id = ANY($1::bigint[]) FOR UPDATE', [users.map((u) => u.userId)]);
+  try {
+    const stuck = users.map((u) => client.post(`/users/${u.userId}/balance/charge`, { amount: 100 }, { token: u.token }));
+    await new Promise((r) => setTimeout(r, 300));
+    expectProblem(await client.get('/products', { token: null }), 503, 'SERVICE_UNAVAILABLE');
+    expect((await client.get('/health/live', { token: null })).status).toBe(200);
+    await holder.query('ROLLBACK');
+    expect((await Promise.all(stuck)).map((r) => r.status)).toEqual([200, 200]);
+  } finally {
+    await holder.end();
+  }
+  expect((await client.get('/products', { token: null })).status).toBe(200);
+});
