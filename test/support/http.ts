@@ -110,6 +110,9 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     LOG_LEVEL: 'silent',
     DATABASE_POOL_SIZE: '20',
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-app-')),
+    // The tests are one client hammering on purpose; rate limits have their own test.
+    RATE_LIMIT_USER_PER_SEC: '0',
+    RATE_LIMIT_IP_PER_SEC: '0',
     ...env,
   });
   const service = await startService(config, pino({ level: config.logLevel }));

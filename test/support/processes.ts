@@ -27,6 +27,9 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
       AUTH_SECRET: TEST_AUTH_SECRET,
       LOG_LEVEL: 'info',
       DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-proc-')),
+      // The tests are one client hammering on purpose; rate limits have their own test.
+      RATE_LIMIT_USER_PER_SEC: '0',
+      RATE_LIMIT_IP_PER_SEC: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

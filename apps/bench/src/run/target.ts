@@ -38,8 +38,10 @@ export async function startTarget(url: string | undefined, poolSize: number, cpu
     DATA_PLATFORM_URL: receiver.url,
     LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(poolSize),
-    // All load comes from this one address; the per-address limit would measure itself.
+    // All load comes from this one address; the per-address limit would measure itself. The
+    // per-user limit stays at the production default.
     RATE_LIMIT_IP_PER_SEC: '0',
+    RATE_LIMIT_USER_PER_SEC: '20',
     // The service's V8 profile, written when it exits.
     ...(cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${cpuProfileDir}` } : {}),
   });
