@@ -4,7 +4,7 @@
 CREATE FUNCTION order_guard(ok boolean) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF NOT ok THEN
+  IF ok IS NOT TRUE THEN -- NULL (an unknown) refuses too
     RAISE EXCEPTION 'the order''s snapshot no longer holds' USING ERRCODE = 'OC001';
   END IF;
   RETURN true;

@@ -36,13 +36,13 @@ BEGIN
    ORDER BY id FOR NO KEY UPDATE;
 
   FOR o IN SELECT e FROM jsonb_array_elements(batch) e LOOP
-    SELECT array_agg((i->>'productId')::bigint ORDER BY n), array_agg((i->>'quantity')::int ORDER BY n),
-           array_agg((i->>'unitPrice')::bigint ORDER BY n), array_agg((i->>'lineAmount')::bigint ORDER BY n)
-      INTO ids, quantities, prices, amounts
-      FROM jsonb_array_elements(o->'items') WITH ORDINALITY AS t(i, n);
-    at := (o->>'createdAt')::timestamptz;
-    paid := (o->>'paidAmount')::bigint;
     BEGIN
+      SELECT array_agg((i->>'productId')::bigint ORDER BY n), array_agg((i->>'quantity')::int ORDER BY n),
+             array_agg((i->>'unitPrice')::bigint ORDER BY n), array_agg((i->>'lineAmount')::bigint ORDER BY n)
+        INTO ids, quantities, prices, amounts
+        FROM jsonb_array_elements(o->'items') WITH ORDINALITY AS t(i, n);
+      at := (o->>'createdAt')::timestamptz;
+      paid := (o->>'paidAmount')::bigint;
       -- Statement order is free here (every row is locked already); the order row comes before
       -- the coupon copy that references it.
       UPDATE users SET balance = balance - paid WHERE id = (o->>'userId')::bigint AND balance >= paid;
@@ -69,7 +69,10 @@ BEGIN
       VALUES ((o->>'eventId')::uuid, 'order.paid', o->>'orderId', o->'event', at);
       outcome := outcome || 'placed'::text;
     EXCEPTION
-      WHEN SQLSTATE 'OC001' THEN
+      -- order_guard: the snapshot changed. A deadlock or serialization failure cannot arise here
+      -- (every row is locked up front), but if a later change let one, the order should still
+      -- get the locking transaction, not an error.
+      WHEN SQLSTATE 'OC001' OR SQLSTATE '40P01' OR SQLSTATE '40001' THEN
         outcome := outcome || 'stale'::text;
       WHEN OTHERS THEN
         -- This order's alone: reported to the service, the group-mates still commit.

@@ -273,4 +273,34 @@ describe('pgOrderBook', () => {
     const written = await tdb.query<{ id: string }>('SELECT id FROM orders WHERE id = ANY($1::uuid[])', [orders.map((o) => o.orderId)]);
     expect(written.map((r) => r.id).sort()).toEqual([orders[0]!.orderId, orders[1]!.orderId].sort());
   });
+
+  test('when a group write fails, it asks which orders exist instead of failing them all', async () => {
+    const { pgOrderBook } = await import('../src/index.ts');
+    // A pool whose statements give up after 300 ms, and a product row held by another session.
+    const impatient = openDatabase({ connectionString: tdb.url, max: 2, statementTimeoutMs: 300 });
+    const book = pgOrderBook(impatient.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const holder = await tdb.db.pool.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
+    try {
+      const order = paidOrder({
+        orderId: uuidV7.next(),
+        userId,
+        lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
+        couponId: null,
+        discountAmount: 0,
+        createdAt: new Date(),
+      });
+      // Cancelled by statement_timeout while waiting for the row: not written, so "not placed"
+      // (the service then runs the locking transaction), rather than an error.
+      expect(await book.placeIfUnchanged(order, orderPaidEvent(uuidV7.next(), order))).toBe(false);
+      expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [order.orderId])).toEqual([]);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+      await impatient.close();
+    }
+  });
 });
