@@ -25,9 +25,9 @@ export interface OrderBookOptions {
  * under light load an order is written at once, alone.
  */
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
-  // 32, not more: each order of a group takes a subtransaction id, and past 64 in one
+  // 64, not more: each order of a group takes a subtransaction id, and past 64 in one
   // transaction PostgreSQL's per-backend cache overflows, slowing every other session's snapshots.
-  const writer = new GroupWriter(db, options.writesInFlight ?? 4, options.maxGroup ?? 32);
+  const writer = new GroupWriter(db, options.writesInFlight ?? 4, Math.min(64, options.maxGroup ?? 64));
   return {
     async snapshot(userId, productIds, couponId) {
       const { rows } = await sql<{ balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null }>`
