@@ -22,6 +22,7 @@ import {
 } from '@shop/adapters-postgres';
 import type { Config } from './config.ts';
 import { loadAuthSecret } from './secret.ts';
+import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
@@ -61,6 +62,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       acquireTimeoutMs: config.acquireTimeoutMs,
     });
     cleanup.push(() => db.close());
+    await waitForDatabase(() => ping(db.kysely), log);
     const applied = await migrate(db.pool);
     if (applied.length > 0) log.info({ applied }, 'database migrations applied');
 
