@@ -30,7 +30,7 @@ export function toProblem(err: unknown): Problem {
     const detail = e.code?.startsWith('FST_ERR_CTP') || e.name === 'SyntaxError' ? `the body is not valid JSON: ${e.message}` : (e.message ?? 'bad request');
     return { ...problem('VALIDATION_ERROR', detail), status: e.statusCode };
   }
-  if ((e.code && UNAVAILABLE.has(e.code)) || /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')) {
+  if ((e.code && UNAVAILABLE.has(e.code)) || /timeout exceeded when trying to connect|Connection terminated|connection error|not queryable|Connection closed/i.test(e.message ?? '')) {
     return problem('SERVICE_UNAVAILABLE', 'the database is unavailable; try again shortly');
   }
   return problem('INTERNAL_ERROR', 'an unexpected error occurred; it has been logged');

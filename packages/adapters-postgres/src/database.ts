@@ -47,6 +47,11 @@ export function openDatabase(options: PoolOptions): Db {
   // An idle client's connection can drop (database restart); the pool replaces it. Without a
   // listener the error would crash the process.
   pool.on('error', () => undefined);
+  // The same for a client that is checked out but between statements (inside a transaction):
+  // pg emits the server's "terminating connection" on the client itself, and an 'error' event
+  // without a listener ends the process. The statement that next uses the client fails instead,
+  // and its request is answered 503.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,

@@ -71,6 +71,7 @@ async function stopOrphan(dir: string): Promise<void> {
 export async function startEmbeddedPostgres(
   dataDir: string,
   log: (line: string) => void = () => undefined,
+  options: { readonly port?: number } = {},
 ): Promise<EmbeddedDatabase> {
   const dir = path.resolve(dataDir, 'postgres');
   const passwordFile = path.resolve(dataDir, 'postgres.password');
@@ -85,7 +86,8 @@ export async function startEmbeddedPostgres(
     password = randomBytes(18).toString('base64url');
     await writeFile(passwordFile, password, { mode: 0o600 });
   }
-  const port = await freePort();
+  // A fixed port lets a restarted cluster keep its URL (the fault tests restart it under load).
+  const port = options.port ?? (await freePort());
   const EmbeddedPostgres = await importWithoutExitHooks();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
