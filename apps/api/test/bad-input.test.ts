@@ -467,6 +467,9 @@ const adminCases: Case[] = [
   c('create user text/plain that is not JSON', V400, () => raw('POST', '/admin/users', 'name=x', 'admin', { 'content-type': 'text/plain' })),
   c('create user missing name', V400, () => json('POST', '/admin/users', {})),
   c('create user empty name', V400, () => json('POST', '/admin/users', { name: '' })),
+  // Found by the fuzz test: PostgreSQL text cannot hold NUL, which was a 500.
+  c('create user name with a NUL character', V400, () => json('POST', '/admin/users', { name: 'a\u0000b' })),
+  c('create product name with a control character', V400, () => json('POST', '/admin/products', { name: 'tea\u0007', price: 1, stock: 1 })),
   c('create user blank name', V400, () => json('POST', '/admin/users', { name: '   ' })),
   c('create user name of 101 characters', V400, () => json('POST', '/admin/users', { name: 'n'.repeat(101) })),
   c('create user name a number', V400, () => json('POST', '/admin/users', { name: 42 })),

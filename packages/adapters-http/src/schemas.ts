@@ -60,9 +60,21 @@ export const PlaceOrderBody = z.strictObject({
 
 export const ChargeBody = z.strictObject({ amount: z.int().min(MIN_CHARGE).max(MAX_CHARGE) });
 
-export const CreateUserBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
+/**
+ * A display name: trimmed, no control characters. PostgreSQL text cannot hold NUL at all (the
+ * fuzz test found it as a 500), and the rest of C0 has no business in a name.
+ */
+const displayName = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+export const CreateUserBody = z.strictObject({ name: displayName(100) });
 export const CreateProductBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: displayName(200),
   price: won(MAX_PRICE),
   stock: z.int().min(0).max(MAX_STOCK),
 });
@@ -71,7 +83,7 @@ export const UpdateProductBody = z
   .refine((b) => b.price !== undefined || b.stock !== undefined, 'give price, stock or both');
 
 export const CreateCouponBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: displayName(200),
   discountType: z.enum(['FIXED', 'RATE']),
   discountValue: z.int().min(1).max(MAX_PRICE).describe('won off for FIXED, percent (1-100) for RATE'),
   totalQuantity: z.int().min(1).max(100_000_000),
