@@ -14,6 +14,8 @@ export interface ReceivedEvent {
  */
 export class Receiver {
   mode: ReceiverMode = 'ok';
+  /** In 'ok' mode, how long each accepted delivery waits before its answer: a slow platform. */
+  delayMs = 0;
   /** Every accepted delivery, redeliveries included. */
   readonly accepted: ReceivedEvent[] = [];
   /** Every request that reached the receiver, whatever it answered. */
@@ -83,8 +85,12 @@ export class Receiver {
         return;
       }
       const key = req.headers['idempotency-key'];
-      this.accepted.push({ idempotencyKey: Array.isArray(key) ? key[0] : key, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-      res.writeHead(204).end();
+      const accept = () => {
+        this.accepted.push({ idempotencyKey: Array.isArray(key) ? key[0] : key, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        res.writeHead(204).end();
+      };
+      if (this.delayMs > 0) setTimeout(accept, this.delayMs);
+      else accept();
     });
   }
 }

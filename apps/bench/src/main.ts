@@ -15,7 +15,8 @@ import { summariseCpuProfiles } from './run/profile.ts';
 import { startTarget } from './run/target.ts';
 
 const HELP = `pnpm bench [options]
-  --workloads  uniform,hot-product,coupon-burst,mixed (default: all four)
+  --workloads  uniform,hot-product,coupon-burst,mixed,slow-platform (default: all)
+               slow-platform = uniform while every event delivery takes 1 s to be answered
   --connections N    HTTP keep-alive connections = the ceiling's concurrent callers (default 64)
   --pool N           the service's DATABASE_POOL_SIZE = the ceiling's pg pool (default 16)
   --duration S       measured window of the timed workloads, seconds (default 20)
@@ -28,7 +29,7 @@ const HELP = `pnpm bench [options]
 
 const { values: opt } = parseArgs({
   options: {
-    workloads: { type: 'string', default: 'uniform,hot-product,coupon-burst,mixed' },
+    workloads: { type: 'string', default: 'uniform,hot-product,coupon-burst,mixed,slow-platform' },
     connections: { type: 'string', default: '64' },
     pool: { type: 'string', default: '16' },
     duration: { type: 'string', default: '20' },
@@ -48,7 +49,7 @@ if (opt.help) {
 }
 
 const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
-const known: WorkloadName[] = ['uniform', 'hot-product', 'coupon-burst', 'mixed'];
+const known: WorkloadName[] = ['uniform', 'hot-product', 'coupon-burst', 'mixed', 'slow-platform'];
 for (const w of workloads) if (!known.includes(w)) throw new Error(`unknown workload ${w}; known: ${known.join(', ')}`);
 const connections = Number(opt.connections);
 const poolSize = Number(opt.pool);
@@ -151,6 +152,16 @@ async function main(): Promise<number> {
     if (workloads.includes('mixed')) {
       await settle();
       await record('mixed', 'service', 'mixed · service (HTTP)', await service('mixed', timed));
+    }
+
+    if (workloads.includes('slow-platform')) {
+      if (!target.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
+      await settle();
+      // Every delivery now takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS): the
+      // relay falls behind, the orders must not.
+      target.receiver.delayMs = 1_000;
+      await record('slow-platform', 'service', 'slow-platform · service (HTTP)', await service('slow-platform', timed));
+      target.receiver.delayMs = 0;
     }
 
     process.stderr.write('checking invariants…\n');

@@ -40,6 +40,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   const attempt = (index: number): Promise<Attempt> => {
     switch (plan.workload) {
       case 'uniform':
+      case 'slow-platform': // uniform orders while the data platform answers slowly
         return order(
           pick(rand, fixture.userIds),
           pickDistinct(rand, fixture.productIds, 3).map((productId) => ({ productId, quantity: 1 })),

@@ -1,6 +1,6 @@
 /** What the orchestrator, the load process and the ceiling process say to each other. */
 
-export type WorkloadName = 'uniform' | 'hot-product' | 'coupon-burst' | 'mixed';
+export type WorkloadName = 'uniform' | 'hot-product' | 'coupon-burst' | 'mixed' | 'slow-platform';
 
 /** The data a workload draws from, created by the seed through the admin API. */
 export interface Fixture {

@@ -46,6 +46,10 @@ export function targets(report: Report): string[] {
   if (burst) {
     lines.push(`coupon-burst: COUPON_EXHAUSTED answered with p99 ${fmt(burst.exhaustedP99Ms ?? 0)} ms; sessions waiting on a lock: at most ${burst.lockWaits?.max ?? '?'}, on average ${burst.lockWaits?.mean ?? '?'} (${burst.lockWaits?.samples ?? 0} samples)`);
   }
+  const slow = find('slow-platform', 'service');
+  if (slow && uService) {
+    lines.push(`slow-platform (every event delivery answered after 1 s): ${fmt(slow.summary.ordersPerSecond)} orders/s = **${ratio(slow.summary.ordersPerSecond, uService.summary.ordersPerSecond)}×** uniform's with a prompt platform; p99 ${fmt(slow.summary.latencyMs.p99)} ms vs ${fmt(uService.summary.latencyMs.p99)} ms`);
+  }
   return lines;
 }
 
