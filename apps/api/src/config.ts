@@ -81,7 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     trustProxy: (env.TRUST_PROXY ?? '') === 'true',
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
-    orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 4, 1, 500),
+    orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),

@@ -19,6 +19,7 @@ const HELP = `pnpm bench [options]
                slow-platform = uniform while every event delivery takes 1 s to be answered
   --connections N    HTTP keep-alive connections = the ceiling's concurrent callers (default 64)
   --pool N           the service's DATABASE_POOL_SIZE = the ceiling's pg pool (default 16)
+  --order-writes N   the service's ORDER_WRITES_IN_FLIGHT = the ceiling's (default 2)
   --duration S       measured window of the timed workloads, seconds (default 20)
   --warmup S         warm-up before it, seconds (default 5)
   --users N          users to seed (default 10000)   --products N   products to seed (default 1000)
@@ -32,6 +33,7 @@ const { values: opt } = parseArgs({
     workloads: { type: 'string', default: 'uniform,hot-product,coupon-burst,mixed,slow-platform' },
     connections: { type: 'string', default: '64' },
     pool: { type: 'string', default: '16' },
+    'order-writes': { type: 'string', default: '2' },
     duration: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '5' },
     users: { type: 'string', default: '10000' },
@@ -53,6 +55,7 @@ const known: WorkloadName[] = ['uniform', 'hot-product', 'coupon-burst', 'mixed'
 for (const w of workloads) if (!known.includes(w)) throw new Error(`unknown workload ${w}; known: ${known.join(', ')}`);
 const connections = Number(opt.connections);
 const poolSize = Number(opt.pool);
+const orderWrites = Number(opt['order-writes']);
 const timed: Shape = { kind: 'timed', warmupMs: Number(opt.warmup) * 1000, durationMs: Number(opt.duration) * 1000 };
 const hotAttempts = { kind: 'count', attempts: Number(opt['hot-attempts']) } as const satisfies Shape;
 
@@ -60,7 +63,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   process.stderr.write('starting the service…\n');
   const cpuProfileDir = opt['cpu-prof'] ? mkdtempSync(path.join(os.tmpdir(), 'order-service-prof-')) : null;
-  const target = await startTarget(opt.url, poolSize, cpuProfileDir);
+  const target = await startTarget(opt.url, poolSize, cpuProfileDir, orderWrites);
   // Interrupted: still stop the service and the embedded PostgreSQL it started.
   process.once('SIGINT', () => {
     process.stderr.write('\ninterrupted; stopping the service…\n');
@@ -95,7 +98,7 @@ async function main(): Promise<number> {
     const ceiling = (workload: 'uniform' | 'hot-product', variant: 'service-sql' | 'plain-row-lock', shape: Shape, productIds: readonly number[]) =>
       runInChild(
         'ceiling-process.ts',
-        { workload, variant, databaseUrl: target.databaseUrl, connections, poolSize, shape, userIds: fixture.userIds, productIds, seed },
+        { workload, variant, databaseUrl: target.databaseUrl, connections, poolSize, orderWrites, shape, userIds: fixture.userIds, productIds, seed },
         `${workload} · ${variant === 'service-sql' ? 'ceiling (same SQL)' : 'plain row lock'}`,
       );
 
@@ -173,7 +176,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       target: target.description,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      options: { connections, poolSize, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts },
+      options: { connections, poolSize, orderWrites, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts },
       events: await checkEvents(target.pool, target.receiver),
       runs,
       violations,

@@ -27,7 +27,7 @@ export interface OrderBookOptions {
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
   // 64, not more: each order of a group takes a subtransaction id, and past 64 in one
   // transaction PostgreSQL's per-backend cache overflows, slowing every other session's snapshots.
-  const writer = new GroupWriter(db, options.writesInFlight ?? 4, Math.min(64, options.maxGroup ?? 64));
+  const writer = new GroupWriter(db, options.writesInFlight ?? 2, Math.min(64, options.maxGroup ?? 64));
   return {
     async snapshot(userId, productIds, couponId) {
       const { rows } = await sql<{ balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null }>`

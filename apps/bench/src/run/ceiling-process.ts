@@ -17,7 +17,7 @@ const STATUS: Record<string, number> = { USER_NOT_FOUND: 404, PRODUCT_NOT_FOUND:
  */
 async function run(plan: CeilingPlan): Promise<LoadResult> {
   const db = openDatabase({ connectionString: plan.databaseUrl, max: plan.poolSize, applicationName: 'bench-ceiling' });
-  const deps = { uow: new PgUnitOfWork(db.kysely), book: pgOrderBook(db.kysely), reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
+  const deps = { uow: new PgUnitOfWork(db.kysely), book: pgOrderBook(db.kysely, { writesInFlight: plan.orderWrites }), reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
   const rand = seededRandom(plan.seed);
 
   const serviceSql = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {

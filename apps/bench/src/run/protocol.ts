@@ -51,6 +51,8 @@ export interface CeilingPlan {
   readonly connections: number;
   /** Database connections they share, as many as the service's pool. */
   readonly poolSize: number;
+  /** Group writes in flight, as the service's ORDER_WRITES_IN_FLIGHT. */
+  readonly orderWrites: number;
   readonly shape: Shape;
   readonly userIds: readonly number[];
   readonly productIds: readonly number[];

@@ -22,7 +22,7 @@ export interface Target {
  * database (embedded PostgreSQL, or a new database on DATABASE_URL's server) and points its
  * DATA_PLATFORM_URL at a local receiver, so event delivery is part of what is measured.
  */
-export async function startTarget(url: string | undefined, poolSize: number, cpuProfileDir: string | null = null): Promise<Target> {
+export async function startTarget(url: string | undefined, poolSize: number, cpuProfileDir: string | null = null, orderWrites = 2): Promise<Target> {
   if (url) {
     const databaseUrl = process.env.DATABASE_URL;
     const authSecret = process.env.AUTH_SECRET;
@@ -38,6 +38,7 @@ export async function startTarget(url: string | undefined, poolSize: number, cpu
     DATA_PLATFORM_URL: receiver.url,
     LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(poolSize),
+    ORDER_WRITES_IN_FLIGHT: String(orderWrites),
     // All load comes from this one address; the per-address limit would measure itself. The
     // per-user limit stays at the production default.
     RATE_LIMIT_IP_PER_SEC: '0',
