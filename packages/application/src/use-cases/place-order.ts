@@ -72,8 +72,8 @@ function decide(
 
 /**
  * Places and pays an order. Without an Idempotency-Key it first decides on an unlocked snapshot
- * and writes with one guarded statement (ADR 0006): a refusal from the snapshot is a correct
- * answer as of that instant, and needs no lock at all — a sold-out product answers its
+ * and has the order written by a guarded group write (ADR 0006). A refusal from the snapshot is
+ * a correct answer as of that instant and needs no lock at all: a sold-out product answers its
  * thousandth buyer without queueing them on its row. When the guarded write finds that something
  * changed since the snapshot, or a key must be honoured, the order runs the locking transaction:
  * locks in the global order (balance, held coupon, products by id; ADR 0001), then the same
