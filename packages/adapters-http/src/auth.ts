@@ -6,18 +6,14 @@ export type Principal = { readonly role: 'admin'; readonly userId: number | null
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
-/** HS256 only: accepting the token's own `alg` claim is the classic JWT forgery. */
-export async function authenticate(header: string | undefined, secret: Uint8Array | KeyObject): Promise<Principal> {
-  return principalFrom(await verify(bearerToken(header), secret));
-}
-
 function bearerToken(header: string | undefined): string {
   const match = header ? BEARER.exec(header) : null;
   if (!match) throw new DomainError('UNAUTHORIZED', 'send Authorization: Bearer <token>');
   return match[1]!;
 }
 
-async function verify(token: string, secret: Uint8Array | KeyObject): Promise<Record<string, unknown>> {
+/** HS256 only: accepting the token's own `alg` claim is the classic JWT forgery. */
+async function verify(token: string, secret: KeyObject): Promise<Record<string, unknown>> {
   try {
     return (await jwtVerify(token, secret, { algorithms: ['HS256'] })).payload;
   } catch {

@@ -28,8 +28,7 @@ const OUTCOME_COUNTERS: Record<string, 'orders' | 'coupon_issues'> = {
  * Prometheus metrics. The outbox gauges are read from the database at scrape time, so every
  * API process reports the shared backlog (aggregate them with max(), not sum()).
  */
-export function createMetrics(sources: MetricSources | (() => Promise<OutboxStats>)): Metrics {
-  const { outboxStats, pool } = typeof sources === 'function' ? { outboxStats: sources, pool: undefined } : sources;
+export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

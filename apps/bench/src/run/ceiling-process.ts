@@ -1,6 +1,7 @@
 import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork } from '@shop/adapters-postgres';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
 import { isDomainError } from '@shop/domain';
+import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
 import { plainRowLockOrder } from './plain-row-lock.ts';
 import type { CeilingPlan, LoadResult, Progress } from './protocol.ts';
@@ -50,12 +51,4 @@ async function run(plan: CeilingPlan): Promise<LoadResult> {
   return { samples, windowMs, transportErrors: failures };
 }
 
-process.once('message', (plan: CeilingPlan) => {
-  run(plan).then(
-    (result) => process.send!({ type: 'result', result }, () => process.exit(0)),
-    (err) => {
-      process.stderr.write(`ceiling process failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-});
+serveOnePlan<CeilingPlan>('ceiling process', run);

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
+import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
 import type { LoadPlan, LoadResult, Progress } from './protocol.ts';
 import { pick, pickDistinct, seededRandom } from './random.ts';
@@ -71,21 +72,11 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     }
   };
 
-  let transportErrors = 0;
   const { samples, windowMs, failures } = await closedLoop(plan.shape, plan.connections, attempt, (done, total, phase) =>
     process.send!({ type: 'progress', done, total, phase } satisfies Progress),
   );
-  transportErrors += failures;
   await pool.close();
-  return { samples, windowMs, transportErrors };
+  return { samples, windowMs, transportErrors: failures };
 }
 
-process.once('message', (plan: LoadPlan) => {
-  run(plan).then(
-    (result) => process.send!({ type: 'result', result }, () => process.exit(0)),
-    (err) => {
-      process.stderr.write(`load process failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-});
+serveOnePlan<LoadPlan>('load process', run);
