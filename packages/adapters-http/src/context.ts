@@ -9,8 +9,8 @@ export interface HttpDeps {
   readonly reads: ReadStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
-  /** The optimistic order path (ADR 0006); without it orders take the locking transaction. */
-  readonly book?: OrderBook;
+  /** Where orders are decided and written (ADR 0006, 0007). */
+  readonly book: OrderBook;
   readonly authSecret: Uint8Array;
   /** Resolves when the database answers; rejects otherwise. */
   readonly checkReady: () => Promise<void>;

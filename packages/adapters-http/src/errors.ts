@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { RetryLaterError } from '@shop/application';
 import { isDomainError } from '@shop/domain';
 import { problem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 import { RateLimitedError } from './protection.ts';
@@ -23,6 +24,7 @@ function validationDetail(err: FastifyError): string {
 export function toProblem(err: unknown): Problem {
   if (isDomainError(err)) return problem(err.code, err.message);
   if (err instanceof RateLimitedError) return problem('RATE_LIMITED', err.message);
+  if (err instanceof RetryLaterError) return problem('SERVICE_UNAVAILABLE', err.message);
   if (hasZodFastifySchemaValidationErrors(err)) return problem('VALIDATION_ERROR', validationDetail(err as FastifyError));
   const e = err as Partial<FastifyError> & { code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem('PAYLOAD_TOO_LARGE', 'the request body is larger than allowed');

@@ -10,4 +10,5 @@ export { PgWakeChannel } from './wake-channel.ts';
 export { pgCouponIssuance } from './coupon-issuance.ts';
 export { pgSalesStats, refreshSalesRollup } from './sales.ts';
 export { auditInvariants } from './audit.ts';
-export { pgOrderBook } from './order-book.ts';
+export { pgOrderBook, type OrderBookOptions } from './order-book.ts';
+export { writeOrderGroup, GroupWriteError } from './order-group.ts';

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 import { HELD_COUPON_COLUMNS } from './rows.ts';
 
@@ -6,21 +6,12 @@ import { HELD_COUPON_COLUMNS } from './rows.ts';
  * Every row lock the service takes, in the one order all transactions follow:
  *   users (balance) → coupons → user_coupons → products (ascending id).
  * A use case may skip a step but never go back to an earlier one, so no lock cycle can form.
- * Products come last because a flash sale puts every buyer on one product row: taken last, it is
- * held only for the order's single write statement and the commit (ADR 0001).
+ * The order writer (`place_orders`, migration 0006) takes its locks in the same order; products
+ * come last because a flash sale puts every buyer on one product row (ADR 0001).
  *
  * FOR NO KEY UPDATE rather than FOR UPDATE: we never change keys, and the weaker lock lets the
  * foreign-key checks of other transactions (KEY SHARE) proceed without waiting on a hot row.
  */
-
-export async function lockProducts(db: Kysely<Database>, ascendingIds: readonly number[]) {
-  const { rows } = await sql<{ productId: number; price: number; stock: number }>`
-    SELECT id AS "productId", price, stock FROM products
-    WHERE id = ANY(${ascendingIds as number[]}::bigint[])
-    ORDER BY id
-    FOR NO KEY UPDATE`.execute(db);
-  return rows;
-}
 
 export async function lockCoupon(db: Kysely<Database>, couponId: number) {
   return db.selectFrom('coupons').selectAll().where('id', '=', couponId).forNoKeyUpdate().executeTakeFirst();

@@ -1,11 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import type { OrderBook } from '@shop/application';
+import type { CompletedKey, OrderBook, OrderWrite, WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { toHeldCoupon } from './rows.ts';
-
-/** serialization_failure, deadlock_detected: the group was rolled back whole; its orders take the locking path. */
-const RETRYABLE = new Set(['40001', '40P01']);
+import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
@@ -15,22 +13,29 @@ export interface OrderBookOptions {
   readonly writesInFlight?: number;
   /** Most orders in one group. */
   readonly maxGroup?: number;
+  /**
+   * How long an order whose write lost its answer (a dropped connection, a restarting server)
+   * waits for the database to say whether it committed, before it is answered 503.
+   */
+  readonly outcomeWaitMs?: number;
 }
 
 /**
  * The OrderBook port: one unlocked read, and a guarded write that concurrent orders share.
- * Writes go through `place_orders` (migration 0005) in groups: while `writesInFlight` groups are
- * being written, arriving orders queue and the next group takes them all, so under a flash sale
- * the hot product row is locked and committed once per group instead of once per order, and
- * under light load an order is written at once, alone.
+ * While `writesInFlight` groups are being written, arriving orders queue and the next group takes
+ * them all, so under a flash sale the hot product row is locked and committed once per group
+ * instead of once per order, and under light load an order is written at once, alone.
  */
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
-  // 64, not more: each order of a group takes a subtransaction id, and past 64 in one
-  // transaction PostgreSQL's per-backend cache overflows, slowing every other session's snapshots.
-  const writer = new GroupWriter(db, options.writesInFlight ?? 2, Math.min(64, options.maxGroup ?? 64));
+  const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
   return {
-    async snapshot(userId, productIds, couponId) {
-      const { rows } = await sql<{ balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null }>`
+    async snapshot(userId, productIds, couponId, key) {
+      const { rows } = await sql<{
+        balance: number | null;
+        products: StockedProduct[];
+        held: JsonHeldRow | null;
+        completed: CompletedKey | null;
+      }>`
         SELECT
           (SELECT balance FROM users WHERE id = ${userId}) AS balance,
           (SELECT coalesce(json_agg(json_build_object('productId', id, 'price', price, 'stock', stock) ORDER BY id), '[]'::json)
@@ -40,7 +45,9 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
                     'expires_at', uc.expires_at, 'used_at', uc.used_at, 'order_id', uc.order_id, 'name', c.name,
                     'discount_type', c.discount_type, 'discount_value', c.discount_value, 'min_order_amount', c.min_order_amount)
              FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
-            WHERE uc.user_id = ${userId} AND uc.coupon_id = ${couponId}::bigint) AS held`.execute(db);
+            WHERE uc.user_id = ${userId} AND uc.coupon_id = ${couponId}::bigint) AS held,
+          (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
+             FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed`.execute(db);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
@@ -50,30 +57,16 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
             used_at: row.held.used_at === null ? null : new Date(row.held.used_at),
           })
         : null;
-      return { balance: row.balance, products: row.products, held };
+      return { balance: row.balance, products: row.products, held, completedKey: row.completed };
     },
 
-    placeIfUnchanged(order, event) {
-      return writer.submit(order.orderId, {
-        orderId: order.orderId,
-        userId: order.userId,
-        couponId: order.couponId,
-        totalAmount: order.totalAmount,
-        discountAmount: order.discountAmount,
-        paidAmount: order.paidAmount,
-        createdAt: order.createdAt.toISOString(),
-        items: order.items,
-        eventId: event.eventId,
-        event,
-      });
-    },
+    write: (order) => writer.submit(order),
   };
 }
 
 interface Waiting {
-  readonly orderId: string;
-  readonly entry: unknown;
-  resolve(placed: boolean): void;
+  readonly order: OrderWrite;
+  resolve(outcome: WriteOutcome): void;
   reject(err: unknown): void;
 }
 
@@ -83,16 +76,18 @@ class GroupWriter {
   private readonly db: Kysely<Database>;
   private readonly writesInFlight: number;
   private readonly maxGroup: number;
+  private readonly outcomeWaitMs: number;
 
-  constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number) {
+  constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number, outcomeWaitMs: number) {
     this.db = db;
     this.writesInFlight = writesInFlight;
     this.maxGroup = maxGroup;
+    this.outcomeWaitMs = outcomeWaitMs;
   }
 
-  submit(orderId: string, entry: unknown): Promise<boolean> {
+  submit(order: OrderWrite): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ orderId, entry, resolve, reject });
+      this.waiting.push({ order, resolve, reject });
       this.pump();
     });
   }
@@ -110,32 +105,15 @@ class GroupWriter {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      const { rows } = await sql<{ outcome: string[] }>`
-        SELECT place_orders(${JSON.stringify(group.map((g) => g.entry))}::jsonb) AS outcome`.execute(this.db);
-      const outcome = rows[0]!.outcome;
-      group.forEach((g, i) => {
-        if (outcome[i] === 'placed') g.resolve(true);
-        else if (outcome[i] === 'stale') g.resolve(false);
-        else g.reject(Object.assign(new Error(`order write failed: ${outcome[i]}`), { code: outcome[i]?.slice(0, 5) }));
-      });
+      const outcomes = await writeOrderGroup(this.db, group.map((g) => g.order), this.outcomeWaitMs);
+      group.forEach((g, i) => g.resolve(outcomes[i]!));
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code && RETRYABLE.has(code)) {
-        group.forEach((g) => g.resolve(false));
+      if (err instanceof GroupWriteError && err.rolledBack === 'order' && group.length > 1) {
+        // One order's error took its group-mates with it: write each alone, so it fails alone.
+        await Promise.all(group.map((g) => this.write([g])));
         return;
       }
-      // The answer was lost, not necessarily the write: a connection that drops after COMMIT
-      // must not turn a whole group of paid orders into errors (their events will be delivered,
-      // and a client without a key would buy again). Ask which orders exist before answering.
-      try {
-        const { rows } = await sql<{ id: string }>`
-          SELECT id::text AS id FROM orders WHERE id = ANY(${group.map((g) => g.orderId)}::uuid[])`.execute(this.db);
-        const placed = new Set(rows.map((r) => r.id));
-        // The missing ones were rolled back with the group: the locking transaction runs them.
-        group.forEach((g) => g.resolve(placed.has(g.orderId)));
-      } catch {
-        group.forEach((g) => g.reject(err));
-      }
+      group.forEach((g) => g.reject(err instanceof GroupWriteError ? err.cause : err));
     }
   }
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { PaidOrderRecord, Transaction } from '@shop/application';
+import type { Transaction } from '@shop/application';
 import type { Database } from './schema.ts';
-import { lockBalance, lockCoupon, lockProducts, lockUserCoupon } from './locks.ts';
+import { lockBalance, lockCoupon, lockUserCoupon } from './locks.ts';
 import { toCoupon, toHeldCoupon, toProduct } from './rows.ts';
 
 /** The Transaction port over one Kysely transaction. */
@@ -17,7 +17,6 @@ export function pgTransaction(db: Kysely<Database>): Transaction {
       },
     },
     products: {
-      lockForUpdate: (ids) => lockProducts(db, ids),
       async create(input) {
         const row = await db.insertInto('products').values(input).returningAll().executeTakeFirstOrThrow();
         return toProduct(row);
@@ -93,13 +92,10 @@ export function pgTransaction(db: Kysely<Database>): Transaction {
         }
       },
     },
-    orders: {
-      recordPaid: (record) => recordPaidOrder(db, record),
-    },
     idempotency: {
       async tryClaim(userId, key) {
         const { rows } = await sql<{ ok: boolean }>`
-          SELECT pg_try_advisory_xact_lock(hashtextextended(${`${userId}:${key}`}, 0)) AS ok`.execute(db);
+          SELECT idempotency_claim(${userId}, ${key}) AS ok`.execute(db);
         return rows[0]!.ok;
       },
       async find(userId, key) {
@@ -119,52 +115,4 @@ export function pgTransaction(db: Kysely<Database>): Transaction {
       },
     },
   };
-}
-
-/**
- * Every write of a paid order in one statement, so the product rows locked earlier are held
- * for a single further round trip before COMMIT. Stock and balance move relatively and are then
- * compared with what the domain decided: a mismatch means a lock was not held and aborts.
- */
-async function recordPaidOrder(db: Kysely<Database>, { order, balanceAfter, event }: PaidOrderRecord): Promise<void> {
-  const items = order.items;
-  const { rows } = await sql<{ products: number; coupons: number; balance: number | null }>`
-    WITH stock AS (
-      UPDATE products AS p SET stock = p.stock - l.quantity, updated_at = ${order.createdAt}
-      FROM unnest(${items.map((i) => i.productId)}::bigint[], ${items.map((i) => i.quantity)}::int[]) AS l(id, quantity)
-      WHERE p.id = l.id
-      RETURNING p.id
-    ), coupon AS (
-      UPDATE user_coupons SET used_at = ${order.createdAt}, order_id = ${order.orderId}::uuid
-      WHERE user_id = ${order.userId} AND coupon_id = ${order.couponId}::bigint AND used_at IS NULL
-      RETURNING coupon_id
-    ), wallet AS (
-      UPDATE users SET balance = balance - ${order.paidAmount} WHERE id = ${order.userId}
-      RETURNING balance
-    ), placed AS (
-      INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
-      VALUES (${order.orderId}::uuid, ${order.userId}, ${order.status}, ${order.totalAmount}, ${order.discountAmount},
-              ${order.paidAmount}, ${order.couponId}::bigint, ${order.createdAt})
-    ), lines AS (
-      INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price, line_amount)
-      SELECT ${order.orderId}::uuid, l.n, l.product_id, l.quantity, l.unit_price, l.line_amount
-      FROM unnest(${items.map((i) => i.productId)}::bigint[], ${items.map((i) => i.quantity)}::int[],
-                  ${items.map((i) => i.unitPrice)}::bigint[], ${items.map((i) => i.lineAmount)}::bigint[])
-           WITH ORDINALITY AS l(product_id, quantity, unit_price, line_amount, n)
-    ), ledger AS (
-      INSERT INTO balance_ledger (user_id, type, amount, balance_after, order_id, created_at)
-      VALUES (${order.userId}, 'PAYMENT', ${-order.paidAmount}, ${balanceAfter}, ${order.orderId}::uuid, ${order.createdAt})
-    ), outbox AS (
-      INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
-      VALUES (${event.eventId}::uuid, ${event.type}, ${order.orderId}, ${JSON.stringify(event)}::jsonb, ${order.createdAt})
-    )
-    SELECT (SELECT count(*)::int FROM stock) AS products,
-           (SELECT count(*)::int FROM coupon) AS coupons,
-           (SELECT balance FROM wallet) AS balance`.execute(db);
-  const r = rows[0]!;
-  if (r.products !== items.length || r.coupons !== (order.couponId === null ? 0 : 1) || r.balance !== balanceAfter) {
-    throw new Error(
-      `paid order ${order.orderId} diverged from its locked reads: ${JSON.stringify(r)} vs ${items.length} items, balance ${balanceAfter}`,
-    );
-  }
 }

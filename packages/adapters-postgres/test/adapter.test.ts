@@ -1,8 +1,17 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { orderPaidEvent, paidOrder } from '@shop/domain';
-import { uuidV7 } from '@shop/application';
-import { auditInvariants, migrate, openDatabase, pgOutboxStore, pgReadStore, PgUnitOfWork } from '../src/index.ts';
+import { decideOrder, orderPaidEvent, type OrderSnapshot } from '@shop/domain';
+import { uuidV7, type KeyClaim, type OrderWrite } from '@shop/application';
+import {
+  auditInvariants,
+  migrate,
+  openDatabase,
+  pgOrderBook,
+  pgOutboxStore,
+  pgReadStore,
+  PgUnitOfWork,
+  writeOrderGroup,
+} from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
 let tdb: TestDatabase;
@@ -58,55 +67,40 @@ describe('database constraints as the last line of defence', () => {
   });
 });
 
+/** An order decided on `seen` as the service decides it, ready for the writer. */
+function decided(
+  userId: number,
+  items: { productId: number; quantity: number }[],
+  seen: OrderSnapshot,
+  options: { couponId?: number; claim?: KeyClaim } = {},
+): OrderWrite {
+  const { order, guard } = decideOrder(
+    { orderId: uuidV7.next(), userId, items, couponId: options.couponId ?? null, now: new Date() },
+    seen,
+  );
+  return { order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim: options.claim ?? null };
+}
+
+/** One unit at 1,000 won, decided on a snapshot that shows enough of everything. */
 const oneUnitOrder = (userId: number, productId: number) =>
-  paidOrder({
-    orderId: uuidV7.next(),
-    userId,
-    lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
-    couponId: null,
-    discountAmount: 0,
-    createdAt: new Date(),
-  });
+  decided(userId, [{ productId, quantity: 1 }], { balance: 1_000_000, products: [{ productId, price: 1_000, stock: 1_000 }], held: null });
 
 describe('the paid-order write', () => {
-  test('aborts, writing nothing, when the balance it finds differs from the locked decision', async () => {
-    const userId = await seedUser(5_000);
-    const productId = await seedProduct(1_000, 10);
-    const order = oneUnitOrder(userId, productId);
-    await expect(
-      uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 3_000, event: orderPaidEvent(uuidV7.next(), order) })),
-    ).rejects.toThrow(/diverged/);
-    expect(await tdb.query('SELECT stock FROM products WHERE id = $1', [productId])).toEqual([{ stock: 10 }]);
-    expect(await tdb.query('SELECT balance FROM users WHERE id = $1', [userId])).toEqual([{ balance: 5_000 }]);
-    expect(await tdb.query('SELECT id FROM orders WHERE user_id = $1', [userId])).toEqual([]);
-    expect(await tdb.query('SELECT event_id FROM outbox_events WHERE aggregate_id = $1', [order.orderId])).toEqual([]);
-  });
-
   test('a second event for the same order is refused', async () => {
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
-    const order = oneUnitOrder(userId, productId);
-    await uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: 4_000, event: orderPaidEvent(uuidV7.next(), order) }));
+    const w = oneUnitOrder(userId, productId);
+    expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(['placed']);
     await expect(
       tdb.query(
         `INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, 'order.paid', $2, '{}', now())`,
-        [uuidV7.next(), order.orderId],
+        [uuidV7.next(), w.order.orderId],
       ),
     ).rejects.toThrow(/unique|duplicate/i);
   });
 });
 
 describe('row locks', () => {
-  test('products are returned in ascending id, unknown ids left out', async () => {
-    const a = await seedProduct(1, 1);
-    const b = await seedProduct(2, 2);
-    const rows = await uow.run((tx) => tx.products.lockForUpdate([a, b, 999_999]));
-    expect(rows).toEqual([
-      { productId: a, price: 1, stock: 1 },
-      { productId: b, price: 2, stock: 2 },
-    ]);
-  });
-
   test('an idempotency key cannot be claimed by a second transaction until the first ends', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -155,13 +149,9 @@ describe('outbox retention', () => {
     const store = pgOutboxStore(tdb.db.kysely);
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
-    const orders = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
-    let balance = 5_000;
-    for (const order of orders) {
-      balance -= 1_000;
-      await uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: balance, event: orderPaidEvent(uuidV7.next(), order) }));
-    }
-    const [old, recent] = orders.map((o) => o.orderId);
+    const writes = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
+    expect(await writeOrderGroup(tdb.db.kysely, writes, 1_000)).toEqual(['placed', 'placed']);
+    const [old, recent] = writes.map((w) => w.order.orderId);
     await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
     await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
     expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
@@ -199,83 +189,124 @@ describe('auditInvariants', () => {
 });
 
 describe('pgOrderBook', () => {
-  test('the guarded write commits everything when its snapshot holds, and nothing when any part changed', async () => {
-    const { pgOrderBook } = await import('../src/index.ts');
+  const count = async (table: string) => (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
+  const tables = async () => ({
+    orders: await count('orders'),
+    ledger: await count('balance_ledger'),
+    outbox: await count('outbox_events'),
+    keys: await count('idempotency_keys'),
+  });
+
+  test('the snapshot reads the balance, the products, the held coupon and a completed key', async () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 3);
-    const seen = await book.snapshot(userId, [productId], null);
-    expect(seen).toEqual({ balance: 10_000, products: [{ productId, price: 1_000, stock: 3 }], held: null });
-
-    const orderFor = (quantity: number, unitPrice = 1_000) =>
-      paidOrder({
-        orderId: uuidV7.next(),
-        userId,
-        lines: [{ productId, quantity, unitPrice, lineAmount: unitPrice * quantity }],
-        couponId: null,
-        discountAmount: 0,
-        createdAt: new Date(),
-      });
-    const place = (order: ReturnType<typeof orderFor>) => book.placeIfUnchanged(order, orderPaidEvent(uuidV7.next(), order));
-    const count = async (table: string) => (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
-    const before = { orders: await count('orders'), ledger: await count('balance_ledger'), outbox: await count('outbox_events') };
-
-    expect(await place(orderFor(4))).toBe(false); // stock 3
-    expect(await place(orderFor(1, 900))).toBe(false); // the price is 1,000 now
-    await tdb.query('UPDATE users SET balance = 500 WHERE id = $1', [userId]);
-    expect(await place(orderFor(1))).toBe(false); // balance 500
-    await tdb.query('UPDATE users SET balance = 10000 WHERE id = $1', [userId]);
-    expect({ orders: await count('orders'), ledger: await count('balance_ledger'), outbox: await count('outbox_events') }).toEqual(before);
-    expect((await book.snapshot(userId, [productId], null)).products[0]!.stock).toBe(3);
-
-    const order = orderFor(3);
-    expect(await place(order)).toBe(true);
-    const [ledger] = await tdb.query<{ amount: number; balance_after: number }>(
-      'SELECT amount, balance_after FROM balance_ledger WHERE order_id = $1',
-      [order.orderId],
-    );
-    expect(ledger).toEqual({ amount: -3_000, balance_after: 7_000 });
-    expect(await book.snapshot(userId, [productId], null)).toMatchObject({ balance: 7_000, products: [{ stock: 0 }] });
-    expect(await count('outbox_events')).toBe(before.outbox + 1);
+    expect(await book.snapshot(userId, [productId, 999_999], null, 'k')).toEqual({
+      balance: 10_000,
+      products: [{ productId, price: 1_000, stock: 3 }],
+      held: null,
+      completedKey: null,
+    });
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'k', 'f', '{"orderId":"x"}')`, [userId]);
+    expect((await book.snapshot(userId, [productId], null, 'k')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
+    expect((await book.snapshot(userId, [productId], null, null)).completedKey).toBeNull();
   });
 
-  test('concurrent orders are written as one group: each keeps its own outcome, coupon uses included', async () => {
-    const { pgOrderBook } = await import('../src/index.ts');
+  test('the guarded write commits everything when its guard holds, and nothing when any part of it fails', async () => {
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 3);
+    const seenWith = (stock: number, price = 1_000, balance = 10_000): OrderSnapshot => ({
+      balance,
+      products: [{ productId, price, stock }],
+      held: null,
+    });
+    const before = await tables();
+
+    expect(await book.write(decided(userId, [{ productId, quantity: 4 }], seenWith(10)))).toBe('stale'); // stock 3
+    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10, 900)))).toBe('stale'); // price 1,000 now
+    await tdb.query('UPDATE users SET balance = 500 WHERE id = $1', [userId]);
+    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10)))).toBe('stale'); // balance 500
+    await tdb.query('UPDATE users SET balance = 10000 WHERE id = $1', [userId]);
+    expect(await tables()).toEqual(before);
+
+    const w = decided(userId, [{ productId, quantity: 3 }], seenWith(3), { claim: { key: 'once', fingerprint: 'f', result: { orderId: 'o' } } });
+    expect(await book.write(w)).toBe('placed');
+    const [ledger] = await tdb.query<{ type: string; amount: number; balance_after: number }>(
+      'SELECT type, amount, balance_after FROM balance_ledger WHERE order_id = $1',
+      [w.order.orderId],
+    );
+    expect(ledger).toEqual({ type: 'PAYMENT', amount: -3_000, balance_after: 7_000 });
+    expect(await book.snapshot(userId, [productId], null, 'once')).toMatchObject({
+      balance: 7_000,
+      products: [{ stock: 0 }],
+      completedKey: { fingerprint: 'f', result: { orderId: 'o' } },
+    });
+    expect(await tables()).toEqual({ orders: before.orders + 1, ledger: before.ledger + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
+
+    // The key is taken now: the same key again is stale (its caller replays), and writes nothing.
+    await tdb.query('UPDATE products SET stock = 10 WHERE id = $1', [productId]);
+    expect(await book.write({ ...decided(userId, [{ productId, quantity: 1 }], seenWith(10, 1_000, 7_000)), claim: w.claim })).toBe('stale');
+    expect((await tables()).orders).toBe(before.orders + 1);
+  });
+
+  test('concurrent orders are written as one group: each keeps its own outcome, coupon uses and keys included', async () => {
     const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
     const [buyer, other] = [await seedUser(50_000), await seedUser(50_000)];
     const productId = await seedProduct(1_000, 10);
     const [coupon] = await tdb.query<{ id: number }>(
-      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, valid_days) VALUES ('c', 'FIXED', 300, 5, 7) RETURNING id`,
+      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
+       VALUES ('c', 'FIXED', 300, 5, 1, 7) RETURNING id`,
     );
-    await tdb.query(`UPDATE coupons SET issued_quantity = 1 WHERE id = $1`, [coupon!.id]);
-    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now(), now() + interval '7 days')`, [
+    const couponId = coupon!.id;
+    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now() - interval '1 hour', now() + interval '7 days')`, [
       buyer,
-      coupon!.id,
+      couponId,
     ]);
-    const make = (userId: number, unitPrice: number, couponId: number | null) =>
-      paidOrder({
-        orderId: uuidV7.next(),
-        userId,
-        lines: [{ productId, quantity: 1, unitPrice, lineAmount: unitPrice }],
-        couponId,
-        discountAmount: couponId === null ? 0 : 300,
-        createdAt: new Date(),
-      });
-    const orders = [make(other, 1_000, null), make(buyer, 1_000, coupon!.id), make(other, 999, null), make(buyer, 1_000, coupon!.id)];
-    // The first is written alone; the other three queue behind it and go as one group, in which
-    // the stale price and the second use of the coupon fail alone.
-    const placed = await Promise.all(orders.map((o) => book.placeIfUnchanged(o, orderPaidEvent(uuidV7.next(), o))));
-    expect(placed).toEqual([true, true, false, false]);
+    const bookSeen = async (userId: number, withCoupon: boolean) => book.snapshot(userId, [productId], withCoupon ? couponId : null, null);
+    const one = [{ productId, quantity: 1 }];
+    const claim = (key: string): KeyClaim => ({ key, fingerprint: key, result: {} });
+    const writes = [
+      decided(other, one, await bookSeen(other, false)),
+      decided(buyer, one, await bookSeen(buyer, true), { couponId }),
+      decided(other, one, { ...(await bookSeen(other, false)), products: [{ productId, price: 999, stock: 10 }] }),
+      decided(buyer, one, await bookSeen(buyer, true), { couponId }),
+      decided(other, one, await bookSeen(other, false), { claim: claim('twice') }),
+      decided(other, one, await bookSeen(other, false), { claim: claim('twice') }),
+    ];
+    // The first is written alone; the others queue behind it and go as one group, in which the
+    // stale price, the second use of the coupon and the second claim of a key fail alone.
+    const outcomes = await Promise.all(writes.map((w) => book.write(w)));
+    expect(outcomes).toEqual(['placed', 'placed', 'stale', 'stale', 'placed', 'busy']);
     const [used] = await tdb.query<{ order_id: string }>('SELECT order_id FROM user_coupons WHERE user_id = $1', [buyer]);
-    expect(used!.order_id).toBe(orders[1]!.orderId);
-    expect((await book.snapshot(buyer, [productId], null)).balance).toBe(50_000 - 700);
-    expect((await book.snapshot(other, [productId], null)).products[0]!.stock).toBe(8);
-    const written = await tdb.query<{ id: string }>('SELECT id FROM orders WHERE id = ANY($1::uuid[])', [orders.map((o) => o.orderId)]);
-    expect(written.map((r) => r.id).sort()).toEqual([orders[0]!.orderId, orders[1]!.orderId].sort());
+    expect(used!.order_id).toBe(writes[1]!.order.orderId);
+    expect((await bookSeen(buyer, false)).balance).toBe(50_000 - 700);
+    expect((await bookSeen(other, false)).products[0]!.stock).toBe(7);
+    const written = await tdb.query<{ id: string }>('SELECT id::text AS id FROM orders WHERE id = ANY($1::uuid[])', [writes.map((w) => w.order.orderId)]);
+    expect(written.map((r) => r.id).sort()).toEqual([0, 1, 4].map((i) => writes[i]!.order.orderId).sort());
   });
 
-  test('when a group write fails, it asks which orders exist instead of failing them all', async () => {
-    const { pgOrderBook } = await import('../src/index.ts');
+  test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing', async () => {
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const holder = await tdb.db.pool.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT idempotency_claim($1, 'held')`, [userId]);
+    try {
+      const before = await tables();
+      const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null), {
+        claim: { key: 'held', fingerprint: 'f', result: {} },
+      });
+      expect(await book.write(w)).toBe('busy');
+      expect(await tables()).toEqual(before);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+  });
+
+  test('a group cancelled by statement_timeout writes nothing and fails with 57014', async () => {
     // A pool whose statements give up after 300 ms, and a product row held by another session.
     const impatient = openDatabase({ connectionString: tdb.url, max: 2, statementTimeoutMs: 300 });
     const book = pgOrderBook(impatient.kysely);
@@ -285,22 +316,63 @@ describe('pgOrderBook', () => {
     await holder.query('BEGIN');
     await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
     try {
-      const order = paidOrder({
-        orderId: uuidV7.next(),
-        userId,
-        lines: [{ productId, quantity: 1, unitPrice: 1_000, lineAmount: 1_000 }],
-        couponId: null,
-        discountAmount: 0,
-        createdAt: new Date(),
-      });
-      // Cancelled by statement_timeout while waiting for the row: not written, so "not placed"
-      // (the service then runs the locking transaction), rather than an error.
-      expect(await book.placeIfUnchanged(order, orderPaidEvent(uuidV7.next(), order))).toBe(false);
-      expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [order.orderId])).toEqual([]);
+      const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null));
+      await expect(book.write(w)).rejects.toMatchObject({ code: '57014' });
+      expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
     } finally {
       await holder.query('ROLLBACK');
       holder.release();
       await impatient.close();
     }
+  });
+
+  test('a group whose connection is killed mid-write: the writer waits for its end, finds nothing written, and reports stale', async () => {
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const holder = await tdb.db.pool.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
+    try {
+      const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null));
+      const outcome = book.write(w);
+      let pid: number | undefined;
+      for (let i = 0; i < 200 && pid === undefined; i++) {
+        [{ pid } = { pid: undefined }] = await tdb.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE query LIKE '%place_orders(%' AND pid <> pg_backend_pid() AND datname = current_database()`,
+        );
+        if (pid === undefined) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(pid).toBeDefined();
+      await tdb.query('SELECT pg_terminate_backend($1)', [pid]);
+      expect(await outcome).toBe('stale');
+      expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+  });
+
+  test('an answer lost after the commit is not a failure: the writer finds the orders and reports them placed', async () => {
+    // A connection that loses every place_orders answer after the server has committed it.
+    const { Kysely, PostgresDialect } = await import('kysely');
+    const lossy = new Kysely<never>({
+      dialect: new PostgresDialect({ pool: tdb.db.pool }),
+      plugins: [
+        {
+          transformQuery: (args) => args.node,
+          transformResult: async (args) => {
+            if (JSON.stringify(args.result.rows).includes('placed')) throw new Error('Connection terminated unexpectedly');
+            return args.result;
+          },
+        },
+      ],
+    });
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const seen = await pgOrderBook(tdb.db.kysely).snapshot(userId, [productId], null, null);
+    const writes = [decided(userId, [{ productId, quantity: 1 }], seen), decided(userId, [{ productId, quantity: 2 }], seen)];
+    expect(await writeOrderGroup(lossy as never, writes, 5_000)).toEqual(['placed', 'placed']);
+    expect((await tdb.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]))[0]!.stock).toBe(2);
   });
 });

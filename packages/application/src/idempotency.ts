@@ -32,13 +32,16 @@ export async function once<T>(
     throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
   }
   const prior = await tx.idempotency.find(idem.userId, idem.key);
-  if (prior) {
-    if (prior.fingerprint !== print) {
-      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
-    }
-    return codec.replay(prior.result);
-  }
+  if (prior) return codec.replay(storedResultFor(prior, print));
   const result = await work();
   await tx.idempotency.save(idem.userId, idem.key, print, codec.store(result));
   return result;
+}
+
+/** The result a completed request stored under its key, if `print` is the same request; else IDEMPOTENCY_KEY_REUSED. */
+export function storedResultFor(completed: { fingerprint: string; result: unknown }, print: string): unknown {
+  if (completed.fingerprint !== print) {
+    throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
+  }
+  return completed.result;
 }

@@ -51,7 +51,7 @@ describe('issueCoupon (first come)', () => {
     const userId = shop.addUser(100_000);
     const p = shop.addProduct(5_000, 10);
     await issue(couponId, userId);
-    const deps = { uow: shop.uow, reads: shop.reads, clock, ids: new SequentialIds() };
+    const deps = { book: shop.book, reads: shop.reads, clock, ids: new SequentialIds() };
 
     clock.advance(DAY);
     await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({

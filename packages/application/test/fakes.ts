@@ -7,13 +7,16 @@ import type {
   IssueAttempt,
   LedgerEntry,
   OrderBook,
+  OrderSnapshot,
+  OrderWrite,
   Page,
   Product,
   ReadStore,
   Transaction,
   UnitOfWork,
+  WriteOutcome,
 } from '@shop/application';
-import type { Order, OrderPaidEvent, Won } from '@shop/domain';
+import { guardHolds, type Order, type OrderPaidEvent, type Won } from '@shop/domain';
 
 /**
  * In-memory fakes of the application's ports. They keep the promises the Postgres adapter keeps
@@ -77,7 +80,9 @@ export class MemoryShop {
   /** Awaited at each lock, so a test can hold a transaction open in the middle. */
   onLock: (row: string) => Promise<void> = async () => undefined;
   private readonly claims = new Set<string>();
-  /** Awaited between the optimistic path's snapshot and its guarded write. */
+  /** Awaited after an order's snapshot is read, before it is decided. */
+  afterSnapshot: () => Promise<void> = async () => undefined;
+  /** Awaited in a guarded write after its keys are claimed, before its guards are checked. */
   beforeGuardedWrite: () => Promise<void> = async () => undefined;
   /** Guarded writes refused because the snapshot no longer held. */
   staleWrites = 0;
@@ -117,15 +122,6 @@ export class MemoryShop {
         },
       },
       products: {
-        lockForUpdate: async (ids) => {
-          const sorted = [...ids].sort((a, b) => a - b);
-          if (sorted.join() !== ids.join()) throw new Error(`products locked out of id order: ${ids.join()}`);
-          for (const id of ids) await this.lock(`product:${id}`);
-          return ids.flatMap((id) => {
-            const p = s.products.get(id);
-            return p ? [{ productId: p.productId, price: p.price, stock: p.stock }] : [];
-          });
-        },
         create: async (input) => {
           const product = { productId: s.nextId++, ...input };
           s.products.set(product.productId, product);
@@ -174,34 +170,6 @@ export class MemoryShop {
           s.ledger.push({ ...entry, userId });
         },
       },
-      orders: {
-        recordPaid: async ({ order, balanceAfter, event }) => {
-          const user = s.users.get(order.userId)!;
-          // The same guards the tables enforce: stock never negative, a coupon used once, the balance adds up.
-          for (const line of order.items) {
-            const p = s.products.get(line.productId)!;
-            if (p.stock < line.quantity) throw new Error('stock would go negative');
-            s.products.set(p.productId, { ...p, stock: p.stock - line.quantity });
-          }
-          if (order.couponId !== null) {
-            const h = s.held.get(heldKey(order.userId, order.couponId));
-            if (!h || h.usedAt) throw new Error('coupon not held or already used');
-            s.held.set(heldKey(order.userId, order.couponId), { ...h, usedAt: order.createdAt, orderId: order.orderId });
-          }
-          if (user.balance - order.paidAmount !== balanceAfter || balanceAfter < 0) throw new Error('balance does not add up');
-          user.balance = balanceAfter;
-          s.ledger.push({
-            userId: order.userId,
-            type: 'PAYMENT',
-            amount: -order.paidAmount,
-            balanceAfter,
-            orderId: order.orderId,
-            createdAt: order.createdAt,
-          });
-          s.orders.set(order.orderId, structuredClone(order));
-          s.outbox.push(structuredClone(event));
-        },
-      },
       idempotency: {
         tryClaim: async (userId, key) => {
           const k = `${userId}:${key}`;
@@ -236,38 +204,53 @@ export class MemoryShop {
   };
 
   readonly book: OrderBook = {
-    snapshot: async (userId, ids, couponId) => {
-      const s = structuredClone(this.state);
-      return {
-        balance: s.users.get(userId)?.balance ?? null,
-        products: ids.flatMap((id) => {
-          const p = s.products.get(id);
-          return p ? [{ productId: p.productId, price: p.price, stock: p.stock }] : [];
-        }),
-        held: couponId === null ? null : (s.held.get(heldKey(userId, couponId)) ?? null),
+    snapshot: async (userId, ids, couponId, key) => {
+      const seen = {
+        ...orderSnapshot(this.state, userId, ids, couponId),
+        completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
       };
+      await this.afterSnapshot();
+      return seen;
     },
-    placeIfUnchanged: async (order, event) => {
-      await this.beforeGuardedWrite();
-      const s = this.state;
-      const user = s.users.get(order.userId);
-      const held = order.couponId === null ? null : s.held.get(heldKey(order.userId, order.couponId));
-      const holds =
-        user !== undefined &&
-        user.balance >= order.paidAmount &&
-        (order.couponId === null || (held != null && held.usedAt === null)) &&
-        order.items.every((l) => {
-          const p = s.products.get(l.productId);
-          return p !== undefined && p.price === l.unitPrice && p.stock >= l.quantity;
-        });
-      if (!holds) {
-        this.staleWrites++;
-        return false;
-      }
-      await this.uow.run((tx) => tx.orders.recordPaid({ order, balanceAfter: user.balance - order.paidAmount, event }));
-      return true;
-    },
+    write: async (w) => (await this.writeGroup([w]))[0]!,
   };
+
+  /**
+   * What `place_orders` does, in memory: claim the keys (busy when another write holds one), then
+   * each order in turn is written if its guard holds and its key is still unused, else stale.
+   */
+  async writeGroup(writes: readonly OrderWrite[]): Promise<WriteOutcome[]> {
+    const claimed: string[] = [];
+    const busy = writes.map((w) => {
+      if (w.claim === null) return false;
+      const k = `${w.order.userId}:${w.claim.key}`;
+      if (this.claims.has(k)) return true;
+      this.claims.add(k);
+      claimed.push(k);
+      return false;
+    });
+    try {
+      await this.beforeGuardedWrite();
+      // One transaction: an error in any order leaves the state as it was.
+      const draft = structuredClone(this.state);
+      const outcomes = writes.map((w, i): WriteOutcome => {
+        if (busy[i]) return 'busy';
+        const { guard } = w;
+        const now = orderSnapshot(draft, guard.userId, guard.stock.map((g) => g.productId), guard.unusedCoupon);
+        const keyTaken = w.claim !== null && draft.idempotency.has(`${w.order.userId}:${w.claim.key}`);
+        if (!guardHolds(guard, now) || keyTaken) {
+          this.staleWrites++;
+          return 'stale';
+        }
+        apply(draft, w);
+        return 'placed';
+      });
+      this.state = draft;
+      return outcomes;
+    } finally {
+      for (const k of claimed) this.claims.delete(k);
+    }
+  }
 
   readonly issuance: CouponIssuance = {
     peek: async (couponId, userId) => {
@@ -345,4 +328,45 @@ function issueInto(s: State, couponId: number, userId: number, issuedAt: Date, e
   };
   s.held.set(key, held);
   return { ...held };
+}
+
+/** One consistent read of the rows an order is decided on, as the Postgres snapshot reads them. */
+function orderSnapshot(s: State, userId: number, ids: readonly number[], couponId: number | null): OrderSnapshot {
+  const held = couponId === null ? undefined : s.held.get(heldKey(userId, couponId));
+  return {
+    balance: s.users.get(userId)?.balance ?? null,
+    products: ids.flatMap((id) => {
+      const p = s.products.get(id);
+      return p ? [{ productId: p.productId, price: p.price, stock: p.stock }] : [];
+    }),
+    held: held ? { ...held } : null,
+  };
+}
+
+function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void {
+  const user = s.users.get(order.userId)!;
+  for (const line of order.items) {
+    const p = s.products.get(line.productId)!;
+    if (p.stock < line.quantity) throw new Error('check violation: stock would go negative');
+    s.products.set(p.productId, { ...p, stock: p.stock - line.quantity });
+  }
+  if (order.couponId !== null) {
+    const k = heldKey(order.userId, order.couponId);
+    s.held.set(k, { ...s.held.get(k)!, usedAt: order.createdAt, orderId: order.orderId });
+  }
+  user.balance -= order.paidAmount;
+  if (user.balance < 0) throw new Error('check violation: balance would go negative');
+  s.ledger.push({
+    userId: order.userId,
+    type: ledgerType,
+    amount: 0 - order.paidAmount, // never -0
+    balanceAfter: user.balance,
+    orderId: order.orderId,
+    createdAt: order.createdAt,
+  });
+  s.orders.set(order.orderId, structuredClone(order));
+  s.outbox.push(structuredClone(event));
+  if (claim !== null) {
+    s.idempotency.set(`${order.userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });
+  }
 }

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
-import { placeOrder, type PlaceOrderCommand, type PlaceOrderDeps } from '@shop/application';
+import { MAX_ORDER_ATTEMPTS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps } from '@shop/application';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
 const DAY = 86_400_000;
@@ -9,16 +9,15 @@ let shop: MemoryShop;
 let clock: ManualClock;
 let deps: PlaceOrderDeps & { events: { recorded: Mock<() => void> } };
 
-function arrange(optimistic: boolean) {
+function arrange() {
   shop = new MemoryShop();
   clock = new ManualClock(NOW);
   deps = {
-    uow: shop.uow,
+    book: shop.book,
     reads: shop.reads,
     clock,
     ids: new SequentialIds(),
     events: { recorded: vi.fn<() => void>() },
-    ...(optimistic && { book: shop.book }),
   };
 }
 
@@ -38,11 +37,8 @@ async function failure(cmd: PlaceOrderCommand): Promise<string> {
   return error!.code ?? String(error);
 }
 
-describe.each([
-  ['the locking transaction', false],
-  ['a snapshot and a guarded write', true],
-])('placeOrder through %s', (_path, optimistic) => {
-  beforeEach(() => arrange(optimistic));
+describe('placeOrder', () => {
+  beforeEach(() => arrange());
 
   test('takes stock, uses the coupon, pays, and records the order and its event together', async () => {
     const userId = shop.addUser(10_000);
@@ -179,35 +175,12 @@ describe.each([
   });
 });
 
-describe('placeOrder, locking transaction', () => {
-  beforeEach(() => arrange(false));
-
-  test('locks the balance, then the held coupon, then products by ascending id, last', async () => {
-    const userId = shop.addUser(100_000);
-    const [a, b, c] = [shop.addProduct(100, 9), shop.addProduct(100, 9), shop.addProduct(100, 9)];
-    const couponId = shop.addCoupon();
-    heldFrom(userId, couponId);
-    await placeOrder(deps, {
-      userId,
-      items: [c, a, b].map((productId) => ({ productId, quantity: 1 })),
-      couponId,
-    });
-    expect(shop.locks).toEqual([
-      `balance:${userId}`,
-      `user_coupon:${userId}:${couponId}`,
-      `product:${a}`,
-      `product:${b}`,
-      `product:${c}`,
-    ]);
-  });
-});
-
 describe('placeOrder with an Idempotency-Key', () => {
   let userId: number;
   let p: number;
   const cmd = () => ({ userId, items: [{ productId: p, quantity: 1 }], idempotencyKey: 'key-1' });
   beforeEach(() => {
-    arrange(true); // keyed requests take the locking transaction even where the optimistic path exists
+    arrange();
     userId = shop.addUser(10_000);
     p = shop.addProduct(1_000, 10);
   });
@@ -222,10 +195,32 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(deps.events.recorded).toHaveBeenCalledTimes(1);
   });
 
+  test('the key is stored with the order, in the same write', async () => {
+    const { order } = await placeOrder(deps, cmd());
+    expect(shop.state.idempotency.get(`${userId}:key-1`)).toMatchObject({ result: { orderId: order.orderId } });
+  });
+
+  test('a completed key replays whatever the state is now, without writing', async () => {
+    const first = await placeOrder(deps, cmd());
+    shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 0, price: 9_999 });
+    shop.state.users.get(userId)!.balance = 0;
+    const before = shop.snapshot();
+    const again = await placeOrder(deps, cmd());
+    expect(again).toEqual({ order: first.order, replayed: true });
+    expect(shop.state).toEqual(before);
+    expect(shop.staleWrites).toBe(0);
+  });
+
   test('the same key with a different body is IDEMPOTENCY_KEY_REUSED', async () => {
     await placeOrder(deps, cmd());
     deps.events.recorded.mockClear();
     expect(await failure({ ...cmd(), items: [{ productId: p, quantity: 2 }] })).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  test('IDEMPOTENCY_KEY_REUSED comes before any business error', async () => {
+    await placeOrder(deps, cmd());
+    deps.events.recorded.mockClear();
+    expect(await failure({ ...cmd(), items: [{ productId: 999_999, quantity: 1 }] })).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 
   test('keys belong to a user: another user may use the same key', async () => {
@@ -236,19 +231,38 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.state.orders.size).toBe(2);
   });
 
-  test('IDEMPOTENCY_KEY_IN_USE while the first request is still in flight', async () => {
+  test('IDEMPOTENCY_KEY_IN_USE while the first request is still being written', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    shop.onLock = (row) => (row.startsWith('product:') ? held : Promise.resolve());
+    let writing = false;
+    shop.beforeGuardedWrite = () => {
+      writing = true;
+      shop.beforeGuardedWrite = async () => undefined;
+      return held;
+    };
     const first = placeOrder(deps, cmd());
-    await vi.waitFor(() => expect(shop.locks).toContain(`product:${p}`));
-    shop.onLock = async () => undefined;
+    await vi.waitFor(() => expect(writing).toBe(true));
 
     await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
     release();
     const placed = await first;
     expect((await placeOrder(deps, cmd())).order).toEqual(placed.order);
     expect(shop.state.orders.size).toBe(1);
+  });
+
+  test('a key completed between snapshot and write: the late one replays the first, and pays nothing', async () => {
+    let first: Promise<unknown> | undefined;
+    shop.afterSnapshot = async () => {
+      // Another request with the same key completes while this one is between its snapshot and write.
+      shop.afterSnapshot = async () => undefined;
+      first = placeOrder(deps, cmd());
+      await first;
+    };
+    const late = await placeOrder(deps, cmd());
+    expect(late.replayed).toBe(true);
+    expect(late.order).toEqual(((await first) as { order: unknown }).order);
+    expect(shop.state.orders.size).toBe(1);
+    expect(shop.state.users.get(userId)!.balance).toBe(9_000);
   });
 
   test('a failed request stores no key, so a retry after fixing the cause goes through', async () => {
@@ -262,10 +276,10 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 });
 
-describe('placeOrder, optimistic path', () => {
-  beforeEach(() => arrange(true));
+describe('placeOrder when the rows change between snapshot and write', () => {
+  beforeEach(() => arrange());
 
-  test('takes no row lock at all when the snapshot still holds', async () => {
+  test('takes no row lock at all', async () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 5);
     const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 2 }] });
@@ -274,14 +288,14 @@ describe('placeOrder, optimistic path', () => {
     expect(shop.state.products.get(p)!.stock).toBe(3);
   });
 
-  test('a sold-out product answers OUT_OF_STOCK from the snapshot, without queueing on its row', async () => {
+  test('a sold-out product answers OUT_OF_STOCK from the snapshot, without writing', async () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 0);
     expect(await failure({ userId, items: [{ productId: p, quantity: 1 }] })).toBe('OUT_OF_STOCK');
-    expect(shop.locks).toEqual([]);
+    expect(shop.staleWrites).toBe(0);
   });
 
-  test('when the last unit goes between snapshot and write, the locking transaction gives the exact answer', async () => {
+  test('when the last unit goes in between, a fresh snapshot gives the exact answer', async () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 1);
     shop.beforeGuardedWrite = async () => {
@@ -292,12 +306,11 @@ describe('placeOrder, optimistic path', () => {
       code: 'OUT_OF_STOCK',
     });
     expect(shop.staleWrites).toBe(1);
-    expect(shop.locks).toEqual([`balance:${userId}`, `product:${p}`]);
     expect(shop.state.orders.size).toBe(0);
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
   });
 
-  test('a price changed between snapshot and write is charged at the new price, never the old one', async () => {
+  test('a price changed in between is charged at the new price, never the old one', async () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 5);
     shop.beforeGuardedWrite = async () => {
@@ -308,6 +321,17 @@ describe('placeOrder, optimistic path', () => {
     expect(shop.staleWrites).toBe(1);
     expect(order.items[0]).toMatchObject({ unitPrice: 1_500, lineAmount: 1_500 });
     expect(shop.state.users.get(userId)!.balance).toBe(8_500);
+  });
+
+  test('stock that went down but still covers the order does not make it stale', async () => {
+    const userId = shop.addUser(10_000);
+    const p = shop.addProduct(1_000, 5);
+    shop.beforeGuardedWrite = async () => {
+      shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 2 });
+    };
+    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 2 }] });
+    expect(shop.staleWrites).toBe(0);
+    expect(shop.state.products.get(p)!.stock).toBe(0);
   });
 
   test('a coupon used by a concurrent order in between is INVALID_COUPON, and nothing is charged', async () => {
@@ -324,5 +348,19 @@ describe('placeOrder, optimistic path', () => {
     });
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
     expect(shop.state.products.get(p)!.stock).toBe(5);
+  });
+
+  test('rows rewritten under every attempt: a 503-style RetryLaterError after a bounded number, nothing written', async () => {
+    const userId = shop.addUser(1_000_000);
+    const p = shop.addProduct(1_000, 5);
+    shop.beforeGuardedWrite = async () => {
+      const product = shop.state.products.get(p)!;
+      shop.state.products.set(p, { ...product, price: product.price + 1 });
+    };
+    const error = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetryLaterError);
+    expect(shop.staleWrites).toBe(MAX_ORDER_ATTEMPTS);
+    expect(shop.state.orders.size).toBe(0);
+    expect(shop.state.users.get(userId)!.balance).toBe(1_000_000);
   });
 });

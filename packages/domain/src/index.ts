@@ -5,3 +5,4 @@ export * from './stock.ts';
 export * from './coupon.ts';
 export * from './order.ts';
 export * from './events.ts';
+export * from './order-decision.ts';

@@ -23,7 +23,6 @@ export interface AllocatedLine {
 
 /**
  * Takes stock for every line of an order at the prices of this moment, or for none of them.
- * The caller must hold the product rows locked, so `stock` here is the truth until commit.
  * Every unknown product is reported before any shortage, as the contract orders the errors.
  */
 export function allocateStock(lines: readonly RequestedLine[], products: readonly StockedProduct[]): AllocatedLine[] {

@@ -1,26 +1,56 @@
-import type { HeldCoupon, Order, OrderPaidEvent, StockedProduct, Won } from '@shop/domain';
+import type { LedgerEntryType, Order, OrderGuard, OrderPaidEvent, OrderSnapshot } from '@shop/domain';
 
-/** Everything an order is decided on, read in one consistent snapshot without taking a lock. */
-export interface OrderSnapshot {
-  /** Null when the user does not exist. */
-  readonly balance: Won | null;
-  /** The requested products that exist. */
-  readonly products: StockedProduct[];
-  /** The user's copy of the requested coupon, or null. */
-  readonly held: HeldCoupon | null;
+export type { OrderSnapshot };
+
+/** What a completed request stored under its Idempotency-Key. */
+export interface CompletedKey {
+  readonly fingerprint: string;
+  readonly result: unknown;
+}
+
+/** An order's snapshot, and what its Idempotency-Key already holds (null: not completed). */
+export interface OrderSnapshotWithKey extends OrderSnapshot {
+  readonly completedKey: CompletedKey | null;
+}
+
+/** The key an order claims: stored with the order, in the same commit, or not at all. */
+export interface KeyClaim {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly result: unknown;
+}
+
+/** One decided order, with everything its write changes and the guard it is written under. */
+export interface OrderWrite {
+  readonly order: Order;
+  readonly guard: OrderGuard;
+  readonly ledgerType: LedgerEntryType;
+  readonly event: OrderPaidEvent;
+  readonly claim: KeyClaim | null;
 }
 
 /**
- * The optimistic order path: decide on a snapshot, then write in one atomic step that holds the
- * rows only for that step. A flash sale's hot product row is locked inside the database alone —
- * no round trip to the service while it is held.
+ * - placed: the order, its stock, coupon use, payment, ledger entry, event (and key) committed.
+ * - stale: the guard no longer held, or the key completed meanwhile; nothing was written.
+ * - busy: another write in flight holds the key; nothing was written.
+ */
+export type WriteOutcome = 'placed' | 'stale' | 'busy';
+
+/**
+ * The one way orders are written: decide on a snapshot read without locks, then write in one
+ * atomic step that holds the rows only inside the database, for that step.
  */
 export interface OrderBook {
-  snapshot(userId: number, ascendingProductIds: readonly number[], couponId: number | null): Promise<OrderSnapshot>;
+  snapshot(
+    userId: number,
+    ascendingProductIds: readonly number[],
+    couponId: number | null,
+    key: string | null,
+  ): Promise<OrderSnapshotWithKey>;
   /**
-   * Writes the paid order, its stock, coupon use, payment, ledger entry and event if, and only
-   * if, what it was decided on still holds: every price unchanged, stock and balance enough, the
-   * coupon still unused. Returns false, having written nothing, otherwise.
+   * Writes the order if, and only if, its guard holds and its key (if any) is neither completed
+   * nor claimed. When the database's answer is lost, the adapter finds out what happened before
+   * it answers: it never reports `stale` or `busy` for an order that committed.
    */
-  placeIfUnchanged(order: Order, event: OrderPaidEvent): Promise<boolean>;
+  write(order: OrderWrite): Promise<WriteOutcome>;
 }

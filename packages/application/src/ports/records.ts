@@ -1,4 +1,4 @@
-import type { Coupon, HeldCoupon, LedgerEntryType, Order, OrderPaidEvent, Won } from '@shop/domain';
+import type { Coupon, HeldCoupon, LedgerEntryType, Won } from '@shop/domain';
 
 export interface User {
   readonly userId: number;
@@ -20,14 +20,6 @@ export interface LedgerEntry {
   readonly balanceAfter: Won;
   readonly orderId: string | null;
   readonly createdAt: Date;
-}
-
-/** Everything one paid order changes, written together by the adapter. */
-export interface PaidOrderRecord {
-  readonly order: Order;
-  /** What the balance must be after the payment; the adapter refuses to commit anything else. */
-  readonly balanceAfter: Won;
-  readonly event: OrderPaidEvent;
 }
 
 export interface Page<T> {

@@ -1,5 +1,5 @@
-import type { Coupon, HeldCoupon, StockedProduct, Won } from '@shop/domain';
-import type { LedgerEntry, PaidOrderRecord, Product, User } from './records.ts';
+import type { Coupon, HeldCoupon, Won } from '@shop/domain';
+import type { LedgerEntry, Product, User } from './records.ts';
 
 /**
  * The rows a use case may lock, always in this order within one transaction:
@@ -12,8 +12,6 @@ export interface Transaction {
     create(name: string): Promise<User>;
   };
   readonly products: {
-    /** Locks the rows of `productIds` (given ascending) and returns those that exist. */
-    lockForUpdate(productIds: readonly number[]): Promise<StockedProduct[]>;
     create(input: { name: string; price: Won; stock: number }): Promise<Product>;
     update(productId: number, change: { price?: Won; stock?: number }): Promise<Product | null>;
   };
@@ -29,10 +27,6 @@ export interface Transaction {
     lock(userId: number): Promise<Won | null>;
     /** Moves the balance to `entry.balanceAfter` and appends the entry to the ledger. */
     record(userId: number, entry: LedgerEntry): Promise<void>;
-  };
-  readonly orders: {
-    /** Writes the order, its stock, coupon use, payment, ledger entry and outbox event at once. */
-    recordPaid(record: PaidOrderRecord): Promise<void>;
   };
   readonly idempotency: {
     /** Takes the key for this transaction; false while another transaction holds it. */

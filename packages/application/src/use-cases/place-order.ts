@@ -1,18 +1,14 @@
 import {
   DomainError,
-  allocateStock,
+  decideOrder,
   orderLinesInLockOrder,
   orderPaidEvent,
-  paidOrder,
-  payFromBalance,
-  redeemCoupon,
-  totalOf,
   type Order,
   type RequestedLine,
-  type Won,
 } from '@shop/domain';
-import { fingerprint, once, type IdempotencyKey } from '../idempotency.ts';
-import type { Clock, IdGenerator, OrderBook, OrderSnapshot, ReadStore, UnitOfWork } from '../ports/index.ts';
+import { fingerprint, storedResultFor } from '../idempotency.ts';
+import { RetryLaterError } from '../retry-later.ts';
+import type { Clock, CompletedKey, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   readonly userId: number;
@@ -28,99 +24,65 @@ export interface PlaceOrderResult {
 }
 
 export interface PlaceOrderDeps {
-  readonly uow: UnitOfWork;
+  readonly book: OrderBook;
   readonly reads: ReadStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
-  /** The optimistic path; without it every order takes the locking transaction. */
-  readonly book?: OrderBook;
   /** Told after a commit that recorded events, so the relay delivers them now, not at its next poll. */
   readonly events?: { recorded(): void };
 }
 
-interface Decision {
-  readonly order: Order;
-  readonly balanceAfter: Won;
-}
-
 /**
- * The whole rule of an order, in the contract's error order (user, products, stock, coupon,
- * balance), on values read either under lock or from a snapshot.
+ * A stale write means another commit changed what the order was decided on, so every retry
+ * follows someone's progress; the next snapshot usually answers at once (OUT_OF_STOCK at a
+ * sold-out product). Past this many, the rows are being rewritten faster than we can read them.
  */
-function decide(
-  deps: Pick<PlaceOrderDeps, 'clock' | 'ids'>,
-  cmd: PlaceOrderCommand,
-  lines: readonly RequestedLine[],
-  seen: OrderSnapshot,
-): Decision {
-  if (seen.balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
-  const allocated = allocateStock(lines, seen.products);
-  const lineOf = new Map(allocated.map((l) => [l.productId, l]));
-  const now = deps.clock.now();
-  const couponId = cmd.couponId ?? null;
-  const discountAmount = couponId === null ? 0 : redeemCoupon(seen.held, now, totalOf(allocated));
-  const order = paidOrder({
-    orderId: deps.ids.next(),
-    userId: cmd.userId,
-    lines: cmd.items.map((item) => lineOf.get(item.productId)!),
-    couponId,
-    discountAmount,
-    createdAt: now,
-  });
-  return { order, balanceAfter: payFromBalance(seen.balance, order.paidAmount) };
-}
+export const MAX_ORDER_ATTEMPTS = 8;
 
 /**
- * Places and pays an order. Without an Idempotency-Key it first decides on an unlocked snapshot
- * and has the order written by a guarded group write (ADR 0006). A refusal from the snapshot is
- * a correct answer as of that instant and needs no lock at all: a sold-out product answers its
- * thousandth buyer without queueing them on its row. When the guarded write finds that something
- * changed since the snapshot, or a key must be honoured, the order runs the locking transaction:
- * locks in the global order (balance, held coupon, products by id; ADR 0001), then the same
- * decision on locked values.
+ * Places and pays an order (ADR 0006, 0007). Idempotency comes first: a completed key replays
+ * its order whatever the state is now. Otherwise the order is decided on an unlocked snapshot:
+ * a refusal is a correct answer as of that instant and needs no lock, so a sold-out product
+ * answers its thousandth buyer without queueing them on its row. An accepted order is written
+ * with its guard and its key claim in one atomic write; when the guard no longer holds, the
+ * order is decided again on a fresh snapshot.
  */
 export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
   const lines = orderLinesInLockOrder(cmd.items);
   const couponId = cmd.couponId ?? null;
   const productIds = lines.map((l) => l.productId);
+  const key = cmd.idempotencyKey ?? null;
+  const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
 
-  if (deps.book && !cmd.idempotencyKey) {
-    const seen = await deps.book.snapshot(cmd.userId, productIds, couponId);
-    const { order } = decide(deps, cmd, lines, seen);
-    if (await deps.book.placeIfUnchanged(order, orderPaidEvent(deps.ids.next(), order))) {
+  for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
+    const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
+    if (seen.completedKey) return replay(deps.reads, seen.completedKey, print);
+
+    const { order, guard } = decideOrder(
+      { orderId: deps.ids.next(), userId: cmd.userId, items: cmd.items, couponId, now: deps.clock.now() },
+      seen,
+    );
+    const outcome = await deps.book.write({
+      order,
+      guard,
+      ledgerType: 'PAYMENT',
+      event: orderPaidEvent(deps.ids.next(), order),
+      claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } },
+    });
+    if (outcome === 'placed') {
       deps.events?.recorded();
       return { order, replayed: false };
     }
+    if (outcome === 'busy') {
+      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
+    }
   }
+  throw new RetryLaterError(`the order's rows changed under it ${MAX_ORDER_ATTEMPTS} times in a row`);
+}
 
-  const idem: IdempotencyKey | undefined = cmd.idempotencyKey
-    ? { userId: cmd.userId, key: cmd.idempotencyKey }
-    : undefined;
-  const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
-  const outcome = await deps.uow.run((tx) =>
-    once<{ orderId: string; order?: Order }>(
-      tx,
-      idem,
-      print,
-      { store: ({ orderId }) => ({ orderId }), replay: (stored) => ({ orderId: (stored as { orderId: string }).orderId }) },
-      async () => {
-        // The product rows last: in a flash sale every buyer waits on one of them.
-        const balance = await tx.balances.lock(cmd.userId);
-        if (balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${cmd.userId}`);
-        const held = couponId === null ? null : await tx.coupons.lockHeld(cmd.userId, couponId);
-        const products = await tx.products.lockForUpdate(productIds);
-        const { order, balanceAfter } = decide(deps, cmd, lines, { balance, products, held });
-        await tx.orders.recordPaid({ order, balanceAfter, event: orderPaidEvent(deps.ids.next(), order) });
-        return { orderId: order.orderId, order };
-      },
-    ),
-  );
-
-  if (outcome.order) {
-    deps.events?.recorded();
-    return { order: outcome.order, replayed: false };
-  }
-  const order = await deps.reads.order(outcome.orderId);
-  if (!order) throw new Error(`idempotent replay names order ${outcome.orderId}, which does not exist`);
+async function replay(reads: ReadStore, completed: CompletedKey, print: string): Promise<PlaceOrderResult> {
+  const { orderId } = storedResultFor(completed, print) as { orderId: string };
+  const order = await reads.order(orderId);
+  if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
   return { order, replayed: true };
 }

@@ -1,0 +1,95 @@
+import { sql, type Kysely } from 'kysely';
+import type { OrderWrite, WriteOutcome } from '@shop/application';
+import type { Database } from './schema.ts';
+
+/**
+ * Why a group write failed without a per-order answer.
+ * - unsent: no connection could be had; nothing reached the database.
+ * - cancelled: the statement was cancelled (statement_timeout); the group rolled back.
+ * - order: an error inside the group rolled it back; written alone, each order gets its own answer.
+ * - unknown: the answer was lost and the database did not say, in time, what became of the group.
+ */
+export class GroupWriteError extends Error {
+  readonly rolledBack: 'unsent' | 'cancelled' | 'order' | 'unknown';
+  constructor(rolledBack: GroupWriteError['rolledBack'], cause: unknown) {
+    super(`order group write failed (${rolledBack})`, { cause });
+    this.rolledBack = rolledBack;
+  }
+}
+
+/** serialization_failure, deadlock_detected: rolled back whole, through no order's fault. */
+const RETRYABLE = new Set(['40001', '40P01']);
+const QUERY_CANCELED = '57014';
+
+/**
+ * An error the server sent about the statement, so its transaction rolled back. Connection
+ * exceptions (08) and operator intervention (57P: shutdown, crash) say nothing of a commit that
+ * may already have happened; neither do errors without a SQLSTATE (a dropped socket).
+ */
+function rolledBackByServer(code: unknown): code is string {
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
+}
+
+function randomToken(): string {
+  return crypto.getRandomValues(new BigInt64Array(1))[0]!.toString();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writes `orders` through `place_orders` (migration 0006) in one transaction and returns each
+ * order's outcome. When the answer is lost, finds out which orders committed before returning:
+ * an order that committed is reported placed, one that did not is reported stale (its caller
+ * decides it again), so no caller is ever told "failed" about an order that was paid.
+ */
+export async function writeOrderGroup(
+  db: Kysely<Database>,
+  orders: readonly OrderWrite[],
+  outcomeWaitMs: number,
+): Promise<WriteOutcome[]> {
+  const token = randomToken();
+  const batch = JSON.stringify(orders.map((w) => ({ ...w.order, guard: w.guard, ledgerType: w.ledgerType, event: w.event, claim: w.claim })));
+  let sent = false;
+  try {
+    return await db.connection().execute(async (conn) => {
+      sent = true;
+      const { rows } = await sql<{ outcome: WriteOutcome[] }>`
+        SELECT place_orders(${batch}::jsonb, ${token}::bigint) AS outcome`.execute(conn);
+      return rows[0]!.outcome;
+    });
+  } catch (err) {
+    if (!sent) throw new GroupWriteError('unsent', err);
+    const code = (err as { code?: unknown }).code;
+    if (rolledBackByServer(code)) {
+      if (RETRYABLE.has(code)) return orders.map(() => 'stale');
+      throw new GroupWriteError(code === QUERY_CANCELED ? 'cancelled' : 'order', err);
+    }
+    const committed = await committedOrders(db, token, orders.map((w) => w.order.orderId), Date.now() + outcomeWaitMs).catch(
+      () => {
+        throw new GroupWriteError('unknown', err);
+      },
+    );
+    return orders.map((w) => (committed.has(w.order.orderId) ? 'placed' : 'stale'));
+  }
+}
+
+/**
+ * Which of `orderIds` exist, asked only once the group's transaction is over: `place_orders`
+ * holds the group's token lock until it commits or rolls back, so taking that lock first means
+ * the answer cannot change afterwards. Retries, with capped backoff, until `deadline`.
+ */
+async function committedOrders(db: Kysely<Database>, token: string, orderIds: string[], deadline: number): Promise<Set<string>> {
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await db.transaction().execute(async (tx) => {
+        await sql`SELECT pg_advisory_xact_lock(${token}::bigint)`.execute(tx);
+        const { rows } = await sql<{ id: string }>`
+          SELECT id::text AS id FROM orders WHERE id = ANY(${orderIds}::uuid[])`.execute(tx);
+        return new Set(rows.map((r) => r.id));
+      });
+    } catch (err) {
+      if (Date.now() + delay > deadline) throw err;
+      await sleep(delay);
+    }
+  }
+}
