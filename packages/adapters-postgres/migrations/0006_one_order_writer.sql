@@ -11,6 +11,13 @@ LANGUAGE sql VOLATILE AS $$
   SELECT pg_try_advisory_xact_lock(hashtextextended(user_id::text || ':' || key, 0))
 $$;
 
+-- A group write whose answer was lost, as the service that sent it settled it: once a token is
+-- here, a group carrying it that reaches the database late refuses to write (place_orders).
+CREATE TABLE order_write_fences (
+  token      bigint      PRIMARY KEY,
+  fenced_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- Writes a group of decided orders in one transaction. `batch` is a JSON array, one object per
 -- order as pgOrderBook sends it:
 --   { orderId, userId, status, couponId|null, totalAmount, discountAmount, paidAmount, createdAt,
@@ -29,7 +36,7 @@ DECLARE
   g jsonb;
   n bigint;
   outcome text[] := '{}';
-  busy boolean[] := '{}';
+  early text[] := '{}';
   claimed text[] := '{}';
   claim_id text;
   uid bigint;
@@ -39,6 +46,7 @@ DECLARE
   paid bigint;
   after bigint;
   ok boolean;
+  changed int;
   ids bigint[];
   quantities int[];
   prices bigint[];
@@ -46,19 +54,34 @@ DECLARE
   gids bigint[];
   gmins int[];
   gprices bigint[];
+  key_users bigint[] := '{}';
+  key_texts text[] := '{}';
+  key_prints text[] := '{}';
+  key_results jsonb[] := '{}';
 BEGIN
   -- Held until this transaction ends: a service that lost the answer waits on it, then reads
   -- which orders exist, and so never reads before this group has committed or rolled back.
   PERFORM pg_advisory_xact_lock(write_token);
+  IF EXISTS (SELECT 1 FROM order_write_fences WHERE token = write_token) THEN
+    RAISE EXCEPTION 'order group % arrived after its sender gave up on it', write_token USING ERRCODE = 'OC003';
+  END IF;
 
-  -- Keys first, held to the end; a duplicate in flight elsewhere is told at once, never queued.
+  -- Keys first, before any row lock, held to the end: a key in flight elsewhere (or twice in this
+  -- group) is busy at once, never queued; a key completed since the snapshot is stale, and stays
+  -- so, since completing it takes the claim we now hold.
   FOR o IN SELECT e FROM jsonb_array_elements(batch) e LOOP
     IF jsonb_typeof(o->'claim') = 'object' THEN
       claim_id := (o->>'userId') || ':' || (o->'claim'->>'key');
-      busy := busy || (claim_id = ANY(claimed) OR NOT idempotency_claim((o->>'userId')::bigint, o->'claim'->>'key'));
+      IF claim_id = ANY(claimed) OR NOT idempotency_claim((o->>'userId')::bigint, o->'claim'->>'key') THEN
+        early := early || 'busy'::text;
+      ELSIF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = (o->>'userId')::bigint AND key = o->'claim'->>'key') THEN
+        early := early || 'stale'::text;
+      ELSE
+        early := early || NULL::text;
+      END IF;
       claimed := claimed || claim_id;
     ELSE
-      busy := busy || false;
+      early := early || NULL::text;
     END IF;
   END LOOP;
 
@@ -77,8 +100,8 @@ BEGIN
   PERFORM 1 FROM products WHERE id = ANY(ids) ORDER BY id FOR NO KEY UPDATE;
 
   FOR o, n IN SELECT e, i FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, i) LOOP
-    IF busy[n] THEN
-      outcome := outcome || 'busy'::text;
+    IF early[n] IS NOT NULL THEN
+      outcome := outcome || early[n];
       CONTINUE;
     END IF;
     uid := (o->>'userId')::bigint;
@@ -89,12 +112,10 @@ BEGIN
       FROM jsonb_array_elements(g->'stock') WITH ORDINALITY AS t(s, k);
     SELECT (SELECT balance >= (g->>'balanceAtLeast')::bigint FROM users WHERE id = (g->>'userId')::bigint)
        AND (SELECT count(*) FROM products p JOIN unnest(gids, gmins, gprices) s(id, at_least, price) ON p.id = s.id
-             WHERE p.id = ANY(gids) AND p.stock >= s.at_least AND p.price = s.price) = cardinality(gids)
+             WHERE p.id = ANY(gids) AND p.stock >= s.at_least AND p.price = s.price) = coalesce(cardinality(gids), 0)
        AND (jsonb_typeof(g->'unusedCoupon') IS DISTINCT FROM 'number'
             OR EXISTS (SELECT 1 FROM user_coupons WHERE user_id = (g->>'userId')::bigint
                          AND coupon_id = (g->>'unusedCoupon')::bigint AND used_at IS NULL))
-       AND (jsonb_typeof(o->'claim') IS DISTINCT FROM 'object'
-            OR NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = uid AND key = o->'claim'->>'key'))
       INTO ok;
     IF ok IS NOT TRUE THEN -- NULL (no such user) refuses too
       outcome := outcome || 'stale'::text;
@@ -109,15 +130,26 @@ BEGIN
            array_agg((i->>'unitPrice')::bigint ORDER BY k), array_agg((i->>'lineAmount')::bigint ORDER BY k)
       INTO ids, quantities, prices, amounts
       FROM jsonb_array_elements(o->'items') WITH ORDINALITY AS t(i, k);
+    -- The writes below trust the guard; their row counts are checked anyway, so that a guard that
+    -- did not describe this order (a bug) fails loudly instead of writing half of it.
     UPDATE users SET balance = balance - paid WHERE id = uid RETURNING balance INTO after;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    ok := changed = 1;
     UPDATE products AS p SET stock = p.stock - l.quantity, updated_at = at
       FROM unnest(ids, quantities) AS l(id, quantity)
      WHERE p.id = ANY(ids) AND p.id = l.id;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    ok := ok AND changed = cardinality(ids);
     -- The order row before the coupon copy that references it.
     INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
     VALUES (oid, uid, o->>'status', (o->>'totalAmount')::bigint, (o->>'discountAmount')::bigint, paid, cid, at);
     IF cid IS NOT NULL THEN
-      UPDATE user_coupons SET used_at = at, order_id = oid WHERE user_id = uid AND coupon_id = cid;
+      UPDATE user_coupons SET used_at = at, order_id = oid WHERE user_id = uid AND coupon_id = cid AND used_at IS NULL;
+      GET DIAGNOSTICS changed = ROW_COUNT;
+      ok := ok AND changed = 1;
+    END IF;
+    IF NOT ok THEN
+      RAISE EXCEPTION 'order % does not match its guard', oid USING ERRCODE = 'OC002';
     END IF;
     INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price, line_amount)
     SELECT oid, l.k, l.product_id, l.quantity, l.unit_price, l.line_amount
@@ -127,11 +159,16 @@ BEGIN
     INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
     VALUES ((o->'event'->>'eventId')::uuid, o->'event'->>'type', o->>'orderId', o->'event', at);
     IF jsonb_typeof(o->'claim') = 'object' THEN
-      INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
-      VALUES (uid, o->'claim'->>'key', o->'claim'->>'fingerprint', o->'claim'->'result');
+      key_users := key_users || uid;
+      key_texts := key_texts || (o->'claim'->>'key');
+      key_prints := key_prints || (o->'claim'->>'fingerprint');
+      key_results := key_results || (o->'claim'->'result');
     END IF;
     outcome := outcome || 'placed'::text;
   END LOOP;
+  -- Every placed order's key in one statement, committed with the orders.
+  INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
+  SELECT * FROM unnest(key_users, key_texts, key_prints, key_results);
   RETURN outcome;
 END
 $$;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rm, writeFile, chmod } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -48,45 +48,44 @@ async function importWithoutExitHooks() {
   return EmbeddedPostgres;
 }
 
-/**
- * Whether `pid` runs and we may signal it. A process of another user (EPERM) is not a postmaster
- * of ours: ours runs as us, or, when we are root, as the postgres user that root may signal.
- */
-function isSignalable(pid: number): boolean {
+/** Whether a process `pid` exists, ours or not (EPERM: it exists, another user's). */
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
 /**
- * Whether `pid` is a postmaster serving `dir`. Where /proc cannot tell (not Linux), a live pid is
- * taken to be one, as before.
+ * Whether `pid` is a postmaster serving `dir` (its `-D`, compared by real path). Throws when that
+ * cannot be told: a live postmaster must never lose its lock file to us.
  */
 async function isPostmasterOf(pid: number, dir: string): Promise<boolean> {
-  let cmdline: string;
+  let args: string[];
   try {
-    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return !existsSync('/proc/self');
+    args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  } catch (err) {
+    throw new Error(`cannot tell whether pid ${pid}, named in ${dir}/postmaster.pid, is its PostgreSQL server`, { cause: err });
   }
-  return cmdline.split('\0').includes(dir);
+  const at = args.indexOf('-D');
+  if (at < 0 || at + 1 >= args.length) return false;
+  const real = async (p: string) => realpath(p).catch(() => path.resolve(p));
+  return (await real(args[at + 1]!)) === (await real(dir));
 }
 
 /**
  * The data directory after an unclean end. A postmaster left behind by a process that was killed
- * still holds it: stop it. A postmaster.pid whose process is gone (a crash, a kill -9) or whose pid
- * now belongs to some other process is stale: remove it, or PostgreSQL may refuse to start
- * ("lock file postmaster.pid already exists") when the pid was reused by another postgres process.
- * PostgreSQL itself then runs crash recovery from the WAL.
+ * still holds it: stop it. A postmaster.pid whose process is gone (a crash, a kill -9), whose pid
+ * now belongs to a process that is not this directory's postmaster, or that holds no pid at all is
+ * stale: remove it, or PostgreSQL refuses to start. PostgreSQL itself then runs crash recovery.
  */
 async function stopOrphan(dir: string): Promise<void> {
   const pidFile = path.join(dir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isSignalable(pid) || !(await isPostmasterOf(pid, dir))) {
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !(await isPostmasterOf(pid, dir))) {
     await rm(pidFile, { force: true });
     return;
   }
@@ -97,7 +96,7 @@ async function stopOrphan(dir: string): Promise<void> {
   }
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    if (!isSignalable(pid)) return;
+    if (!isAlive(pid)) return;
   }
   throw new Error(`a PostgreSQL server (pid ${pid}) still holds ${dir}`);
 }

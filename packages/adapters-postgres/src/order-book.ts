@@ -35,6 +35,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         products: StockedProduct[];
         held: JsonHeldRow | null;
         completed: CompletedKey | null;
+        key_free: boolean;
       }>`
         SELECT
           (SELECT balance FROM users WHERE id = ${userId}) AS balance,
@@ -47,7 +48,10 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
              FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
             WHERE uc.user_id = ${userId} AND uc.coupon_id = ${couponId}::bigint) AS held,
           (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
-             FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed`.execute(db);
+             FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed,
+          -- Taken and, with this statement's transaction, released at once: only whether another
+          -- request's write holds the key now.
+          (${key}::text IS NULL OR idempotency_claim(${userId}, ${key}::text)) AS key_free`.execute(db);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
@@ -57,7 +61,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
             used_at: row.held.used_at === null ? null : new Date(row.held.used_at),
           })
         : null;
-      return { balance: row.balance, products: row.products, held, completedKey: row.completed };
+      return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyInFlight: !row.key_free };
     },
 
     write: (order) => writer.submit(order),
@@ -109,8 +113,9 @@ class GroupWriter {
       group.forEach((g, i) => g.resolve(outcomes[i]!));
     } catch (err) {
       if (err instanceof GroupWriteError && err.rolledBack === 'order' && group.length > 1) {
-        // One order's error took its group-mates with it: write each alone, so it fails alone.
-        await Promise.all(group.map((g) => this.write([g])));
+        // One order's error took its group-mates with it: write each alone, so it fails alone;
+        // one after another, as one write in flight, not a burst of them on the pool.
+        for (const g of group) await this.write([g]);
         return;
       }
       group.forEach((g) => g.reject(err instanceof GroupWriteError ? err.cause : err));

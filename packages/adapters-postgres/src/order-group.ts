@@ -22,12 +22,15 @@ const RETRYABLE = new Set(['40001', '40P01']);
 const QUERY_CANCELED = '57014';
 
 /**
- * An error the server sent about the statement, so its transaction rolled back. Connection
- * exceptions (08) and operator intervention (57P: shutdown, crash) say nothing of a commit that
- * may already have happened; neither do errors without a SQLSTATE (a dropped socket).
+ * The SQLSTATE of an error the server sent about the statement, so its transaction rolled back;
+ * null otherwise. Connection exceptions (08) and operator intervention (57P: shutdown, crash) say
+ * nothing of a commit that may already have happened; neither does a socket error (EPIPE, a
+ * dropped connection), which pg reports without the server's `severity`.
  */
-function rolledBackByServer(code: unknown): code is string {
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
+function rolledBackByServer(err: unknown): string | null {
+  const e = err as { code?: unknown; severity?: unknown };
+  if (typeof e.severity !== 'string' || typeof e.code !== 'string') return null;
+  return e.code.startsWith('08') || e.code.startsWith('57P') ? null : e.code;
 }
 
 function randomToken(): string {
@@ -59,8 +62,8 @@ export async function writeOrderGroup(
     });
   } catch (err) {
     if (!sent) throw new GroupWriteError('unsent', err);
-    const code = (err as { code?: unknown }).code;
-    if (rolledBackByServer(code)) {
+    const code = rolledBackByServer(err);
+    if (code !== null) {
       if (RETRYABLE.has(code)) return orders.map(() => 'stale');
       throw new GroupWriteError(code === QUERY_CANCELED ? 'cancelled' : 'order', err);
     }
@@ -76,13 +79,20 @@ export async function writeOrderGroup(
 /**
  * Which of `orderIds` exist, asked only once the group's transaction is over: `place_orders`
  * holds the group's token lock until it commits or rolls back, so taking that lock first means
- * the answer cannot change afterwards. Retries, with capped backoff, until `deadline`.
+ * the answer cannot change afterwards. The token is also fenced in the same commit, so a group
+ * that reaches the database only now (a delayed packet) refuses to write. Retries, with capped
+ * backoff, until `deadline`; no statement may wait past it.
  */
 async function committedOrders(db: Kysely<Database>, token: string, orderIds: string[], deadline: number): Promise<Set<string>> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
     try {
       return await db.transaction().execute(async (tx) => {
+        const left = Math.max(1, deadline - Date.now());
+        await sql`SELECT set_config('statement_timeout', ${String(left)}, true), set_config('lock_timeout', ${String(left)}, true)`.execute(tx);
         await sql`SELECT pg_advisory_xact_lock(${token}::bigint)`.execute(tx);
+        await sql`
+          WITH old AS (DELETE FROM order_write_fences WHERE fenced_at < now() - interval '1 hour')
+          INSERT INTO order_write_fences (token) VALUES (${token}::bigint) ON CONFLICT DO NOTHING`.execute(tx);
         const { rows } = await sql<{ id: string }>`
           SELECT id::text AS id FROM orders WHERE id = ANY(${orderIds}::uuid[])`.execute(tx);
         return new Set(rows.map((r) => r.id));

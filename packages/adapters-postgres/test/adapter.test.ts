@@ -206,6 +206,7 @@ describe('pgOrderBook', () => {
       products: [{ productId, price: 1_000, stock: 3 }],
       held: null,
       completedKey: null,
+      keyInFlight: false,
     });
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'k', 'f', '{"orderId":"x"}')`, [userId]);
     expect((await book.snapshot(userId, [productId], null, 'k')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
@@ -286,7 +287,7 @@ describe('pgOrderBook', () => {
     expect(written.map((r) => r.id).sort()).toEqual([0, 1, 4].map((i) => writes[i]!.order.orderId).sort());
   });
 
-  test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing', async () => {
+  test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing, and shows in the snapshot', async () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
@@ -294,12 +295,17 @@ describe('pgOrderBook', () => {
     await holder.query('BEGIN');
     await holder.query(`SELECT idempotency_claim($1, 'held')`, [userId]);
     try {
+      // The snapshot's look at the key takes it only for its own statement: still free afterwards.
+      expect((await book.snapshot(userId, [productId], null, 'free')).keyInFlight).toBe(false);
+      expect(await tdb.query(`SELECT idempotency_claim($1, 'free') AS ok`, [userId])).toEqual([{ ok: true }]);
       const before = await tables();
       const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null), {
         claim: { key: 'held', fingerprint: 'f', result: {} },
       });
       expect(await book.write(w)).toBe('busy');
       expect(await tables()).toEqual(before);
+      expect((await book.snapshot(userId, [productId], null, 'held')).keyInFlight).toBe(true);
+      expect((await book.snapshot(userId, [productId], null, 'other')).keyInFlight).toBe(false);
     } finally {
       await holder.query('ROLLBACK');
       holder.release();
@@ -374,5 +380,35 @@ describe('pgOrderBook', () => {
     const writes = [decided(userId, [{ productId, quantity: 1 }], seen), decided(userId, [{ productId, quantity: 2 }], seen)];
     expect(await writeOrderGroup(lossy as never, writes, 5_000)).toEqual(['placed', 'placed']);
     expect((await tdb.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]))[0]!.stock).toBe(2);
+  });
+});
+
+describe('order write fences', () => {
+  test('a group that reaches the database after its sender settled it writes nothing', async () => {
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const w = oneUnitOrder(userId, productId);
+    const token = '4242424242';
+    await tdb.query('INSERT INTO order_write_fences (token) VALUES ($1)', [token]);
+    const batch = JSON.stringify([{ ...w.order, guard: w.guard, ledgerType: w.ledgerType, event: w.event, claim: null }]);
+    await expect(tdb.query('SELECT place_orders($1::jsonb, $2::bigint)', [batch, token])).rejects.toMatchObject({ code: 'OC003' });
+    expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
+  });
+});
+
+describe('an order whose guard does not describe it (a bug)', () => {
+  test('fails alone and loudly; its group-mates commit', async () => {
+    const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    const good = oneUnitOrder(userId, productId);
+    // Takes a unit of a product that does not exist; the guard names a real one instead.
+    const bad = oneUnitOrder(userId, productId);
+    const broken: OrderWrite = { ...bad, order: { ...bad.order, items: [{ ...bad.order.items[0]!, productId: 999_999 }] } };
+    const outcomes = await Promise.allSettled([book.write(oneUnitOrder(userId, productId)), book.write(good), book.write(broken)]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect((outcomes[1] as PromiseFulfilledResult<string>).value).toBe('placed');
+    expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [broken.order.orderId])).toEqual([]);
+    expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [good.order.orderId])).toEqual([{ '?column?': 1 }]);
   });
 });

@@ -208,6 +208,7 @@ export class MemoryShop {
       const seen = {
         ...orderSnapshot(this.state, userId, ids, couponId),
         completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
+        keyInFlight: key !== null && this.claims.has(`${userId}:${key}`),
       };
       await this.afterSnapshot();
       return seen;

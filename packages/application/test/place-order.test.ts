@@ -250,6 +250,26 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.state.orders.size).toBe(1);
   });
 
+  test('IDEMPOTENCY_KEY_IN_USE for a duplicate in flight even when its own snapshot would refuse it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let writing = false;
+    shop.beforeGuardedWrite = () => {
+      writing = true;
+      shop.beforeGuardedWrite = async () => undefined;
+      return held;
+    };
+    const first = placeOrder(deps, cmd());
+    await vi.waitFor(() => expect(writing).toBe(true));
+    // As far as a new snapshot can tell the balance is gone; the first write will still succeed.
+    shop.state.users.get(userId)!.balance = 0;
+    await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+    shop.state.users.get(userId)!.balance = 10_000;
+    release();
+    await first;
+    expect(shop.state.orders.size).toBe(1);
+  });
+
   test('a key completed between snapshot and write: the late one replays the first, and pays nothing', async () => {
     let first: Promise<unknown> | undefined;
     shop.afterSnapshot = async () => {

@@ -8,9 +8,12 @@ export interface CompletedKey {
   readonly result: unknown;
 }
 
-/** An order's snapshot, and what its Idempotency-Key already holds (null: not completed). */
+/** An order's snapshot, and the state of its Idempotency-Key (none: both null and false). */
 export interface OrderSnapshotWithKey extends OrderSnapshot {
+  /** What a completed request stored under the key; null while it is not completed. */
   readonly completedKey: CompletedKey | null;
+  /** Another request's write holds the key right now. */
+  readonly keyInFlight: boolean;
 }
 
 /** The key an order claims: stored with the order, in the same commit, or not at all. */

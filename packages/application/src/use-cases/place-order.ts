@@ -57,6 +57,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
     if (seen.completedKey) return replay(deps.reads, seen.completedKey, print);
+    if (seen.keyInFlight) throw keyInUse();
 
     const { order, guard } = decideOrder(
       { orderId: deps.ids.next(), userId: cmd.userId, items: cmd.items, couponId, now: deps.clock.now() },
@@ -73,12 +74,13 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       deps.events?.recorded();
       return { order, replayed: false };
     }
-    if (outcome === 'busy') {
-      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
-    }
+    if (outcome === 'busy') throw keyInUse();
   }
   throw new RetryLaterError(`the order's rows changed under it ${MAX_ORDER_ATTEMPTS} times in a row`);
 }
+
+const keyInUse = () =>
+  new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
 
 async function replay(reads: ReadStore, completed: CompletedKey, print: string): Promise<PlaceOrderResult> {
   const { orderId } = storedResultFor(completed, print) as { orderId: string };
