@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { auditInvariants } from '@shop/adapters-postgres';
 import { runInChild, progressBar } from './run/children.ts';
 import { observeLockWaits, waitForDelivery, checkEvents } from './run/observe.ts';
-import type { LoadResult, Shape, WorkloadName } from './run/protocol.ts';
-import { markdownReport, type Report, type RunRecord } from './run/report.ts';
+import { isKeyed, type LoadResult, type Shape, type WorkloadName } from './run/protocol.ts';
+import { keyedVsUnkeyed, markdownReport, type Report, type RunRecord } from './run/report.ts';
 import { BURST_COUPONS, HOT_STOCK, seedThroughApi } from './run/seed.ts';
 import { latenciesOf, summarise } from './run/stats.ts';
 import { cdfPoints, latencyChart, throughputChart } from './run/svg.ts';
@@ -15,7 +15,12 @@ import { summariseCpuProfiles } from './run/profile.ts';
 import { startTarget } from './run/target.ts';
 
 const HELP = `pnpm bench [options]
-  --workloads  uniform,hot-product,coupon-burst,mixed,slow-platform (default: all)
+  --workloads  uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform
+               (default: all)
+               uniform-keyed / hot-product-keyed = the same load as their twin, every order with
+               its own Idempotency-Key, and about 10% of those answered 201 sent again shortly
+               after with the same key and body (must replay the first answer; not counted as
+               orders); the report sets each against its unkeyed twin of the same run
                slow-platform = uniform while every event delivery takes 1 s to be answered
   --connections N    HTTP keep-alive connections = the ceiling's concurrent callers (default 64)
   --pool N           the service's DATABASE_POOL_SIZE = the ceiling's pg pool (default 16)
@@ -30,7 +35,7 @@ const HELP = `pnpm bench [options]
 
 const { values: opt } = parseArgs({
   options: {
-    workloads: { type: 'string', default: 'uniform,hot-product,coupon-burst,mixed,slow-platform' },
+    workloads: { type: 'string', default: 'uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform' },
     connections: { type: 'string', default: '64' },
     pool: { type: 'string', default: '16' },
     'order-writes': { type: 'string', default: '2' },
@@ -51,7 +56,7 @@ if (opt.help) {
 }
 
 const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
-const known: WorkloadName[] = ['uniform', 'hot-product', 'coupon-burst', 'mixed', 'slow-platform'];
+const known: WorkloadName[] = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform'];
 for (const w of workloads) if (!known.includes(w)) throw new Error(`unknown workload ${w}; known: ${known.join(', ')}`);
 const connections = Number(opt.connections);
 const poolSize = Number(opt.pool);
@@ -88,6 +93,23 @@ async function main(): Promise<number> {
       runs.push(run);
       const fiveXX = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (fiveXX.length > 0) violations.push(`${label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(fiveXX))}`);
+      if (isKeyed(workload)) {
+        const r = result.replays;
+        if (!r) violations.push(`${label}: the load process reported no replays`);
+        else {
+          run.replays = r;
+          if (r.mismatched > 0) {
+            violations.push(
+              `${label}: ${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
+                `${JSON.stringify(r.mismatchKinds)}; e.g. ${r.examples.slice(0, 2).join(' | ')}`,
+            );
+          }
+          if (r.firstAnswersMarkedReplayed > 0) {
+            violations.push(`${label}: ${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`);
+          }
+          if (r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0) violations.push(`${label}: orders succeeded but none was replayed`);
+        }
+      }
       return run;
     };
     // Each run starts with the previous run's events delivered, so the relay's catch-up does not
@@ -108,28 +130,37 @@ async function main(): Promise<number> {
       await settle();
       await record('uniform', 'ceiling', 'uniform · ceiling (same SQL, no HTTP)', await ceiling('uniform', 'service-sql', timed, fixture.productIds));
     }
+    if (workloads.includes('uniform-keyed')) {
+      await settle();
+      await record('uniform-keyed', 'service', 'uniform-keyed · service (HTTP)', await service('uniform-keyed', timed));
+    }
 
+    // Each hot-product run sells out a product of its own, seeded with HOT_STOCK; the keyed twin too.
+    const hot: Array<['hot-product' | 'hot-product-keyed', RunRecord['runner'], string, number, () => Promise<LoadResult>]> = [];
     if (workloads.includes('hot-product')) {
-      const hot: Array<[RunRecord['runner'], string, number, () => Promise<LoadResult>]> = [
-        ['service', 'hot-product · service (HTTP)', fixture.hotProductId, () => service('hot-product', hotAttempts)],
-        ['ceiling', 'hot-product · ceiling (same SQL, no HTTP)', seeded.ceilingHotProducts.serviceSql, () =>
+      hot.push(
+        ['hot-product', 'service', 'hot-product · service (HTTP)', fixture.hotProductId, () => service('hot-product', hotAttempts)],
+        ['hot-product', 'ceiling', 'hot-product · ceiling (same SQL, no HTTP)', seeded.ceilingHotProducts.serviceSql, () =>
           ceiling('hot-product', 'service-sql', hotAttempts, [seeded.ceilingHotProducts.serviceSql])],
-        ['plain-row-lock', 'hot-product · plain row lock (no HTTP)', seeded.ceilingHotProducts.plainRowLock, () =>
+        ['hot-product', 'plain-row-lock', 'hot-product · plain row lock (no HTTP)', seeded.ceilingHotProducts.plainRowLock, () =>
           ceiling('hot-product', 'plain-row-lock', hotAttempts, [seeded.ceilingHotProducts.plainRowLock])],
-      ];
-      for (const [runner, label, productId, go] of hot) {
-        await settle();
-        const run = await record('hot-product', runner, label, await go());
-        const sold = run.summary.outcomes['201'] ?? 0;
-        const soldOut = run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0;
-        const [row] = (await target.pool.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId])).rows;
-        if (sold !== HOT_STOCK || soldOut !== run.summary.requests - HOT_STOCK || Number(row!.stock) !== 0) {
-          violations.push(`${label}: ${sold} sold, ${soldOut} OUT_OF_STOCK, stock left ${row!.stock}; expected exactly ${HOT_STOCK} sold and stock 0`);
-        }
-        // Sales per second while there was stock: the figure a flash sale cares about.
-        const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
-        run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
+      );
+    }
+    if (workloads.includes('hot-product-keyed')) {
+      hot.push(['hot-product-keyed', 'service', 'hot-product-keyed · service (HTTP)', fixture.hotKeyedProductId, () => service('hot-product-keyed', hotAttempts)]);
+    }
+    for (const [workload, runner, label, productId, go] of hot) {
+      await settle();
+      const run = await record(workload, runner, label, await go());
+      const sold = run.summary.outcomes['201'] ?? 0;
+      const soldOut = run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0;
+      const [row] = (await target.pool.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId])).rows;
+      if (sold !== HOT_STOCK || soldOut !== run.summary.requests - HOT_STOCK || Number(row!.stock) !== 0) {
+        violations.push(`${label}: ${sold} sold, ${soldOut} OUT_OF_STOCK, stock left ${row!.stock}; expected exactly ${HOT_STOCK} sold and stock 0`);
       }
+      // Sales per second while there was stock: the figure a flash sale cares about.
+      const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
+      run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
     }
 
     if (workloads.includes('coupon-burst')) {
@@ -179,6 +210,7 @@ async function main(): Promise<number> {
       options: { connections, poolSize, orderWrites, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts },
       events: await checkEvents(target.pool, target.receiver),
       runs,
+      keyedVsUnkeyed: keyedVsUnkeyed(runs),
       violations,
     };
     const markdown = markdownReport(report);
@@ -187,13 +219,18 @@ async function main(): Promise<number> {
     dir = resultsDir(root, startedAt);
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify({ ...report, runs: runs.map(({ samples: _, ...r }) => r) }, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);
+    // A keyed run is drawn dashed in its unkeyed twin's colour.
+    const line = (r: RunRecord) => {
+      const name = r.label.replace(' (same SQL, no HTTP)', '').replace(/ \((no )?HTTP\)$/, '');
+      return { name, colorKey: name.replace('-keyed', ''), dashed: isKeyed(r.workload) };
+    };
     writeFileSync(
       path.join(dir, 'throughput.svg'),
-      throughputChart(runs.filter((r) => r.summary.perSecond.length > 1).map((r) => ({ name: r.label.replace(' (same SQL, no HTTP)', ''), points: r.summary.perSecond.map((v, i) => [i + 1, v] as const) }))),
+      throughputChart(runs.filter((r) => r.summary.perSecond.length > 1).map((r) => ({ ...line(r), points: r.summary.perSecond.map((v, i) => [i + 1, v] as const) }))),
     );
     writeFileSync(
       path.join(dir, 'latency.svg'),
-      latencyChart(runs.map((r) => ({ name: r.label.replace(' (same SQL, no HTTP)', ''), points: cdfPoints(r.samples.map((s) => s[1]).sort((a, b) => a - b)) }))),
+      latencyChart(runs.map((r) => ({ ...line(r), points: cdfPoints(r.samples.map((s) => s[1]).sort((a, b) => a - b)) }))),
     );
     process.stderr.write(`results: ${dir}\n`);
     return violations.length === 0 ? 0 : 1;

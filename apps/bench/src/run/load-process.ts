@@ -1,9 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
 import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
-import type { LoadPlan, LoadResult, Progress } from './protocol.ts';
+import { isKeyed, type LoadPlan, type LoadResult, type Progress, type ReplayStats } from './protocol.ts';
 import { pick, pickDistinct, seededRandom } from './random.ts';
+import { quantile } from './stats.ts';
+
+/** Share of the keyed orders answered 201 that are sent again with the same key and body. */
+const REPLAY_SHARE = 0.1;
+/** A replay goes out this long after the first answer: 5 to 100 ms. */
+const REPLAY_DELAY_MS = { min: 5, max: 100 };
 
 /**
  * The load generator, in its own process so that its CPU is not the service's: HTTP/1.1
@@ -18,11 +27,8 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   const holders = [...fixture.couponHolders];
   const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
 
-  const send = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown, isOrder = false): Promise<Attempt> => {
-    const headers: Record<string, string> = {};
-    if (userId !== null) headers.authorization = tokens.get(userId)!;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await pool.request({ method, path, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const exchange = async (method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: string | undefined) => {
+    const res = await pool.request({ method, path, headers, body });
     const text = await res.body.text();
     let code = '';
     if (res.statusCode >= 400) {
@@ -32,22 +38,94 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
         code = 'NOT_JSON';
       }
     }
-    return { status: res.statusCode, code, isOrder };
+    return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
+  };
+  const headersFor = (userId: number | null, body: unknown) => {
+    const headers: Record<string, string> = {};
+    if (userId !== null) headers.authorization = tokens.get(userId)!;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return headers;
   };
 
-  const order = (userId: number, items: Array<{ productId: number; quantity: number }>, couponId?: number) =>
-    send('POST', '/orders', userId, couponId === undefined ? { userId, items } : { userId, items, couponId }, true);
+  const send = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown, isOrder = false): Promise<Attempt> => {
+    const { status, code } = await exchange(method, path, headersFor(userId, body), body === undefined ? undefined : JSON.stringify(body));
+    return { status, code, isOrder };
+  };
+
+  // Keyed workloads: every order its own Idempotency-Key; about REPLAY_SHARE of those answered
+  // 201 are sent again a moment later, over the same connections, concurrently with the load.
+  // Replays are not samples: they are neither attempts nor new orders. They draw from their own
+  // random stream, so the orders themselves are the unkeyed twin's, request for request.
+  const keyed = isKeyed(plan.workload);
+  const replayRand = seededRandom(plan.seed ^ 0x2545f491);
+  const inFlightReplays = new Set<Promise<void>>();
+  const replayLatencies: number[] = [];
+  const replays = { sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, firstAnswersMarkedReplayed: 0 };
+  const mismatchKinds: Record<string, number> = {};
+  const examples: string[] = [];
+  const mismatch = (kind: string, detail: string) => {
+    replays.mismatched++;
+    mismatchKinds[kind] = (mismatchKinds[kind] ?? 0) + 1;
+    if (examples.length < 5) examples.push(`${kind}: ${detail}`.slice(0, 600));
+  };
+
+  const replay = async (headers: Record<string, string>, body: string, first: string) => {
+    await new Promise((r) => setTimeout(r, REPLAY_DELAY_MS.min + replayRand() * (REPLAY_DELAY_MS.max - REPLAY_DELAY_MS.min)));
+    replays.sent++;
+    const key = headers['idempotency-key'];
+    const t0 = performance.now();
+    let again: Awaited<ReturnType<typeof exchange>>;
+    try {
+      again = await exchange('POST', '/orders', headers, body);
+    } catch (err) {
+      replayLatencies.push(performance.now() - t0);
+      mismatch(`transport ${(err as { code?: string }).code ?? 'error'}`, `key ${key}`);
+      return;
+    }
+    replayLatencies.push(performance.now() - t0);
+    if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
+    if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
+    let same = false;
+    try {
+      same = isDeepStrictEqual(JSON.parse(again.text), JSON.parse(first));
+    } catch {
+      same = false;
+    }
+    if (!same) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
+    replays.matched++;
+    if (again.text === first) replays.byteIdentical++;
+  };
+
+  const order = async (userId: number, items: Array<{ productId: number; quantity: number }>, couponId?: number): Promise<Attempt> => {
+    const body = couponId === undefined ? { userId, items } : { userId, items, couponId };
+    if (!keyed) return send('POST', '/orders', userId, body, true);
+    const headers = { ...headersFor(userId, body), 'idempotency-key': randomUUID() };
+    const text = JSON.stringify(body);
+    const first = await exchange('POST', '/orders', headers, text);
+    if (first.status === 201) {
+      if (first.replayed !== undefined) replays.firstAnswersMarkedReplayed++;
+      if (replayRand() < REPLAY_SHARE) {
+        const p = replay(headers, text, first.text).finally(() => inFlightReplays.delete(p));
+        inFlightReplays.add(p);
+      }
+    }
+    return { status: first.status, code: first.code, isOrder: true };
+  };
 
   const attempt = (index: number): Promise<Attempt> => {
     switch (plan.workload) {
       case 'uniform':
+      case 'uniform-keyed':
       case 'slow-platform': // uniform orders while the data platform answers slowly
         return order(
           pick(rand, fixture.userIds),
           pickDistinct(rand, fixture.productIds, 3).map((productId) => ({ productId, quantity: 1 })),
         );
       case 'hot-product':
-        return order(pick(rand, fixture.userIds), [{ productId: fixture.hotProductId, quantity: 1 }]);
+      case 'hot-product-keyed': {
+        const productId = plan.workload === 'hot-product' ? fixture.hotProductId : fixture.hotKeyedProductId;
+        return order(pick(rand, fixture.userIds), [{ productId, quantity: 1 }]);
+      }
       case 'coupon-burst': {
         const userId = fixture.userIds[index % fixture.userIds.length]!;
         return send('POST', `/coupons/${fixture.couponId}/issue`, userId, { userId });
@@ -75,8 +153,19 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   const { samples, windowMs, failures } = await closedLoop(plan.shape, plan.connections, attempt, (done, total, phase) =>
     process.send!({ type: 'progress', done, total, phase } satisfies Progress),
   );
+  // The load is over; the replays it scheduled still count.
+  while (inFlightReplays.size > 0) await Promise.all([...inFlightReplays]);
   await pool.close();
-  return { samples, windowMs, transportErrors: failures };
+  if (!keyed) return { samples, windowMs, transportErrors: failures };
+  const sorted = replayLatencies.sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  const stats: ReplayStats = {
+    ...replays,
+    mismatchKinds,
+    examples,
+    latencyMs: { p50: round(quantile(sorted, 0.5)), p99: round(quantile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) },
+  };
+  return { samples, windowMs, transportErrors: failures, replays: stats };
 }
 
 serveOnePlan<LoadPlan>('load process', run);

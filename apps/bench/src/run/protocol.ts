@@ -1,12 +1,26 @@
 /** What the orchestrator, the load process and the ceiling process say to each other. */
 
-export type WorkloadName = 'uniform' | 'hot-product' | 'coupon-burst' | 'mixed' | 'slow-platform';
+export type WorkloadName =
+  | 'uniform'
+  | 'uniform-keyed'
+  | 'hot-product'
+  | 'hot-product-keyed'
+  | 'coupon-burst'
+  | 'mixed'
+  | 'slow-platform';
+
+/** The twins that send every order with its own Idempotency-Key and replay some of them. */
+export type KeyedWorkload = 'uniform-keyed' | 'hot-product-keyed';
+export const KEYED_TWIN = { 'uniform-keyed': 'uniform', 'hot-product-keyed': 'hot-product' } as const satisfies Record<KeyedWorkload, WorkloadName>;
+export const isKeyed = (w: WorkloadName): w is KeyedWorkload => w in KEYED_TWIN;
 
 /** The data a workload draws from, created by the seed through the admin API. */
 export interface Fixture {
   readonly userIds: readonly number[];
   readonly productIds: readonly number[];
   readonly hotProductId: number;
+  /** hot-product-keyed's own hot product, with the same HOT_STOCK, so both runs sell it out. */
+  readonly hotKeyedProductId: number;
   readonly couponId: number;
   /** Users granted the mixed workload's coupon, each usable once. */
   readonly couponHolders: readonly number[];
@@ -37,6 +51,28 @@ export interface LoadResult {
   readonly windowMs: number;
   /** Requests that failed below HTTP (refused, reset, timeout). */
   readonly transportErrors: number;
+  /** The keyed workloads' replays, which are not samples (not new orders). */
+  readonly replays?: ReplayStats;
+}
+
+/**
+ * Keyed workloads: orders answered 201 that were sent again, shortly after, with the same
+ * Idempotency-Key and the same body, over the whole run (warm-up included).
+ */
+export interface ReplayStats {
+  readonly sent: number;
+  /** 201, `idempotent-replayed: true`, body deep-equal to the first answer. */
+  readonly matched: number;
+  /** Of the matched, those whose body was byte-for-byte the first answer's. */
+  readonly byteIdentical: number;
+  readonly mismatched: number;
+  /** Mismatches by kind ("status 409 IDEMPOTENCY_KEY_IN_USE", "body differs", …). */
+  readonly mismatchKinds: Record<string, number>;
+  /** A few mismatches in full, for the report. */
+  readonly examples: string[];
+  /** First answers (a fresh key) that came marked `idempotent-replayed`: a key collision or a bug. */
+  readonly firstAnswersMarkedReplayed: number;
+  readonly latencyMs: { p50: number; p99: number; max: number };
 }
 
 export type Progress = { readonly type: 'progress'; readonly done: number; readonly total: number; readonly phase: string };

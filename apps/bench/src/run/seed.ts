@@ -70,6 +70,7 @@ export async function seedThroughApi(baseUrl: string, authSecret: string, size: 
   });
   const productIds = await inParallel(size.products, (i) => product(`bench product ${i + 1}`, 1_000 + Math.floor(rand() * 49) * 1_000, STOCK));
   const hotProductId = await product('hot product', 9_900, HOT_STOCK);
+  const hotKeyedProductId = await product('hot product (keyed orders)', 9_900, HOT_STOCK);
   const serviceSql = await product('hot product (ceiling, service SQL)', 9_900, HOT_STOCK);
   const plainRowLock = await product('hot product (ceiling, plain row lock)', 9_900, HOT_STOCK);
   const { couponId } = await post('/admin/coupons', { name: 'flash 100', discountType: 'FIXED', discountValue: 1_000, totalQuantity: BURST_COUPONS });
@@ -83,7 +84,7 @@ export async function seedThroughApi(baseUrl: string, authSecret: string, size: 
   await inParallel(couponHolders.length, (i) => post(`/admin/coupons/${mixedCouponId}/grant`, { userId: couponHolders[i] }));
   await pool.close();
   return {
-    fixture: { userIds, productIds, hotProductId, couponId, couponHolders, mixedCouponId },
+    fixture: { userIds, productIds, hotProductId, hotKeyedProductId, couponId, couponHolders, mixedCouponId },
     ceilingHotProducts: { serviceSql, plainRowLock },
     initialStock,
   };

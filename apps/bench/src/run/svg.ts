@@ -1,13 +1,16 @@
 /** Two small hand-drawn SVG charts: no chart library for two line plots. */
 
-const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563'];
-const W = 760;
+const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#4b5563'];
+const W = 820;
 const H = 360;
-const M = { left: 64, right: 180, top: 36, bottom: 44 };
+const M = { left: 64, right: 240, top: 36, bottom: 44 };
 
 export interface Series {
   readonly name: string;
   readonly points: ReadonlyArray<readonly [number, number]>;
+  /** Series with the same key share a colour (default: the name). */
+  readonly colorKey?: string;
+  readonly dashed?: boolean;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -56,13 +59,16 @@ function chart(
     `<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" fill="#111827">${esc(xLabel)}</text>`,
     `<text transform="translate(16 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#111827">${esc(yLabel)}</text>`,
   );
+  const colorKeys = [...new Set(series.map((s) => s.colorKey ?? s.name))];
   series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = COLORS[colorKeys.indexOf(s.colorKey ?? s.name) % COLORS.length];
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${fx(p[0]).toFixed(1)},${fy(p[1]).toFixed(1)}`).join('');
+    const ly = M.top + i * 20 + 2;
     out.push(
-      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`,
-      `<rect x="${W - M.right + 14}" y="${M.top + i * 20}" width="14" height="4" fill="${color}"/>`,
-      `<text x="${W - M.right + 34}" y="${M.top + i * 20 + 6}">${esc(s.name)}</text>`,
+      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`,
+      `<line x1="${W - M.right + 12}" x2="${W - M.right + 32}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+      `<text x="${W - M.right + 38}" y="${M.top + i * 20 + 6}">${esc(s.name)}</text>`,
     );
   });
   out.push('</svg>');
