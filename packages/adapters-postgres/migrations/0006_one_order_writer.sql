@@ -58,6 +58,8 @@ DECLARE
   key_texts text[] := '{}';
   key_prints text[] := '{}';
   key_results jsonb[] := '{}';
+  unkey_users bigint[] := '{}';
+  unkey_texts text[] := '{}';
 BEGIN
   -- Held until this transaction ends: a service that lost the answer waits on it, then reads
   -- which orders exist, and so never reads before this group has committed or rolled back.
@@ -78,12 +80,22 @@ BEGIN
         early := early || 'stale'::text;
       ELSE
         early := early || NULL::text;
+        key_users := key_users || (o->>'userId')::bigint;
+        key_texts := key_texts || (o->'claim'->>'key');
+        key_prints := key_prints || (o->'claim'->>'fingerprint');
+        key_results := key_results || (o->'claim'->'result');
       END IF;
       claimed := claimed || claim_id;
     ELSE
       early := early || NULL::text;
     END IF;
   END LOOP;
+
+  -- The keys' rows now, before the row locks, so that a flash sale's hot row is not held while
+  -- they are written; those of orders that turn out stale are deleted below. No one else can
+  -- write these keys meanwhile: we hold their claims.
+  INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
+  SELECT * FROM unnest(key_users, key_texts, key_prints, key_results);
 
   -- Every row the group may change, in the global lock order (ADR 0001): balances, coupon
   -- copies, products, each by key. `= ANY` keeps each to an index lookup.
@@ -119,6 +131,10 @@ BEGIN
       INTO ok;
     IF ok IS NOT TRUE THEN -- NULL (no such user) refuses too
       outcome := outcome || 'stale'::text;
+      IF jsonb_typeof(o->'claim') = 'object' THEN
+        unkey_users := unkey_users || uid;
+        unkey_texts := unkey_texts || (o->'claim'->>'key');
+      END IF;
       CONTINUE;
     END IF;
 
@@ -158,17 +174,12 @@ BEGIN
     VALUES (uid, o->>'ledgerType', -paid, after, oid, at);
     INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
     VALUES ((o->'event'->>'eventId')::uuid, o->'event'->>'type', o->>'orderId', o->'event', at);
-    IF jsonb_typeof(o->'claim') = 'object' THEN
-      key_users := key_users || uid;
-      key_texts := key_texts || (o->'claim'->>'key');
-      key_prints := key_prints || (o->'claim'->>'fingerprint');
-      key_results := key_results || (o->'claim'->'result');
-    END IF;
     outcome := outcome || 'placed'::text;
   END LOOP;
-  -- Every placed order's key in one statement, committed with the orders.
-  INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
-  SELECT * FROM unnest(key_users, key_texts, key_prints, key_results);
+  IF cardinality(unkey_users) > 0 THEN
+    DELETE FROM idempotency_keys k USING unnest(unkey_users, unkey_texts) s(user_id, key)
+     WHERE k.user_id = s.user_id AND k.key = s.key;
+  END IF;
   RETURN outcome;
 END
 $$;
