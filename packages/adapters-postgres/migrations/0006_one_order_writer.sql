@@ -27,33 +27,54 @@ CREATE TABLE order_write_fences (
 -- The guard is the domain's (decideOrder): this function only compares it with the rows.
 -- Returns, per order and in the same order: 'placed'; 'stale' when the guard no longer holds or
 -- the key was completed meanwhile (nothing of it written); 'busy' when another transaction holds
--- its key. Orders are checked before they write, so a refused order leaves nothing to undo and
--- needs no subtransaction. Any error fails the whole group; pgOrderBook then writes each alone.
+-- its key. Any error fails the whole group; pgOrderBook then writes each order alone.
+--
+-- Set-based: the batch is unpacked once, the rows are locked and read once, each order is
+-- decided in turn against the rows as the group's earlier orders leave them (in variables, no
+-- statement per order), and then every table is written by one statement for the whole group.
 CREATE FUNCTION place_orders(batch jsonb, write_token bigint) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
   o jsonb;
-  g jsonb;
-  n bigint;
-  outcome text[] := '{}';
-  early text[] := '{}';
+  n int;
+  j int;
+  x int;
+  total int;
+  outcome text[];
   claimed text[] := '{}';
   claim_id text;
-  uid bigint;
-  oid uuid;
-  cid bigint;
-  at timestamptz;
-  paid bigint;
-  after bigint;
   ok boolean;
-  changed int;
-  ids bigint[];
-  quantities int[];
-  prices bigint[];
-  amounts bigint[];
-  gids bigint[];
-  gmins int[];
-  gprices bigint[];
+  -- The orders, by position in the batch.
+  o_user bigint[];
+  o_coupon bigint[];
+  o_paid bigint[];
+  g_user bigint[];
+  g_balance bigint[];
+  g_coupon bigint[];
+  balance_after bigint[];
+  -- Their items and stock guards, ordered by order position; *_from/*_to: each order's range.
+  i_order int[];
+  i_product bigint[];
+  i_quantity int[];
+  i_from int[];
+  i_to int[];
+  s_order int[];
+  s_product bigint[];
+  s_min int[];
+  s_price bigint[];
+  s_from int[];
+  s_to int[];
+  -- The locked rows, as the orders decided so far leave them.
+  u_id bigint[];
+  u_balance bigint[];
+  u_changed boolean[];
+  p_id bigint[];
+  p_stock bigint[];
+  p_price bigint[];
+  p_changed boolean[];
+  c_key text[];
+  c_unused boolean[];
+  -- Keys: claimed before any row lock; those of stale orders removed at the end.
   key_users bigint[] := '{}';
   key_texts text[] := '{}';
   key_prints text[] := '{}';
@@ -68,114 +89,156 @@ BEGIN
     RAISE EXCEPTION 'order group % arrived after its sender gave up on it', write_token USING ERRCODE = 'OC003';
   END IF;
 
+  SELECT array_agg((e->>'userId')::bigint ORDER BY k), array_agg((e->>'couponId')::bigint ORDER BY k),
+         array_agg((e->>'paidAmount')::bigint ORDER BY k), array_agg((e->'guard'->>'userId')::bigint ORDER BY k),
+         array_agg((e->'guard'->>'balanceAtLeast')::bigint ORDER BY k), array_agg((e->'guard'->>'unusedCoupon')::bigint ORDER BY k)
+    INTO o_user, o_coupon, o_paid, g_user, g_balance, g_coupon
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k);
+  total := cardinality(o_user);
+  outcome := array_fill(NULL::text, ARRAY[total]);
+  balance_after := array_fill(NULL::bigint, ARRAY[total]);
+
   -- Keys first, before any row lock, held to the end: a key in flight elsewhere (or twice in this
   -- group) is busy at once, never queued; a key completed since the snapshot is stale, and stays
   -- so, since completing it takes the claim we now hold.
+  n := 0;
   FOR o IN SELECT e FROM jsonb_array_elements(batch) e LOOP
-    IF jsonb_typeof(o->'claim') = 'object' THEN
-      claim_id := (o->>'userId') || ':' || (o->'claim'->>'key');
-      IF claim_id = ANY(claimed) OR NOT idempotency_claim((o->>'userId')::bigint, o->'claim'->>'key') THEN
-        early := early || 'busy'::text;
-      ELSIF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = (o->>'userId')::bigint AND key = o->'claim'->>'key') THEN
-        early := early || 'stale'::text;
-      ELSE
-        early := early || NULL::text;
-        key_users := key_users || (o->>'userId')::bigint;
-        key_texts := key_texts || (o->'claim'->>'key');
-        key_prints := key_prints || (o->'claim'->>'fingerprint');
-        key_results := key_results || (o->'claim'->'result');
-      END IF;
-      claimed := claimed || claim_id;
+    n := n + 1;
+    CONTINUE WHEN jsonb_typeof(o->'claim') IS DISTINCT FROM 'object';
+    claim_id := o_user[n] || ':' || (o->'claim'->>'key');
+    IF claim_id = ANY(claimed) OR NOT idempotency_claim(o_user[n], o->'claim'->>'key') THEN
+      outcome[n] := 'busy';
+    ELSIF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = o_user[n] AND key = o->'claim'->>'key') THEN
+      outcome[n] := 'stale';
     ELSE
-      early := early || NULL::text;
+      key_users := key_users || o_user[n];
+      key_texts := key_texts || (o->'claim'->>'key');
+      key_prints := key_prints || (o->'claim'->>'fingerprint');
+      key_results := key_results || (o->'claim'->'result');
     END IF;
+    claimed := claimed || claim_id;
   END LOOP;
-
   -- The keys' rows now, before the row locks, so that a flash sale's hot row is not held while
-  -- they are written; those of orders that turn out stale are deleted below. No one else can
-  -- write these keys meanwhile: we hold their claims.
+  -- they are written. No one else can write these keys meanwhile: we hold their claims.
   INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
   SELECT * FROM unnest(key_users, key_texts, key_prints, key_results);
 
-  -- Every row the group may change, in the global lock order (ADR 0001): balances, coupon
-  -- copies, products, each by key. `= ANY` keeps each to an index lookup.
-  SELECT array_agg(DISTINCT (e->>'userId')::bigint) INTO ids FROM jsonb_array_elements(batch) e;
-  PERFORM 1 FROM users WHERE id = ANY(ids) ORDER BY id FOR NO KEY UPDATE;
-  SELECT array_agg((e->>'userId')::bigint), array_agg((e->>'couponId')::bigint) INTO ids, gids
-    FROM jsonb_array_elements(batch) e WHERE jsonb_typeof(e->'couponId') = 'number';
-  PERFORM 1 FROM user_coupons uc JOIN unnest(ids, gids) k(user_id, coupon_id)
-      ON uc.user_id = k.user_id AND uc.coupon_id = k.coupon_id
-   WHERE uc.user_id = ANY(ids)
-   ORDER BY uc.user_id, uc.coupon_id FOR NO KEY UPDATE OF uc;
-  SELECT array_agg(DISTINCT (i->>'productId')::bigint) INTO ids
-    FROM jsonb_array_elements(batch) e, jsonb_array_elements(e->'items') i;
-  PERFORM 1 FROM products WHERE id = ANY(ids) ORDER BY id FOR NO KEY UPDATE;
+  SELECT array_agg(k::int ORDER BY k, m), array_agg((i->>'productId')::bigint ORDER BY k, m),
+         array_agg((i->>'quantity')::int ORDER BY k, m)
+    INTO i_order, i_product, i_quantity
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k), jsonb_array_elements(e->'items') WITH ORDINALITY u(i, m);
+  SELECT array_agg(k::int ORDER BY k, m), array_agg((s->>'productId')::bigint ORDER BY k, m),
+         array_agg((s->>'atLeast')::int ORDER BY k, m), array_agg((s->>'price')::bigint ORDER BY k, m)
+    INTO s_order, s_product, s_min, s_price
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k), jsonb_array_elements(e->'guard'->'stock') WITH ORDINALITY u(s, m);
+  i_from := array_fill(NULL::int, ARRAY[total]);
+  i_to := array_fill(NULL::int, ARRAY[total]);
+  FOR j IN 1..coalesce(cardinality(i_order), 0) LOOP
+    i_from[i_order[j]] := coalesce(i_from[i_order[j]], j);
+    i_to[i_order[j]] := j;
+  END LOOP;
+  s_from := array_fill(NULL::int, ARRAY[total]);
+  s_to := array_fill(NULL::int, ARRAY[total]);
+  FOR j IN 1..coalesce(cardinality(s_order), 0) LOOP
+    s_from[s_order[j]] := coalesce(s_from[s_order[j]], j);
+    s_to[s_order[j]] := j;
+  END LOOP;
 
-  FOR o, n IN SELECT e, i FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, i) LOOP
-    IF early[n] IS NOT NULL THEN
-      outcome := outcome || early[n];
-      CONTINUE;
+  -- Every row the group may change or compare, locked and read in the global lock order
+  -- (ADR 0001): balances, coupon copies, products, each by key. `= ANY` keeps each to an index
+  -- lookup; the locks are taken in the sort's order.
+  SELECT array_agg(id), array_agg(balance) INTO u_id, u_balance FROM (
+    SELECT id, balance FROM users WHERE id = ANY(o_user || g_user) ORDER BY id FOR NO KEY UPDATE) r;
+  SELECT array_agg(uc.user_id || ':' || uc.coupon_id), array_agg(uc.used_at IS NULL) INTO c_key, c_unused FROM (
+    SELECT uc.user_id, uc.coupon_id, uc.used_at FROM user_coupons uc
+      JOIN unnest(o_user || g_user, o_coupon || g_coupon) k(user_id, coupon_id)
+        ON uc.user_id = k.user_id AND uc.coupon_id = k.coupon_id
+     WHERE uc.user_id = ANY(o_user || g_user)
+     ORDER BY uc.user_id, uc.coupon_id FOR NO KEY UPDATE OF uc) uc;
+  SELECT array_agg(id), array_agg(stock), array_agg(price) INTO p_id, p_stock, p_price FROM (
+    SELECT id, stock, price FROM products WHERE id = ANY(i_product || s_product) ORDER BY id FOR NO KEY UPDATE) r;
+  u_changed := array_fill(false, ARRAY[coalesce(cardinality(u_id), 0)]);
+  p_changed := array_fill(false, ARRAY[coalesce(cardinality(p_id), 0)]);
+
+  -- Each order in turn: its guard against the rows as the orders before it left them.
+  FOR n IN 1..total LOOP
+    CONTINUE WHEN outcome[n] IS NOT NULL;
+    x := array_position(u_id, g_user[n]);
+    ok := x IS NOT NULL AND u_balance[x] >= g_balance[n];
+    IF ok AND s_from[n] IS NOT NULL THEN
+      FOR j IN s_from[n]..s_to[n] LOOP
+        x := array_position(p_id, s_product[j]);
+        ok := ok AND x IS NOT NULL AND p_stock[x] >= s_min[j] AND p_price[x] = s_price[j];
+      END LOOP;
     END IF;
-    uid := (o->>'userId')::bigint;
-    g := o->'guard';
-    SELECT array_agg((s->>'productId')::bigint ORDER BY k), array_agg((s->>'atLeast')::int ORDER BY k),
-           array_agg((s->>'price')::bigint ORDER BY k)
-      INTO gids, gmins, gprices
-      FROM jsonb_array_elements(g->'stock') WITH ORDINALITY AS t(s, k);
-    SELECT (SELECT balance >= (g->>'balanceAtLeast')::bigint FROM users WHERE id = (g->>'userId')::bigint)
-       AND (SELECT count(*) FROM products p JOIN unnest(gids, gmins, gprices) s(id, at_least, price) ON p.id = s.id
-             WHERE p.id = ANY(gids) AND p.stock >= s.at_least AND p.price = s.price) = coalesce(cardinality(gids), 0)
-       AND (jsonb_typeof(g->'unusedCoupon') IS DISTINCT FROM 'number'
-            OR EXISTS (SELECT 1 FROM user_coupons WHERE user_id = (g->>'userId')::bigint
-                         AND coupon_id = (g->>'unusedCoupon')::bigint AND used_at IS NULL))
-      INTO ok;
-    IF ok IS NOT TRUE THEN -- NULL (no such user) refuses too
-      outcome := outcome || 'stale'::text;
-      IF jsonb_typeof(o->'claim') = 'object' THEN
-        unkey_users := unkey_users || uid;
-        unkey_texts := unkey_texts || (o->'claim'->>'key');
+    IF ok AND g_coupon[n] IS NOT NULL THEN
+      ok := coalesce(c_unused[array_position(c_key, g_user[n] || ':' || g_coupon[n])], false);
+    END IF;
+    IF NOT ok THEN
+      outcome[n] := 'stale';
+      IF jsonb_typeof(batch->(n - 1)->'claim') = 'object' THEN
+        unkey_users := unkey_users || o_user[n];
+        unkey_texts := unkey_texts || (batch->(n - 1)->'claim'->>'key');
       END IF;
       CONTINUE;
     END IF;
-
-    oid := (o->>'orderId')::uuid;
-    cid := (o->>'couponId')::bigint;
-    at := (o->>'createdAt')::timestamptz;
-    paid := (o->>'paidAmount')::bigint;
-    SELECT array_agg((i->>'productId')::bigint ORDER BY k), array_agg((i->>'quantity')::int ORDER BY k),
-           array_agg((i->>'unitPrice')::bigint ORDER BY k), array_agg((i->>'lineAmount')::bigint ORDER BY k)
-      INTO ids, quantities, prices, amounts
-      FROM jsonb_array_elements(o->'items') WITH ORDINALITY AS t(i, k);
-    -- The writes below trust the guard; their row counts are checked anyway, so that a guard that
-    -- did not describe this order (a bug) fails loudly instead of writing half of it.
-    UPDATE users SET balance = balance - paid WHERE id = uid RETURNING balance INTO after;
-    GET DIAGNOSTICS changed = ROW_COUNT;
-    ok := changed = 1;
-    UPDATE products AS p SET stock = p.stock - l.quantity, updated_at = at
-      FROM unnest(ids, quantities) AS l(id, quantity)
-     WHERE p.id = ANY(ids) AND p.id = l.id;
-    GET DIAGNOSTICS changed = ROW_COUNT;
-    ok := ok AND changed = cardinality(ids);
-    -- The order row before the coupon copy that references it.
-    INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
-    VALUES (oid, uid, o->>'status', (o->>'totalAmount')::bigint, (o->>'discountAmount')::bigint, paid, cid, at);
-    IF cid IS NOT NULL THEN
-      UPDATE user_coupons SET used_at = at, order_id = oid WHERE user_id = uid AND coupon_id = cid AND used_at IS NULL;
-      GET DIAGNOSTICS changed = ROW_COUNT;
-      ok := ok AND changed = 1;
+    -- The order's own effects, which its guard should have described; a row it names that was
+    -- not locked, or a coupon already used, is a bug and fails the group (OC002).
+    x := array_position(u_id, o_user[n]);
+    IF x IS NULL THEN
+      RAISE EXCEPTION 'order % pays from a balance its guard did not name', batch->(n - 1)->>'orderId' USING ERRCODE = 'OC002';
     END IF;
-    IF NOT ok THEN
-      RAISE EXCEPTION 'order % does not match its guard', oid USING ERRCODE = 'OC002';
+    u_balance[x] := u_balance[x] - o_paid[n];
+    u_changed[x] := true;
+    balance_after[n] := u_balance[x];
+    FOR j IN i_from[n]..i_to[n] LOOP
+      x := array_position(p_id, i_product[j]);
+      IF x IS NULL THEN
+        RAISE EXCEPTION 'order % takes a product its guard did not name', batch->(n - 1)->>'orderId' USING ERRCODE = 'OC002';
+      END IF;
+      p_stock[x] := p_stock[x] - i_quantity[j];
+      p_changed[x] := true;
+    END LOOP;
+    IF o_coupon[n] IS NOT NULL THEN
+      x := array_position(c_key, o_user[n] || ':' || o_coupon[n]);
+      IF x IS NULL OR NOT c_unused[x] THEN
+        RAISE EXCEPTION 'order % uses a coupon copy its guard did not name', batch->(n - 1)->>'orderId' USING ERRCODE = 'OC002';
+      END IF;
+      c_unused[x] := false;
     END IF;
-    INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price, line_amount)
-    SELECT oid, l.k, l.product_id, l.quantity, l.unit_price, l.line_amount
-      FROM unnest(ids, quantities, prices, amounts) WITH ORDINALITY AS l(product_id, quantity, unit_price, line_amount, k);
-    INSERT INTO balance_ledger (user_id, type, amount, balance_after, order_id, created_at)
-    VALUES (uid, o->>'ledgerType', -paid, after, oid, at);
-    INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
-    VALUES ((o->'event'->>'eventId')::uuid, o->'event'->>'type', o->>'orderId', o->'event', at);
-    outcome := outcome || 'placed'::text;
+    outcome[n] := 'placed';
   END LOOP;
+
+  -- Every table once for the whole group. Balances and stock are set to what the locked rows
+  -- became (nothing else can change them before this transaction ends); CHECK constraints still
+  -- refuse a negative one.
+  UPDATE users u SET balance = r.balance
+    FROM unnest(u_id, u_balance, u_changed) r(id, balance, changed)
+   WHERE r.changed AND u.id = r.id AND u.id = ANY(u_id);
+  UPDATE products p SET stock = r.stock, updated_at = now()
+    FROM unnest(p_id, p_stock, p_changed) r(id, stock, changed)
+   WHERE r.changed AND p.id = r.id AND p.id = ANY(p_id);
+  -- The orders before the coupon copies that reference them.
+  INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
+  SELECT (e->>'orderId')::uuid, (e->>'userId')::bigint, e->>'status', (e->>'totalAmount')::bigint,
+         (e->>'discountAmount')::bigint, (e->>'paidAmount')::bigint, (e->>'couponId')::bigint, (e->>'createdAt')::timestamptz
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k) WHERE outcome[k] = 'placed';
+  UPDATE user_coupons uc SET used_at = (e->>'createdAt')::timestamptz, order_id = (e->>'orderId')::uuid
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k)
+   WHERE outcome[k] = 'placed' AND jsonb_typeof(e->'couponId') = 'number'
+     AND uc.user_id = (e->>'userId')::bigint AND uc.coupon_id = (e->>'couponId')::bigint AND uc.used_at IS NULL;
+  INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price, line_amount)
+  SELECT (e->>'orderId')::uuid, m, (i->>'productId')::bigint, (i->>'quantity')::int, (i->>'unitPrice')::bigint, (i->>'lineAmount')::bigint
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k), jsonb_array_elements(e->'items') WITH ORDINALITY u(i, m)
+   WHERE outcome[k] = 'placed';
+  -- In batch order, so that each user's ledger rows follow their balance_after.
+  INSERT INTO balance_ledger (user_id, type, amount, balance_after, order_id, created_at)
+  SELECT (e->>'userId')::bigint, e->>'ledgerType', -(e->>'paidAmount')::bigint, balance_after[k],
+         (e->>'orderId')::uuid, (e->>'createdAt')::timestamptz
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k) WHERE outcome[k] = 'placed' ORDER BY k;
+  INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
+  SELECT (e->'event'->>'eventId')::uuid, e->'event'->>'type', e->>'orderId', e->'event', (e->>'createdAt')::timestamptz
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k) WHERE outcome[k] = 'placed';
   IF cardinality(unkey_users) > 0 THEN
     DELETE FROM idempotency_keys k USING unnest(unkey_users, unkey_texts) s(user_id, key)
      WHERE k.user_id = s.user_id AND k.key = s.key;
