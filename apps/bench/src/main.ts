@@ -6,11 +6,13 @@ import { parseArgs } from 'node:util';
 import { auditInvariants } from '@shop/adapters-postgres';
 import { runInChild, progressBar } from './run/children.ts';
 import { observeLockWaits, waitForDelivery, checkEvents } from './run/observe.ts';
-import { isKeyed, type LoadResult, type Shape, type WorkloadName } from './run/protocol.ts';
-import { keyedVsUnkeyed, markdownReport, type Report, type RunRecord } from './run/report.ts';
-import { BURST_COUPONS, HOT_STOCK, seedThroughApi } from './run/seed.ts';
+import { Meter, processTicks, type MeasuredWindow } from './run/meter.ts';
+import { findPgbench, pgbenchVersion, runPgbench } from './run/pgbench.ts';
+import { isKeyed, KEYED_TWIN, type LoadResult, type Shape, type WindowEdge, type WorkloadName } from './run/protocol.ts';
+import { keyedVsUnkeyed, markdownReport, statementLines, type Report, type RunRecord } from './run/report.ts';
+import { BURST_COUPONS, HOT_STOCK, seedPgbenchFixture, seedThroughApi, type PgbenchFixture } from './run/seed.ts';
 import { latenciesOf, summarise } from './run/stats.ts';
-import { cdfPoints, latencyChart, throughputChart } from './run/svg.ts';
+import { cdfPoints, COLORS, latencyChart, throughputChart, type Series } from './run/svg.ts';
 import { summariseCpuProfiles } from './run/profile.ts';
 import { startTarget } from './run/target.ts';
 
@@ -22,7 +24,8 @@ const HELP = `pnpm bench [options]
                after with the same key and body (must replay the first answer; not counted as
                orders); the report sets each against its unkeyed twin of the same run
                slow-platform = uniform while every event delivery takes 1 s to be answered
-  --connections N    HTTP keep-alive connections = the ceiling's concurrent callers (default 64)
+  --connections N    HTTP keep-alive connections = the ceilings' concurrent callers and pgbench's
+                     clients (default 64)
   --pool N           the service's DATABASE_POOL_SIZE = the ceiling's pg pool (default 16)
   --order-writes N   the service's ORDER_WRITES_IN_FLIGHT = the ceiling's (default 2)
   --duration S       measured window of the timed workloads, seconds (default 20)
@@ -31,7 +34,12 @@ const HELP = `pnpm bench [options]
   --hot-attempts N   hot-product attempts (default 20000)
   --url URL          benchmark a running service (needs DATABASE_URL and AUTH_SECRET)
   --out DIR          where results go (default bench/results)
-  --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions`;
+  --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions
+
+uniform and hot-product are measured against pgbench (-M prepared, -j 2) running the textbook
+order transaction on the same server in the same run, on users and products of its own; without
+pgbench on PATH, against the Node runners (the report says so). Every run records the CPU per
+order of the service, PostgreSQL and the load generator, and pg_stat_statements' top statements.`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -88,9 +96,50 @@ async function main(): Promise<number> {
     const { fixture } = seeded;
     const seed = 42;
 
-    const record = async (workload: WorkloadName, runner: RunRecord['runner'], label: string, result: LoadResult, extra: Partial<RunRecord> = {}) => {
+    // pgbench's own users and products, after everything else so each set's ids are consecutive.
+    const pgbenchBin = findPgbench();
+    let pgFixture: PgbenchFixture | null = null;
+    if (!pgbenchBin) process.stderr.write('pgbench is not on PATH: the ceilings fall back to the Node runners\n');
+    else if (workloads.includes('uniform') || workloads.includes('hot-product')) {
+      const bar = progressBar("seeding pgbench's own rows");
+      pgFixture = await seedPgbenchFixture(
+        target.baseUrl,
+        target.authSecret,
+        { users: fixture.userIds.length, products: fixture.productIds.length },
+        seeded.initialStock,
+        (done, total) => bar(done, total, done >= total ? 'done' : 'seeding'),
+      );
+    }
+    const meter = await Meter.create(target.pool, target.servicePid, target.statements);
+    if (meter.postmasterPid === null) process.stderr.write('PostgreSQL runs elsewhere: its CPU is not measured\n');
+    if (!target.statements) process.stderr.write('pg_stat_statements is not loaded on this server: no statement figures\n');
+
+    /** Runs a child with its measured window metered: CPU at its edges, pg_stat_statements in between. */
+    type Metered = { result: LoadResult; window: MeasuredWindow | null };
+    const metered = async (go: (onEdge: (edge: WindowEdge, pid: number) => void) => Promise<LoadResult>): Promise<Metered> => {
+      let window: MeasuredWindow | null = null;
+      const result = await go((edge, pid) => {
+        if (edge === 'start') {
+          window = meter.window(() => processTicks(pid));
+          window.begin();
+        } else window?.finish();
+      });
+      return { result, window };
+    };
+    /** The window's CPU and statements, attached to the run (hot runs: orders = units sold). */
+    const attachCost = async (run: RunRecord, window: MeasuredWindow | null, orders = run.summary.orders) => {
+      if (!window) return;
+      const { cpu, statements } = await window.result();
+      if (cpu) run.cost = { cpu, orders, requests: run.summary.requests };
+      run.statements = statements;
+      for (const l of statementLines(run)) process.stderr.write(`${l}\n`);
+    };
+
+    const record = async (workload: WorkloadName, runner: RunRecord['runner'], label: string, m: Metered, extra: Partial<RunRecord> = {}) => {
+      const { result } = m;
       const run: RunRecord = { workload, runner, label, summary: summarise(result), samples: result.samples, ...extra };
       runs.push(run);
+      await attachCost(run, m.window);
       const fiveXX = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (fiveXX.length > 0) violations.push(`${label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(fiveXX))}`);
       if (isKeyed(workload)) {
@@ -116,19 +165,58 @@ async function main(): Promise<number> {
     // compete with the next measurement.
     const settle = () => waitForDelivery(target.pool);
     const service = (workload: WorkloadName, shape: Shape) =>
-      runInChild('load-process.ts', { workload, baseUrl: target.baseUrl, authSecret: target.authSecret, connections, shape, fixture, seed }, `${workload} · service (HTTP)`);
-    const ceiling = (workload: 'uniform' | 'hot-product', variant: 'service-sql' | 'plain-row-lock', shape: Shape, productIds: readonly number[]) =>
-      runInChild(
-        'ceiling-process.ts',
-        { workload, variant, databaseUrl: target.databaseUrl, connections, poolSize, orderWrites, shape, userIds: fixture.userIds, productIds, seed },
-        `${workload} · ${variant === 'service-sql' ? 'ceiling (same SQL)' : 'plain row lock'}`,
+      metered((onEdge) =>
+        runInChild('load-process.ts', { workload, baseUrl: target.baseUrl, authSecret: target.authSecret, connections, shape, fixture, seed }, `${workload} · service (HTTP)`, onEdge),
       );
+    const ceiling = (workload: 'uniform' | 'hot-product', variant: 'service-sql' | 'plain-row-lock', shape: Shape, productIds: readonly number[]) =>
+      metered((onEdge) =>
+        runInChild(
+          'ceiling-process.ts',
+          { workload, variant, databaseUrl: target.databaseUrl, connections, poolSize, orderWrites, shape, userIds: fixture.userIds, productIds, seed },
+          `${workload} · ${variant === 'service-sql' ? 'same SQL, one Node process' : 'plain row lock, one Node process'}`,
+          onEdge,
+        ),
+      );
+    /** The database's own limit: pgbench, the textbook transaction, on its own rows. */
+    const pgbenchCeiling = async (workload: 'uniform' | 'hot-product', shape: Shape) => {
+      if (!pgbenchBin || !pgFixture) return;
+      await settle();
+      const label = `${workload} · pgbench, textbook transaction${workload === 'hot-product' ? ', hot row locked first' : ''}`;
+      const ordersOfItsUsers = async () =>
+        (await target.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE user_id BETWEEN $1 AND $2', [pgFixture!.users.first, pgFixture!.users.last])).rows[0]!.n;
+      const before = await ordersOfItsUsers();
+      const p = await runPgbench({ bin: pgbenchBin, workload, databaseUrl: target.databaseUrl, clients: connections, threads: PGBENCH_THREADS, shape, fixture: pgFixture, pool: target.pool, meter, label });
+      const base = summarise({ samples: p.samples, windowMs: p.windowMs, transportErrors: 0 });
+      const outcomes: Record<string, number> =
+        workload === 'uniform' ? { committed: p.transactions } : { 'sold (committed)': p.orders, 'out of stock (rolled back)': p.transactions - p.orders };
+      const summary = { ...base, orders: p.orders, ordersPerSecond: Math.round((p.orders / (p.windowMs / 1000)) * 100) / 100, outcomes };
+      const run: RunRecord = {
+        workload,
+        runner: 'pgbench',
+        label,
+        summary,
+        samples: p.samples,
+        pgbench: { tps: p.tps, transactions: p.transactions, command: p.command, summary: p.summary },
+        ...(p.salesPerSecond !== undefined ? { salesPerSecond: p.salesPerSecond } : {}),
+      };
+      runs.push(run);
+      await attachCost(run, p.window, p.orders);
+      for (const problem of p.problems) violations.push(`${label}: ${problem}`);
+      // Every transaction pgbench processed left exactly one order of its users.
+      const processed = Number(/number of transactions actually processed: (\d+)/.exec(p.summary.join('\n'))?.[1] ?? NaN);
+      const made = (await ordersOfItsUsers()) - before;
+      if (workload === 'uniform' && made !== processed) violations.push(`${label}: pgbench processed ${processed} transactions, its users have ${made} new orders`);
+      if (workload === 'hot-product' && (p.orders !== HOT_STOCK || p.stockLeft !== 0 || made !== HOT_STOCK)) {
+        violations.push(`${label}: ${p.orders} sold, ${made} orders, stock left ${p.stockLeft}; expected exactly ${HOT_STOCK} sold and stock 0`);
+      }
+    };
 
     if (workloads.includes('uniform')) {
       await settle();
       await record('uniform', 'service', 'uniform · service (HTTP)', await service('uniform', timed));
       await settle();
-      await record('uniform', 'ceiling', 'uniform · ceiling (same SQL, no HTTP)', await ceiling('uniform', 'service-sql', timed, fixture.productIds));
+      await record('uniform', 'ceiling', 'uniform · same SQL through one Node process (no HTTP)', await ceiling('uniform', 'service-sql', timed, fixture.productIds));
+      await pgbenchCeiling('uniform', timed);
     }
     if (workloads.includes('uniform-keyed')) {
       await settle();
@@ -136,13 +224,13 @@ async function main(): Promise<number> {
     }
 
     // Each hot-product run sells out a product of its own, seeded with HOT_STOCK; the keyed twin too.
-    const hot: Array<['hot-product' | 'hot-product-keyed', RunRecord['runner'], string, number, () => Promise<LoadResult>]> = [];
+    const hot: Array<['hot-product' | 'hot-product-keyed', RunRecord['runner'], string, number, () => Promise<Metered>]> = [];
     if (workloads.includes('hot-product')) {
       hot.push(
         ['hot-product', 'service', 'hot-product · service (HTTP)', fixture.hotProductId, () => service('hot-product', hotAttempts)],
-        ['hot-product', 'ceiling', 'hot-product · ceiling (same SQL, no HTTP)', seeded.ceilingHotProducts.serviceSql, () =>
+        ['hot-product', 'ceiling', 'hot-product · same SQL through one Node process (no HTTP)', seeded.ceilingHotProducts.serviceSql, () =>
           ceiling('hot-product', 'service-sql', hotAttempts, [seeded.ceilingHotProducts.serviceSql])],
-        ['hot-product', 'plain-row-lock', 'hot-product · plain row lock (no HTTP)', seeded.ceilingHotProducts.plainRowLock, () =>
+        ['hot-product', 'plain-row-lock', 'hot-product · plain row lock through one Node process (no HTTP)', seeded.ceilingHotProducts.plainRowLock, () =>
           ceiling('hot-product', 'plain-row-lock', hotAttempts, [seeded.ceilingHotProducts.plainRowLock])],
       );
     }
@@ -161,15 +249,18 @@ async function main(): Promise<number> {
       // Sales per second while there was stock: the figure a flash sale cares about.
       const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
       run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
+      // The database's own limit, after the Node runners' hot runs, before the keyed twin's.
+      if (runner === 'plain-row-lock') await pgbenchCeiling('hot-product', hotAttempts);
     }
 
     if (workloads.includes('coupon-burst')) {
       await settle();
       const burst: Shape = { kind: 'count', attempts: fixture.userIds.length };
       const locks = observeLockWaits(target.pool);
-      const result = await service('coupon-burst', burst);
+      const m = await service('coupon-burst', burst);
+      const { result } = m;
       const lockWaits = await locks.stop();
-      const run = await record('coupon-burst', 'service', 'coupon-burst · service (HTTP)', result, { lockWaits });
+      const run = await record('coupon-burst', 'service', 'coupon-burst · service (HTTP)', m, { lockWaits });
       const exhausted = latenciesOf(result.samples, (s) => s[3] === 'COUPON_EXHAUSTED');
       run.exhaustedP99Ms = exhausted.length ? Math.round(exhausted[Math.ceil(0.99 * exhausted.length) - 1]! * 100) / 100 : 0;
       const issued = run.summary.outcomes['201'] ?? 0;
@@ -206,6 +297,8 @@ async function main(): Promise<number> {
     const report: Report = {
       startedAt: startedAt.toISOString(),
       target: target.description,
+      pgbench: { version: pgbenchBin ? pgbenchVersion(pgbenchBin) : null, threads: PGBENCH_THREADS },
+      statements: target.statements,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       options: { connections, poolSize, orderWrites, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts },
       events: await checkEvents(target.pool, target.receiver),
@@ -219,18 +312,18 @@ async function main(): Promise<number> {
     dir = resultsDir(root, startedAt);
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify({ ...report, runs: runs.map(({ samples: _, ...r }) => r) }, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);
-    // A keyed run is drawn dashed in its unkeyed twin's colour.
-    const line = (r: RunRecord) => {
-      const name = r.label.replace(' (same SQL, no HTTP)', '').replace(/ \((no )?HTTP\)$/, '');
-      return { name, colorKey: name.replace('-keyed', ''), dashed: isKeyed(r.workload) };
-    };
+    const panels = chartPanels(runs);
     writeFileSync(
       path.join(dir, 'throughput.svg'),
-      throughputChart(runs.filter((r) => r.summary.perSecond.length > 1).map((r) => ({ ...line(r), points: r.summary.perSecond.map((v, i) => [i + 1, v] as const) }))),
+      throughputChart(
+        panels
+          .map((p) => ({ title: p.title, series: p.runs.filter((r) => r.summary.perSecond.length > 1).map((r) => ({ ...p.style(r), points: r.summary.perSecond.map((v, i) => [i + 1, v] as const) })) }))
+          .filter((p) => p.series.length > 0),
+      ),
     );
     writeFileSync(
       path.join(dir, 'latency.svg'),
-      latencyChart(runs.map((r) => ({ ...line(r), points: cdfPoints(r.samples.map((s) => s[1]).sort((a, b) => a - b)) }))),
+      latencyChart(panels.map((p) => ({ title: p.title, series: p.runs.map((r) => ({ ...p.style(r), points: cdfPoints(r.samples.map((s) => s[1]).sort((a, b) => a - b)) })) }))),
     );
     process.stderr.write(`results: ${dir}\n`);
     return violations.length === 0 ? 0 : 1;
@@ -242,6 +335,46 @@ async function main(): Promise<number> {
       appendFileSync(path.join(dir, 'bench.md'), `${table}\n`);
     }
   }
+}
+
+const PGBENCH_THREADS = 2;
+
+/**
+ * One chart panel per workload: its service run beside the ceilings it is measured against (a keyed
+ * workload: beside its unkeyed twin's service run too). One colour per kind of run, the same in
+ * every panel, so no two lines of a panel share one.
+ */
+function chartPanels(runs: readonly RunRecord[]): Array<{ title: string; runs: RunRecord[]; style: (r: RunRecord) => Omit<Series, 'points'> }> {
+  const colour: Record<string, string> = {
+    service: COLORS[0]!,
+    pgbench: COLORS[1]!,
+    ceiling: COLORS[2]!,
+    'plain-row-lock': COLORS[3]!,
+    keyed: COLORS[4]!,
+  };
+  const names: Record<RunRecord['runner'], string> = {
+    service: 'service (HTTP)',
+    pgbench: 'pgbench, textbook transaction',
+    ceiling: 'same SQL, one Node process',
+    'plain-row-lock': 'plain row lock, one Node process',
+  };
+  const workloads = [...new Set(runs.filter((r) => r.runner === 'service').map((r) => r.workload))];
+  return workloads.map((w) => {
+    const twin: WorkloadName = isKeyed(w) ? KEYED_TWIN[w] : w === 'slow-platform' ? 'uniform' : w;
+    const own = runs.filter((r) => r.workload === w);
+    const ceilings = runs.filter((r) => r.workload === twin && r.runner !== 'service');
+    const twinService = twin !== w ? runs.filter((r) => r.workload === twin && r.runner === 'service') : [];
+    return {
+      title: w,
+      runs: [...own, ...twinService, ...(w === twin ? [] : ceilings)],
+      style: (r: RunRecord) =>
+        r.runner === 'service'
+          ? r.workload === w && twin !== w
+            ? { name: `${w} · service (HTTP)`, color: colour.keyed!, dashed: isKeyed(w) }
+            : { name: twin === w ? 'service (HTTP)' : `${r.workload} · service (HTTP)`, color: colour.service! }
+          : { name: `${twin === w ? '' : `${twin} · `}${names[r.runner]}`, color: colour[r.runner]! },
+    };
+  });
 }
 
 /** One directory per day; a later run the same day replaces that day's figures. */

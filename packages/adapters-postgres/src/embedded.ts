@@ -109,7 +109,14 @@ async function stopOrphan(dir: string): Promise<void> {
 export async function startEmbeddedPostgres(
   dataDir: string,
   log: (line: string) => void = () => undefined,
-  options: { readonly port?: number } = {},
+  options: {
+    readonly port?: number;
+    /**
+     * More server flags after the defaults, e.g. `['-c', 'shared_preload_libraries=pg_stat_statements']`
+     * (the benchmark's); none by default.
+     */
+    readonly extraFlags?: readonly string[];
+  } = {},
 ): Promise<EmbeddedDatabase> {
   const dir = path.resolve(dataDir, 'postgres');
   const passwordFile = path.resolve(dataDir, 'postgres.password');
@@ -134,7 +141,7 @@ export async function startEmbeddedPostgres(
     password,
     persistent: true,
     createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', ...(options.extraFlags ?? [])],
     onLog: (m) => log(String(m).trim()),
     onError: (e) => log(String(e)),
   });

@@ -4,7 +4,7 @@ import { isDomainError } from '@shop/domain';
 import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
 import { plainRowLockOrder } from './plain-row-lock.ts';
-import type { CeilingPlan, LoadResult, Progress } from './protocol.ts';
+import { sendEdge, type CeilingPlan, type LoadResult, type Progress } from './protocol.ts';
 import { pick, pickDistinct, seededRandom } from './random.ts';
 
 const STATUS: Record<string, number> = { USER_NOT_FOUND: 404, PRODUCT_NOT_FOUND: 404 };
@@ -44,8 +44,12 @@ async function run(plan: CeilingPlan): Promise<LoadResult> {
 
   // Open every connection before measuring, as the service's pool and the load's sockets are.
   await Promise.all(Array.from({ length: plan.poolSize }, () => db.pool.query('SELECT 1')));
-  const { samples, windowMs, failures } = await closedLoop(plan.shape, plan.connections, attempt, (done, total, phase) =>
-    process.send!({ type: 'progress', done, total, phase } satisfies Progress),
+  const { samples, windowMs, failures } = await closedLoop(
+    plan.shape,
+    plan.connections,
+    attempt,
+    (done, total, phase) => process.send!({ type: 'progress', done, total, phase } satisfies Progress),
+    sendEdge,
   );
   await db.close();
   return { samples, windowMs, transportErrors: failures };

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { CeilingPlan, LoadPlan, LoadResult, Progress } from './protocol.ts';
+import type { CeilingPlan, EdgeMessage, LoadPlan, LoadResult, Progress, WindowEdge } from './protocol.ts';
 
 /** Draws one progress line on stderr (a bar on a terminal, a line every few seconds otherwise). */
 export function progressBar(label: string): (done: number, total: number, phase: string) => void {
@@ -19,8 +19,16 @@ export function progressBar(label: string): (done: number, total: number, phase:
   };
 }
 
-/** Runs one load or ceiling plan in its own process and returns its samples. */
-export function runInChild(file: 'load-process.ts' | 'ceiling-process.ts', plan: LoadPlan | CeilingPlan, label: string): Promise<LoadResult> {
+/**
+ * Runs one load or ceiling plan in its own process and returns its samples. `onEdge` hears when
+ * the measured window opens and closes, with the child's pid (its CPU is the load generator's).
+ */
+export function runInChild(
+  file: 'load-process.ts' | 'ceiling-process.ts',
+  plan: LoadPlan | CeilingPlan,
+  label: string,
+  onEdge: (edge: WindowEdge, pid: number) => void = () => undefined,
+): Promise<LoadResult> {
   const onProgress = progressBar(label);
   const child = fork(fileURLToPath(new URL(file, import.meta.url)), {
     execArgv: ['--disable-warning=ExperimentalWarning'],
@@ -29,8 +37,9 @@ export function runInChild(file: 'load-process.ts' | 'ceiling-process.ts', plan:
   });
   return new Promise((resolve, reject) => {
     let result: LoadResult | null = null;
-    child.on('message', (m: Progress | { type: 'result'; result: LoadResult }) => {
+    child.on('message', (m: Progress | EdgeMessage | { type: 'result'; result: LoadResult }) => {
       if (m.type === 'progress') onProgress(m.done, m.total, m.phase);
+      else if (m.type === 'edge') onEdge(m.edge, child.pid!);
       else result = m.result;
     });
     child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`${file} exited with ${code}`))));

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Sample, Shape } from './protocol.ts';
+import type { Sample, Shape, WindowEdge } from './protocol.ts';
 
 export interface Attempt {
   readonly status: number;
@@ -17,6 +17,8 @@ export async function closedLoop(
   connections: number,
   attempt: (index: number) => Promise<Attempt>,
   onProgress: (done: number, total: number, phase: string) => void,
+  /** Called at the measured window's opening and close, for whoever samples CPU at its edges. */
+  onEdge: (edge: WindowEdge) => void = () => undefined,
 ): Promise<{ samples: Sample[]; windowMs: number; failures: number }> {
   const samples: Sample[] = [];
   let failures = 0;
@@ -50,9 +52,18 @@ export async function closedLoop(
       }
     }
   };
-  if (shape.kind === 'count') windowStart = performance.now();
+  const edges: NodeJS.Timeout[] = [];
+  if (shape.kind === 'count') {
+    windowStart = performance.now();
+    onEdge('start');
+  } else {
+    edges.push(setTimeout(() => onEdge('start'), Math.max(0, windowStart - performance.now())));
+    edges.push(setTimeout(() => onEdge('end'), Math.max(0, end - performance.now())));
+  }
   const t = performance.now();
   await Promise.all(Array.from({ length: connections }, worker));
+  if (shape.kind === 'count') onEdge('end');
+  edges.forEach(clearTimeout);
   clearInterval(progress);
   const windowMs = shape.kind === 'timed' ? shape.durationMs : performance.now() - t;
   onProgress(total, total, 'done');

@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
 import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
-import { isKeyed, type LoadPlan, type LoadResult, type Progress, type ReplayStats } from './protocol.ts';
+import { isKeyed, sendEdge, type LoadPlan, type LoadResult, type Progress, type ReplayStats } from './protocol.ts';
 import { pick, pickDistinct, seededRandom } from './random.ts';
 import { quantile } from './stats.ts';
 
@@ -150,8 +150,12 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     }
   };
 
-  const { samples, windowMs, failures } = await closedLoop(plan.shape, plan.connections, attempt, (done, total, phase) =>
-    process.send!({ type: 'progress', done, total, phase } satisfies Progress),
+  const { samples, windowMs, failures } = await closedLoop(
+    plan.shape,
+    plan.connections,
+    attempt,
+    (done, total, phase) => process.send!({ type: 'progress', done, total, phase } satisfies Progress),
+    sendEdge,
   );
   // The load is over; the replays it scheduled still count.
   while (inFlightReplays.size > 0) await Promise.all([...inFlightReplays]);

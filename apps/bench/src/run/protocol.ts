@@ -77,6 +77,11 @@ export interface ReplayStats {
 
 export type Progress = { readonly type: 'progress'; readonly done: number; readonly total: number; readonly phase: string };
 
+/** The measured window opens or closes (the orchestrator samples CPU and pg_stat_statements then). */
+export type WindowEdge = 'start' | 'end';
+export type EdgeMessage = { readonly type: 'edge'; readonly edge: WindowEdge };
+export const sendEdge = (edge: WindowEdge) => process.send!({ type: 'edge', edge } satisfies EdgeMessage);
+
 export type CeilingVariant = 'service-sql' | 'plain-row-lock';
 
 export interface CeilingPlan {

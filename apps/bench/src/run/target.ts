@@ -13,6 +13,10 @@ export interface Target {
   /** The data platform the service delivers to, when the benchmark started the service. */
   readonly receiver: Receiver | null;
   readonly description: string;
+  /** The service's process on this machine, for its CPU time; null with --url. */
+  readonly servicePid: number | null;
+  /** Whether pg_stat_statements can be read in the benchmark's database. */
+  readonly statements: boolean;
   close(): Promise<void>;
 }
 
@@ -28,7 +32,13 @@ export async function startTarget(url: string | undefined, poolSize: number, cpu
     const authSecret = process.env.AUTH_SECRET;
     if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    return { baseUrl: url, authSecret, databaseUrl, pool, receiver: null, description: `service at ${url}`, close: () => pool.end() };
+    let statements = true;
+    try {
+      await pool.query('SELECT 1 FROM pg_stat_statements LIMIT 1');
+    } catch {
+      statements = false;
+    }
+    return { baseUrl: url, authSecret, databaseUrl, pool, receiver: null, description: `service at ${url}`, servicePid: null, statements, close: () => pool.end() };
   }
   const database = await benchDatabase();
   const receiver = await new Receiver().start();
@@ -53,6 +63,8 @@ export async function startTarget(url: string | undefined, poolSize: number, cpu
     pool: database.db.pool,
     receiver,
     description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`,
+    servicePid: api.child.pid ?? null,
+    statements: database.statements,
     async close() {
       await api.stop();
       await receiver.stop();
