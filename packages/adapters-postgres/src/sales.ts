@@ -16,21 +16,24 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
     if (!rows[0]!.ok) return { ran: false };
     // After downtime the first fold can be large; it runs off the request path, so no request limit.
     await sql`SET LOCAL statement_timeout = '5min'`.execute(trx);
+    // The bounds first, as values: from a CTE the planner cannot see how few orders lie between
+    // them, and at millions of orders it scanned every order item on each fold.
+    const bounds = await sql<{ lo: string; hi: string }>`
+      SELECT s.processed_until::text AS lo, pg_snapshot_xmin(pg_current_snapshot())::text AS hi
+      FROM rollup_state s WHERE s.name = 'product_sales_hourly'`.execute(trx);
+    const { lo, hi } = bounds.rows[0]!;
     await sql`
-      WITH bounds AS (
-        SELECT s.processed_until AS lo, pg_snapshot_xmin(pg_current_snapshot()) AS hi
-        FROM rollup_state s WHERE s.name = 'product_sales_hourly'
-      ), fresh AS (
+      WITH fresh AS (
         SELECT date_trunc('hour', o.created_at) AS hour, i.product_id, sum(i.quantity)::bigint AS quantity
-        FROM orders o JOIN order_items i ON i.order_id = o.id, bounds b
-        WHERE o.status = 'PAID' AND o.xact_id >= b.lo AND o.xact_id < b.hi
+        FROM orders o JOIN order_items i ON i.order_id = o.id
+        WHERE o.status = 'PAID' AND o.xact_id >= ${lo}::xid8 AND o.xact_id < ${hi}::xid8
         GROUP BY 1, 2
       ), folded AS (
         INSERT INTO product_sales_hourly (hour, product_id, quantity)
         SELECT hour, product_id, quantity FROM fresh
         ON CONFLICT (hour, product_id) DO UPDATE SET quantity = product_sales_hourly.quantity + EXCLUDED.quantity
       )
-      UPDATE rollup_state SET processed_until = (SELECT hi FROM bounds) WHERE name = 'product_sales_hourly'`.execute(trx);
+      UPDATE rollup_state SET processed_until = ${hi}::xid8 WHERE name = 'product_sales_hourly'`.execute(trx);
     return { ran: true };
   });
 }
