@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/domain/test/**/*.test.ts', 'packages/application/test/**/*.test.ts'],
+          include: ['packages/domain/test/**/*.test.ts', 'packages/application/test/**/*.test.ts', 'test/docs/**/*.test.ts'],
         },
       },
       {

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '@shop/adapters-postgres';
+import { TEST_TMPDIR_ENV } from './temp.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -32,11 +33,41 @@ const dockerAvailable = () => Boolean(process.env.DOCKER_HOST) || existsSync('/v
  * Each test file then creates a database of its own on it.
  */
 export default async function setup(project: TestProject) {
+  const stopDatabase = await startDatabase(project);
+  const checkTemp = await tempDirectoryOfThisRun();
+  return async () => {
+    await stopDatabase?.();
+    await checkTemp();
+  };
+}
+
+/**
+ * The helpers' temporary directories (DATA_DIR of every app and process the tests start) are made
+ * in a directory of this run's own, which the workers find in the environment. Each helper removes
+ * its own when the app or process stops; whatever is still there at the end is a leak, and fails
+ * the run (after it is removed, so a run never leaves anything behind in os.tmpdir()).
+ */
+async function tempDirectoryOfThisRun(): Promise<() => Promise<void>> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'order-service-run-'));
+  // As root, an embedded PostgreSQL runs as the postgres user, who must reach its directory in here.
+  await chmod(dir, 0o711);
+  process.env[TEST_TMPDIR_ENV] = dir;
+  return async () => {
+    const left = await readdir(dir).catch(() => []);
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    delete process.env[TEST_TMPDIR_ENV];
+    if (left.length > 0) {
+      throw new Error(`the tests left ${left.length} temporary director${left.length === 1 ? 'y' : 'ies'} behind (now removed): ${left.join(', ')}`);
+    }
+  };
+}
+
+async function startDatabase(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const given = process.env.TEST_DATABASE_URL;
   if (given) {
     await assertReachable(given, 'TEST_DATABASE_URL');
     project.provide('adminDatabaseUrl', given);
-    return;
+    return undefined;
   }
   if (dockerAvailable()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');

@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { signToken } from '@shop/adapters-http';
 import { loadConfig } from '../../apps/api/src/config.ts';
 import { startService, type Service } from '../../apps/api/src/service.ts';
+import { makeTempDir, removeTempDir } from './temp.ts';
 
 export const TEST_AUTH_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 export const secretBytes = new TextEncoder().encode(TEST_AUTH_SECRET);
@@ -102,6 +100,8 @@ export interface TestApp {
 
 /** The real composition root (apps/api) on a loopback port, against the given database. */
 export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+  // Removed on close, unless the caller brought its own DATA_DIR.
+  const dataDir = env.DATA_DIR === undefined ? makeTempDir('order-service-app-') : null;
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     PORT: '0',
@@ -109,13 +109,37 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     AUTH_SECRET: TEST_AUTH_SECRET,
     LOG_LEVEL: 'silent',
     DATABASE_POOL_SIZE: '20',
-    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-app-')),
+    ...(dataDir ? { DATA_DIR: dataDir } : {}),
     // The tests are one client hammering on purpose; rate limits have their own test.
     RATE_LIMIT_USER_PER_SEC: '0',
     RATE_LIMIT_IP_PER_SEC: '0',
     ...env,
   });
-  const service = await startService(config, pino({ level: config.logLevel }));
+  const removeDataDir = async () => {
+    if (dataDir) await removeTempDir(dataDir);
+  };
+  let service: Service;
+  try {
+    service = await startService(config, pino({ level: config.logLevel }));
+  } catch (err) {
+    await removeDataDir();
+    throw err;
+  }
+  try {
+    // It listens before the database answers; the tests want it answering.
+    await service.ready;
+  } catch (err) {
+    await service.close();
+    await removeDataDir();
+    throw err;
+  }
   const client = new Client(service.url, await signToken(secretBytes, { admin: true }));
-  return { service, client, close: () => service.close() };
+  return {
+    service,
+    client,
+    async close() {
+      await service.close();
+      await removeDataDir();
+    },
+  };
 }

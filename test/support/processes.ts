@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_AUTH_SECRET } from './http.ts';
+import { makeTempDir, removeTempDir } from './temp.ts';
 
 const MAIN = fileURLToPath(new URL('../../apps/api/src/main.ts', import.meta.url));
 
@@ -16,8 +14,20 @@ export interface ApiProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts apps/api as its own OS process, exactly as an operator would, and waits until it listens. */
-export async function startApiProcess(databaseUrl: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+export interface StartOptions {
+  /**
+   * The log line to wait for: `ready` (the default: the database answers and is migrated) or
+   * `listening` (the port is open; the database may not answer yet).
+   */
+  readonly until?: 'ready' | 'listening';
+}
+
+/**
+ * Starts apps/api as its own OS process, exactly as an operator would, and waits until it is
+ * ready (or only listens). Its DATA_DIR, unless given, is a temporary directory removed by stop().
+ */
+export async function startApiProcess(databaseUrl: string, env: Record<string, string> = {}, options: StartOptions = {}): Promise<ApiProcess> {
+  const dataDir = env.DATA_DIR === undefined ? makeTempDir('order-service-proc-') : null;
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN], {
     env: {
       ...process.env,
@@ -26,7 +36,7 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
       HOST: '127.0.0.1',
       AUTH_SECRET: TEST_AUTH_SECRET,
       LOG_LEVEL: 'info',
-      DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'order-service-proc-')),
+      ...(dataDir ? { DATA_DIR: dataDir } : {}),
       // The tests are one client hammering on purpose; rate limits have their own test.
       RATE_LIMIT_USER_PER_SEC: '0',
       RATE_LIMIT_IP_PER_SEC: '0',
@@ -36,14 +46,16 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const removeDataDir = () => (dataDir ? removeTempDir(dataDir) : Promise.resolve());
+  const until = options.until ?? 'ready';
   createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
-  const url = await new Promise<string>((resolve, reject) => {
+  const listening = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`API process did not start:\n${output.join('\n')}`)), 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       output.push(line);
       try {
         const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'listening' && entry.url) {
+        if (entry.msg === until && entry.url) {
           clearTimeout(timer);
           resolve(entry.url);
         }
@@ -53,16 +65,27 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`API process exited with ${code} before listening:\n${output.join('\n')}`));
+      reject(new Error(`API process exited with ${code} before it was ${until}:\n${output.join('\n')}`));
     });
   });
+  let url: string;
+  try {
+    url = await listening;
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    await removeDataDir();
+    throw err;
+  }
   return {
     url,
     child,
     output,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      const code = await exited;
+      await removeDataDir();
+      return code;
     },
   };
 }

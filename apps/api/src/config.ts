@@ -8,12 +8,21 @@ export interface Config {
   readonly dataDir: string;
   readonly dataPlatformUrl: string | null;
   readonly authSecret: string | null;
+  /** Tokens of an identity provider, verified against its JWKS, instead of HS256; null = HS256 with AUTH_SECRET. */
+  readonly jwks: JwksConfig | null;
   readonly logLevel: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
   /** Rate limits and load shedding (0 turns one off). */
   readonly limits: Limits;
-  readonly trustProxy: boolean;
+  /** Redis shared by all instances for the rate limits; null = limits kept per process. */
+  readonly redisUrl: string | null;
+  /** Prefix of this deployment's keys in that Redis. */
+  readonly redisKeyPrefix: string;
+  /** Proxies whose X-Forwarded-For is believed: a hop count, or their addresses; false = none. */
+  readonly trustProxy: false | number | readonly string[];
+  /** A second listener serving only /metrics, without a token; null = none. */
+  readonly metricsPort: number | null;
   readonly acquireTimeoutMs: number;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
@@ -50,26 +59,86 @@ function rate(env: NodeJS.ProcessEnv, perSecondName: string, perSecond: number, 
 
 const text = (env: NodeJS.ProcessEnv, name: string) => (env[name] === undefined || env[name] === '' ? null : env[name]!);
 
+export interface JwksConfig {
+  readonly url: string;
+  /** Required `iss`; null = not checked. */
+  readonly issuer: string | null;
+  /** Required `aud`; null = not checked. */
+  readonly audience: string | null;
+  /** Claim name or dotted path whose value is "admin", or an array holding "admin", for an admin token. */
+  readonly adminClaim: string;
+}
+
+/** AUTH_JWKS_URL and the settings that only mean something with it. */
+function jwks(env: NodeJS.ProcessEnv): JwksConfig | null {
+  const url = text(env, 'AUTH_JWKS_URL');
+  if (url === null) {
+    const stray = ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_ADMIN_CLAIM'].filter((name) => text(env, name) !== null);
+    if (stray.length > 0) throw new Error(`${stray.join(', ')} only apply with AUTH_JWKS_URL, which is unset`);
+    return null;
+  }
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    /* refused below */
+  }
+  if (!parsed || !['https:', 'http:'].includes(parsed.protocol)) throw new Error(`AUTH_JWKS_URL must be an https:// (or http://) URL, got "${url}"`);
+  return { url, issuer: text(env, 'AUTH_ISSUER'), audience: text(env, 'AUTH_AUDIENCE'), adminClaim: text(env, 'AUTH_ADMIN_CLAIM') ?? 'role' };
+}
+
+const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:.]*:[0-9a-f:.]*)(\/\d{1,3})?$/i;
+
+/**
+ * TRUST_PROXY: how many proxy hops in front of the service to believe (1 behind one load balancer:
+ * the client address is the right-most X-Forwarded-For entry, the one that proxy appended), or a
+ * comma-separated list of the proxies' addresses or CIDRs (also `loopback`, `linklocal`,
+ * `uniquelocal`). `true` is refused: it believes the left-most entry, which the client writes.
+ */
+function trustProxy(env: NodeJS.ProcessEnv): false | number | readonly string[] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false' || raw === '0') return false;
+  if (/^[0-9]+$/.test(raw)) return integer(env, 'TRUST_PROXY', 0, 0, 100);
+  const entries = raw.split(',').map((e) => e.trim());
+  if (raw !== 'true' && entries.every((e) => ['loopback', 'linklocal', 'uniquelocal'].includes(e) || ADDRESS_OR_CIDR.test(e))) return entries;
+  throw new Error(
+    `TRUST_PROXY must be a hop count (1 behind one load balancer) or a comma-separated list of proxy addresses or CIDRs, got "${raw}"` +
+      (raw === 'true' ? ': true would believe the X-Forwarded-For a client writes itself' : ''),
+  );
+}
+
+function redisUrl(env: NodeJS.ProcessEnv): string | null {
+  const url = text(env, 'REDIS_URL');
+  if (url !== null && !/^rediss?:\/\//.test(url)) throw new Error('REDIS_URL must be a redis:// or rediss:// URL');
+  return url;
+}
+
 /** Reads the environment once, at start, and refuses to run on a value it does not understand. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LEVELS.includes(logLevel)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(', ')}`);
   const databaseUrl = text(env, 'DATABASE_URL');
-  if (env.NODE_ENV === 'production' && text(env, 'AUTH_SECRET') === null) {
+  const identityProvider = jwks(env);
+  const authSecret = text(env, 'AUTH_SECRET');
+  if (env.NODE_ENV === 'production' && authSecret === null && identityProvider === null) {
     // A generated secret would sign tokens no other instance accepts, and lives on one disk.
-    throw new Error('AUTH_SECRET must be set when NODE_ENV=production');
+    throw new Error('AUTH_SECRET (or AUTH_JWKS_URL) must be set when NODE_ENV=production');
   }
+  // With no AUTH_SECRET the service makes its own and prints tokens signed with it: such a demo
+  // listens on loopback only unless HOST says otherwise.
+  const generatesSecret = authSecret === null && identityProvider === null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('DATABASE_URL must be a postgres:// connection string');
   }
   const timeoutMs = integer(env, 'DATA_PLATFORM_TIMEOUT_MS', 5_000, 100, 60_000);
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
-    host: env.HOST || '0.0.0.0',
+    host: env.HOST || (generatesSecret ? '127.0.0.1' : '0.0.0.0'),
     databaseUrl,
     dataDir: path.resolve(env.DATA_DIR || './.data'),
     dataPlatformUrl: text(env, 'DATA_PLATFORM_URL'),
-    authSecret: text(env, 'AUTH_SECRET'),
+    authSecret,
+    jwks: identityProvider,
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
     statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
@@ -79,7 +148,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perUser: rate(env, 'RATE_LIMIT_USER_PER_SEC', 20, 'RATE_LIMIT_USER_BURST', 100),
       maxInFlight: integer(env, 'MAX_IN_FLIGHT_REQUESTS', 4_096, 0, 1_000_000) || null,
     },
-    trustProxy: (env.TRUST_PROXY ?? '') === 'true',
+    redisUrl: redisUrl(env),
+    redisKeyPrefix: env.REDIS_KEY_PREFIX || 'order-service:rate-limit:',
+    trustProxy: trustProxy(env),
+    metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
     bestSellers: {

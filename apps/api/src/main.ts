@@ -1,12 +1,12 @@
-import pino from 'pino';
 import { signToken } from '@shop/adapters-http';
 import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
 import { startService, type Service } from './service.ts';
 
-async function printDemo(service: Service): Promise<void> {
-  const admin = await signToken(service.authSecret, { admin: true });
+async function printDemo(service: Service, secret: Uint8Array): Promise<void> {
+  const admin = await signToken(secret, { admin: true });
   const userId = service.seeded?.userIds[0] ?? 1;
-  const user = await signToken(service.authSecret, { userId });
+  const user = await signToken(secret, { userId });
   const productId = service.seeded?.productIds[0] ?? 1;
   const couponId = service.seeded?.couponId ?? 1;
   const u = service.url;
@@ -28,9 +28,9 @@ Try:
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
+  const log = createLogger(config.logLevel);
   const service = await startService(config, log);
-  if (service.secretGenerated) await printDemo(service);
+  // Listening already; the database may not answer yet (then /health/ready is 503 until it does).
   log.info({ url: service.url }, 'listening');
 
   let closing = false;
@@ -48,6 +48,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    await service.ready;
+  } catch (err) {
+    if (closing) return; // closed before the database answered
+    closing = true;
+    log.fatal({ err }, 'failed to start');
+    await service.close();
+    process.exit(1);
+  }
+  if (service.secretGenerated && service.authSecret) await printDemo(service, service.authSecret);
+  log.info({ url: service.url }, 'ready');
 }
 
 main().catch((err) => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { bestSellersQuery, OutboxRelay, systemClock, uuidV7 } from '@shop/application';
-import { buildApp, createMetrics } from '@shop/adapters-http';
+import { bestSellersQuery, OutboxRelay, RetryLaterError, systemClock, uuidV7 } from '@shop/application';
+import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type Authenticator, type SharedLimitStore } from '@shop/adapters-http';
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
@@ -22,6 +22,7 @@ import {
 } from '@shop/adapters-postgres';
 import type { Config } from './config.ts';
 import { loadAuthSecret } from './secret.ts';
+import { connectRateLimitRedis } from './redis.ts';
 import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
@@ -30,9 +31,19 @@ const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
 export interface Service {
   readonly app: FastifyInstance;
   readonly url: string;
-  readonly authSecret: Uint8Array;
+  /** The METRICS_PORT listener; null when METRICS_PORT is unset. */
+  readonly metricsUrl: string | null;
+  /** The HS256 secret; null when tokens come from an identity provider (AUTH_JWKS_URL). */
+  readonly authSecret: Uint8Array | null;
   readonly secretGenerated: boolean;
   readonly embedded: boolean;
+  /**
+   * Resolves once the database answers and is migrated (and seeded, for a new embedded one); until
+   * then the service already listens, answers /health/live, and answers 503 to what needs the
+   * database. Rejects if the service is closed first or the start fails for another reason.
+   */
+  readonly ready: Promise<void>;
+  /** Known once `ready` has resolved. */
   readonly seeded: SeededDemo | null;
   /** Where events go when DATA_PLATFORM_URL is unset. */
   readonly localEventsFile: string | null;
@@ -42,7 +53,11 @@ export interface Service {
 /** The composition root: every adapter is chosen and wired here, and only here. */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   const cleanup: Array<() => Promise<void>> = [];
+  const closing = new AbortController();
+  let starting: Promise<void> = Promise.resolve();
   const closeAll = async () => {
+    closing.abort();
+    await starting.catch(() => undefined);
     for (const step of cleanup.reverse()) await step().catch((err) => log.error({ err }, 'shutdown step failed'));
   };
   try {
@@ -62,11 +77,22 @@ export async function startService(config: Config, log: Logger): Promise<Service
       acquireTimeoutMs: config.acquireTimeoutMs,
     });
     cleanup.push(() => db.close());
-    await waitForDatabase(() => ping(db.kysely), log);
-    const applied = await migrate(db.pool);
-    if (applied.length > 0) log.info({ applied }, 'database migrations applied');
+    // The service listens before the database answers: until it does and is migrated,
+    // what needs it is answered 503 with Retry-After, and /health/ready says 503.
+    let databaseReady = false;
+    const notYet = () => new RetryLaterError('the database is not available yet; try again shortly');
+    const untilReady = <T extends object>(target: T): T => gateUntil(target, () => databaseReady, notYet);
 
-    const { secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir);
+    // HS256 with AUTH_SECRET (or one generated for the demo), or an identity provider's JWKS.
+    let secret: Uint8Array | null = null;
+    let generated = false;
+    let authenticate: Authenticator | undefined;
+    if (config.jwks) {
+      authenticate = createJwksAuthenticator(config.jwks);
+      log.info({ jwks: config.jwks.url, issuer: config.jwks.issuer, audience: config.jwks.audience, adminClaim: config.jwks.adminClaim }, 'tokens are verified against the identity provider JWKS');
+    } else {
+      ({ secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir));
+    }
     const outbox = pgOutboxStore(db.kysely);
     const metrics = createMetrics({
       outboxStats: () => outbox.stats(),
@@ -110,35 +136,55 @@ export async function startService(config: Config, log: Logger): Promise<Service
       wake.announce();
     };
 
+    const uow = new PgUnitOfWork(db.kysely);
+    const reads = pgReadStore(db.kysely);
+    const bestSellers = bestSellersQuery({ sales: pgSalesStats(db.kysely), clock: systemClock }, config.bestSellers.cacheMs);
     const deps = {
-      uow: new PgUnitOfWork(db.kysely),
-      book: pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight }),
-      reads: pgReadStore(db.kysely),
+      uow: untilReady(uow),
+      book: untilReady(pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight })),
+      reads: untilReady(reads),
       clock: systemClock,
       ids: uuidV7,
-      authSecret: secret,
-      checkReady: () => ping(db.kysely),
-      outbox,
+      authSecret: secret ?? undefined,
+      authenticate,
+      checkReady: () => (databaseReady ? ping(db.kysely) : Promise.reject(notYet())),
+      outbox: untilReady(outbox),
       wakeRelay,
       events: { recorded: wakeRelay },
       metrics,
-      issuance: pgCouponIssuance(db.kysely),
-      bestSellers: bestSellersQuery({ sales: pgSalesStats(db.kysely), clock: systemClock }, config.bestSellers.cacheMs),
+      issuance: untilReady(pgCouponIssuance(db.kysely)),
+      bestSellers: (days: number, limit: number) => (databaseReady ? bestSellers(days, limit) : Promise.reject(notYet())),
     };
     let seeded: SeededDemo | null = null;
-    if (embedded && (await deps.reads.products(1, null)).items.length === 0) {
-      seeded = await seedDemo(deps);
-      log.info(seeded, 'seeded demo data into the new embedded database');
-    }
+    /** In the background once listening: wait for the database, migrate, seed a new embedded one, start the relay. */
+    const bringUp = async () => {
+      for (;;) {
+        await waitForDatabase(() => ping(db.kysely), log, { signal: closing.signal });
+        try {
+          const applied = await migrate(db.pool);
+          if (applied.length > 0) log.info({ applied }, 'database migrations applied');
+          break;
+        } catch (err) {
+          // Still answering: the migrations themselves fail, and retrying will not help.
+          if (await ping(db.kysely).then(() => true, () => false)) throw err;
+          log.warn({ err }, 'the database went away while migrating; waiting for it again');
+        }
+      }
+      if (embedded && (await reads.products(1, null)).items.length === 0) {
+        seeded = await seedDemo({ uow, clock: systemClock });
+        log.info(seeded, 'seeded demo data into the new embedded database');
+      }
+      if (config.relay.enabled && !closing.signal.aborted) {
+        await wake.listen(() => relay.wake());
+        relay.start();
+      }
+      databaseReady = true;
+    };
 
-    if (config.relay.enabled) {
-      await wake.listen(() => relay.wake());
-      relay.start();
-      cleanup.push(() => relay.stop());
-    }
+    if (config.relay.enabled) cleanup.push(() => relay.stop());
     let rolling = false;
     const rollup = setInterval(() => {
-      if (rolling) return;
+      if (rolling || !databaseReady) return;
       rolling = true;
       refreshSalesRollup(db.kysely)
         .catch((err) => log.warn({ err }, 'sales rollup failed'))
@@ -146,24 +192,45 @@ export async function startService(config: Config, log: Logger): Promise<Service
     }, config.bestSellers.refreshMs);
     cleanup.push(async () => clearInterval(rollup));
     const purge = setInterval(() => {
+      if (!databaseReady) return;
       purgeIdempotencyKeys(db.kysely, IDEMPOTENCY_RETENTION_MS).catch((err) => log.warn({ err }, 'idempotency purge failed'));
     }, 3600_000);
     purge.unref();
     cleanup.push(async () => clearInterval(purge));
 
-    const app = await buildApp(deps, { logger: log, limits: config.limits, trustProxy: config.trustProxy });
+    // Rate limits shared by every instance through Redis when REDIS_URL is set.
+    let sharedLimits: SharedLimitStore | null = null;
+    if (config.redisUrl) {
+      const redis = await connectRateLimitRedis(config.redisUrl, log);
+      cleanup.push(() => redis.close());
+      sharedLimits = { redis: redis.client, prefix: config.redisKeyPrefix };
+    }
+    let metricsUrl: string | null = null;
+    if (config.metricsPort !== null) {
+      const metricsApp = buildMetricsApp(metrics, log);
+      cleanup.push(() => metricsApp.close());
+      metricsUrl = listenUrl(await metricsApp.listen({ port: config.metricsPort, host: config.host }));
+      log.info({ metricsUrl }, 'metrics listener (no token) on METRICS_PORT');
+    }
+    const app = await buildApp(deps, { logger: log, limits: config.limits, sharedLimits, trustProxy: config.trustProxy });
     // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
     cleanup.push(() => app.close());
     const address = await app.listen({ port: config.port, host: config.host });
     const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+    starting = bringUp();
+    starting.catch(() => undefined); // the caller awaits `ready`; closing first rejects it quietly
 
     return {
       app,
       url,
+      metricsUrl,
       authSecret: secret,
       secretGenerated: generated,
       embedded: embedded !== null,
-      seeded,
+      ready: starting,
+      get seeded() {
+        return seeded;
+      },
       localEventsFile: 'file' in publisher ? (publisher.file as string) : null,
       close: closeAll,
     };
@@ -171,4 +238,28 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await closeAll();
     throw err;
   }
+}
+
+/** A URL to reach a listener at, on this machine. */
+const listenUrl = (address: string) => address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+
+/**
+ * `target` with every method refusing (a rejected promise of `error()`) while `isReady()` is false:
+ * the database-backed stores handed to the routes before the database answers.
+ */
+function gateUntil<T extends object>(target: T, isReady: () => boolean, error: () => Error): T {
+  const gated = new Map<PropertyKey, unknown>();
+  return new Proxy(target, {
+    get(obj, key) {
+      const value: unknown = Reflect.get(obj, key, obj);
+      if (typeof value !== 'function') return value;
+      let wrapper = gated.get(key);
+      if (!wrapper) {
+        const method = value as (...args: unknown[]) => unknown;
+        wrapper = (...args: unknown[]) => (isReady() ? method.apply(obj, args) : Promise.reject(error()));
+        gated.set(key, wrapper);
+      }
+      return wrapper;
+    },
+  });
 }

@@ -104,8 +104,11 @@ describe('POST /orders', () => {
     expect([res.status, res.body.code]).toEqual([400, 'INVALID_COUPON']);
     res = await client.post('/orders', { userId, items: [{ productId: p, quantity: 1 }] }, { token });
     expect([res.status, res.body.code]).toEqual([400, 'INSUFFICIENT_BALANCE']);
+    const nobody = await client.post('/orders', { userId: 987_654, items: [{ productId: p, quantity: 1 }] }, { token: await client.userToken(987_654) });
+    expect([nobody.status, nobody.body.code]).toEqual([404, 'USER_NOT_FOUND']);
+    // An order is the user's own act: an admin token is refused before the user is looked up.
     const admin = await client.post('/orders', { userId: 987_654, items: [{ productId: p, quantity: 1 }] });
-    expect([admin.status, admin.body.code]).toEqual([404, 'USER_NOT_FOUND']);
+    expect([admin.status, admin.body.code]).toEqual([403, 'FORBIDDEN']);
   });
 
   test('an Idempotency-Key replays the first response; a failed attempt does not use the key up', async () => {
@@ -241,6 +244,13 @@ describe('operations', () => {
     for (const path of ['/orders', '/orders/{orderId}', '/users/{userId}/balance/charge', '/admin/coupons/{couponId}/grant']) {
       expect(Object.keys(spec.body.paths)).toContain(path);
     }
+    // Listed the way a client developer reads the API: the order endpoints first.
+    expect(spec.body.tags.map((t: { name: string }) => t.name)).toEqual(['orders', 'balance', 'products', 'coupons', 'admin', 'operations']);
+    expect(Object.keys(spec.body.paths).slice(0, 3)).toEqual(['/orders', '/orders/{orderId}', '/users/{userId}/orders']);
+    // An orderId is opaque: documented as a string, not a uuid.
+    expect(spec.body.paths['/orders/{orderId}'].get.parameters).toEqual([
+      expect.objectContaining({ in: 'path', name: 'orderId', required: true, schema: { type: 'string' } }),
+    ]);
     const orderBody = spec.body.paths['/orders'].post.requestBody.content['application/json'].schema;
     expect(orderBody.properties.items.maxItems).toBe(100);
     expect(orderBody.additionalProperties).toBe(false);

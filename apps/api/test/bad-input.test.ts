@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { signToken } from '@shop/adapters-http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { secretBytes, startTestApp, type Client, type Reply, type TestApp } from '../../../test/support/http.ts';
@@ -38,7 +39,10 @@ interface World {
   eventId: string;
   /** The Idempotency-Key of A's order. */
   usedKey: string;
-  tokens: Record<'forged' | 'forgedAdmin' | 'algNone' | 'algNoneAdmin' | 'expired' | 'hs512' | 'badSub' | 'noSub' | 'garbage', string>;
+  tokens: Record<
+    'forged' | 'forgedAdmin' | 'algNone' | 'algNoneAdmin' | 'expired' | 'hs512' | 'badSub' | 'noSub' | 'garbage' | 'unknownUser' | 'maxSafeUser',
+    string
+  >;
 }
 
 let w: World;
@@ -110,6 +114,10 @@ beforeAll(async () => {
       badSub: await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('abc').setExpirationTime('1h').sign(secretBytes),
       noSub: await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secretBytes),
       garbage: 'not-a-jwt',
+      // Valid tokens of users that do not exist: placing an order or claiming a coupon takes the
+      // user's own token (an admin token is 403), so these are how USER_NOT_FOUND is reached.
+      unknownUser: await signToken(secretBytes, { userId: UNKNOWN_ID }),
+      maxSafeUser: await signToken(secretBytes, { userId: MAX_SAFE }),
     },
   };
   before = await snapshot();
@@ -174,6 +182,8 @@ const json = (method: string, path: string, body: unknown, token: Token = 'admin
 const get = (path: string, token: Token = 'admin') => client.get(path, { token: tokenOf(token) });
 
 const V400 = { status: 400, code: 'VALIDATION_ERROR' } as const;
+/** A body that is not application/json (contract: 415), whatever it holds. */
+const U415 = { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' } as const;
 const c = (name: string, expected: { status: number; code: string }, send: (w: World) => Promise<Reply>): Case => ({
   name,
   send,
@@ -237,6 +247,10 @@ const authCases: Case[] = [
   ...authedEndpoints
     .filter((e) => !e.admin)
     .map((e) => c(`${e.name} for user A with user B's token`, { status: 403, code: 'FORBIDDEN' }, (w) => e.send(w, 'b'))),
+  // Placing an order and claiming a coupon are the user's own acts: an admin token is refused.
+  ...authedEndpoints
+    .filter((e) => e.name === 'POST /orders' || e.name === 'POST /coupons/:id/issue')
+    .map((e) => c(`${e.name} for user A with an admin token`, { status: 403, code: 'FORBIDDEN' }, (w) => e.send(w, 'admin'))),
 ];
 
 const ordersCases: Case[] = [
@@ -248,8 +262,9 @@ const ordersCases: Case[] = [
   c('JSON null', V400, () => raw('POST', '/orders', 'null', 'a')),
   c('a JSON array instead of an object', V400, (w) => json('POST', '/orders', [order(w)], 'a')),
   c('a JSON string', V400, () => raw('POST', '/orders', '"order"', 'a')),
-  c('text/plain that is not JSON', V400, () => raw('POST', '/orders', 'userId=1', 'a', { 'content-type': 'text/plain' })),
-  c('form-urlencoded', V400, (w) =>
+  c('text/plain that is not JSON', U415, () => raw('POST', '/orders', 'userId=1', 'a', { 'content-type': 'text/plain' })),
+  c('text/plain that is JSON', U415, (w) => raw('POST', '/orders', JSON.stringify(order(w)), 'a', { 'content-type': 'text/plain' })),
+  c('form-urlencoded', U415, (w) =>
     raw('POST', '/orders', `userId=${w.a.userId}&productId=${w.p1}`, 'a', { 'content-type': 'application/x-www-form-urlencoded' }),
   ),
   c('__proto__ in the body', V400, (w) =>
@@ -306,8 +321,11 @@ const ordersCases: Case[] = [
   c('an Idempotency-Key reused with another body', { status: 422, code: 'IDEMPOTENCY_KEY_REUSED' }, (w) =>
     json('POST', '/orders', order(w, { items: [{ productId: w.p1, quantity: 2 }] }), 'a', { 'idempotency-key': w.usedKey }),
   ),
-  c('an unknown user (admin)', { status: 404, code: 'USER_NOT_FOUND' }, (w) => json('POST', '/orders', order(w, { userId: UNKNOWN_ID }))),
-  c('the largest safe user id (admin)', { status: 404, code: 'USER_NOT_FOUND' }, (w) => json('POST', '/orders', order(w, { userId: MAX_SAFE }))),
+  c('an unknown user', { status: 404, code: 'USER_NOT_FOUND' }, (w) => json('POST', '/orders', order(w, { userId: UNKNOWN_ID }), 'unknownUser')),
+  c('the largest safe user id', { status: 404, code: 'USER_NOT_FOUND' }, (w) => json('POST', '/orders', order(w, { userId: MAX_SAFE }), 'maxSafeUser')),
+  c('an unknown user with an admin token: the token is refused first', { status: 403, code: 'FORBIDDEN' }, (w) =>
+    json('POST', '/orders', order(w, { userId: UNKNOWN_ID })),
+  ),
   c('an unknown product', { status: 404, code: 'PRODUCT_NOT_FOUND' }, (w) =>
     json('POST', '/orders', order(w, { items: [{ productId: w.p1, quantity: 1 }, { productId: UNKNOWN_ID, quantity: 1 }] }), 'a'),
   ),
@@ -326,10 +344,18 @@ const ordersCases: Case[] = [
   ),
 ];
 
+const NO_ORDER = { status: 404, code: 'ORDER_NOT_FOUND' } as const;
 const orderReadCases: Case[] = [
-  c('GET /orders/:id not a uuid', V400, () => get('/orders/not-a-uuid', 'a')),
-  c('GET /orders/:id a number', V400, () => get('/orders/123', 'a')),
-  c('GET /orders/:id unknown', { status: 404, code: 'ORDER_NOT_FOUND' }, () => get(`/orders/${randomUUID()}`)),
+  // An orderId is opaque: whatever its shape, a value that names no order is 404, never 400.
+  c('GET /orders/:id not a uuid', NO_ORDER, () => get('/orders/not-a-uuid', 'a')),
+  c('GET /orders/:id a number', NO_ORDER, () => get('/orders/123', 'a')),
+  c('GET /orders/:id 36 dashes', NO_ORDER, () => get(`/orders/${'-'.repeat(36)}`, 'a')),
+  c("GET /orders/:id the order's id in upper case", NO_ORDER, (w) => get(`/orders/${w.orderId.toUpperCase()}`, 'a')),
+  c("GET /orders/:id the order's id and more", NO_ORDER, (w) => get(`/orders/${w.orderId}0`, 'a')),
+  c('GET /orders/:id SQL', NO_ORDER, () => get(`/orders/${encodeURIComponent("1' OR '1'='1")}`, 'a')),
+  c('GET /orders/:id odd characters', NO_ORDER, () => get(`/orders/${encodeURIComponent('🙂 \u0000 <script> %')}`, 'a')),
+  c('GET /orders/:id 1,000 characters', NO_ORDER, () => get(`/orders/${'a'.repeat(1_000)}`, 'a')),
+  c('GET /orders/:id unknown', NO_ORDER, () => get(`/orders/${randomUUID()}`)),
   c('GET /users/:id/orders non-numeric user', V400, () => get('/users/abc/orders', 'a')),
   c('GET /users/:id/orders user 0', V400, () => get('/users/0/orders')),
   c('GET /users/:id/orders overflowing user', V400, () => get('/users/99999999999999999999/orders')),
@@ -368,7 +394,7 @@ const balanceCases: Case[] = [
   c('GET balance the largest safe user id', { status: 404, code: 'USER_NOT_FOUND' }, () => get(`/users/${MAX_SAFE}/balance`)),
 
   c('charge malformed JSON', V400, (w) => raw('POST', `/users/${w.a.userId}/balance/charge`, '{', 'a')),
-  c('charge text/plain that is not JSON', V400, (w) =>
+  c('charge text/plain that is not JSON', U415, (w) =>
     raw('POST', `/users/${w.a.userId}/balance/charge`, 'amount=1000', 'a', { 'content-type': 'text/plain' }),
   ),
   c('charge an array body', V400, (w) => json('POST', `/users/${w.a.userId}/balance/charge`, [{ amount: 1_000 }], 'a')),
@@ -434,7 +460,7 @@ const couponCases: Case[] = [
   c('GET coupons unknown user', { status: 404, code: 'USER_NOT_FOUND' }, () => get(`/users/${UNKNOWN_ID}/coupons`)),
 
   c('issue malformed JSON', V400, (w) => raw('POST', `/coupons/${w.openCoupon}/issue`, '{', 'a')),
-  c('issue text/plain that is not JSON', V400, (w) => raw('POST', `/coupons/${w.openCoupon}/issue`, 'user', 'a', { 'content-type': 'text/plain' })),
+  c('issue text/plain that is not JSON', U415, (w) => raw('POST', `/coupons/${w.openCoupon}/issue`, 'user', 'a', { 'content-type': 'text/plain' })),
   c('issue empty object', V400, (w) => json('POST', `/coupons/${w.openCoupon}/issue`, {}, 'a')),
   c('issue userId as a string', V400, (w) => json('POST', `/coupons/${w.openCoupon}/issue`, { userId: String(w.a.userId) }, 'a')),
   c('issue userId an array', V400, (w) => json('POST', `/coupons/${w.openCoupon}/issue`, { userId: [w.a.userId] }, 'a')),
@@ -447,7 +473,10 @@ const couponCases: Case[] = [
   c('issue an unknown coupon', { status: 404, code: 'COUPON_NOT_FOUND' }, (w) =>
     json('POST', `/coupons/${UNKNOWN_ID}/issue`, { userId: w.a.userId }, 'a'),
   ),
-  c('issue to an unknown user (admin)', { status: 404, code: 'USER_NOT_FOUND' }, (w) =>
+  c('issue to an unknown user', { status: 404, code: 'USER_NOT_FOUND' }, (w) =>
+    json('POST', `/coupons/${w.openCoupon}/issue`, { userId: UNKNOWN_ID }, 'unknownUser'),
+  ),
+  c('issue to an unknown user with an admin token: the token is refused first', { status: 403, code: 'FORBIDDEN' }, (w) =>
     json('POST', `/coupons/${w.openCoupon}/issue`, { userId: UNKNOWN_ID }),
   ),
   c('issue a coupon already held', { status: 409, code: 'COUPON_ALREADY_ISSUED' }, (w) =>
@@ -464,7 +493,7 @@ const couponCases: Case[] = [
 const coupon = (extra: Record<string, unknown> = {}) => ({ name: 'c', discountType: 'FIXED', discountValue: 100, totalQuantity: 10, ...extra });
 const adminCases: Case[] = [
   c('create user malformed JSON', V400, () => raw('POST', '/admin/users', '{')),
-  c('create user text/plain that is not JSON', V400, () => raw('POST', '/admin/users', 'name=x', 'admin', { 'content-type': 'text/plain' })),
+  c('create user text/plain that is not JSON', U415, () => raw('POST', '/admin/users', 'name=x', 'admin', { 'content-type': 'text/plain' })),
   c('create user missing name', V400, () => json('POST', '/admin/users', {})),
   c('create user empty name', V400, () => json('POST', '/admin/users', { name: '' })),
   // Found by the fuzz test: PostgreSQL text cannot hold NUL, which was a 500.
@@ -542,7 +571,13 @@ const adminCases: Case[] = [
   c('events a cursor whose id is not a uuid', V400, () => get(`/admin/events?cursor=${b64url([new Date().toISOString(), '-'.repeat(36)])}`)),
   c('events a cursor with a date out of range', V400, () => get(`/admin/events?cursor=${b64url(['-271821-04-20T00:00:00.000Z', randomUUID()])}`)),
   c('events a cursor with a year past 9999', V400, () => get(`/admin/events?cursor=${b64url(['+275760-09-13T00:00:00.000Z', randomUUID()])}`)),
-  c('redeliver not a uuid', V400, () => raw('POST', '/admin/events/not-a-uuid/redeliver', '{}')),
+  // An event id is opaque too: one that names no event is 404, whatever its shape.
+  c('redeliver not a uuid', { status: 404, code: 'EVENT_NOT_FOUND' }, () => raw('POST', '/admin/events/not-a-uuid/redeliver', '{}')),
+  c('redeliver 36 dashes', { status: 404, code: 'EVENT_NOT_FOUND' }, () => raw('POST', `/admin/events/${'-'.repeat(36)}/redeliver`, '{}')),
+  c("redeliver the event's id in upper case", { status: 404, code: 'EVENT_NOT_FOUND' }, (w) =>
+    raw('POST', `/admin/events/${w.eventId.toUpperCase()}/redeliver`, '{}'),
+  ),
+  c('redeliver a text/plain body', U415, (w) => raw('POST', `/admin/events/${w.eventId}/redeliver`, '{}', 'admin', { 'content-type': 'text/plain' })),
   c('redeliver malformed JSON', V400, (w) => raw('POST', `/admin/events/${w.eventId}/redeliver`, '{')),
   c('redeliver an unknown event', { status: 404, code: 'EVENT_NOT_FOUND' }, () => raw('POST', `/admin/events/${randomUUID()}/redeliver`, '{}')),
 ];

@@ -30,6 +30,39 @@ const stockOf = async (productId: number) =>
   (await tdb.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]))[0]!.stock;
 const balanceOf = async (userId: number) =>
   (await tdb.query<{ balance: number }>('SELECT balance FROM users WHERE id = $1', [userId]))[0]!.balance;
+/**
+ * The database's deadlock count once the backends of the connections named `applicationName` have
+ * flushed theirs. PostgreSQL (15+) keeps a backend's counts in its own memory until it flushes
+ * them, at most once a second while it works and always when it exits; pg_stat_force_next_flush()
+ * flushes only the backend that calls it. So: wait until those backends are gone from
+ * pg_stat_activity, then until the count reads the same several times running (a backend leaves
+ * pg_stat_activity just before its exit flush). Bounded: a count that never settles fails.
+ */
+const connectionsNamed = async (applicationName: string) =>
+  (await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]))[0]!.n;
+
+async function flushedDeadlocks(applicationName: string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  const pause = () => new Promise((r) => setTimeout(r, 20));
+  for (let left = await connectionsNamed(applicationName); left > 0; left = await connectionsNamed(applicationName)) {
+    if (Date.now() > deadline) throw new Error(`${left} connections of ${applicationName} are still open`);
+    await pause();
+  }
+  const read = async () =>
+    (await tdb.query<{ deadlocks: number }>(
+      'SELECT pg_stat_clear_snapshot(), deadlocks::int AS deadlocks FROM pg_stat_database WHERE datname = current_database()',
+    ))[0]!.deadlocks;
+  let last = await read();
+  for (let same = 1; same < 5; ) {
+    if (Date.now() > deadline) throw new Error('the deadlock count did not settle');
+    await pause();
+    const now = await read();
+    same = now === last ? same + 1 : 1;
+    last = now;
+  }
+  return last;
+}
+
 const no5xx = (replies: Reply[]) => expect(replies.filter((r) => r.status >= 500), JSON.stringify(outcomes(replies))).toEqual([]);
 
 beforeAll(async () => {
@@ -131,8 +164,12 @@ describe('concurrent orders', () => {
     const a = await product(100, 10_000);
     const b = await product(200, 10_000);
     const buyers = await users(10, 1_000_000);
-    // A dedicated app whose connections close afterwards, so PostgreSQL flushes the deadlock count.
-    const own = await startTestApp(tdb.url);
+    // A dedicated app whose connections close afterwards, so PostgreSQL flushes the deadlock count;
+    // its own application_name tells its connections apart from the other app's and the test's.
+    const probe = `deadlock-probe-${process.pid}`;
+    const probeUrl = new URL(tdb.url);
+    probeUrl.searchParams.set('application_name', probe);
+    const own = await startTestApp(probeUrl.toString());
     const replies = await Promise.all(
       Array.from({ length: 100 }, (_, i) => {
         const buyer = buyers[i % buyers.length]!;
@@ -145,6 +182,8 @@ describe('concurrent orders', () => {
         return own.client.post('/orders', { userId: buyer.userId, items }, { token: buyer.token, headers });
       }),
     );
+    // The wait below is for these connections: they must be there to be waited for.
+    expect(await connectionsNamed(probe)).toBeGreaterThan(0);
     await own.close();
     no5xx(replies);
     expect(outcomes(replies)).toEqual({ '201': 100 });
@@ -152,11 +191,7 @@ describe('concurrent orders', () => {
     expect(await stockOf(b)).toBe(10_000 - 200);
     // Items come back in the order they were asked for, whatever order the rows were locked in.
     expect(replies[1]!.body.items.map((i: { productId: number }) => i.productId)).toEqual([b, a]);
-    await new Promise((r) => setTimeout(r, 500));
-    const [stats] = await tdb.query<{ deadlocks: number }>(
-      'SELECT pg_stat_clear_snapshot(), deadlocks FROM pg_stat_database WHERE datname = current_database()',
-    );
-    expect(stats!.deadlocks).toBe(0);
+    expect(await flushedDeadlocks(probe)).toBe(0);
     await assertInvariants(tdb, initialStock);
   });
 });

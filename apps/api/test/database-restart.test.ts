@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { auditInvariants, openDatabase, startEmbeddedPostgres, type EmbeddedDatabase } from '@shop/adapters-postgres';
 import { Client, secretBytes, type Reply } from '../../../test/support/http.ts';
+import { makeTempDir } from '../../../test/support/temp.ts';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
 import { Receiver } from '../../../test/support/receiver.ts';
 import { signToken } from '@shop/adapters-http';
@@ -41,7 +40,7 @@ const DOWN_MS = 500;
 const SERVED_AFTER_RESTART = 30;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'order-service-restart-'));
+  dir = makeTempDir('order-service-restart-');
   database = await startEmbeddedPostgres(dir, logTo);
   port = Number(new URL(database.url).port);
   receiver = await new Receiver().start();

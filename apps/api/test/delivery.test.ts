@@ -102,7 +102,7 @@ describe('delivery to the data platform', () => {
     expect(failed.body.items.length).toBeGreaterThan(0);
     expect(failed.body.items[0]).toMatchObject({ type: 'order.paid', lastError: expect.any(String), deliveredAt: null });
     expect(failed.body.items[0].attempts).toBeGreaterThanOrEqual(1);
-    const metrics = await fetch(`${client.baseUrl}/metrics`).then((r) => r.text());
+    const metrics = (await client.get('/metrics')).body as string; // the admin token
     expect(metrics).toMatch(/^outbox_backlog_events [1-9]\d*$/m);
     expect(metrics).toMatch(/^outbox_delivery_failures_total [1-9]\d*$/m);
 

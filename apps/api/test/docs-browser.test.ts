@@ -30,6 +30,8 @@ test.skipIf(!executablePath)('the /docs page in headless Chromium lists the endp
   await paths.first().waitFor({ timeout: 30_000 });
   const listed = await paths.allTextContents();
   const normalised = listed.map((p) => p.replace(/\u200b/g, '').trim());
+  // The order endpoints come first, as a client developer reads the API.
+  expect(normalised.slice(0, 3)).toEqual(['/orders', '/orders/{orderId}', '/users/{userId}/orders']);
   for (const expected of ['/orders', '/orders/{orderId}', '/products', '/products/top', '/users/{userId}/balance/charge', '/coupons/{couponId}/issue', '/admin/products']) {
     expect(normalised).toContain(expected);
   }

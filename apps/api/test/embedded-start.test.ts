@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { Client } from '../../../test/support/http.ts';
+import { makeTempDir } from '../../../test/support/temp.ts';
 import { startApiProcess } from '../../../test/support/processes.ts';
 
 /** The README's run command: no DATABASE_URL, no AUTH_SECRET — embedded PostgreSQL, demo data, printed tokens. */
@@ -18,7 +18,7 @@ const printed = (output: string[], name: string) => {
 };
 
 test('starts on an embedded PostgreSQL, seeds a demo shop, prints working tokens, and keeps data across restarts', async () => {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'order-service-embedded-'));
+  const dataDir = makeTempDir('order-service-embedded-');
   dirs.push(dataDir);
   const env = { DATABASE_URL: '', AUTH_SECRET: '', DATA_DIR: dataDir };
 

@@ -7,7 +7,8 @@ let app: TestApp;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  app = await startTestApp(tdb.url);
+  // METRICS_PORT=0: the metrics listener on a free port, as a scraper inside the network sees it.
+  app = await startTestApp(tdb.url, { METRICS_PORT: '0' });
 });
 afterAll(async () => {
   await app?.close();
@@ -35,7 +36,7 @@ test('requests by route template, order and coupon outcomes by code, and the dat
   expect((await client.get(`/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}`, { token: buyer.token })).status).toBe(404);
   expect((await client.get('/no/such/thing?id=1')).status).toBe(404);
 
-  const text = await fetch(`${client.baseUrl}/metrics`).then((r) => r.text());
+  const text = await fetch(`${app.service.metricsUrl}/metrics`).then((r) => r.text());
   expect(sample(text, 'orders_total{outcome="created"}')).toBe(1);
   expect(sample(text, 'orders_total{outcome="OUT_OF_STOCK"}')).toBe(1);
   expect(sample(text, 'orders_total{outcome="VALIDATION_ERROR"}')).toBe(1);
@@ -49,4 +50,33 @@ test('requests by route template, order and coupon outcomes by code, and the dat
   expect(text).toMatch(/^db_pool_connections_in_use \d+$/m);
   expect(text).toMatch(/^db_pool_connections_idle \d+$/m);
   expect(text).toMatch(/^db_pool_waiting_requests 0$/m);
+});
+
+test('/metrics on the public port takes an admin token: 401 without, 403 with a user token', async () => {
+  const { client } = app;
+  const user = await client.createUser(0);
+  const anonymous = await client.get('/metrics', { token: null });
+  expect(anonymous.status).toBe(401);
+  expect(anonymous.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(anonymous.body.code).toBe('UNAUTHORIZED');
+  const asUser = await client.get('/metrics', { token: user.token });
+  expect(asUser.status).toBe(403);
+  expect(asUser.body.code).toBe('FORBIDDEN');
+  const asAdmin = await client.get('/metrics');
+  expect(asAdmin.status).toBe(200);
+  expect(asAdmin.headers.get('content-type')).toMatch(/^text\/plain/);
+  expect(asAdmin.body).toMatch(/^outbox_backlog_events \d+$/m);
+});
+
+test('METRICS_PORT serves /metrics without a token, and nothing else', async () => {
+  const base = app.service.metricsUrl!;
+  expect(base).not.toBe(app.client.baseUrl);
+  const res = await fetch(`${base}/metrics`);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toMatch(/^db_pool_connections_idle \d+$/m);
+  for (const path of ['/health/live', '/products', '/admin/users', '/docs', '/openapi.json']) {
+    const other = await fetch(`${base}${path}`);
+    expect(other.status, path).toBe(404);
+    expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
 });

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
@@ -44,14 +46,69 @@ describe('rate limits', () => {
     expect(row!.n).toBe(3);
   });
 
-  test('per address: past the burst, 429; health and metrics stay reachable', async () => {
-    const { client } = await start({ RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' });
+  test('per address: past the burst, 429; health and the metrics port stay reachable', async () => {
+    const { client, service } = await start({ RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5', METRICS_PORT: '0' });
     const replies = await Promise.all(Array.from({ length: 8 }, () => client.get('/products', { token: null })));
     expect(replies.filter((r) => r.status === 200)).toHaveLength(5);
     for (const r of replies.filter((x) => x.status !== 200)) expectProblem(r, 429, 'RATE_LIMITED');
     expect((await client.get('/health/live', { token: null })).status).toBe(200);
-    expect((await fetch(`${client.baseUrl}/metrics`)).status).toBe(200);
+    expect((await client.get('/health/ready', { token: null })).status).toBe(200);
+    expect((await fetch(`${service.metricsUrl}/metrics`)).status).toBe(200);
   });
+});
+
+/**
+ * A stand-in for nginx's `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`: it
+ * forwards each request with the address it saw appended to whatever the client sent.
+ */
+async function startProxy(upstream: string): Promise<{ url: string; close(): Promise<void> }> {
+  const target = new URL(upstream);
+  const server = http.createServer((req, res) => {
+    const sent = req.headers['x-forwarded-for'];
+    const xff = `${sent ? `${sent}, ` : ''}${req.socket.remoteAddress}`;
+    const forward = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, 'x-forwarded-for': xff } },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.once('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A GET from a given loopback address (127.0.0.0/8 is all this machine), with a forged X-Forwarded-For. */
+function getFrom(baseUrl: string, path: string, localAddress: string, forged: string): Promise<number> {
+  const url = new URL(path, baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, localAddress, agent: false, headers: { 'x-forwarded-for': forged } }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode!));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+test('behind a proxy (TRUST_PROXY=1) the per-address limit keys on the address the proxy saw, not a forged X-Forwarded-For', async () => {
+  const { client } = await start({ TRUST_PROXY: '1', RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '4' });
+  const proxy = await startProxy(client.baseUrl);
+  try {
+    // 127.0.0.2 forges a new address with every request: still one client, limited after 4.
+    const forger = [];
+    for (let i = 0; i < 7; i++) forger.push(await getFrom(proxy.url, '/products', '127.0.0.2', `198.51.100.${i}, 203.0.113.${i}`));
+    expect(forger).toEqual([200, 200, 200, 200, 429, 429, 429]);
+    // Another real client behind the same proxy is not affected, even claiming the first one's address.
+    expect(await getFrom(proxy.url, '/products', '127.0.0.3', '127.0.0.2')).toBe(200);
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('load shedding: past MAX_IN_FLIGHT_REQUESTS new requests get 503 at once; operators still get through', async () => {

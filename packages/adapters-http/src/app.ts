@@ -3,13 +3,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
-import { answeredCode, errorHandler, sendProblem } from './errors.ts';
+import { answeredCode, clientErrorHandler, errorHandler, frameworkErrorHandler, MAX_URL_LENGTH, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
-import { TokenBuckets, type Limits } from './protection.ts';
-import { userBuckets, type HttpDeps } from './context.ts';
+import { registerLimits, type Limits, type SharedLimitStore } from './protection.ts';
+import { userLimits, type HttpDeps } from './context.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
+import { OPENAPI_TAGS } from './routes/docs.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -21,21 +22,54 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   /** Rate limits and load shedding; none when absent. */
   readonly limits?: Limits;
-  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
-  readonly trustProxy?: boolean;
+  /** Where rate-limit counters are shared between instances (Redis); null or absent = in process. */
+  readonly sharedLimits?: SharedLimitStore | null;
+  /**
+   * Which peers are proxies whose X-Forwarded-For is believed, as Fastify's trustProxy: a hop count
+   * (1 = the one load balancer in front: the client address is the right-most entry it appended),
+   * or a list of proxy addresses or CIDRs. Never `true`: that believes the client's own header.
+   */
+  readonly trustProxy?: false | number | readonly string[];
+  /** How long a client may take to send its whole request (slowloris); 30 s by default. */
+  readonly requestTimeoutMs?: number;
 }
 
-/** Operators' endpoints are never limited or shed: they are how an overload is seen. */
-const isOperations = (url: string) => url.startsWith('/health/') || url === '/metrics';
+/**
+ * Fastify compiles a list with proxy-addr. It ignores a bare hop count (a direct client could
+ * supply the hops), so a count becomes the trust function Fastify once made of it: believe the
+ * `hops` nearest entries. Only sound when the instances are reachable through the proxies alone.
+ */
+function trustedProxies(trust: false | number | readonly string[]): false | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false || trust === 0) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return [...trust];
+}
+
+/** Probes are never limited or shed: they are how an overload is seen. */
+const isHealth = (url: string) => url.startsWith('/health/');
+/** Nor is /metrics shed; it takes an admin token on this port, so unauthenticated floods are limited. */
+const isMetrics = (url: string) => url === '/metrics' || url.startsWith('/metrics?');
 
 export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+  const trustProxy = trustedProxies(options.trustProxy ?? false);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
-    // A client that trickles its request (slowloris) is cut off instead of holding a socket.
-    requestTimeout: 30_000,
+    // A client that trickles its request (slowloris) is cut off instead of holding a socket,
+    // checked a tenth of the timeout apart (Node checks every 30 s by default).
+    requestTimeout: requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(requestTimeoutMs / 10))) },
+    // Every error a client can meet is problem+json, those raised before a route runs too:
+    // the router's (a malformed or too long URL), the HTTP parser's, and a server closing
+    // (answered by the onRequest hook below instead of Fastify's own JSON 503).
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    return503OnClosing: false,
+    // Path values (an orderId is opaque) may be as long as the URL may be.
+    routerOptions: { maxParamLength: MAX_URL_LENGTH },
     requestIdHeader: 'x-request-id',
-    trustProxy: options.trustProxy ?? false,
+    trustProxy,
     genReqId: () => randomUUID(),
     // One line per request at flash-sale rates is noise; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -44,25 +78,39 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problem('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}`)));
-  // Every body is JSON; a client that forgets Content-Type still gets its JSON read (or a 400).
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // Bodies are application/json only, read by Fastify's own parser: any other type is 415
+  // (Fastify reads text/plain too by default).
+  app.removeContentTypeParser('text/plain');
+  // A server closing answers what still reaches it 503 (see return503OnClosing above); a URL
+  // over the limit is 414 whatever route it names.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (closing) return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the server is shutting down; try another instance or again shortly'));
+    if (req.url.length > MAX_URL_LENGTH) return sendProblem(reply, problem('URI_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
+  });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
   const limits = options.limits;
-  if (limits?.perUser) userBuckets.set(deps, new TokenBuckets(limits.perUser));
-  const ipBuckets = limits?.perIp ? new TokenBuckets(limits.perIp) : null;
+  const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
+  if (byUser) userLimits.set(deps, byUser);
+  else userLimits.delete(deps);
   let inFlight = 0;
   app.addHook('onRequest', async (req, reply) => {
-    if (isOperations(req.url)) return;
-    if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
-      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+    if (isHealth(req.url)) return;
+    if (!isMetrics(req.url)) {
+      if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
+        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+      }
+      inFlight++;
+      // 'close' fires once whether the answer was sent or the client went away.
+      reply.raw.once('close', () => inFlight--);
     }
-    const wait = ipBuckets?.take(`ip:${req.ip}`) ?? 0;
+    const wait = byAddress ? await byAddress(req) : 0;
     if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
-    inFlight++;
-    // 'close' fires once whether the answer was sent or the client went away.
-    reply.raw.once('close', () => inFlight--);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -78,18 +126,20 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
         description: 'Orders paid from a pre-charged balance, with coupons. Errors are application/problem+json.',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      tags: OPENAPI_TAGS,
     },
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes(deps));
-  await app.register(productRoutes(deps));
+  // In the order of OPENAPI_TAGS: /openapi.json lists paths as they were registered.
   await app.register(orderRoutes(deps));
   await app.register(balanceRoutes(deps));
+  await app.register(productRoutes(deps));
   await app.register(couponRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(eventRoutes(deps));
+  await app.register(healthRoutes(deps));
   return app;
 }

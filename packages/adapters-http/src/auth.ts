@@ -1,8 +1,11 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors, jwksCache, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey, type JWKSCacheInput } from 'jose';
+import { RetryLaterError } from '@shop/application';
 import { DomainError } from '@shop/domain';
 
 export type Principal = { readonly role: 'admin'; readonly userId: number | null } | { readonly role: 'user'; readonly userId: number };
+
+export type Authenticator = (header: string | undefined) => Promise<Principal>;
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
@@ -12,43 +15,182 @@ function bearerToken(header: string | undefined): string {
   return match[1]!;
 }
 
+const invalid = () => new DomainError('UNAUTHORIZED', 'the token is invalid or expired');
+
 /** HS256 only: accepting the token's own `alg` claim is the classic JWT forgery. */
-async function verify(token: string, secret: KeyObject): Promise<Record<string, unknown>> {
+async function verify(token: string, secret: KeyObject): Promise<JWTPayload> {
   try {
     return (await jwtVerify(token, secret, { algorithms: ['HS256'] })).payload;
   } catch {
-    throw new DomainError('UNAUTHORIZED', 'the token is invalid or expired');
+    throw invalid();
   }
 }
 
-function principalFrom(payload: Record<string, unknown>): Principal {
+const isAdminValue = (value: unknown) => value === 'admin' || (Array.isArray(value) && value.includes('admin'));
+
+/**
+ * The value of claim `name`: a top-level claim of exactly that name first (so a namespaced
+ * claim such as `https://shop.example/role` works), else the dotted path through nested objects
+ * (`realm_access.roles`).
+ */
+export function claimAt(payload: JWTPayload, name: string): unknown {
+  if (Object.hasOwn(payload, name)) return payload[name];
+  let value: unknown = payload;
+  for (const part of name.split('.')) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function principalFrom(payload: JWTPayload, adminClaim: string): Principal {
   const sub = typeof payload.sub === 'string' && /^[1-9][0-9]{0,15}$/.test(payload.sub) ? Number(payload.sub) : null;
   const userId = sub !== null && Number.isSafeInteger(sub) ? sub : null;
-  if (payload.role === 'admin') return { role: 'admin', userId };
+  if (isAdminValue(claimAt(payload, adminClaim))) return { role: 'admin', userId };
   if (userId === null) throw new DomainError('UNAUTHORIZED', 'the token names no user');
   return { role: 'user', userId };
 }
 
+interface Remembered {
+  readonly principal: Principal;
+  readonly expiresAtMs: number;
+}
+
 /**
- * An authenticator that remembers tokens it has verified, until their `exp`: a client sends the
- * same token with every request, and verifying its HMAC through WebCrypto was a tenth of the
- * service's CPU under load (`pnpm bench --cpu-prof`). The key is the whole token, signature
- * included, so only the exact bytes that verified are ever trusted from memory; tokens that fail
- * are not remembered. Bounded; the oldest entries go first.
+ * Remembers tokens it has verified: a client sends the same token with every request, and
+ * verifying its HMAC through WebCrypto was a tenth of the service's CPU under load
+ * (`pnpm bench --cpu-prof`). The key is the whole token, signature included, so only the exact
+ * bytes that verified are ever trusted from memory; tokens that fail are not remembered. Bounded;
+ * the oldest entries go first.
  */
-export function createAuthenticator(secret: Uint8Array, maxRemembered = 10_000): (header: string | undefined) => Promise<Principal> {
+class TokenMemory {
+  private readonly entries = new Map<string, Remembered>();
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get(token: string): Principal | null {
+    const hit = this.entries.get(token);
+    if (!hit) return null;
+    if (Date.now() < hit.expiresAtMs) return hit.principal;
+    this.entries.delete(token);
+    return null;
+  }
+
+  set(token: string, principal: Principal, expiresAtMs: number): void {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { principal, expiresAtMs });
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+const expiryOf = (payload: JWTPayload) => (typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY);
+
+/**
+ * HS256 tokens signed with `secret` (the demo's and the tests'), an admin by `"role": "admin"`.
+ * Verified tokens are remembered until their `exp`.
+ */
+export function createAuthenticator(secret: Uint8Array, maxRemembered = 10_000): Authenticator {
   const key = createSecretKey(secret);
-  const remembered = new Map<string, { principal: Principal; expiresAtMs: number }>();
+  const memory = new TokenMemory(maxRemembered);
   return async (header) => {
     const token = bearerToken(header);
-    const hit = remembered.get(token);
-    if (hit && Date.now() < hit.expiresAtMs) return hit.principal;
-    if (hit) remembered.delete(token);
+    const hit = memory.get(token);
+    if (hit) return hit;
     const payload = await verify(token, key);
-    const principal = principalFrom(payload);
-    if (remembered.size >= maxRemembered) remembered.delete(remembered.keys().next().value!);
-    const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY;
-    remembered.set(token, { principal, expiresAtMs });
+    const principal = principalFrom(payload, 'role');
+    memory.set(token, principal, expiryOf(payload));
+    return principal;
+  };
+}
+
+export interface JwksOptions {
+  /** The identity provider's JSON Web Key Set, e.g. `https://idp.example/.well-known/jwks.json`. */
+  readonly url: string | URL;
+  /** Required `iss` when set. */
+  readonly issuer?: string | null;
+  /** Required in `aud` when set. */
+  readonly audience?: string | null;
+  /** Where the admin role is read: a claim name or dotted path whose value is "admin" or an array holding "admin". Default `role`. */
+  readonly adminClaim?: string;
+  /** After a fetch, how long an unknown `kid` is refused instead of fetching the set again (jose's default: 30 s). */
+  readonly cooldownMs?: number;
+  /** How long a fetched key set is used before it is fetched again (jose's default: 10 min). */
+  readonly cacheMaxAgeMs?: number;
+  /** How long a fetch of the key set may take (default 5 s). */
+  readonly timeoutMs?: number;
+  /** How long a verified token is trusted from memory at most (default 60 s; never past its `exp`). */
+  readonly rememberMs?: number;
+  readonly maxRemembered?: number;
+}
+
+/** The key set could not be fetched: the identity provider's fault, not the client's. */
+class KeySetUnavailable extends Error {}
+
+/**
+ * RS256/ES256 tokens of an identity provider, verified against its JWKS (jose's
+ * createRemoteJWKSet: fetched on first use, cached, fetched again when a token names a `kid` the
+ * cached set lacks — a rotated-in key — at most once per cooldown). Only the asymmetric
+ * algorithms are accepted, so an HS256 token "signed" with a public key is refused.
+ *
+ * Verified tokens are remembered, as for HS256, but for at most `rememberMs`, and all of them are
+ * forgotten whenever the key set is fetched again: a key removed from the set stops being trusted
+ * as soon as the service has seen the set without it.
+ */
+export function createJwksAuthenticator(options: JwksOptions): Authenticator {
+  const fetched: JWKSCacheInput = {};
+  const keySet = createRemoteJWKSet(new URL(options.url), {
+    [jwksCache]: fetched,
+    cooldownDuration: options.cooldownMs,
+    cacheMaxAge: options.cacheMaxAgeMs,
+    timeoutDuration: options.timeoutMs ?? 5_000,
+  });
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await keySet(header, token);
+    } catch (err) {
+      // No matching key (an unknown or removed kid) is the token's fault; a failed fetch, a
+      // timeout or a malformed set is not.
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+      throw new KeySetUnavailable('the identity provider key set could not be fetched', { cause: err });
+    }
+  };
+  const verifyOptions = {
+    algorithms: ['RS256', 'ES256'],
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
+  const adminClaim = options.adminClaim || 'role';
+  const rememberMs = options.rememberMs ?? 60_000;
+  const memory = new TokenMemory(options.maxRemembered ?? 10_000);
+  let generation: number | undefined;
+  const forgetIfRefetched = () => {
+    const uat = 'uat' in fetched ? fetched.uat : undefined;
+    if (uat !== generation) {
+      generation = uat;
+      memory.clear();
+    }
+  };
+  return async (header) => {
+    const token = bearerToken(header);
+    forgetIfRefetched();
+    const hit = memory.get(token);
+    if (hit) return hit;
+    let payload: JWTPayload;
+    try {
+      payload = (await jwtVerify(token, getKey, verifyOptions)).payload;
+    } catch (err) {
+      if (err instanceof KeySetUnavailable) throw new RetryLaterError(`${err.message}; try again shortly`);
+      throw invalid();
+    } finally {
+      forgetIfRefetched();
+    }
+    const principal = principalFrom(payload, adminClaim);
+    memory.set(token, principal, Math.min(expiryOf(payload), Date.now() + rememberMs));
     return principal;
   };
 }

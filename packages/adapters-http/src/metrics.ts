@@ -1,5 +1,8 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { OutboxStats, RelayObserver } from '@shop/application';
+import { errorHandler, sendProblem } from './errors.ts';
+import { problem } from './problem.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -17,6 +20,9 @@ export interface MetricSources {
   /** The database pool right now: connections open, idle, and requests waiting for one. */
   readonly pool?: () => { total: number; idle: number; waiting: number };
 }
+
+/** How long a scrape waits for the outbox gauges' query before answering with the last values. */
+const OUTBOX_STATS_WAIT_MS = 1_000;
 
 /** Routes whose outcomes are counted by business result as well as by HTTP status. */
 const OUTCOME_COUNTERS: Record<string, 'orders' | 'coupon_issues'> = {
@@ -68,8 +74,33 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
     gauge('db_pool_waiting_requests', 'Requests waiting for a database connection', (p) => p.waiting);
   }
 
+  // The outbox gauges need a database query. When the pool is saturated or the database is away
+  // (exactly when an operator looks), the scrape must still answer: with the last values read, and
+  // outbox_stats_age_seconds saying how old they are.
+  let known: { stats: OutboxStats; atMs: number } = { stats: { backlog: 0, failing: 0, oldestUndeliveredSeconds: 0 }, atMs: 0 };
   let last: Promise<OutboxStats> | null = null;
-  const stats = () => (last ??= outboxStats().finally(() => setTimeout(() => (last = null), 0)));
+  const read = async (): Promise<OutboxStats> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('outbox stats: no answer in time')), OUTBOX_STATS_WAIT_MS)));
+    try {
+      known = { stats: await Promise.race([outboxStats(), late]), atMs: Date.now() };
+    } catch {
+      /* keep the last values */
+    } finally {
+      clearTimeout(timer);
+    }
+    return known.stats;
+  };
+  const stats = () => (last ??= read().finally(() => setTimeout(() => (last = null), 0)));
+  new Gauge({
+    name: 'outbox_stats_age_seconds',
+    help: 'Age of the outbox gauges: they keep their last values while the database does not answer',
+    registers: [registry],
+    async collect() {
+      await stats();
+      this.set(known.atMs === 0 ? -1 : (Date.now() - known.atMs) / 1000);
+    },
+  });
   new Gauge({
     name: 'outbox_backlog_events',
     help: 'Recorded events not yet delivered to the data platform',
@@ -135,4 +166,27 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
       },
     },
   };
+}
+
+/** Answers with the Prometheus text of `metrics`. */
+export async function sendMetrics(metrics: Metrics, reply: FastifyReply): Promise<FastifyReply> {
+  const text = await metrics.registry.metrics();
+  return reply.type(metrics.registry.contentType).serializer((x: unknown) => x as string).send(text);
+}
+
+/**
+ * The listener of METRICS_PORT: `GET /metrics` without a token, for a scraper inside the network,
+ * and nothing else (every other path is 404). Keep the port off the public network.
+ */
+export function buildMetricsApp(metrics: Metrics, logger?: FastifyBaseLogger): FastifyInstance {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, problem('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?')[0]}: this port serves only GET /metrics`)),
+  );
+  app.get('/metrics', async (_req, reply) => sendMetrics(metrics, reply));
+  return app;
 }

@@ -1,7 +1,16 @@
 import type { ErrorCode } from '@shop/domain';
 
 /** Codes the HTTP layer adds to the domain's: failures of the request itself, not the business. */
-export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'INTERNAL_ERROR' | 'SERVICE_UNAVAILABLE';
+export type HttpErrorCode =
+  | ErrorCode
+  | 'NOT_FOUND'
+  | 'ORDER_NOT_CANCELLABLE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
+  | 'INTERNAL_ERROR'
+  | 'SERVICE_UNAVAILABLE';
 
 const STATUS: Record<HttpErrorCode, number> = {
   VALIDATION_ERROR: 400,
@@ -21,8 +30,11 @@ const STATUS: Record<HttpErrorCode, number> = {
   COUPON_EXHAUSTED: 409,
   COUPON_ALREADY_ISSUED: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
+  ORDER_NOT_CANCELLABLE: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
@@ -47,7 +59,10 @@ const TITLE: Record<HttpErrorCode, string> = {
   COUPON_ALREADY_ISSUED: 'The coupon was already issued to this user',
   IDEMPOTENCY_KEY_IN_USE: 'A request with this Idempotency-Key is in progress',
   IDEMPOTENCY_KEY_REUSED: 'The Idempotency-Key was used with another request',
+  ORDER_NOT_CANCELLABLE: 'The order cannot be cancelled',
   PAYLOAD_TOO_LARGE: 'The request body is too large',
+  URI_TOO_LONG: 'The URL is too long',
+  UNSUPPORTED_MEDIA_TYPE: 'The body must be application/json',
   RATE_LIMITED: 'Too many requests',
   INTERNAL_ERROR: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service temporarily unavailable',

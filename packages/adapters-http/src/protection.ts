@@ -1,23 +1,34 @@
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+
 /**
- * Admission control: token buckets for per-IP and per-user rate limits, and a cap on requests in
- * flight for shedding load. In-process, per API instance: behind a load balancer of N instances a
- * client's effective limit is up to N times the configured one (docs/operations.md).
+ * Admission control: per-address and per-user rate limits through @fastify/rate-limit, and a cap
+ * on requests in flight for shedding load (app.ts). With a Redis client the counters live in
+ * Redis, so every API instance behind the load balancer draws from one limit; without one they
+ * are kept in this process, and N instances allow up to N times the limit (docs/operations.md).
  */
 
 export interface RateLimit {
   /** Sustained requests per second. */
   readonly perSecond: number;
-  /** Requests allowed at once after a quiet period. */
+  /** Requests allowed at once: the limit counts `burst` requests per window of burst / perSecond seconds. */
   readonly burst: number;
 }
 
 export interface Limits {
-  /** Per client address (the proxy's X-Forwarded-For when TRUST_PROXY is set); null = none. */
+  /** Per client address (as the trusted proxy saw it, see TRUST_PROXY); null = none. */
   readonly perIp: RateLimit | null;
   /** Per authenticated user (admins are not limited); null = none. */
   readonly perUser: RateLimit | null;
   /** Requests being served at once before new ones are turned away with 503; null = no cap. */
   readonly maxInFlight: number | null;
+}
+
+/** Where the counters are shared between instances: an ioredis client, as @fastify/rate-limit expects. */
+export interface SharedLimitStore {
+  readonly redis: unknown;
+  /** Prefix of the Redis keys, so deployments can share one Redis. */
+  readonly prefix: string;
 }
 
 /** Raised when a client is over its rate; answered 429 with Retry-After. */
@@ -30,35 +41,60 @@ export class RateLimitedError extends Error {
   }
 }
 
-/** One token bucket per key, refilled continuously; idle keys are forgotten. */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  private readonly limit: RateLimit;
-  private readonly maxKeys: number;
+/** Takes one request from a client's allowance: 0 when allowed, else the seconds until its window resets. */
+export type Limiter = (req: FastifyRequest) => Promise<number>;
 
-  constructor(limit: RateLimit, maxKeys = 200_000) {
-    this.limit = limit;
-    this.maxKeys = maxKeys;
-  }
+export interface Limiters {
+  readonly byAddress: Limiter | null;
+  readonly byUser: ((req: FastifyRequest, userId: number) => Promise<number>) | null;
+}
 
-  /** Takes one token for `key`: 0 when allowed, else the seconds until one is available. */
-  take(key: string, nowMs: number = Date.now()): number {
-    const { perSecond, burst } = this.limit;
-    let bucket = this.buckets.get(key);
-    if (bucket) {
-      bucket.tokens = Math.min(burst, bucket.tokens + ((nowMs - bucket.at) / 1000) * perSecond);
-      bucket.at = nowMs;
-      // Re-inserted so the map stays ordered by last use: the first key is the idlest.
-      this.buckets.delete(key);
-    } else {
-      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-      bucket = { tokens: burst, at: nowMs };
-    }
-    this.buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+/** A window that averages `perSecond` and lets `burst` through at once. */
+export const windowMs = (limit: RateLimit): number => Math.max(1, Math.round((limit.burst * 1000) / limit.perSecond));
+
+/** The address key: an IPv6 client counts by its /64, as it can pick any address inside it. */
+export const addressKey = (req: FastifyRequest): string => `ip:${normalizeIP(req.ip)}`;
+
+/**
+ * Registers @fastify/rate-limit on `app` (no route hooks of its own: the caller decides where each
+ * limit runs) and returns the two limiters. A store failure (Redis down) lets the request through
+ * and is logged at most every 10 s: the limits protect the service, they must not take it down.
+ */
+export async function registerLimits(
+  app: FastifyInstance,
+  limits: Limits | undefined,
+  shared: SharedLimitStore | null,
+  log: FastifyBaseLogger,
+): Promise<Limiters> {
+  if (!limits?.perIp && !limits?.perUser) return { byAddress: null, byUser: null };
+  const keys = new WeakMap<FastifyRequest, string>();
+  const limitOf = (key: string): RateLimit => (key.startsWith('user:') ? limits.perUser! : limits.perIp!);
+  await app.register(rateLimit, {
+    global: false,
+    keyGenerator: (req) => keys.get(req)!,
+    max: (_req, key) => limitOf(key).burst,
+    timeWindow: (_req, key) => windowMs(limitOf(key)),
+    // Idle clients are forgotten first; only the in-process store uses it.
+    cache: 200_000,
+    ...(shared ? { redis: shared.redis, nameSpace: shared.prefix } : {}),
+  });
+  const check = app.createRateLimit();
+  let warnedAt = 0;
+  const take = async (req: FastifyRequest, key: string): Promise<number> => {
+    keys.set(req, key);
+    try {
+      const result = await check(req);
+      return !result.isAllowed && result.isExceeded ? Math.max(1, result.ttlInSeconds) : 0;
+    } catch (err) {
+      if (Date.now() - warnedAt > 10_000) {
+        warnedAt = Date.now();
+        log.warn({ err }, 'the rate-limit store does not answer; requests are let through unlimited meanwhile');
+      }
       return 0;
     }
-    return (1 - bucket.tokens) / perSecond;
-  }
+  };
+  return {
+    byAddress: limits.perIp ? (req) => take(req, addressKey(req)) : null,
+    byUser: limits.perUser ? (req, userId) => take(req, `user:${userId}`) : null,
+  };
 }

@@ -37,7 +37,10 @@ const timestamp = z.iso.datetime({ offset: true }).describe('RFC 3339');
 export const UserIdParams = z.strictObject({ userId: idParam });
 export const ProductIdParams = z.strictObject({ productId: idParam });
 export const CouponIdParams = z.strictObject({ couponId: idParam });
-export const OrderIdParams = z.strictObject({ orderId: z.uuid().describe('opaque order id') });
+/** An orderId is opaque: any value names an order or none (404), never a 400 for its shape. */
+export const OrderIdParams = z.strictObject({ orderId: z.string().describe('opaque order id, as returned when the order was placed') });
+/** The same for an event id. */
+export const EventIdParams = z.strictObject({ eventId: z.string().describe('opaque event id') });
 export const PageQuery = z.strictObject({ limit: limitParam(100, 20), cursor: cursorParam });
 
 export const IdempotencyHeaders = z.looseObject({

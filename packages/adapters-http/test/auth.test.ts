@@ -9,11 +9,15 @@ const bearer = (t: string) => `Bearer ${t}`;
 describe('createAuthenticator', () => {
   test('remembers a verified token, but never past its exp', async () => {
     const authenticate = createAuthenticator(secret);
-    const exp = Math.floor(Date.now() / 1000) + 1;
+    // exp is whole seconds: at least one whole second ahead, so the token is surely valid while
+    // it is verified and then remembered (the next whole second could be a millisecond away).
+    const exp = Math.ceil(Date.now() / 1000) + 1;
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('7').setExpirationTime(exp).sign(secret);
     expect(await authenticate(bearer(token))).toEqual({ role: 'user', userId: 7 });
     expect(await authenticate(bearer(token))).toEqual({ role: 'user', userId: 7 });
-    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    // Wait for the condition itself, the clock reaching exp, not for a guess of how long that takes
+    // (a timer may fire a little early).
+    while (Date.now() < exp * 1000) await new Promise((r) => setTimeout(r, exp * 1000 - Date.now()));
     await expect(authenticate(bearer(token))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { DomainError } from '@shop/domain';
 
 /** Cursors are base64url JSON so clients treat them as opaque and we can change what they hold. */
@@ -20,14 +21,32 @@ export const isPositiveId = (v: unknown): v is number => Number.isSafeInteger(v)
 
 /**
  * A cursor's parts go into SQL as a timestamptz and a uuid: anything PostgreSQL would refuse to
- * cast (a year JavaScript accepts but timestamptz cannot hold, 36 dashes as a "uuid") must be
- * refused here as a bad cursor, not reach the database and come back as a 500.
+ * cast (a year JavaScript accepts but timestamptz cannot hold, February 31st, 36 dashes as a
+ * "uuid") must be refused here as a bad cursor, not reach the database and come back as a 500.
+ *
+ * The time is kept to the microsecond, as timestamptz holds it: a cursor cut to the millisecond
+ * falls between rows written in one transaction (one now()) and skips or repeats them.
  */
 const MIN_CURSOR_TIME = Date.parse('0001-01-01T00:00:00Z');
 const MAX_CURSOR_TIME = Date.parse('9999-12-31T00:00:00Z');
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 export const isCursorTime = (v: unknown): v is string => {
-  const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
-  return t >= MIN_CURSOR_TIME && t <= MAX_CURSOR_TIME;
+  if (typeof v !== 'string' || !CURSOR_TIME.test(v)) return false;
+  const t = Date.parse(v);
+  // JavaScript rolls February 31st over into March; PostgreSQL refuses it.
+  return t >= MIN_CURSOR_TIME && t <= MAX_CURSOR_TIME && new Date(t).toISOString().slice(0, 19) === v.slice(0, 19);
 };
+
+/** A timestamptz column as a cursor keeps it: UTC, to the microsecond (a JavaScript Date keeps milliseconds). */
+export const cursorTimeOf = (column: string) =>
+  sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 export const isUuid = (v: unknown): v is string =>
   typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+
+/**
+ * An order or event id from a path is opaque to clients: any text. Only the form this service
+ * hands out (a uuid as PostgreSQL writes it) can name a row; anything else names none, and is
+ * not sent to the database at all, where a uuid column would refuse it with an error.
+ */
+export const isIssuedId = (v: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);

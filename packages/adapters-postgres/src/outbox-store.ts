@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { OutboxRecord, OutboxRecordView, OutboxStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { decodeCursor, encodeCursor, isCursorTime, isUuid } from './cursor.ts';
+import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isUuid } from './cursor.ts';
 
 type Row = {
   event_id: string;
@@ -31,6 +31,7 @@ const toView = (r: Row): OutboxRecordView => ({
   deliveredAt: r.delivered_at,
 });
 
+/** [created_at to the microsecond, event_id]: the list's order, so no row is skipped or repeated. */
 type ListCursor = [string, string];
 const isListCursor = (v: unknown): v is ListCursor =>
   Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
@@ -80,6 +81,7 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
       let q = db
         .selectFrom('outbox_events')
         .selectAll()
+        .select(cursorTimeOf('created_at').as('cursor_at'))
         .where('delivered_at', 'is', null)
         .where('last_error', status === 'failed' ? 'is not' : 'is', null)
         .orderBy('created_at')
@@ -87,18 +89,19 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
         .limit(limit + 1);
       if (cursor !== null) {
         const [at, id] = decodeCursor(cursor, isListCursor);
-        q = q.where(sql<boolean>`(created_at, event_id) > (${new Date(at)}, ${id}::uuid)`);
+        q = q.where(sql<boolean>`(created_at, event_id) > (${at}::timestamptz, ${id}::uuid)`);
       }
-      const rows = (await q.execute()) as Row[];
+      const rows = (await q.execute()) as Array<Row & { cursor_at: string }>;
       const more = rows.length > limit;
       const kept = more ? rows.slice(0, limit) : rows;
       const last = kept[kept.length - 1];
       return {
         items: kept.map(toView),
-        nextCursor: more && last ? encodeCursor([last.created_at.toISOString(), last.event_id]) : null,
+        nextCursor: more && last ? encodeCursor([last.cursor_at, last.event_id]) : null,
       };
     },
     async redeliver(eventId) {
+      if (!isIssuedId(eventId)) return null;
       const row = await db
         .updateTable('outbox_events')
         .set({ delivered_at: null, next_attempt_at: sql`now()` })

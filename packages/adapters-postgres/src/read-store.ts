@@ -1,9 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 import type { LedgerEntry, Page, ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { decodeCursor, encodeCursor, isCursorTime, isPositiveId, isUuid } from './cursor.ts';
+import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isPositiveId, isUuid } from './cursor.ts';
 import { HELD_COUPON_COLUMNS, toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
 
+/** [created_at to the microsecond, id]: the list's order, so no order is skipped or repeated. */
 type OrderCursor = [string, string];
 const isOrderCursor = (v: unknown): v is OrderCursor =>
   Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
@@ -77,20 +78,22 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
       return page(await q.execute(), limit, toProduct, (r) => r.id);
     },
     async order(orderId) {
+      if (!isIssuedId(orderId)) return null;
       const row = await orders().where('o.id', '=', orderId).executeTakeFirst();
       return row ? toOrder(row) : null;
     },
     async ordersOf(userId, limit, cursor) {
       let q = orders()
+        .select(cursorTimeOf('o.created_at').as('cursor_at'))
         .where('o.user_id', '=', userId)
         .orderBy('o.created_at', 'desc')
         .orderBy('o.id', 'desc')
         .limit(limit + 1);
       if (cursor !== null) {
         const [at, id] = decodeCursor(cursor, isOrderCursor);
-        q = q.where(sql<boolean>`(o.created_at, o.id) < (${new Date(at)}, ${id}::uuid)`);
+        q = q.where(sql<boolean>`(o.created_at, o.id) < (${at}::timestamptz, ${id}::uuid)`);
       }
-      return page(await q.execute(), limit, toOrder, (r) => [r.created_at.toISOString(), r.id]);
+      return page(await q.execute(), limit, toOrder, (r) => [r.cursor_at, r.id]);
     },
     async heldCoupons(userId) {
       const rows = await db

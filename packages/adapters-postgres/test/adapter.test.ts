@@ -142,6 +142,33 @@ describe('read store pagination', () => {
       code: 'VALIDATION_ERROR',
     });
   });
+
+  test('refuses, as a bad cursor, a time PostgreSQL would refuse: February 31st, hour 24, a year past 9999', async () => {
+    const reads = pgReadStore(tdb.db.kysely);
+    const outbox = pgOutboxStore(tdb.db.kysely);
+    const id = '01234567-89ab-7def-8123-456789abcdef';
+    for (const at of ['2026-02-31T00:00:00.000000Z', '2026-01-01T24:00:00Z', '+010000-01-01T00:00:00.000Z', '2026-01-01T00:00:00.1234567Z', '2026-01-01 00:00:00Z']) {
+      const cursor = Buffer.from(JSON.stringify([at, id])).toString('base64url');
+      await expect(reads.ordersOf(1, 3, cursor), at).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+      await expect(outbox.list('pending', 3, cursor), at).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    }
+    // Microseconds and milliseconds (the cursors of earlier versions) are both read.
+    for (const at of ['2026-01-01T00:00:00.123456Z', '2026-01-01T00:00:00.123Z', '2026-01-01T00:00:00Z']) {
+      const cursor = Buffer.from(JSON.stringify([at, id])).toString('base64url');
+      await expect(reads.ordersOf(1, 3, cursor)).resolves.toMatchObject({ items: [] });
+    }
+  });
+});
+
+describe('opaque ids', () => {
+  test('an order or event id of any other shape than a uuid names nothing, and never reaches a uuid column', async () => {
+    const reads = pgReadStore(tdb.db.kysely);
+    const outbox = pgOutboxStore(tdb.db.kysely);
+    for (const id of ['not-a-uuid', '123', '-'.repeat(36), '', "1' OR '1'='1", 'a'.repeat(5_000), '01234567-89AB-7DEF-8123-456789ABCDEF', '\u0000']) {
+      expect(await reads.order(id), id).toBeNull();
+      expect(await outbox.redeliver(id), id).toBeNull();
+    }
+  });
 });
 
 describe('outbox retention', () => {

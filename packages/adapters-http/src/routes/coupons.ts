@@ -5,6 +5,7 @@ import { principalOf, type HttpDeps } from '../context.ts';
 import { presentHeldCoupon } from '../presenters.ts';
 import { CouponIdParams, GrantCouponBody, UserCouponList, UserCouponResponse, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
+import { assertOwnAct } from './orders.ts';
 
 export const couponRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
@@ -14,7 +15,7 @@ export const couponRoutes =
       {
         schema: {
           tags: ['coupons'],
-          summary: 'Claim a coupon: first come, first served, one per user',
+          summary: "Claim a coupon: first come, first served, one per user (the user's own token; an admin token is 403)",
           security: USER_SECURITY,
           params: CouponIdParams,
           body: GrantCouponBody,
@@ -22,7 +23,7 @@ export const couponRoutes =
         },
       },
       async (req, reply) => {
-        assertActsFor(await principalOf(deps, req), req.body.userId);
+        assertOwnAct(await principalOf(deps, req), req.body.userId, 'claiming a coupon');
         return reply.code(201).send(presentHeldCoupon(await issueCoupon(deps, req.params.couponId, req.body.userId)));
       },
     );

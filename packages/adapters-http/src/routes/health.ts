@@ -1,25 +1,55 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { HttpDeps } from '../context.ts';
+import { assertAdmin } from '../auth.ts';
+import { principalOf, type HttpDeps } from '../context.ts';
 import { sendProblem } from '../errors.ts';
+import { sendMetrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
+import { USER_SECURITY } from './docs.ts';
 
 const Status = z.object({ status: z.string() });
+
+/** How long one readiness answer is reused. */
+export const READY_MAX_AGE_MS = 1_000;
+
+/**
+ * One check in flight at a time, its outcome reused until it is `maxAgeMs` old: a flood of probes
+ * costs the database one query a second, and cannot take pool connections from the orders.
+ */
+export function sharedCheck(check: () => Promise<void>, maxAgeMs: number, now: () => number = Date.now): () => Promise<boolean> {
+  let last: Promise<boolean> | null = null;
+  let settledAt: number | null = null;
+  return () => {
+    if (last && (settledAt === null || now() - settledAt < maxAgeMs)) return last;
+    settledAt = null;
+    const current = check().then(
+      () => true,
+      () => false,
+    );
+    last = current;
+    void current.then(() => {
+      if (last === current) settledAt = now();
+    });
+    return current;
+  };
+}
 
 export const healthRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    const ready = sharedCheck(deps.checkReady, READY_MAX_AGE_MS);
     app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Status } } }, async () => ({ status: 'ok' }));
-    app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
-      const text = await deps.metrics.registry.metrics();
-      return reply.type(deps.metrics.registry.contentType).serializer((x: unknown) => x as string).send(text);
-    });
+    // On the public port only for admins; without a token on METRICS_PORT (metrics.ts).
+    app.get(
+      '/metrics',
+      { schema: { tags: ['operations'], summary: 'Prometheus metrics (admin token; or no token on METRICS_PORT)', security: USER_SECURITY } },
+      async (req, reply) => {
+        assertAdmin(await principalOf(deps, req));
+        return sendMetrics(deps.metrics, reply);
+      },
+    );
     app.get('/health/ready', { schema: { tags: ['operations'], response: { 200: Status } } }, async (_req, reply) => {
-      try {
-        await deps.checkReady();
-        return { status: 'ok' };
-      } catch {
-        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
-      }
+      if (await ready()) return { status: 'ok' };
+      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
     });
   };

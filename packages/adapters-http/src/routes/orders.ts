@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getOrder, listOrders, placeOrder } from '@shop/application';
-import { assertActsFor } from '../auth.ts';
+import { DomainError } from '@shop/domain';
+import { assertActsFor, type Principal } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
 import { presentOrder, presentOrderPage } from '../presenters.ts';
 import {
@@ -14,6 +15,15 @@ import {
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
+/**
+ * Placing an order and claiming a coupon are the user's own acts: the user's token, for that
+ * user. An admin token may read anyone's data and call /admin/*, but not act as a buyer (403).
+ */
+export function assertOwnAct(principal: Principal, userId: number, act: string): void {
+  if (principal.role === 'admin') throw new DomainError('FORBIDDEN', `${act} takes the user's own token; an admin token cannot`);
+  assertActsFor(principal, userId);
+}
+
 export const orderRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
   async (app) => {
@@ -22,7 +32,7 @@ export const orderRoutes =
       {
         schema: {
           tags: ['orders'],
-          summary: 'Place an order and pay for it from the balance',
+          summary: "Place an order and pay for it from the balance (the user's own token; an admin token is 403)",
           security: USER_SECURITY,
           headers: IdempotencyHeaders,
           body: PlaceOrderBody,
@@ -30,7 +40,7 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        assertActsFor(await principalOf(deps, req), req.body.userId);
+        assertOwnAct(await principalOf(deps, req), req.body.userId, 'placing an order');
         const { order, replayed } = await placeOrder(deps, {
           userId: req.body.userId,
           items: req.body.items,

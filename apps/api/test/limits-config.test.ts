@@ -1,0 +1,25 @@
+import { expect, test } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+
+const load = (env: Record<string, string>) => loadConfig({ AUTH_SECRET: 'x'.repeat(32), ...env });
+
+test('TRUST_PROXY: off by default, a hop count, or the proxies addresses; never true', () => {
+  expect(load({}).trustProxy).toBe(false);
+  expect(load({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+  expect(load({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+  expect(load({ TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,loopback' }).trustProxy).toEqual(['10.0.0.5', '10.1.0.0/16', 'loopback']);
+  expect(load({ TRUST_PROXY: 'fd00::/8' }).trustProxy).toEqual(['fd00::/8']);
+  expect(() => load({ TRUST_PROXY: 'true' })).toThrow(/X-Forwarded-For a client writes/);
+  expect(() => load({ TRUST_PROXY: 'nginx' })).toThrow(/TRUST_PROXY/);
+});
+
+test('REDIS_URL and METRICS_PORT: unset means limits per process and no metrics listener', () => {
+  const plain = load({});
+  expect(plain.redisUrl).toBeNull();
+  expect(plain.metricsPort).toBeNull();
+  const set = load({ REDIS_URL: 'redis://redis:6379/0', METRICS_PORT: '9100' });
+  expect(set.redisUrl).toBe('redis://redis:6379/0');
+  expect(set.metricsPort).toBe(9100);
+  expect(() => load({ REDIS_URL: 'http://redis' })).toThrow(/REDIS_URL/);
+  expect(() => load({ METRICS_PORT: 'x' })).toThrow(/METRICS_PORT/);
+});
