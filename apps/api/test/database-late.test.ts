@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { expect, inject, test } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '@shop/adapters-postgres';
+import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '@shop/adapters-postgres';
 import { signToken } from '@shop/adapters-http';
 import { Client, secretBytes } from '../../../test/support/http.ts';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
@@ -26,17 +25,6 @@ async function waitUntilReady(url: string, withinMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`not ready within ${withinMs} ms`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 test('started while its PostgreSQL is down, it listens at once, answers 503 to what needs the database, and serves fully once the database comes up', async () => {

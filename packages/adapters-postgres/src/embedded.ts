@@ -18,7 +18,8 @@ export interface EmbeddedDatabase {
   crash(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A port free on the loopback now (the caller races others for it, as any such helper does). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
