@@ -35,7 +35,6 @@ CREATE TABLE order_write_fences (
 CREATE FUNCTION place_orders(batch jsonb, write_token bigint) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
-  o jsonb;
   n int;
   j int;
   x int;
@@ -43,6 +42,12 @@ DECLARE
   outcome text[];
   claimed text[] := '{}';
   claim_id text;
+  q_pos int[];
+  q_key text[];
+  q_print text[];
+  q_result jsonb[];
+  q_got boolean[];
+  q_done boolean[];
   ok boolean;
   -- The orders, by position in the batch.
   o_user bigint[];
@@ -100,23 +105,37 @@ BEGIN
 
   -- Keys first, before any row lock, held to the end: a key in flight elsewhere (or twice in this
   -- group) is busy at once, never queued; a key completed since the snapshot is stale, and stays
-  -- so, since completing it takes the claim we now hold.
-  n := 0;
-  FOR o IN SELECT e FROM jsonb_array_elements(batch) e LOOP
-    n := n + 1;
-    CONTINUE WHEN jsonb_typeof(o->'claim') IS DISTINCT FROM 'object';
-    claim_id := o_user[n] || ':' || (o->'claim'->>'key');
-    IF claim_id = ANY(claimed) OR NOT idempotency_claim(o_user[n], o->'claim'->>'key') THEN
-      outcome[n] := 'busy';
-    ELSIF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = o_user[n] AND key = o->'claim'->>'key') THEN
-      outcome[n] := 'stale';
+  -- so, since completing it takes the claim we now hold. Statements for all the group's keys, not
+  -- per order: with every order keyed, this runs while another group holds a hot row.
+  SELECT array_agg(k::int ORDER BY k), array_agg(e->'claim'->>'key' ORDER BY k),
+         array_agg(e->'claim'->>'fingerprint' ORDER BY k), array_agg(e->'claim'->'result' ORDER BY k)
+    INTO q_pos, q_key, q_print, q_result
+    FROM jsonb_array_elements(batch) WITH ORDINALITY t(e, k) WHERE jsonb_typeof(e->'claim') = 'object';
+  FOR j IN 1..coalesce(cardinality(q_pos), 0) LOOP
+    claim_id := o_user[q_pos[j]] || ':' || q_key[j];
+    IF claim_id = ANY(claimed) THEN
+      outcome[q_pos[j]] := 'busy';
     ELSE
-      key_users := key_users || o_user[n];
-      key_texts := key_texts || (o->'claim'->>'key');
-      key_prints := key_prints || (o->'claim'->>'fingerprint');
-      key_results := key_results || (o->'claim'->'result');
+      claimed := claimed || claim_id;
     END IF;
-    claimed := claimed || claim_id;
+  END LOOP;
+  SELECT array_agg(CASE WHEN outcome[c.k] IS NULL THEN idempotency_claim(o_user[c.k], c.key) END ORDER BY c.j)
+    INTO q_got FROM unnest(q_pos, q_key) WITH ORDINALITY c(k, key, j);
+  -- Its own statement, so that its snapshot is taken after the claims.
+  SELECT array_agg(EXISTS (SELECT 1 FROM idempotency_keys ik WHERE ik.user_id = o_user[c.k] AND ik.key = c.key) ORDER BY c.j)
+    INTO q_done FROM unnest(q_pos, q_key) WITH ORDINALITY c(k, key, j);
+  FOR j IN 1..coalesce(cardinality(q_pos), 0) LOOP
+    CONTINUE WHEN outcome[q_pos[j]] IS NOT NULL;
+    IF NOT q_got[j] THEN
+      outcome[q_pos[j]] := 'busy';
+    ELSIF q_done[j] THEN
+      outcome[q_pos[j]] := 'stale';
+    ELSE
+      key_users := key_users || o_user[q_pos[j]];
+      key_texts := key_texts || q_key[j];
+      key_prints := key_prints || q_print[j];
+      key_results := key_results || q_result[j];
+    END IF;
   END LOOP;
   -- The keys' rows now, before the row locks, so that a flash sale's hot row is not held while
   -- they are written. No one else can write these keys meanwhile: we hold their claims.
