@@ -215,6 +215,19 @@ describe('auditInvariants', () => {
   });
 });
 
+/** Runs `work` while another session holds what `lock` takes, in a transaction rolled back after. */
+async function whileHeld(lock: string, values: unknown[], work: () => Promise<void>): Promise<void> {
+  const holder = await tdb.db.pool.connect();
+  await holder.query('BEGIN');
+  await holder.query(lock, values);
+  try {
+    await work();
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+}
+
 describe('pgOrderBook', () => {
   const count = async (table: string) => (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
   const tables = async () => ({
@@ -318,10 +331,7 @@ describe('pgOrderBook', () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
-    const holder = await tdb.db.pool.connect();
-    await holder.query('BEGIN');
-    await holder.query(`SELECT idempotency_claim($1, 'held')`, [userId]);
-    try {
+    await whileHeld(`SELECT idempotency_claim($1, 'held')`, [userId], async () => {
       // The snapshot's look at the key takes it only for its own statement: still free afterwards.
       expect((await book.snapshot(userId, [productId], null, 'free')).keyInFlight).toBe(false);
       expect(await tdb.query(`SELECT idempotency_claim($1, 'free') AS ok`, [userId])).toEqual([{ ok: true }]);
@@ -333,10 +343,7 @@ describe('pgOrderBook', () => {
       expect(await tables()).toEqual(before);
       expect((await book.snapshot(userId, [productId], null, 'held')).keyInFlight).toBe(true);
       expect((await book.snapshot(userId, [productId], null, 'other')).keyInFlight).toBe(false);
-    } finally {
-      await holder.query('ROLLBACK');
-      holder.release();
-    }
+    });
   });
 
   test('a group cancelled by statement_timeout writes nothing and fails with 57014', async () => {
@@ -345,16 +352,13 @@ describe('pgOrderBook', () => {
     const book = pgOrderBook(impatient.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
-    const holder = await tdb.db.pool.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
     try {
-      const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null));
-      await expect(book.write(w)).rejects.toMatchObject({ code: '57014' });
-      expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
+      await whileHeld('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId], async () => {
+        const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null));
+        await expect(book.write(w)).rejects.toMatchObject({ code: '57014' });
+        expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
+      });
     } finally {
-      await holder.query('ROLLBACK');
-      holder.release();
       await impatient.close();
     }
   });
@@ -363,10 +367,7 @@ describe('pgOrderBook', () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
-    const holder = await tdb.db.pool.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
-    try {
+    await whileHeld('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId], async () => {
       const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null));
       const outcome = book.write(w);
       let pid: number | undefined;
@@ -380,10 +381,7 @@ describe('pgOrderBook', () => {
       await tdb.query('SELECT pg_terminate_backend($1)', [pid]);
       expect(await outcome).toBe('stale');
       expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
-    } finally {
-      await holder.query('ROLLBACK');
-      holder.release();
-    }
+    });
   });
 
   test('an answer lost after the commit is not a failure: the writer finds the orders and reports them placed', async () => {

@@ -231,7 +231,8 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.state.orders.size).toBe(2);
   });
 
-  test('IDEMPOTENCY_KEY_IN_USE while the first request is still being written', async () => {
+  /** Starts the first request and holds it in its write, its key claimed, until `release()`. */
+  async function firstHeldInItsWrite() {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     let writing = false;
@@ -242,6 +243,11 @@ describe('placeOrder with an Idempotency-Key', () => {
     };
     const first = placeOrder(deps, cmd());
     await vi.waitFor(() => expect(writing).toBe(true));
+    return { first, release };
+  }
+
+  test('IDEMPOTENCY_KEY_IN_USE while the first request is still being written', async () => {
+    const { first, release } = await firstHeldInItsWrite();
 
     await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
     release();
@@ -251,16 +257,7 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 
   test('IDEMPOTENCY_KEY_IN_USE for a duplicate in flight even when its own snapshot would refuse it', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let writing = false;
-    shop.beforeGuardedWrite = () => {
-      writing = true;
-      shop.beforeGuardedWrite = async () => undefined;
-      return held;
-    };
-    const first = placeOrder(deps, cmd());
-    await vi.waitFor(() => expect(writing).toBe(true));
+    const { first, release } = await firstHeldInItsWrite();
     // As far as a new snapshot can tell the balance is gone; the first write will still succeed.
     shop.state.users.get(userId)!.balance = 0;
     await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
