@@ -39,7 +39,7 @@ const HELP = `pnpm bench [options]
   --scale            first seed a year of history straight into the database: 1,000,000 users,
                      100,000 products, 5,000,000 orders with their items, ledger, coupon copies,
                      rollup and last week's events (apps/bench/src/run/scale-seed.ts); the load then
-                     draws 100,000 of those users at random and every product (--users/--products unused)
+                     draws --users users and --products products at random from the whole tables
   --scale-factor F   --scale's sizes × F (default 1; e.g. 0.01 for a quick check)
 
 uniform and hot-product are measured against pgbench (-M prepared, -j 2) running the textbook
@@ -94,7 +94,7 @@ async function main(): Promise<number> {
   const runs: RunRecord[] = [];
   let dir: string | null = null;
   try {
-    const scaled: ScaleSeeded | null = opt.scale ? await seedAtScale(target, Number(opt['scale-factor'])) : null;
+    const scaled: ScaleSeeded | null = opt.scale ? await seedAtScale(target, Number(opt['scale-factor']), { users: Number(opt.users), products: Number(opt.products) }) : null;
     const seedBar = progressBar('seeding through the admin API');
     const seeded = scaled ?? await seedThroughApi(
       target.baseUrl,

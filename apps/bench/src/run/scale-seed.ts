@@ -31,12 +31,13 @@ import { seededRandom } from './random.ts';
  * rows autovacuum has long since processed, so no catch-up vacuum or checkpoint falls into the
  * measured windows.
  *
- * The load draws its users from a random sample spread over the whole users table (tokens are
- * signed for each) and its products from every seeded product; its hot products and coupons are
- * created through the admin API, as in the default run.
+ * The load works on as many users and products as the default run's (`--users`, `--products`),
+ * drawn at random from the whole tables (tokens are signed for each), so that the two runs differ
+ * in the data's size and not in the load; its hot products and coupons are created through the
+ * admin API, as in the default run.
  */
 
-export const SCALE_FULL = { users: 1_000_000, products: 100_000, orders: 5_000_000, coupons: 20, loadUsers: 100_000 } as const;
+export const SCALE_FULL = { users: 1_000_000, products: 100_000, orders: 5_000_000, coupons: 20 } as const;
 const HISTORY_DAYS = 365;
 /** OUTBOX_RETENTION_DAYS' default: delivered events older than this have been purged by the relay. */
 const RETENTION_DAYS = 7;
@@ -97,13 +98,18 @@ const log = (line: string) => process.stderr.write(`  ${line}\n`);
 const secondsSince = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 /** Seeds the database of `target` at `factor` × SCALE_FULL (1 = the full size; 0.01 for a quick check). */
-export async function seedAtScale(target: ScaleTarget, factor = 1): Promise<ScaleSeeded> {
+export async function seedAtScale(
+  target: ScaleTarget,
+  factor: number,
+  load: { readonly users: number; readonly products: number },
+): Promise<ScaleSeeded> {
   if (!(factor > 0 && factor <= 10)) throw new Error(`--scale-factor must be in (0, 10], got ${factor}`);
   const U = Math.max(10, Math.round(SCALE_FULL.users * factor));
   const P = Math.max(10, Math.round(SCALE_FULL.products * factor));
   const N = Math.max(10, Math.round(SCALE_FULL.orders * factor));
   const C = Math.max(2, Math.round(SCALE_FULL.coupons * factor));
-  const loadUsers = Math.min(U, Math.max(100, Math.round(SCALE_FULL.loadUsers * factor)));
+  const loadUsers = Math.min(U, load.users);
+  const loadProducts = Math.min(P, load.products);
   const couponHolders = Math.max(1, Math.floor(loadUsers / 50));
 
   const t0 = performance.now();
@@ -335,9 +341,9 @@ export async function seedAtScale(target: ScaleTarget, factor = 1): Promise<Scal
     const plainRowLock = await product('hot product (ceiling, plain row lock)');
     const { couponId } = await api.post('/admin/coupons', { name: 'flash 100', discountType: 'FIXED', discountValue: 1_000, totalQuantity: BURST_COUPONS });
     const { couponId: mixedCouponId } = await api.post('/admin/coupons', { name: 'mixed 10%', discountType: 'RATE', discountValue: 10, totalQuantity: couponHolders });
-    // The load's users: a random sample spread over the whole table; its products: all of them.
+    // The load's users and products: random samples spread over the whole tables.
     const userIds = sample(U, loadUsers, seededRandom(11));
-    const productIds = Array.from({ length: P }, (_, i) => i + 1);
+    const productIds = sample(P, loadProducts, seededRandom(12)).sort((a, b) => a - b);
     const holders = userIds.slice(0, couponHolders);
     await Promise.all(
       Array.from({ length: 16 }, async (_, w) => {
@@ -349,7 +355,7 @@ export async function seedAtScale(target: ScaleTarget, factor = 1): Promise<Scal
     const plans = await orderPathPlans(
       target.databaseUrl,
       userIds[0]!,
-      [productIds[Math.floor(P / 3)]!, productIds[Math.floor((2 * P) / 3)]!, productIds[P - 1]!],
+      [productIds[Math.floor(productIds.length / 3)]!, productIds[Math.floor((2 * productIds.length) / 3)]!, productIds[productIds.length - 1]!],
       userIds.slice(1, 33),
       P,
     );
@@ -615,7 +621,7 @@ export function scaleMarkdown(s: ScaleInfo): string {
       `Database size after seeding: **${mib(s.databaseBytes)}** (pg_database_size). Delivered events are kept for the orders since ` +
       `${s.history.eventsRetainedSince.slice(0, 16)}Z only (the relay's ${s.history.retentionDays}-day retention would have purged older ones); ` +
       `the audit requires exactly one event of every order placed since then, at most one of older ones. ` +
-      `The load: ${n(s.load.users)} users drawn at random from all ${n(s.seeded.users)}, all ${n(s.load.products)} products. ` +
+      `The load: ${n(s.load.users)} users drawn at random from all ${n(s.seeded.users)}, ${n(s.load.products)} products from all ${n(s.seeded.products)} (as many as the default run's). ` +
       `Schema after seeding identical to the migrations': ${s.schemaUnchanged ? 'yes' : '**no**'}.`,
     '',
     '| table | rows | size |',
