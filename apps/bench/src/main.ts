@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { auditInvariants } from '@shop/adapters-postgres';
 import { runInChild, progressBar } from './run/children.ts';
-import { observeLockWaits, waitForDelivery, checkEvents } from './run/observe.ts';
+import { observeLockWaits, quiesce, checkEvents } from './run/observe.ts';
 import { Meter, processTicks, type MeasuredWindow } from './run/meter.ts';
 import { findPgbench, pgbenchVersion, runPgbench } from './run/pgbench.ts';
 import { isKeyed, KEYED_TWIN, type LoadResult, type Shape, type WindowEdge, type WorkloadName } from './run/protocol.ts';
@@ -171,8 +171,8 @@ async function main(): Promise<number> {
       return run;
     };
     // Each run starts with the previous run's events delivered, so the relay's catch-up does not
-    // compete with the next measurement.
-    const settle = () => waitForDelivery(target.pool);
+    // compete with the next measurement, and with its tables vacuumed and its pages written.
+    const settle = () => quiesce(target.pool);
     const service = (workload: WorkloadName, shape: Shape) =>
       metered((onEdge) =>
         runInChild('load-process.ts', { workload, baseUrl: target.baseUrl, authSecret: target.authSecret, connections, shape, fixture, seed }, `${workload} · service (HTTP)`, onEdge),
@@ -220,31 +220,36 @@ async function main(): Promise<number> {
       }
     };
 
+    // A keyed twin runs right after its twin, so that the two meet the same server: the ratio
+    // between them is the point of the pair.
     if (workloads.includes('uniform')) {
       await settle();
       await record('uniform', 'service', 'uniform · service (HTTP)', await service('uniform', timed));
-      await settle();
-      await record('uniform', 'ceiling', 'uniform · same SQL through one Node process (no HTTP)', await ceiling('uniform', 'service-sql', timed, fixture.productIds));
-      await pgbenchCeiling('uniform', timed);
     }
     if (workloads.includes('uniform-keyed')) {
       await settle();
       await record('uniform-keyed', 'service', 'uniform-keyed · service (HTTP)', await service('uniform-keyed', timed));
     }
-
+    if (workloads.includes('uniform')) {
+      await settle();
+      await record('uniform', 'ceiling', 'uniform · same SQL through one Node process (no HTTP)', await ceiling('uniform', 'service-sql', timed, fixture.productIds));
+      await pgbenchCeiling('uniform', timed);
+    }
     // Each hot-product run sells out a product of its own, seeded with HOT_STOCK; the keyed twin too.
     const hot: Array<['hot-product' | 'hot-product-keyed', RunRecord['runner'], string, number, () => Promise<Metered>]> = [];
     if (workloads.includes('hot-product')) {
+      hot.push(['hot-product', 'service', 'hot-product · service (HTTP)', fixture.hotProductId, () => service('hot-product', hotAttempts)]);
+    }
+    if (workloads.includes('hot-product-keyed')) {
+      hot.push(['hot-product-keyed', 'service', 'hot-product-keyed · service (HTTP)', fixture.hotKeyedProductId, () => service('hot-product-keyed', hotAttempts)]);
+    }
+    if (workloads.includes('hot-product')) {
       hot.push(
-        ['hot-product', 'service', 'hot-product · service (HTTP)', fixture.hotProductId, () => service('hot-product', hotAttempts)],
         ['hot-product', 'ceiling', 'hot-product · same SQL through one Node process (no HTTP)', seeded.ceilingHotProducts.serviceSql, () =>
           ceiling('hot-product', 'service-sql', hotAttempts, [seeded.ceilingHotProducts.serviceSql])],
         ['hot-product', 'plain-row-lock', 'hot-product · plain row lock through one Node process (no HTTP)', seeded.ceilingHotProducts.plainRowLock, () =>
           ceiling('hot-product', 'plain-row-lock', hotAttempts, [seeded.ceilingHotProducts.plainRowLock])],
       );
-    }
-    if (workloads.includes('hot-product-keyed')) {
-      hot.push(['hot-product-keyed', 'service', 'hot-product-keyed · service (HTTP)', fixture.hotKeyedProductId, () => service('hot-product-keyed', hotAttempts)]);
     }
     for (const [workload, runner, label, productId, go] of hot) {
       await settle();
@@ -258,7 +263,7 @@ async function main(): Promise<number> {
       // Sales per second while there was stock: the figure a flash sale cares about.
       const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
       run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
-      // The database's own limit, after the Node runners' hot runs, before the keyed twin's.
+      // The database's own limit, after the Node runners' hot runs.
       if (runner === 'plain-row-lock') await pgbenchCeiling('hot-product', hotAttempts);
     }
 

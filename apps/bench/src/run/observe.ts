@@ -14,6 +14,21 @@ export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promi
   }
 }
 
+/**
+ * Brings the server to the same quiet state before each measured run: the previous run's events
+ * delivered, the tables it grew vacuumed and analysed, its dirty pages written. Without it, a run
+ * measured after several others pays for their autovacuum and checkpoint, and a same-run ratio
+ * between twins measures their order in the run as much as the twins.
+ */
+export async function quiesce(pool: pg.Pool): Promise<void> {
+  await waitForDelivery(pool);
+  await pool.query(`VACUUM (ANALYZE) ${QUIESCED_TABLES.join(', ')}`);
+  // CHECKPOINT needs superuser (or pg_checkpoint): against a --url database without it, skip.
+  await pool.query('CHECKPOINT').catch(() => undefined);
+}
+
+const QUIESCED_TABLES = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'user_coupons', 'outbox_events', 'idempotency_keys'];
+
 export interface LockWaits {
   readonly samples: number;
   /** Most sessions seen waiting on a lock at one instant. */
