@@ -22,7 +22,17 @@ export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promi
  */
 export async function quiesce(pool: pg.Pool): Promise<void> {
   await waitForDelivery(pool);
-  await pool.query(`VACUUM (ANALYZE) ${QUIESCED_TABLES.join(', ')}`);
+  // Not an empty table: its statistics would then say "empty" for the whole next run, and the
+  // plans cached on that (a foreign-key check, a key lookup) would scan it as it grows. Seen in a
+  // run with orders and idempotency_keys analysed empty: the order_items foreign-key check took
+  // 0.22 ms per order in uniform, the completed-key lookup 0.35 ms per order in uniform-keyed,
+  // neither in the top statements before. A live service meets that only once, and autovacuum's
+  // next ANALYZE ends it; a 20-second run would not see it end.
+  const tables: string[] = [];
+  for (const t of QUIESCED_TABLES) {
+    if ((await pool.query(`SELECT 1 FROM ${t} LIMIT 1`)).rowCount) tables.push(t);
+  }
+  if (tables.length > 0) await pool.query(`VACUUM (ANALYZE) ${tables.join(', ')}`);
   // CHECKPOINT needs superuser (or pg_checkpoint): against a --url database without it, skip.
   await pool.query('CHECKPOINT').catch(() => undefined);
 }
