@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { eventually } from './eventually.ts';
 
 export type ReceiverMode = 'ok' | 'fail' | 'hang';
 
@@ -66,12 +67,8 @@ export class Receiver {
   }
 
   /** Waits until `predicate` holds, polling; fails with `what` after `timeoutMs`. */
-  async until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    return eventually(predicate, what, timeoutMs, 25);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

