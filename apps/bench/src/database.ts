@@ -15,7 +15,7 @@ export interface BenchDatabase {
 
 /**
  * The embedded server loads pg_stat_statements, tracking statements inside functions too
- * (place_orders is PL/pgSQL), so each workload can list what its time in the database went to.
+ * (write_orders is PL/pgSQL), so each workload can list what its time in the database went to.
  */
 export const STATEMENT_STATS_FLAGS = ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'] as const;
 

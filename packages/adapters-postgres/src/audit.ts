@@ -5,10 +5,13 @@ import type pg from 'pg';
  * after-incident check. Returns one line per violation; an empty list means all hold:
  * - every balance equals the sum of its ledger and the newest entry's balanceAfter;
  * - every order's amounts add up, it has exactly one PAYMENT entry of -paidAmount and exactly one
- *   order.paid event that describes it; no event lacks its order;
+ *   order.paid event that describes it; a CANCELLED order also exactly one REFUND entry of
+ *   +paidAmount and one order.cancelled event that describes it, a PAID order neither; no event
+ *   lacks its order;
  * - every coupon's issued count equals its copies and never exceeds its total, and each used copy
- *   names an order that used it;
- * - for products whose initial stock is given: stock + units sold = initial stock, stock ≥ 0.
+ *   names a PAID order that used it (a cancelled order gave its copy back);
+ * - for products whose initial stock is given: stock + units in PAID orders = initial stock,
+ *   stock ≥ 0 (a cancellation gave its units back).
  *
  * `eventsPurgedBefore`: the relay deletes delivered events after its retention period, so on a
  * database with a history (the benchmark's --scale seed), orders created before this time may have
@@ -39,12 +42,15 @@ export async function auditInvariants(
 
   const badOrders = await rows<{ id: string }>(`
     WITH pay AS (
-      SELECT order_id, count(*) AS n, sum(amount) AS amount FROM balance_ledger
-      WHERE type = 'PAYMENT' AND order_id IS NOT NULL GROUP BY order_id
+      SELECT order_id, count(*) FILTER (WHERE type = 'PAYMENT') AS n, sum(amount) FILTER (WHERE type = 'PAYMENT') AS amount,
+             count(*) FILTER (WHERE type = 'REFUND') AS refunds, sum(amount) FILTER (WHERE type = 'REFUND') AS refunded
+      FROM balance_ledger WHERE order_id IS NOT NULL GROUP BY order_id
     ), lines AS (
       SELECT order_id, sum(line_amount) AS total FROM order_items GROUP BY order_id
     ), ev AS (
-      SELECT aggregate_id, count(*) AS n FROM outbox_events GROUP BY aggregate_id
+      SELECT aggregate_id, count(*) FILTER (WHERE event_type = 'order.paid') AS paid,
+             count(*) FILTER (WHERE event_type = 'order.cancelled') AS cancelled
+      FROM outbox_events GROUP BY aggregate_id
     )
     SELECT o.id FROM orders o
     LEFT JOIN pay ON pay.order_id = o.id
@@ -53,8 +59,11 @@ export async function auditInvariants(
     WHERE o.paid_amount <> o.total_amount - o.discount_amount
        OR lines.total IS DISTINCT FROM o.total_amount
        OR coalesce(pay.n, 0) <> 1 OR pay.amount IS DISTINCT FROM -o.paid_amount
-       OR coalesce(ev.n, 0) > 1
-       OR (ev.n IS NULL AND ($1::timestamptz IS NULL OR o.created_at >= $1::timestamptz))`, [options.eventsPurgedBefore ?? null]);
+       OR coalesce(pay.refunds, 0) <> (o.status = 'CANCELLED')::int
+       OR (o.status = 'CANCELLED' AND pay.refunded IS DISTINCT FROM o.paid_amount)
+       OR coalesce(ev.paid, 0) > 1 OR coalesce(ev.cancelled, 0) > (o.status = 'CANCELLED')::int
+       OR (($1::timestamptz IS NULL OR o.created_at >= $1::timestamptz)
+           AND (coalesce(ev.paid, 0) <> 1 OR coalesce(ev.cancelled, 0) <> (o.status = 'CANCELLED')::int))`, [options.eventsPurgedBefore ?? null]);
   for (const o of badOrders) violations.push(`order ${o.id}: amounts, payment or event do not agree`);
 
   const badEvents = await rows<{ event_id: string }>(`
@@ -62,9 +71,11 @@ export async function auditInvariants(
     SELECT e.event_id FROM outbox_events e
     JOIN orders o ON o.id::text = e.aggregate_id
     LEFT JOIN lines ON lines.order_id = o.id
-    WHERE e.event_type <> 'order.paid'
+    WHERE e.event_type NOT IN ('order.paid', 'order.cancelled')
+       OR e.payload->>'type' <> e.event_type
        OR e.payload->>'eventId' <> e.event_id::text
-       OR (e.payload->'data'->>'paidAmount')::bigint <> o.paid_amount
+       OR (e.event_type = 'order.paid' AND (e.payload->'data'->>'paidAmount')::bigint <> o.paid_amount)
+       OR (e.event_type = 'order.cancelled' AND (o.status <> 'CANCELLED' OR (e.payload->'data'->>'refundedAmount')::bigint <> o.paid_amount))
        OR (e.payload->'data'->>'userId')::bigint <> o.user_id
        OR jsonb_array_length(e.payload->'data'->'items') <> coalesce(lines.n, 0)`);
   for (const e of badEvents) violations.push(`event ${e.event_id}: does not describe its order`);
@@ -77,17 +88,19 @@ export async function auditInvariants(
     WHERE c.issued_quantity <> (SELECT count(*) FROM user_coupons uc WHERE uc.coupon_id = c.id)
        OR c.issued_quantity > c.total_quantity
        OR (SELECT count(*) FROM user_coupons uc WHERE uc.coupon_id = c.id AND uc.used_at IS NOT NULL)
-          <> (SELECT count(*) FROM orders o WHERE o.coupon_id = c.id)`); // few coupons: per-row is fine
+          <> (SELECT count(*) FROM orders o WHERE o.coupon_id = c.id AND o.status = 'PAID')`); // few coupons: per-row is fine
   for (const c of badCoupons) violations.push(`coupon ${c.id}: issued, held and used counts disagree`);
   const badUses = await rows<{ user_id: number; coupon_id: number }>(`
     SELECT uc.user_id, uc.coupon_id FROM user_coupons uc
     WHERE uc.order_id IS NOT NULL AND NOT EXISTS (
-      SELECT 1 FROM orders o WHERE o.id = uc.order_id AND o.user_id = uc.user_id AND o.coupon_id = uc.coupon_id)`);
+      SELECT 1 FROM orders o WHERE o.id = uc.order_id AND o.user_id = uc.user_id AND o.coupon_id = uc.coupon_id AND o.status = 'PAID')`);
   for (const u of badUses) violations.push(`user ${u.user_id} coupon ${u.coupon_id}: use names no matching order`);
 
   if (initialStock.size > 0) {
     const stock = await rows<{ id: number; stock: number; sold: number }>(
-      `SELECT p.id, p.stock, coalesce((SELECT sum(quantity) FROM order_items i WHERE i.product_id = p.id), 0)::bigint AS sold
+      `SELECT p.id, p.stock,
+              coalesce((SELECT sum(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id
+                         WHERE i.product_id = p.id AND o.status = 'PAID'), 0)::bigint AS sold
        FROM products p WHERE p.id = ANY($1::bigint[])`,
       [[...initialStock.keys()]],
     );

@@ -1,8 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import type { CompletedKey, OrderBook, OrderWrite, WriteOutcome } from '@shop/application';
+import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
-import { toHeldCoupon } from './rows.ts';
+import { ITEMS_JSON, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
+import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
@@ -64,12 +65,34 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
       return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyInFlight: !row.key_free };
     },
 
-    write: (order) => writer.submit(order),
+    async cancelSnapshot(orderId, key) {
+      // Any string names an order or none (the contract): only a uuid can name one.
+      if (!isUuid(orderId)) return { order: null, completedKey: null, keyInFlight: false };
+      const { rows } = await sql<OrderRow & {
+        completed: CompletedKey | null;
+        key_free: boolean;
+      }>`
+        SELECT o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
+               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items,
+               (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
+                  FROM idempotency_keys WHERE user_id = o.user_id AND key = ${key}::text) AS completed,
+               (${key}::text IS NULL OR idempotency_claim(o.user_id, ${key}::text)) AS key_free
+          FROM orders o WHERE o.id = ${orderId}::uuid`.execute(db);
+      const row = rows[0];
+      if (!row) return { order: null, completedKey: null, keyInFlight: false };
+      return {
+        order: toOrder(row),
+        completedKey: row.completed,
+        keyInFlight: !row.key_free,
+      };
+    },
+
+    write: (w) => writer.submit(w),
   };
 }
 
 interface Waiting {
-  readonly order: OrderWrite;
+  readonly write: BookWrite;
   resolve(outcome: WriteOutcome): void;
   reject(err: unknown): void;
 }
@@ -89,9 +112,9 @@ class GroupWriter {
     this.outcomeWaitMs = outcomeWaitMs;
   }
 
-  submit(order: OrderWrite): Promise<WriteOutcome> {
+  submit(write: BookWrite): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ order, resolve, reject });
+      this.waiting.push({ write, resolve, reject });
       this.pump();
     });
   }
@@ -109,7 +132,7 @@ class GroupWriter {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      const outcomes = await writeOrderGroup(this.db, group.map((g) => g.order), this.outcomeWaitMs);
+      const outcomes = await writeOrderGroup(this.db, group.map((g) => g.write), this.outcomeWaitMs);
       group.forEach((g, i) => g.resolve(outcomes[i]!));
     } catch (err) {
       if (err instanceof GroupWriteError && err.rolledBack === 'order' && group.length > 1) {

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
-import type { OrderWrite, WriteOutcome } from '@shop/application';
+import type { BookWrite, WriteOutcome } from '@shop/application';
+import { batchEntry } from './book-write.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -40,50 +41,53 @@ function randomToken(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Writes `orders` through `place_orders` (migration 0006) in one transaction and returns each
- * order's outcome. When the answer is lost, finds out which orders committed before returning:
- * an order that committed is reported placed, one that did not is reported stale (its caller
- * decides it again), so no caller is ever told "failed" about an order that was paid.
+ * Writes `writes` (orders and cancellations) through `write_orders` (migration 0008) in one
+ * transaction and returns each one's outcome. When the answer is lost, finds out which committed
+ * before returning: a write that committed is reported placed, one that did not is reported stale
+ * (its caller decides it again), so no caller is ever told "failed" about an order that was paid
+ * or a cancellation that was refunded.
  */
 export async function writeOrderGroup(
   db: Kysely<Database>,
-  orders: readonly OrderWrite[],
+  writes: readonly BookWrite[],
   outcomeWaitMs: number,
 ): Promise<WriteOutcome[]> {
   const token = randomToken();
-  const batch = JSON.stringify(orders.map((w) => ({ ...w.order, guard: w.guard, ledgerType: w.ledgerType, event: w.event, claim: w.claim })));
+  const batch = JSON.stringify(writes.map(batchEntry));
   let sent = false;
   try {
     return await db.connection().execute(async (conn) => {
       sent = true;
       const { rows } = await sql<{ outcome: WriteOutcome[] }>`
-        SELECT place_orders(${batch}::jsonb, ${token}::bigint) AS outcome`.execute(conn);
+        SELECT write_orders(${batch}::jsonb, ${token}::bigint) AS outcome`.execute(conn);
       return rows[0]!.outcome;
     });
   } catch (err) {
     if (!sent) throw new GroupWriteError('unsent', err);
     const code = rolledBackByServer(err);
     if (code !== null) {
-      if (RETRYABLE.has(code)) return orders.map(() => 'stale');
+      if (RETRYABLE.has(code)) return writes.map(() => 'stale');
       throw new GroupWriteError(code === QUERY_CANCELED ? 'cancelled' : 'order', err);
     }
-    const committed = await committedOrders(db, token, orders.map((w) => w.order.orderId), Date.now() + outcomeWaitMs).catch(
+    const committed = await committedEvents(db, token, writes.map((w) => w.event.eventId), Date.now() + outcomeWaitMs).catch(
       () => {
         throw new GroupWriteError('unknown', err);
       },
     );
-    return orders.map((w) => (committed.has(w.order.orderId) ? 'placed' : 'stale'));
+    return writes.map((w) => (committed.has(w.event.eventId) ? 'placed' : 'stale'));
   }
 }
 
 /**
- * Which of `orderIds` exist, asked only once the group's transaction is over: `place_orders`
- * holds the group's token lock until it commits or rolls back, so taking that lock first means
- * the answer cannot change afterwards. The token is also fenced in the same commit, so a group
+ * Which of `eventIds` exist, asked only once the group's transaction is over: every write records
+ * its one event in its own commit, and delivered events are kept for days (OUTBOX_RETENTION_DAYS,
+ * at least 1), far longer than this question is asked. `write_orders` holds the group's token lock
+ * until it commits or rolls back, so taking that lock first means the answer cannot change
+ * afterwards. The token is also fenced in the same commit, so a group
  * that reaches the database only now (a delayed packet) refuses to write. Retries, with capped
  * backoff, until `deadline`; no statement may wait past it.
  */
-async function committedOrders(db: Kysely<Database>, token: string, orderIds: string[], deadline: number): Promise<Set<string>> {
+async function committedEvents(db: Kysely<Database>, token: string, eventIds: string[], deadline: number): Promise<Set<string>> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
     try {
       return await db.transaction().execute(async (tx) => {
@@ -94,7 +98,7 @@ async function committedOrders(db: Kysely<Database>, token: string, orderIds: st
           WITH old AS (DELETE FROM order_write_fences WHERE fenced_at < now() - interval '1 hour')
           INSERT INTO order_write_fences (token) VALUES (${token}::bigint) ON CONFLICT DO NOTHING`.execute(tx);
         const { rows } = await sql<{ id: string }>`
-          SELECT id::text AS id FROM orders WHERE id = ANY(${orderIds}::uuid[])`.execute(tx);
+          SELECT event_id::text AS id FROM outbox_events WHERE event_id = ANY(${eventIds}::uuid[])`.execute(tx);
         return new Set(rows.map((r) => r.id));
       });
     } catch (err) {

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { LedgerEntry, Page, ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isPositiveId, isUuid } from './cursor.ts';
-import { HELD_COUPON_COLUMNS, toHeldCoupon, toOrder, toProduct, type OrderRow } from './rows.ts';
+import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
 
 /** [created_at to the microsecond, id]: the list's order, so no order is skipped or repeated. */
 type OrderCursor = [string, string];
@@ -15,12 +15,6 @@ function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R)
   const kept = more ? rows.slice(0, limit) : rows;
   return { items: kept.map(map), nextCursor: more ? encodeCursor(cursorOf(kept[kept.length - 1]!)) : null };
 }
-
-const ITEMS_JSON = sql<OrderRow['items']>`(
-  SELECT coalesce(json_agg(json_build_object(
-           'productId', i.product_id, 'quantity', i.quantity,
-           'unitPrice', i.unit_price, 'lineAmount', i.line_amount) ORDER BY i.line_no), '[]'::json)
-  FROM order_items i WHERE i.order_id = o.id)`;
 
 export function pgReadStore(db: Kysely<Database>): ReadStore {
   const orders = () =>
@@ -35,6 +29,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
         'o.paid_amount',
         'o.coupon_id',
         'o.created_at',
+        'o.cancelled_at',
         ITEMS_JSON.as('items'),
       ]);
 

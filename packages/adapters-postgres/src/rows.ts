@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Coupon, HeldCoupon, Order } from '@shop/domain';
 import type { Product } from '@shop/application';
 
@@ -75,12 +76,13 @@ export const toHeldCoupon = (r: {
 export interface OrderRow {
   id: string;
   user_id: number;
-  status: 'PAID';
+  status: Order['status'];
   total_amount: number;
   discount_amount: number;
   paid_amount: number;
   coupon_id: number | null;
   created_at: Date;
+  cancelled_at: Date | null;
   items: Order['items'];
 }
 
@@ -94,4 +96,12 @@ export const toOrder = (r: OrderRow): Order => ({
   paidAmount: r.paid_amount,
   couponId: r.coupon_id,
   createdAt: r.created_at,
+  cancelledAt: r.cancelled_at,
 });
+
+/** The items of the order aliased `o`, as the domain lists them. */
+export const ITEMS_JSON = sql<OrderRow['items']>`(
+  SELECT coalesce(json_agg(json_build_object(
+           'productId', i.product_id, 'quantity', i.quantity,
+           'unitPrice', i.unit_price, 'lineAmount', i.line_amount) ORDER BY i.line_no), '[]'::json)
+  FROM order_items i WHERE i.order_id = o.id)`;

@@ -5,9 +5,14 @@ import type { Database } from './schema.ts';
 const ROLLUP_LOCK = [0x5e7a11, 2];
 
 /**
- * Folds newly committed paid orders into product_sales_hourly. Only orders whose transaction id
- * is below the snapshot's xmin are taken — every transaction below it has finished, so no order
- * can still appear there later — and each is taken once (processed_until moves past it).
+ * Folds newly committed orders and cancellations into product_sales_hourly. Only transactions
+ * whose id is below the snapshot's xmin are taken — every transaction below it has finished, so
+ * no order or cancellation can still appear there later — and each is taken once
+ * (processed_until moves past it). Each fold decides by transaction ids alone, never by what its
+ * snapshot happens to see: an order counts when its placing transaction is folded, unless its
+ * cancelling one is folded with it or before; a cancellation subtracts when it is folded, if its
+ * order was counted by an earlier fold. So every order is added once and, if cancelled,
+ * subtracted once, whatever commits during a fold.
  * One process at a time does it; the others find the advisory lock taken and skip.
  */
 export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: boolean }> {
@@ -23,11 +28,19 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
       FROM rollup_state s WHERE s.name = 'product_sales_hourly'`.execute(trx);
     const { lo, hi } = bounds.rows[0]!;
     await sql`
-      WITH fresh AS (
+      WITH delta AS (
         SELECT date_trunc('hour', o.created_at) AS hour, i.product_id, sum(i.quantity)::bigint AS quantity
         FROM orders o JOIN order_items i ON i.order_id = o.id
-        WHERE o.status = 'PAID' AND o.xact_id >= ${lo}::xid8 AND o.xact_id < ${hi}::xid8
+        WHERE o.xact_id >= ${lo}::xid8 AND o.xact_id < ${hi}::xid8
+          AND (o.cancel_xact_id IS NULL OR o.cancel_xact_id >= ${hi}::xid8)
         GROUP BY 1, 2
+        UNION ALL
+        SELECT date_trunc('hour', o.created_at), i.product_id, -sum(i.quantity)::bigint
+        FROM orders o JOIN order_items i ON i.order_id = o.id
+        WHERE o.cancel_xact_id >= ${lo}::xid8 AND o.cancel_xact_id < ${hi}::xid8 AND o.xact_id < ${lo}::xid8
+        GROUP BY 1, 2
+      ), fresh AS (
+        SELECT hour, product_id, sum(quantity)::bigint AS quantity FROM delta GROUP BY 1, 2
       ), folded AS (
         INSERT INTO product_sales_hourly (hour, product_id, quantity)
         SELECT hour, product_id, quantity FROM fresh
@@ -54,6 +67,8 @@ export function pgSalesStats(db: Kysely<Database>): SalesStats {
         SELECT s.product_id, p.name, p.price, sum(s.quantity)::bigint AS sold
         FROM sales s JOIN products p ON p.id = s.product_id
         GROUP BY s.product_id, p.name, p.price
+        -- A product whose every sale in the window was cancelled has sold nothing.
+        HAVING sum(s.quantity) > 0
         ORDER BY sold DESC, s.product_id
         LIMIT ${limit}`.execute(db);
       return rows.map((r) => ({ productId: r.product_id, name: r.name, price: r.price, soldQuantity: r.sold }));

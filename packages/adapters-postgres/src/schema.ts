@@ -28,12 +28,13 @@ export interface Database {
   orders: {
     id: string;
     user_id: number;
-    status: 'PAID';
+    status: 'PAID' | 'CANCELLED';
     total_amount: number;
     discount_amount: number;
     paid_amount: number;
     coupon_id: number | null;
     created_at: Timestamp;
+    cancelled_at: Timestamp | null;
   };
   order_items: {
     order_id: string;

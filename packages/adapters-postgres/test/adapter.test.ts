@@ -52,12 +52,12 @@ describe('migrations', () => {
 });
 
 describe('database constraints as the last line of defence', () => {
-  test('refuse negative stock, negative or excessive balance and over-issued coupons', async () => {
+  test('refuse negative stock, a negative balance or one past a safe integer, and over-issued coupons', async () => {
     const productId = await seedProduct(100, 1);
     const userId = await seedUser(0);
     await expect(tdb.query('UPDATE products SET stock = -1 WHERE id = $1', [productId])).rejects.toThrow(/check/i);
     await expect(tdb.query('UPDATE users SET balance = -1 WHERE id = $1', [userId])).rejects.toThrow(/check/i);
-    await expect(tdb.query('UPDATE users SET balance = 1000000000001 WHERE id = $1', [userId])).rejects.toThrow(/check/i);
+    await expect(tdb.query('UPDATE users SET balance = 9007199254740992 WHERE id = $1', [userId])).rejects.toThrow(/check/i);
     await expect(
       tdb.query(
         `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
@@ -78,7 +78,7 @@ function decided(
     { orderId: uuidV7.next(), userId, items, couponId: options.couponId ?? null, now: new Date() },
     seen,
   );
-  return { order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim: options.claim ?? null };
+  return { kind: 'place', order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim: options.claim ?? null };
 }
 
 /** One unit at 1,000 won, decided on a snapshot that shows enough of everything. */
@@ -373,7 +373,7 @@ describe('pgOrderBook', () => {
       let pid: number | undefined;
       for (let i = 0; i < 200 && pid === undefined; i++) {
         [{ pid } = { pid: undefined }] = await tdb.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE query LIKE '%place_orders(%' AND pid <> pg_backend_pid() AND datname = current_database()`,
+          `SELECT pid FROM pg_stat_activity WHERE query LIKE '%write_orders(%' AND pid <> pg_backend_pid() AND datname = current_database()`,
         );
         if (pid === undefined) await new Promise((r) => setTimeout(r, 10));
       }
@@ -385,7 +385,7 @@ describe('pgOrderBook', () => {
   });
 
   test('an answer lost after the commit is not a failure: the writer finds the orders and reports them placed', async () => {
-    // A connection that loses every place_orders answer after the server has committed it.
+    // A connection that loses every write_orders answer after the server has committed it.
     const { Kysely, PostgresDialect } = await import('kysely');
     const lossy = new Kysely<never>({
       dialect: new PostgresDialect({ pool: tdb.db.pool }),
@@ -416,7 +416,7 @@ describe('order write fences', () => {
     const token = '4242424242';
     await tdb.query('INSERT INTO order_write_fences (token) VALUES ($1)', [token]);
     const batch = JSON.stringify([{ ...w.order, guard: w.guard, ledgerType: w.ledgerType, event: w.event, claim: null }]);
-    await expect(tdb.query('SELECT place_orders($1::jsonb, $2::bigint)', [batch, token])).rejects.toMatchObject({ code: 'OC003' });
+    await expect(tdb.query('SELECT write_orders($1::jsonb, $2::bigint)', [batch, token])).rejects.toMatchObject({ code: 'OC003' });
     expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
   });
 });

@@ -1,16 +1,17 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { DomainError, decideOrder, orderPaidEvent, type OrderSnapshot } from '@shop/domain';
-import { uuidV7, type OrderWrite } from '@shop/application';
+import { DomainError, decideCancellation, decideOrder, orderCancelledEvent, orderPaidEvent, type OrderSnapshot } from '@shop/domain';
+import { uuidV7, type BookWrite, type CancelWrite } from '@shop/application';
 import { pgOrderBook, writeOrderGroup } from '../src/index.ts';
 import { MemoryShop } from '../../application/test/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
 /**
- * The Postgres order writer (place_orders) and the in-memory fake the application tests run on
- * must give the same answers: random states, random groups of orders decided on one snapshot,
- * random changes between that snapshot and the write, then the same group through both. Same
- * outcomes, same final state, or the fake is testing a different service.
+ * The Postgres order writer (write_orders) and the in-memory fake the application tests run on
+ * must give the same answers: random states with orders already paid, random groups of orders
+ * and cancellations decided on one snapshot, random changes between that snapshot and the write,
+ * then the same group through both. Same outcomes, same final state, or the fake is testing a
+ * different service.
  */
 
 let tdb: TestDatabase;
@@ -27,9 +28,20 @@ interface World {
   coupons: { discountType: 'FIXED' | 'RATE'; discountValue: number; minOrderAmount: number }[];
   /** [user index, coupon index], deduplicated when arranged. */
   held: [number, number][];
-  orders: { user: number; items: { product: number; quantity: number }[]; coupon: number | null; key: string | null }[];
+  /** Placed through both writers before the group: what the group's cancellations undo. */
+  earlier: OrderSpec[];
+  /** The group: new orders, and cancellations of earlier orders (an index into `earlier`). */
+  orders: OrderSpec[];
+  cancels: { target: number; key: string | null; at: number }[];
   /** Commits of others between the snapshot and the write. */
   changes: Change[];
+}
+
+interface OrderSpec {
+  user: number;
+  items: { product: number; quantity: number }[];
+  coupon: number | null;
+  key: string | null;
 }
 
 type Change =
@@ -37,7 +49,8 @@ type Change =
   | { kind: 'stock'; product: number; value: number }
   | { kind: 'balance'; user: number; value: number }
   | { kind: 'use-coupon'; user: number; coupon: number }
-  | { kind: 'complete-key'; user: number; key: string };
+  | { kind: 'complete-key'; user: number; key: string }
+  | { kind: 'cancel-elsewhere'; target: number };
 
 const KEYS = ['k1', 'k2'];
 
@@ -58,7 +71,18 @@ const worldArb: fc.Arbitrary<World> = fc
       fc.record({ kind: fc.constant('balance' as const), user, value: fc.integer({ min: 0, max: 20_000 }) }),
       ...(coupons === 0 ? [] : [fc.record({ kind: fc.constant('use-coupon' as const), user, coupon: fc.nat({ max: coupons - 1 }) })]),
       fc.record({ kind: fc.constant('complete-key' as const), user, key: fc.constantFrom(...KEYS) }),
+      fc.record({ kind: fc.constant('cancel-elsewhere' as const), target: fc.nat({ max: 3 }) }),
     );
+    const orderSpec = fc.record({
+      user,
+      items: fc.uniqueArray(fc.record({ product, quantity: fc.integer({ min: 1, max: 3 }) }), {
+        minLength: 1,
+        maxLength: products,
+        selector: (i) => i.product,
+      }),
+      coupon,
+      key,
+    });
     return fc.record({
       balances: fc.array(fc.integer({ min: 0, max: 20_000 }), { minLength: users, maxLength: users }),
       products: fc.array(fc.record({ price: fc.integer({ min: 0, max: 3_000 }), stock: fc.integer({ min: 0, max: 6 }) }), {
@@ -74,19 +98,12 @@ const worldArb: fc.Arbitrary<World> = fc
         { minLength: coupons, maxLength: coupons },
       ),
       held: coupons === 0 ? fc.constant([]) : fc.array(fc.tuple(user, fc.nat({ max: coupons - 1 })), { maxLength: 4 }),
-      orders: fc.array(
-        fc.record({
-          user,
-          items: fc.uniqueArray(fc.record({ product, quantity: fc.integer({ min: 1, max: 3 }) }), {
-            minLength: 1,
-            maxLength: products,
-            selector: (i) => i.product,
-          }),
-          coupon,
-          key,
-        }),
-        { minLength: 1, maxLength: 8 },
-      ),
+      earlier: fc.array(orderSpec, { maxLength: 4 }),
+      orders: fc.array(orderSpec, { maxLength: 8 }),
+      // Several may undo the same order, as concurrent cancels do; `at` is the place in the group.
+      cancels: fc.array(fc.record({ target: fc.nat({ max: 3 }), key: fc.option(fc.constantFrom('c1', 'c2'), { freq: 2 }), at: fc.nat({ max: 8 }) }), {
+        maxLength: 4,
+      }),
       changes: fc.array(change, { maxLength: 3 }),
     });
   });
@@ -165,6 +182,12 @@ async function change(shop: MemoryShop, c: Change, now: Date): Promise<void> {
       elsewhere,
     ]);
     s.held.set(`${userId(c.user)}:${couponId(c.coupon)}`, { ...held, usedAt: now, orderId: elsewhere });
+  } else if (c.kind === 'cancel-elsewhere') {
+    const target = earlierIds[c.target];
+    const order = target === undefined ? undefined : s.orders.get(target);
+    if (!order || order.status !== 'PAID') return;
+    const w = cancelWrite(decideCancellation(order, now, 7), null);
+    expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(await shop.writeGroup([w]));
   } else {
     if (s.idempotency.has(`${userId(c.user)}:${c.key}`)) return;
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, $2, 'elsewhere', '{}')`, [
@@ -175,6 +198,17 @@ async function change(shop: MemoryShop, c: Change, now: Date): Promise<void> {
   }
 }
 
+/** The earlier orders of the world being tried, by index, once placed. */
+let earlierIds: string[] = [];
+
+const cancelWrite = (cancellation: ReturnType<typeof decideCancellation>, key: string | null): CancelWrite => ({
+  kind: 'cancel',
+  cancellation,
+  ledgerType: 'REFUND',
+  event: orderCancelledEvent(uuidV7.next(), cancellation),
+  claim: key === null ? null : { key, fingerprint: `f-${key}`, result: { orderId: cancellation.order.orderId } },
+});
+
 /** What both sides stored, in one comparable shape. */
 async function pgState() {
   const q = <R extends Record<string, unknown>>(text: string) => tdb.query<R>(text);
@@ -182,18 +216,21 @@ async function pgState() {
     balances: await q<{ id: number; balance: number }>('SELECT id, balance FROM users ORDER BY id'),
     products: await q<{ id: number; price: number; stock: number }>('SELECT id, price, stock FROM products ORDER BY id'),
     held: await q(`SELECT user_id, coupon_id, used_at IS NOT NULL AS used, order_id::text FROM user_coupons ORDER BY 1, 2`),
-    orders: await q(`SELECT id::text, user_id, total_amount, discount_amount, paid_amount, coupon_id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id) ORDER BY id`),
+    orders: await q(
+      `SELECT id::text, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, cancelled_at
+         FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id) ORDER BY id`,
+    ),
     items: await q(`SELECT order_id::text, line_no, product_id, quantity, unit_price, line_amount FROM order_items ORDER BY 1, 2`),
-    ledger: await q(`SELECT user_id, type, amount, balance_after, order_id::text FROM balance_ledger ORDER BY order_id, user_id`),
+    ledger: await q(`SELECT user_id, type, amount, balance_after, order_id::text FROM balance_ledger ORDER BY order_id, type, user_id`),
     events: await q(`SELECT event_id::text, event_type, aggregate_id, payload FROM outbox_events ORDER BY event_id`),
     keys: await q(`SELECT user_id, key, fingerprint, result FROM idempotency_keys ORDER BY 1, 2`),
   };
 }
 
-function fakeState(shop: MemoryShop, written: readonly OrderWrite[]) {
+function fakeState(shop: MemoryShop) {
   const s = shop.state;
   const byId = <T>(a: [number | string, T][]) => a.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, v]) => v);
-  const orders = written.map((w) => w.order).filter((o) => s.orders.has(o.orderId));
+  const orders = [...s.orders.values()];
   return {
     balances: [...s.users.values()].map((u) => ({ id: u.userId, balance: u.balance })).sort((a, b) => a.id - b.id),
     products: [...s.products.values()].map((p) => ({ id: p.productId, price: p.price, stock: p.stock })).sort((a, b) => a.id - b.id),
@@ -206,7 +243,16 @@ function fakeState(shop: MemoryShop, written: readonly OrderWrite[]) {
     orders: byId(
       orders.map((o) => [
         o.orderId,
-        { id: o.orderId, user_id: o.userId, total_amount: o.totalAmount, discount_amount: o.discountAmount, paid_amount: o.paidAmount, coupon_id: o.couponId },
+        {
+          id: o.orderId,
+          user_id: o.userId,
+          status: o.status,
+          total_amount: o.totalAmount,
+          discount_amount: o.discountAmount,
+          paid_amount: o.paidAmount,
+          coupon_id: o.couponId,
+          cancelled_at: o.cancelledAt,
+        },
       ]),
     ),
     items: byId(
@@ -222,7 +268,7 @@ function fakeState(shop: MemoryShop, written: readonly OrderWrite[]) {
     ),
     ledger: byId(
       s.ledger.map((e) => [
-        `${e.orderId}:${e.userId}`,
+        `${e.orderId}:${e.type}:${e.userId}`,
         { user_id: e.userId, type: e.type, amount: e.amount, balance_after: e.balanceAfter, order_id: e.orderId },
       ]),
     ),
@@ -238,31 +284,54 @@ function fakeState(shop: MemoryShop, written: readonly OrderWrite[]) {
   };
 }
 
-test('place_orders and the in-memory writer place, refuse and store exactly the same', async () => {
+test('write_orders and the in-memory writer place, cancel, refuse and store exactly the same', async () => {
   const book = pgOrderBook(tdb.db.kysely);
   let groupsWithSeveralPlaced = 0;
   let staleSeen = 0;
+  let cancelsWritten = 0;
+  let cancelsStale = 0;
   await fc.assert(
     fc.asyncProperty(worldArb, async (world) => {
       const now = new Date();
       const shop = await arrange(world, now);
-      const writes: OrderWrite[] = [];
-      for (const o of world.orders) {
-        const items = o.items.map((i) => ({ productId: productId(i.product), quantity: i.quantity }));
-        const ids = items.map((i) => i.productId).sort((a, b) => a - b);
-        const coupon = o.coupon === null ? null : couponId(o.coupon);
-        const seen = await book.snapshot(userId(o.user), ids, coupon, o.key);
-        const { completedKey, ...snapshot } = seen;
-        expect(completedKey).toBeNull();
-        const fakeSeen: OrderSnapshot = await shop.book.snapshot(userId(o.user), ids, coupon, o.key);
-        expect({ ...fakeSeen, completedKey: undefined }).toEqual({ ...snapshot, completedKey: undefined });
-        try {
-          const { order, guard } = decideOrder({ orderId: uuidV7.next(), userId: userId(o.user), items, couponId: coupon, now }, snapshot);
-          const claim = o.key === null ? null : { key: o.key, fingerprint: `f-${o.key}`, result: { orderId: order.orderId } };
-          writes.push({ order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim });
-        } catch (err) {
-          if (!(err instanceof DomainError)) throw err;
+
+      /** Each order decided on both sides' snapshot, which must be the same. */
+      const decide = async (specs: OrderSpec[]): Promise<BookWrite[]> => {
+        const decided: BookWrite[] = [];
+        for (const o of specs) {
+          const items = o.items.map((i) => ({ productId: productId(i.product), quantity: i.quantity }));
+          const ids = items.map((i) => i.productId).sort((a, b) => a - b);
+          const coupon = o.coupon === null ? null : couponId(o.coupon);
+          const seen = await book.snapshot(userId(o.user), ids, coupon, o.key);
+          const { completedKey, ...snapshot } = seen;
+          const fakeSeen: OrderSnapshot = await shop.book.snapshot(userId(o.user), ids, coupon, o.key);
+          expect({ ...fakeSeen, completedKey: undefined }).toEqual({ ...snapshot, completedKey: undefined });
+          if (completedKey) continue;
+          try {
+            const { order, guard } = decideOrder({ orderId: uuidV7.next(), userId: userId(o.user), items, couponId: coupon, now }, snapshot);
+            const claim = o.key === null ? null : { key: o.key, fingerprint: `f-${o.key}`, result: { orderId: order.orderId } };
+            decided.push({ kind: 'place', order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim });
+          } catch (err) {
+            if (!(err instanceof DomainError)) throw err;
+          }
         }
+        return decided;
+      };
+
+      // The earlier orders, one group through each writer: the orders the cancellations undo.
+      const earlier = await decide(world.earlier);
+      if (earlier.length > 0) expect(await writeOrderGroup(tdb.db.kysely, earlier, 1_000)).toEqual(await shop.writeGroup(earlier));
+      earlierIds = earlier.flatMap((w) => (w.kind === 'place' && shop.state.orders.has(w.order.orderId) ? [w.order.orderId] : []));
+
+      const writes = await decide(world.orders);
+      for (const c of world.cancels) {
+        const target = earlierIds[c.target];
+        if (target === undefined) continue;
+        const seen = await book.cancelSnapshot(target, c.key);
+        const fakeSeen = await shop.book.cancelSnapshot(target, c.key);
+        expect({ ...fakeSeen, completedKey: null }).toEqual({ ...seen, completedKey: null });
+        if (seen.completedKey || !seen.order || seen.order.status !== 'PAID') continue;
+        writes.splice(Math.min(c.at, writes.length), 0, cancelWrite(decideCancellation(seen.order, now, 7), c.key));
       }
       for (const c of world.changes) await change(shop, c, now);
       if (writes.length === 0) return;
@@ -270,13 +339,19 @@ test('place_orders and the in-memory writer place, refuse and store exactly the 
       const pgOutcomes = await writeOrderGroup(tdb.db.kysely, writes, 1_000);
       const fakeOutcomes = await shop.writeGroup(writes);
       expect(pgOutcomes).toEqual(fakeOutcomes);
-      expect(await pgState()).toEqual(fakeState(shop, writes));
+      expect(await pgState()).toEqual(fakeState(shop));
       if (pgOutcomes.filter((o) => o === 'placed').length > 1) groupsWithSeveralPlaced++;
       if (pgOutcomes.includes('stale')) staleSeen++;
+      writes.forEach((w, i) => {
+        if (w.kind === 'cancel' && pgOutcomes[i] === 'placed') cancelsWritten++;
+        if (w.kind === 'cancel' && pgOutcomes[i] === 'stale') cancelsStale++;
+      });
     }),
-    { numRuns: 150 },
+    { numRuns: 200 },
   );
   // The generator reaches the cases that matter, or the test proves little.
   expect(groupsWithSeveralPlaced).toBeGreaterThan(10);
   expect(staleSeen).toBeGreaterThan(10);
+  expect(cancelsWritten).toBeGreaterThan(10);
+  expect(cancelsStale).toBeGreaterThan(5);
 });

@@ -28,9 +28,7 @@ export async function once<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!idem) return work();
-  if (!(await tx.idempotency.tryClaim(idem.userId, idem.key))) {
-    throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
-  }
+  if (!(await tx.idempotency.tryClaim(idem.userId, idem.key))) throw keyInUse();
   const prior = await tx.idempotency.find(idem.userId, idem.key);
   if (prior) return codec.replay(storedResultFor(prior, print));
   const result = await work();
@@ -45,3 +43,7 @@ export function storedResultFor(completed: { fingerprint: string; result: unknow
   }
   return completed.result;
 }
+
+/** Another request with the same key is still being processed. */
+export const keyInUse = (): DomainError =>
+  new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');

@@ -1,4 +1,6 @@
 import type {
+  BookWrite,
+  CancelWrite,
   Clock,
   Coupon,
   CouponIssuance,
@@ -16,7 +18,7 @@ import type {
   UnitOfWork,
   WriteOutcome,
 } from '@shop/application';
-import { guardHolds, type Order, type OrderPaidEvent, type Won } from '@shop/domain';
+import { cancelGuardHolds, guardHolds, type Order, type OrderEvent, type Won } from '@shop/domain';
 
 /**
  * In-memory fakes of the application's ports. They keep the promises the Postgres adapter keeps
@@ -50,7 +52,7 @@ interface State {
   coupons: Map<number, Coupon>;
   held: Map<string, HeldCoupon>;
   orders: Map<string, Order>;
-  outbox: OrderPaidEvent[];
+  outbox: OrderEvent[];
   idempotency: Map<string, { fingerprint: string; result: unknown }>;
   nextId: number;
 }
@@ -214,17 +216,28 @@ export class MemoryShop {
       return seen;
     },
     write: async (w) => (await this.writeGroup([w]))[0]!,
+    cancelSnapshot: async (orderId, key) => {
+      const order = structuredClone(this.state.orders.get(orderId) ?? null);
+      const k = order && key !== null ? `${order.userId}:${key}` : null;
+      const seen = {
+        order,
+        completedKey: k === null ? null : structuredClone(this.state.idempotency.get(k) ?? null),
+        keyInFlight: k !== null && this.claims.has(k),
+      };
+      await this.afterSnapshot();
+      return seen;
+    },
   };
 
   /**
-   * What `place_orders` does, in memory: claim the keys (busy when another write holds one), then
-   * each order in turn is written if its guard holds and its key is still unused, else stale.
+   * What `write_orders` does, in memory: claim the keys (busy when another write holds one), then
+   * each write in turn is applied if its guard holds and its key is still unused, else stale.
    */
-  async writeGroup(writes: readonly OrderWrite[]): Promise<WriteOutcome[]> {
+  async writeGroup(writes: readonly BookWrite[]): Promise<WriteOutcome[]> {
     const claimed: string[] = [];
     const busy = writes.map((w) => {
       if (w.claim === null) return false;
-      const k = `${w.order.userId}:${w.claim.key}`;
+      const k = `${ownerOf(w)}:${w.claim.key}`;
       if (this.claims.has(k)) return true;
       this.claims.add(k);
       claimed.push(k);
@@ -236,14 +249,13 @@ export class MemoryShop {
       const draft = structuredClone(this.state);
       const outcomes = writes.map((w, i): WriteOutcome => {
         if (busy[i]) return 'busy';
-        const { guard } = w;
-        const now = orderSnapshot(draft, guard.userId, guard.stock.map((g) => g.productId), guard.unusedCoupon);
-        const keyTaken = w.claim !== null && draft.idempotency.has(`${w.order.userId}:${w.claim.key}`);
-        if (!guardHolds(guard, now) || keyTaken) {
+        const keyTaken = w.claim !== null && draft.idempotency.has(`${ownerOf(w)}:${w.claim.key}`);
+        if (!guardHoldsIn(draft, w) || keyTaken) {
           this.staleWrites++;
           return 'stale';
         }
-        apply(draft, w);
+        if (w.kind === 'place') apply(draft, w);
+        else applyCancel(draft, w);
         return 'placed';
       });
       this.state = draft;
@@ -344,6 +356,14 @@ function orderSnapshot(s: State, userId: number, ids: readonly number[], couponI
   };
 }
 
+const ownerOf = (w: BookWrite): number => (w.kind === 'place' ? w.order : w.cancellation.order).userId;
+
+function guardHoldsIn(s: State, w: BookWrite): boolean {
+  if (w.kind === 'cancel') return cancelGuardHolds(w.cancellation.guard, s.orders.get(w.cancellation.guard.orderId) ?? null);
+  const { guard } = w;
+  return guardHolds(guard, orderSnapshot(s, guard.userId, guard.stock.map((g) => g.productId), guard.unusedCoupon));
+}
+
 function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void {
   const user = s.users.get(order.userId)!;
   for (const line of order.items) {
@@ -364,6 +384,36 @@ function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void 
     balanceAfter: user.balance,
     orderId: order.orderId,
     createdAt: order.createdAt,
+  });
+  s.orders.set(order.orderId, structuredClone(order));
+  s.outbox.push(structuredClone(event));
+  if (claim !== null) {
+    s.idempotency.set(`${order.userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });
+  }
+}
+
+/** A cancellation as `write_orders` applies it: exactly the changes its Cancellation names. */
+function applyCancel(s: State, { cancellation: c, ledgerType, event, claim }: CancelWrite): void {
+  const { order } = c;
+  const user = s.users.get(order.userId)!;
+  for (const r of c.restock) {
+    const p = s.products.get(r.productId)!;
+    s.products.set(p.productId, { ...p, stock: p.stock + r.quantity });
+  }
+  if (c.releasedCoupon !== null) {
+    const k = heldKey(order.userId, c.releasedCoupon);
+    const held = s.held.get(k);
+    if (!held || held.orderId !== order.orderId) throw new Error(`coupon copy ${k} is not used by order ${order.orderId}`);
+    s.held.set(k, { ...held, usedAt: null, orderId: null });
+  }
+  user.balance += c.refund;
+  s.ledger.push({
+    userId: order.userId,
+    type: ledgerType,
+    amount: c.refund,
+    balanceAfter: user.balance,
+    orderId: order.orderId,
+    createdAt: order.cancelledAt!,
   });
   s.orders.set(order.orderId, structuredClone(order));
   s.outbox.push(structuredClone(event));

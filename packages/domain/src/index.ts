@@ -6,3 +6,4 @@ export * from './coupon.ts';
 export * from './order.ts';
 export * from './events.ts';
 export * from './order-decision.ts';
+export * from './order-cancellation.ts';

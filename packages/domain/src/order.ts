@@ -7,9 +7,9 @@ export const MAX_LINE_QUANTITY = 10_000;
 
 /**
  * An order is created already paid: placing and paying are one transaction, so no order is ever
- * seen unpaid. Later states (refunds) extend this union and the transitions below.
+ * seen unpaid. The one transition is PAID → CANCELLED (order-cancellation.ts), which is final.
  */
-export type OrderStatus = 'PAID';
+export type OrderStatus = 'PAID' | 'CANCELLED';
 
 export interface OrderLine {
   readonly productId: number;
@@ -28,6 +28,8 @@ export interface Order {
   readonly paidAmount: Won;
   readonly couponId: number | null;
   readonly createdAt: Date;
+  /** When it was cancelled; null while it is PAID. */
+  readonly cancelledAt: Date | null;
 }
 
 /**
@@ -82,5 +84,14 @@ export function paidOrder(args: {
     paidAmount: totalAmount - args.discountAmount,
     couponId: args.couponId,
     createdAt: args.createdAt,
+    cancelledAt: null,
   };
+}
+
+/**
+ * The order as it was answered when it was placed: a replay of the placing request repeats that
+ * answer even after the order was cancelled (the contract's "first response").
+ */
+export function asPlaced(order: Order): Order {
+  return { ...order, status: 'PAID', cancelledAt: null };
 }

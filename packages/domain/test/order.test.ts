@@ -63,6 +63,7 @@ describe('paidOrder', () => {
       paidAmount: 2_551,
       couponId: 3,
       createdAt,
+      cancelledAt: null,
     });
   });
 

@@ -263,7 +263,7 @@ function statementSection(report: Report): string[] {
   const out = [
     '## Statements (pg_stat_statements, each run\'s window)',
     '',
-    'Reset as each window opened, read as it closed; `track = all`, so statements inside place_orders appear beside the call that ran them (not top level), and their time is also in that call\'s.',
+    'Reset as each window opened, read as it closed; `track = all`, so statements inside write_orders appear beside the call that ran them (not top level), and their time is also in that call\'s.',
     '',
   ];
   for (const r of report.runs) {

@@ -53,7 +53,7 @@ const TABLES = ['users', 'products', 'coupons', 'orders', 'order_items', 'user_c
 const BIG = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'outbox_events', 'user_coupons'];
 
 export interface ScalePlan {
-  /** What ran: the statement as the service sends it, or a statement inside place_orders. */
+  /** What ran: the statement as the service sends it, or a statement inside write_orders. */
   readonly what: string;
   readonly plan: string;
   /** Tables of BIG this plan reads with a Seq Scan. */
@@ -520,7 +520,7 @@ class Rollback extends Error {}
 /**
  * The plans of the order path on the seeded tables, as the service's own code runs them: one real
  * order (1 unit of each of `productIds`, by `userId`) placed through the order use case and the
- * Postgres adapter — the snapshot query, then place_orders with every statement inside it — and
+ * Postgres adapter — the snapshot query, then write_orders with every statement inside it — and
  * the relay's due-events claim and retention purge in a transaction rolled back afterwards. Each
  * statement's plan comes from auto_explain (ANALYZE, BUFFERS, nested statements), loaded in this
  * session only and sent back as notices. The order is a real one: it is audited with the run's.
@@ -564,7 +564,7 @@ async function orderPathPlans(databaseUrl: string, userId: number, productIds: n
     await placeOrder(deps, { userId, items: productIds.map((productId) => ({ productId, quantity: 1 })) });
     take('POST /orders');
     // Under load the service writes orders in groups: 32 orders at once, two group writes in
-    // flight, then the plans of the largest place_orders call (its statements are logged before
+    // flight, then the plans of the largest write_orders call (its statements are logged before
     // the call itself).
     const group = pgOrderBook(db.kysely, { writesInFlight: 1 });
     const rand = seededRandom(5);
@@ -577,7 +577,7 @@ async function orderPathPlans(databaseUrl: string, userId: number, productIds: n
     let current: string[] = [];
     let largestSize = 0;
     for (const text of notices) {
-      if (/place_orders\(\$1::jsonb/.test(queryOf(text))) {
+      if (/write_orders\(\$1::jsonb/.test(queryOf(text))) {
         const size = Math.max(0, ...[...current.join('\n').matchAll(/Index Scan using users_pkey on users[^\n]*rows=(\d+)/g)].map((m) => Number(m[1])));
         if (size > largestSize) [largest, largestSize] = [[...current, text], size];
         current = [];

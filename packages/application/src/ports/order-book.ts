@@ -1,4 +1,4 @@
-import type { LedgerEntryType, Order, OrderGuard, OrderPaidEvent, OrderSnapshot } from '@shop/domain';
+import type { Cancellation, LedgerEntryType, Order, OrderCancelledEvent, OrderGuard, OrderPaidEvent, OrderSnapshot } from '@shop/domain';
 
 export type { OrderSnapshot };
 
@@ -25,6 +25,7 @@ export interface KeyClaim {
 
 /** One decided order, with everything its write changes and the guard it is written under. */
 export interface OrderWrite {
+  readonly kind: 'place';
   readonly order: Order;
   readonly guard: OrderGuard;
   readonly ledgerType: LedgerEntryType;
@@ -32,8 +33,27 @@ export interface OrderWrite {
   readonly claim: KeyClaim | null;
 }
 
+/** One decided cancellation: the order's undo, written under its guard (the order still PAID). */
+export interface CancelWrite {
+  readonly kind: 'cancel';
+  readonly cancellation: Cancellation;
+  readonly ledgerType: LedgerEntryType;
+  readonly event: OrderCancelledEvent;
+  readonly claim: KeyClaim | null;
+}
+
+/** Everything the book writes: orders and their cancellations, through one writer and lock order. */
+export type BookWrite = OrderWrite | CancelWrite;
+
+/** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys. */
+export interface CancelSnapshot {
+  readonly order: Order | null;
+  readonly completedKey: CompletedKey | null;
+  readonly keyInFlight: boolean;
+}
+
 /**
- * - placed: the order, its stock, coupon use, payment, ledger entry, event (and key) committed.
+ * - placed: the order (or its cancellation), its stock, coupon use, payment, ledger entry, event (and key) committed.
  * - stale: the guard no longer held, or the key completed meanwhile; nothing was written.
  * - busy: another write in flight holds the key; nothing was written.
  */
@@ -55,5 +75,7 @@ export interface OrderBook {
    * nor claimed. When the database's answer is lost, the adapter finds out what happened before
    * it answers: it never reports `stale` or `busy` for an order that committed.
    */
-  write(order: OrderWrite): Promise<WriteOutcome>;
+  write(write: BookWrite): Promise<WriteOutcome>;
+  /** The order to cancel and, when `key` is given, that key in the order's owner's keys. */
+  cancelSnapshot(orderId: string, key: string | null): Promise<CancelSnapshot>;
 }

@@ -32,7 +32,9 @@ export interface OutboxStore {
   /**
    * Leases up to `limit` due records for `leaseMs`: no other relay claims them until the lease
    * ends, and a relay that dies mid-delivery simply lets the lease run out (the record is then
-   * delivered again, with the same eventId).
+   * delivered again, with the same eventId). A record is never claimed while an earlier record
+   * of its aggregate is undelivered: an order's events reach the platform in the order they were
+   * recorded (order.cancelled only after order.paid was accepted), and the relay need not know it.
    */
   claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
   markDelivered(eventIds: readonly string[]): Promise<void>;

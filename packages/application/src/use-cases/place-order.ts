@@ -1,12 +1,13 @@
 import {
   DomainError,
+  asPlaced,
   decideOrder,
   orderLinesInLockOrder,
   orderPaidEvent,
   type Order,
   type RequestedLine,
 } from '@shop/domain';
-import { fingerprint, storedResultFor } from '../idempotency.ts';
+import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
 import { RetryLaterError } from '../retry-later.ts';
 import type { Clock, CompletedKey, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
 
@@ -64,6 +65,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       seen,
     );
     const outcome = await deps.book.write({
+      kind: 'place',
       order,
       guard,
       ledgerType: 'PAYMENT',
@@ -79,12 +81,10 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   throw new RetryLaterError(`the order's rows changed under it ${MAX_ORDER_ATTEMPTS} times in a row`);
 }
 
-const keyInUse = () =>
-  new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
-
 async function replay(reads: ReadStore, completed: CompletedKey, print: string): Promise<PlaceOrderResult> {
   const { orderId } = storedResultFor(completed, print) as { orderId: string };
   const order = await reads.order(orderId);
   if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
-  return { order, replayed: true };
+  // The first answer, even if the order has been cancelled since.
+  return { order: asPlaced(order), replayed: true };
 }

@@ -1,0 +1,69 @@
+import { DomainError, decideCancellation, orderCancelledEvent, type Order } from '@shop/domain';
+import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
+import { RetryLaterError } from '../retry-later.ts';
+import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
+import { MAX_ORDER_ATTEMPTS } from './place-order.ts';
+
+export interface CancelOrderCommand {
+  readonly orderId: string;
+  readonly idempotencyKey?: string | undefined;
+  /** Throws when the caller may not act for the order's owner (403); the owner is known only once the order is read. */
+  readonly authorize: (ownerId: number) => void;
+}
+
+export interface CancelOrderResult {
+  readonly order: Order;
+  /** True when an earlier request with the same Idempotency-Key cancelled it. */
+  readonly replayed: boolean;
+}
+
+export interface CancelOrderDeps {
+  readonly book: OrderBook;
+  readonly reads: ReadStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** How many days after it was placed an order may be cancelled (ORDER_CANCEL_DAYS). */
+  readonly cancelDays: number;
+  readonly events?: { recorded(): void };
+}
+
+/**
+ * Cancels a paid order and gives back what it took (ADR 0008), the way orders are placed: decided
+ * on an unlocked snapshot, written by the order book under the decision's guard (the order still
+ * PAID), decided again when that no longer holds. So of any number of concurrent cancels of one
+ * order exactly one is written; the others, decided again, find it CANCELLED (409).
+ *
+ * The key lives in the order owner's keys, whoever sends the request (the owner or an admin),
+ * as a charge's key lives in the charged user's.
+ */
+export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand): Promise<CancelOrderResult> {
+  const key = cmd.idempotencyKey ?? null;
+  const print = fingerprint('POST /orders/{orderId}/cancel', { orderId: cmd.orderId });
+
+  for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
+    const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
+    if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
+    cmd.authorize(seen.order.userId);
+    if (seen.completedKey) {
+      storedResultFor(seen.completedKey, print);
+      // A cancelled order stays as its cancellation left it: reading it repeats the first answer.
+      return { order: seen.order, replayed: true };
+    }
+    if (seen.keyInFlight) throw keyInUse();
+
+    const cancellation = decideCancellation(seen.order, deps.clock.now(), deps.cancelDays);
+    const outcome = await deps.book.write({
+      kind: 'cancel',
+      cancellation,
+      ledgerType: 'REFUND',
+      event: orderCancelledEvent(deps.ids.next(), cancellation),
+      claim: key === null ? null : { key, fingerprint: print, result: { orderId: cmd.orderId } },
+    });
+    if (outcome === 'placed') {
+      deps.events?.recorded();
+      return { order: cancellation.order, replayed: false };
+    }
+    if (outcome === 'busy') throw keyInUse();
+  }
+  throw new RetryLaterError(`the order's rows changed under its cancellation ${MAX_ORDER_ATTEMPTS} times in a row`);
+}

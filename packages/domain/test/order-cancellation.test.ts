@@ -1,0 +1,96 @@
+import { describe, expect, test } from 'vitest';
+import {
+  asPlaced,
+  cancelGuardHolds,
+  decideCancellation,
+  DomainError,
+  orderCancelledEvent,
+  paidOrder,
+} from '../src/index.ts';
+
+const PLACED = new Date('2026-12-01T00:00:00.000Z');
+const DAY = 86_400_000;
+const order = paidOrder({
+  orderId: 'o-1',
+  userId: 3,
+  lines: [
+    { productId: 9, quantity: 2, unitPrice: 1_000, lineAmount: 2_000 },
+    { productId: 4, quantity: 1, unitPrice: 500, lineAmount: 500 },
+  ],
+  couponId: 7,
+  discountAmount: 300,
+  createdAt: PLACED,
+});
+
+const codeOf = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    return (e as DomainError).code;
+  }
+  return null;
+};
+
+describe('decideCancellation', () => {
+  test('gives back exactly what the order took: its payment, its units, its coupon copy', () => {
+    const at = new Date(PLACED.getTime() + DAY);
+    const c = decideCancellation(order, at, 7);
+    expect(c.order).toEqual({ ...order, status: 'CANCELLED', cancelledAt: at });
+    expect(c.refund).toBe(2_200);
+    expect(c.restock).toEqual([
+      { productId: 4, quantity: 1 },
+      { productId: 9, quantity: 2 },
+    ]);
+    expect(c.releasedCoupon).toBe(7);
+    expect(c.guard).toEqual({ orderId: 'o-1', status: 'PAID' });
+  });
+
+  test('an order without a coupon releases none', () => {
+    const plain = { ...order, couponId: null, discountAmount: 0, paidAmount: order.totalAmount };
+    expect(decideCancellation(plain, PLACED, 7).releasedCoupon).toBeNull();
+  });
+
+  test('the window is inclusive to the millisecond, and configurable', () => {
+    expect(decideCancellation(order, new Date(PLACED.getTime() + 7 * DAY), 7).order.status).toBe('CANCELLED');
+    expect(codeOf(() => decideCancellation(order, new Date(PLACED.getTime() + 7 * DAY + 1), 7))).toBe('ORDER_NOT_CANCELLABLE');
+    expect(codeOf(() => decideCancellation(order, new Date(PLACED.getTime() + 2 * DAY), 1))).toBe('ORDER_NOT_CANCELLABLE');
+  });
+
+  test('a cancelled order cannot be cancelled again', () => {
+    const cancelled = decideCancellation(order, PLACED, 7).order;
+    expect(codeOf(() => decideCancellation(cancelled, PLACED, 7))).toBe('ORDER_NOT_CANCELLABLE');
+  });
+});
+
+test('the guard holds only while the order is still PAID', () => {
+  const { guard, order: cancelled } = decideCancellation(order, PLACED, 7);
+  expect(cancelGuardHolds(guard, order)).toBe(true);
+  expect(cancelGuardHolds(guard, cancelled)).toBe(false);
+  expect(cancelGuardHolds(guard, null)).toBe(false);
+});
+
+test('asPlaced answers a cancelled order as its placing request was answered', () => {
+  const { order: cancelled } = decideCancellation(order, PLACED, 7);
+  expect(asPlaced(cancelled)).toEqual(order);
+});
+
+test('order.cancelled carries the refund, the units given back and the released coupon', () => {
+  const at = new Date(PLACED.getTime() + 1_000);
+  const event = orderCancelledEvent('e-1', decideCancellation(order, at, 7));
+  expect(event).toEqual({
+    eventId: 'e-1',
+    type: 'order.cancelled',
+    occurredAt: at.toISOString(),
+    data: {
+      orderId: 'o-1',
+      userId: 3,
+      refundedAmount: 2_200,
+      items: [
+        { productId: 9, quantity: 2 },
+        { productId: 4, quantity: 1 },
+      ],
+      couponId: 7,
+      cancelledAt: at.toISOString(),
+    },
+  });
+});
