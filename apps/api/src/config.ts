@@ -1,5 +1,6 @@
 import type { Limits, RateLimit } from '@shop/adapters-http';
 import path from 'node:path';
+import { DEFAULT_CANCEL_DAYS } from '@shop/domain';
 
 export interface Config {
   readonly port: number;
@@ -28,6 +29,8 @@ export interface Config {
   readonly orderWritesInFlight: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
+  /** ORDER_CANCEL_DAYS: how many days after it was placed a paid order may be cancelled. */
+  readonly cancelDays: number;
   readonly relay: {
     readonly enabled: boolean;
     readonly timeoutMs: number;
@@ -154,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
+    cancelDays: integer(env, 'ORDER_CANCEL_DAYS', DEFAULT_CANCEL_DAYS, 0, 3650),
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),

@@ -154,6 +154,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       metrics,
       issuance: untilReady(pgCouponIssuance(db.kysely)),
       bestSellers: (days: number, limit: number) => (databaseReady ? bestSellers(days, limit) : Promise.reject(notYet())),
+      cancelDays: config.cancelDays,
     };
     let seeded: SeededDemo | null = null;
     /** In the background once listening: wait for the database, migrate, seed a new embedded one, start the relay. */

@@ -246,7 +246,8 @@ describe('operations', () => {
     }
     // Listed the way a client developer reads the API: the order endpoints first.
     expect(spec.body.tags.map((t: { name: string }) => t.name)).toEqual(['orders', 'balance', 'products', 'coupons', 'admin', 'operations']);
-    expect(Object.keys(spec.body.paths).slice(0, 3)).toEqual(['/orders', '/orders/{orderId}', '/users/{userId}/orders']);
+    expect(Object.keys(spec.body.paths).slice(0, 4)).toEqual(['/orders', '/orders/{orderId}', '/orders/{orderId}/cancel', '/users/{userId}/orders']);
+    expect(Object.keys(spec.body.paths['/orders/{orderId}/cancel'])).toEqual(['post']);
     // An orderId is opaque: documented as a string, not a uuid.
     expect(spec.body.paths['/orders/{orderId}'].get.parameters).toEqual([
       expect.objectContaining({ in: 'path', name: 'orderId', required: true, schema: { type: 'string' } }),

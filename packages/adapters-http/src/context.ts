@@ -24,6 +24,8 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly issuance: CouponIssuance;
   readonly bestSellers: (days: number, limit: number) => Promise<BestSellers>;
+  /** How many days after it was placed an order may be cancelled (ORDER_CANCEL_DAYS). */
+  readonly cancelDays: number;
 }
 
 const authenticators = new WeakMap<Uint8Array, Authenticator>();

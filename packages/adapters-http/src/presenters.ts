@@ -13,6 +13,7 @@ export const presentOrder = (o: Order) => ({
   paidAmount: o.paidAmount,
   couponId: o.couponId,
   createdAt: o.createdAt.toISOString(),
+  cancelledAt: o.cancelledAt === null ? null : o.cancelledAt.toISOString(),
 });
 
 export const presentOrderPage = (p: Page<Order>) => ({ items: p.items.map(presentOrder), nextCursor: p.nextCursor });

@@ -104,13 +104,14 @@ const OrderLine = z.object({ productId: id, quantity: z.int(), unitPrice: z.int(
 export const OrderResponse = z.object({
   orderId: z.string(),
   userId: id,
-  status: z.enum(['PAID']),
+  status: z.enum(['PAID', 'CANCELLED']),
   items: z.array(OrderLine),
   totalAmount: z.int(),
   discountAmount: z.int(),
   paidAmount: z.int(),
   couponId: id.nullable(),
   createdAt: z.string(),
+  cancelledAt: z.string().nullable().describe('when the order was cancelled and refunded; null while it is PAID'),
 });
 export const OrderPage = z.object({ items: z.array(OrderResponse), nextCursor: z.string().nullable() });
 export const BalanceResponse = z.object({ userId: id, balance: z.int() });

@@ -10,7 +10,7 @@ export const errorResponses = { '4xx': ProblemResponse, '5xx': ProblemResponse }
  * lists its paths that way too.
  */
 export const OPENAPI_TAGS = [
-  { name: 'orders', description: "Place an order and pay from the balance (the user's own token); read orders" },
+  { name: 'orders', description: "Place an order and pay from the balance (the user's own token); read orders; cancel and refund one" },
   { name: 'balance', description: 'Charge a balance and read it and its history (the user, or an admin)' },
   { name: 'products', description: 'The catalogue and the best sellers (public)' },
   { name: 'coupons', description: "Claim a coupon (the user's own token); list a user's coupons" },

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { getOrder, listOrders, placeOrder } from '@shop/application';
+import { cancelOrder, getOrder, listOrders, placeOrder } from '@shop/application';
 import { DomainError } from '@shop/domain';
 import { assertActsFor, type Principal } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
@@ -67,6 +67,35 @@ export const orderRoutes =
         const principal = await principalOf(deps, req);
         const order = await getOrder(deps.reads, req.params.orderId);
         assertActsFor(principal, order.userId);
+        return presentOrder(order);
+      },
+    );
+
+    app.post(
+      '/orders/:orderId/cancel',
+      {
+        schema: {
+          tags: ['orders'],
+          summary: 'Cancel a paid order and refund it: stock, payment and coupon copy given back (its owner or an admin)',
+          description:
+            'A PAID order placed at most ORDER_CANCEL_DAYS days ago (default 7) becomes CANCELLED in one atomic write: ' +
+            'every item\'s stock restored, paidAmount refunded to the balance (a REFUND ledger entry, never refused by the ' +
+            'balance cap), the coupon copy usable again, and one order.cancelled event recorded. Concurrent cancels refund once. ' +
+            '409 ORDER_NOT_CANCELLABLE when it is already cancelled or too old.',
+          security: USER_SECURITY,
+          headers: IdempotencyHeaders,
+          params: OrderIdParams,
+          response: { 200: OrderResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const principal = await principalOf(deps, req);
+        const { order, replayed } = await cancelOrder(deps, {
+          orderId: req.params.orderId,
+          idempotencyKey: req.headers['idempotency-key'],
+          authorize: (ownerId) => assertActsFor(principal, ownerId),
+        });
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
       },
     );
