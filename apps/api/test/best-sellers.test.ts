@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { refreshSalesRollup } from '@shop/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { startTestApp, type Client, type TestApp } from '../../../test/support/http.ts';
 
 /** Known orders, real timestamps in the database, the rollup that serves the answer. */
@@ -128,5 +129,48 @@ describe('GET /products/top', () => {
     }
     for (let i = 0; i < 5; i++) await refreshSalesRollup(tdb.db.kysely);
     expect(await folded()).toBe(600);
+  });
+
+  test('a cancellation takes its units back out once, whether or not the rollup counted the order yet', async () => {
+    const buyer = await client.createUser(100_000_000);
+    const p = await client.createProduct(1, 1_000_000, 'returned');
+    const gone = await client.createProduct(1, 1_000, 'all returned');
+    const cancel = async (orderId: string) => {
+      const res = await client.post(`/orders/${orderId}/cancel`, {}, { token: buyer.token });
+      expect(res.status).toBe(200);
+    };
+    // 200 orders of 3 units; half cancelled while orders still commit and the rollup runs (the
+    // service's own timer too), so some cancellations land before their order was folded, some after.
+    const rolling = (async () => {
+      for (let i = 0; i < 20; i++) await refreshSalesRollup(tdb.db.kysely);
+    })();
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const id = await order(buyer, [[p, 3]]);
+        if (i % 2 === 0) await cancel(id);
+        return id;
+      }),
+    );
+    await cancel(await order(buyer, [[gone, 4]]));
+    await rolling;
+    expect(ids).toHaveLength(200);
+    const folded = async (productId: number) =>
+      (await tdb.query<{ q: number }>('SELECT coalesce(sum(quantity), 0)::bigint AS q FROM product_sales_hourly WHERE product_id = $1', [productId]))[0]!.q;
+    const caughtUp = async () =>
+      (await tdb.query<{ done: boolean }>(
+        `SELECT (SELECT processed_until FROM rollup_state) > (SELECT max(greatest(xact_id, cancel_xact_id)) FROM orders) AS done`,
+      ))[0]!.done;
+    await eventually(async () => {
+      await refreshSalesRollup(tdb.db.kysely);
+      return caughtUp();
+    }, 'the sales rollup to fold every order and cancellation');
+    expect(await folded(p)).toBe(300);
+    expect(await folded(gone)).toBe(0);
+    // What GET /products/top answers: the returned product counts its 100 kept orders, and a
+    // product whose every sale was cancelled is not a best seller at all.
+    await eventually(async () => {
+      const items = (await top('?days=1&limit=100')).items as Array<{ productId: number; soldQuantity: number }>;
+      return items.find((i) => i.productId === p)?.soldQuantity === 300 && !items.some((i) => i.productId === gone);
+    }, 'GET /products/top to show the cancellations');
   });
 });

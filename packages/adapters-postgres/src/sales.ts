@@ -41,10 +41,15 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
         GROUP BY 1, 2
       ), fresh AS (
         SELECT hour, product_id, sum(quantity)::bigint AS quantity FROM delta GROUP BY 1, 2
-      ), folded AS (
+      ), added AS (
         INSERT INTO product_sales_hourly (hour, product_id, quantity)
-        SELECT hour, product_id, quantity FROM fresh
+        SELECT hour, product_id, quantity FROM fresh WHERE quantity > 0
         ON CONFLICT (hour, product_id) DO UPDATE SET quantity = product_sales_hourly.quantity + EXCLUDED.quantity
+      ), taken_back AS (
+        -- Apart from the INSERT: its CHECK (quantity >= 0) refuses a negative proposed row before
+        -- ON CONFLICT is considered. A net negative hour was counted by an earlier fold, so its row exists.
+        UPDATE product_sales_hourly s SET quantity = s.quantity + f.quantity
+        FROM fresh f WHERE f.quantity < 0 AND s.hour = f.hour AND s.product_id = f.product_id
       )
       UPDATE rollup_state SET processed_until = ${hi}::xid8 WHERE name = 'product_sales_hourly'`.execute(trx);
     return { ran: true };
