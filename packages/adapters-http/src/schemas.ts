@@ -61,6 +61,12 @@ export const PlaceOrderBody = z.strictObject({
   couponId: id.optional(),
 });
 
+/**
+ * The body of an action that takes none (cancel, redeliver): absent or `{}`. A field is refused
+ * (400), never ignored: `{"items":[…]}` on cancel must not cancel the whole order for a client
+ * that believes in partial cancellation.
+ */
+export const NoBody = z.strictObject({}).nullish().describe('no fields; may be omitted');
 export const ChargeBody = z.strictObject({ amount: z.int().min(MIN_CHARGE).max(MAX_CHARGE) });
 
 /**

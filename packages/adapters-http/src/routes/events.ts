@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { listEvents, redeliverEvent, type OutboxRecordView } from '@shop/application';
 import { assertAdmin } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
-import { EventIdParams, EventPage, EventResponse, EventsQuery } from '../schemas.ts';
+import { EventIdParams, EventPage, EventResponse, EventsQuery, NoBody } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 const present = (r: OutboxRecordView) => ({
@@ -43,6 +43,7 @@ export const eventRoutes =
         schema: {
           ...common,
           summary: 'Deliver an event now (again, if it was delivered), with the same eventId',
+          body: NoBody,
           params: EventIdParams,
           response: { 202: EventResponse, ...errorResponses },
         },

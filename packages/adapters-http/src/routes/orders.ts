@@ -6,6 +6,7 @@ import { principalOf, type HttpDeps } from '../context.ts';
 import { presentOrder, presentOrderPage } from '../presenters.ts';
 import {
   IdempotencyHeaders,
+  NoBody,
   OrderIdParams,
   OrderPage,
   OrderResponse,
@@ -84,6 +85,7 @@ export const orderRoutes =
             '409 ORDER_NOT_CANCELLABLE when it is already cancelled or too old.',
           security: USER_SECURITY,
           headers: IdempotencyHeaders,
+          body: NoBody,
           params: OrderIdParams,
           response: { 200: OrderResponse, ...errorResponses },
         },
