@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { auditInvariants } from '@shop/adapters-postgres';
 import { runInChild, progressBar } from './run/children.ts';
-import { observeLockWaits, quiesce, checkEvents } from './run/observe.ts';
+import { observeLockWaits, quiesce, checkEvents, waitForDelivery } from './run/observe.ts';
 import { Meter, processTicks, type MeasuredWindow } from './run/meter.ts';
 import { findPgbench, pgbenchVersion, runPgbench } from './run/pgbench.ts';
 import { isKeyed, KEYED_TWIN, type LoadResult, type Shape, type WindowEdge, type WorkloadName } from './run/protocol.ts';
@@ -15,16 +15,20 @@ import { scaleAuditOptions, scaleMarkdown, seedAtScale, type ScaleSeeded } from 
 import { latenciesOf, summarise } from './run/stats.ts';
 import { cdfPoints, COLORS, latencyChart, throughputChart, type Series } from './run/svg.ts';
 import { summariseCpuProfiles } from './run/profile.ts';
+import { checkRefund, countCancelled, refundWindow } from './run/refund.ts';
 import { startTarget } from './run/target.ts';
 
 const HELP = `pnpm bench [options]
-  --workloads  uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform
+  --workloads  uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform,refund
                (default: all)
                uniform-keyed / hot-product-keyed = the same load as their twin, every order with
                its own Idempotency-Key, and about 10% of those answered 201 sent again shortly
                after with the same key and body (must replay the first answer; not counted as
                orders); the report sets each against its unkeyed twin of the same run
                slow-platform = uniform while every event delivery takes 1 s to be answered
+               refund = uniform orders, every second one cancelled by its owner as soon as its 201
+               arrives, over the same connections (--refund-orders orders, about half as many
+               cancellations); checks each cancellation against the database and the receiver
   --connections N    HTTP keep-alive connections = the ceilings' concurrent callers and pgbench's
                      clients (default 64)
   --pool N           the service's DATABASE_POOL_SIZE = the ceiling's pg pool (default 16)
@@ -33,6 +37,7 @@ const HELP = `pnpm bench [options]
   --warmup S         warm-up before it, seconds (default 5)
   --users N          users to seed (default 10000)   --products N   products to seed (default 1000)
   --hot-attempts N   hot-product attempts (default 20000)
+  --refund-orders N  refund: orders to place, every second one then cancelled (default 10000)
   --url URL          benchmark a running service (needs DATABASE_URL and AUTH_SECRET)
   --out DIR          where results go (default bench/results)
   --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions
@@ -49,7 +54,7 @@ order of the service, PostgreSQL and the load generator, and pg_stat_statements'
 
 const { values: opt } = parseArgs({
   options: {
-    workloads: { type: 'string', default: 'uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform' },
+    workloads: { type: 'string', default: 'uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform,refund' },
     connections: { type: 'string', default: '64' },
     pool: { type: 'string', default: '16' },
     'order-writes': { type: 'string', default: '2' },
@@ -58,6 +63,7 @@ const { values: opt } = parseArgs({
     users: { type: 'string', default: '10000' },
     products: { type: 'string', default: '1000' },
     'hot-attempts': { type: 'string', default: '20000' },
+    'refund-orders': { type: 'string', default: '10000' },
     url: { type: 'string' },
     out: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
@@ -72,13 +78,17 @@ if (opt.help) {
 }
 
 const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
-const known: WorkloadName[] = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform'];
+const known: WorkloadName[] = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'];
 for (const w of workloads) if (!known.includes(w)) throw new Error(`unknown workload ${w}; known: ${known.join(', ')}`);
 const connections = Number(opt.connections);
 const poolSize = Number(opt.pool);
 const orderWrites = Number(opt['order-writes']);
 const timed: Shape = { kind: 'timed', warmupMs: Number(opt.warmup) * 1000, durationMs: Number(opt.duration) * 1000 };
 const hotAttempts = { kind: 'count', attempts: Number(opt['hot-attempts']) } as const satisfies Shape;
+// refund: its requests, orders and cancellations alike; about refundOrders orders, every second one
+// cancelled (an order whose 201 arrives as the loop ends is cancelled after it, unmeasured).
+const refundOrders = Number(opt['refund-orders']);
+const refundShape = { kind: 'count', attempts: refundOrders + Math.floor(refundOrders / 2) } as const satisfies Shape;
 
 async function main(): Promise<number> {
   const startedAt = new Date();
@@ -135,11 +145,11 @@ async function main(): Promise<number> {
       });
       return { result, window };
     };
-    /** The window's CPU and statements, attached to the run (hot runs: orders = units sold). */
-    const attachCost = async (run: RunRecord, window: MeasuredWindow | null, orders = run.summary.orders) => {
+    /** The window's CPU and statements, attached to the run (hot runs: orders = units sold; refund: operations). */
+    const attachCost = async (run: RunRecord, window: MeasuredWindow | null, orders = run.summary.orders, unit?: 'operation') => {
       if (!window) return;
       const { cpu, statements } = await window.result();
-      if (cpu) run.cost = { cpu, orders, requests: run.summary.requests };
+      if (cpu) run.cost = { cpu, orders, requests: run.summary.requests, ...(unit ? { unit } : {}) };
       run.statements = statements;
       for (const l of statementLines(run)) process.stderr.write(`${l}\n`);
     };
@@ -148,7 +158,9 @@ async function main(): Promise<number> {
       const { result } = m;
       const run: RunRecord = { workload, runner, label, summary: summarise(result), samples: result.samples, ...extra };
       runs.push(run);
-      await attachCost(run, m.window);
+      // refund: CPU per operation, an order or a cancellation that succeeded.
+      if (workload === 'refund') await attachCost(run, m.window, refundWindow(result.samples, result.windowMs).operations, 'operation');
+      else await attachCost(run, m.window);
       const fiveXX = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (fiveXX.length > 0) violations.push(`${label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(fiveXX))}`);
       if (isKeyed(workload)) {
@@ -293,6 +305,33 @@ async function main(): Promise<number> {
       await record('mixed', 'service', 'mixed · service (HTTP)', await service('mixed', timed));
     }
 
+    if (workloads.includes('refund')) {
+      await settle();
+      const cancelledBefore = await countCancelled(target.pool);
+      const m = await service('refund', refundShape);
+      const label = 'refund · service (HTTP)';
+      const run = await record('refund', 'service', label, m);
+      const load = m.result.refund;
+      if (!load) violations.push(`${label}: the load process reported no orders or cancellations`);
+      else {
+        // Its own checks need every event delivered, order.cancelled included.
+        await waitForDelivery(target.pool);
+        const { database, events, violations: broken } = await checkRefund(target.pool, target.receiver, load, cancelledBefore);
+        violations.push(...broken);
+        const { operations: _, ...window } = refundWindow(m.result.samples, m.result.windowMs);
+        run.refund = {
+          window,
+          run: { placed: load.placed.length, cancelsSent: load.cancelsSent, cancelsAfterLoop: load.cancelsAfterLoop, cancelOutcomes: load.outcomes, badBodies: load.badBodies },
+          database,
+          events,
+        };
+        process.stderr.write(
+          `  refund: ${window.ordersPerSecond} orders/s, ${window.cancelsPerSecond} cancellations/s; ${load.placed.length} placed, ${load.cancelsSent} cancellations sent, ` +
+            `${load.cancelled.length} answered 200, ${database.cancelledAfter - database.cancelledBefore} CANCELLED in the database; ${broken.length} violations\n`,
+        );
+      }
+    }
+
     if (workloads.includes('slow-platform')) {
       if (!target.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
       await settle();
@@ -317,7 +356,10 @@ async function main(): Promise<number> {
       pgbench: { version: pgbenchBin ? pgbenchVersion(pgbenchBin) : null, threads: PGBENCH_THREADS },
       statements: target.statements,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      options: { connections, poolSize, orderWrites, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts },
+      options: {
+        connections, poolSize, orderWrites, durationS: Number(opt.duration), warmupS: Number(opt.warmup), users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: hotAttempts.attempts,
+        ...(workloads.includes('refund') ? { refundOrders } : {}),
+      },
       events: await checkEvents(target.pool, target.receiver, seededBefore),
       runs,
       keyedVsUnkeyed: keyedVsUnkeyed(runs),

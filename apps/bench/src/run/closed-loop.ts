@@ -1,10 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import type { Sample, Shape, WindowEdge } from './protocol.ts';
+import { CANCEL, ORDER, type Sample, type Shape, type WindowEdge } from './protocol.ts';
 
 export interface Attempt {
   readonly status: number;
   readonly code: string;
   readonly isOrder: boolean;
+  /** A cancellation (POST /orders/{orderId}/cancel): the refund workload's other kind of request. */
+  readonly isCancel?: boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function closedLoop(
       }
       const t1 = performance.now();
       if (t0 >= windowStart && t1 <= end) {
-        samples.push([t0 - windowStart, t1 - t0, outcome.status, outcome.code, outcome.isOrder ? 1 : 0]);
+        samples.push([t0 - windowStart, t1 - t0, outcome.status, outcome.code, outcome.isOrder ? ORDER : outcome.isCancel ? CANCEL : 0]);
       }
     }
   };

@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
 import { serveOnePlan } from './child.ts';
 import { closedLoop, type Attempt } from './closed-loop.ts';
-import { isKeyed, sendEdge, type LoadPlan, type LoadResult, type Progress, type ReplayStats } from './protocol.ts';
+import { isKeyed, sendEdge, type LoadPlan, type LoadResult, type Progress, type RefundLoad, type ReplayStats } from './protocol.ts';
 import { pick, pickDistinct, seededRandom } from './random.ts';
 import { quantile } from './stats.ts';
 
@@ -112,6 +112,61 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     return { status: first.status, code: first.code, isOrder: true };
   };
 
+  // refund: every second order answered 201 is cancelled by its owner, as the next request a
+  // connection sends (a worker that frees up takes a queued cancellation before a new order), so
+  // cancellations race the new orders on the same product and user rows. The whole run is
+  // tracked, not only the window: the orchestrator checks each answer against the database.
+  const cancelQueue: Array<{ orderId: string; userId: number }> = [];
+  const refund = {
+    placed: [] as string[],
+    cancelsSent: 0,
+    cancelsAfterLoop: 0,
+    cancelled: [] as string[],
+    refused: [] as Array<[string, string]>,
+    outcomes: {} as Record<string, number>,
+    badBodies: 0,
+    examples: [] as string[],
+  } satisfies RefundLoad;
+  const refundOrder = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {
+    const body = { userId, items };
+    const r = await exchange('POST', '/orders', headersFor(userId, body), JSON.stringify(body));
+    if (r.status === 201) {
+      const orderId = (JSON.parse(r.text) as { orderId: string }).orderId;
+      refund.placed.push(orderId);
+      if (refund.placed.length % 2 === 0) cancelQueue.push({ orderId, userId });
+    }
+    return { status: r.status, code: r.code, isOrder: true };
+  };
+  const cancel = async ({ orderId, userId }: { orderId: string; userId: number }): Promise<Attempt> => {
+    refund.cancelsSent++;
+    const tally = (outcome: string) => {
+      refund.outcomes[outcome] = (refund.outcomes[outcome] ?? 0) + 1;
+      if (outcome !== '200') refund.refused.push([orderId, outcome]);
+    };
+    let r: Awaited<ReturnType<typeof exchange>>;
+    try {
+      r = await exchange('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, headersFor(userId, undefined), undefined);
+    } catch (err) {
+      tally(`0 ${(err as { code?: string }).code ?? 'TRANSPORT'}`);
+      throw err;
+    }
+    tally(r.status === 200 ? '200' : `${r.status} ${r.code}`.trim());
+    if (r.status === 200) {
+      refund.cancelled.push(orderId);
+      let o: { orderId?: unknown; userId?: unknown; status?: unknown; cancelledAt?: unknown } = {};
+      try {
+        o = JSON.parse(r.text) as typeof o;
+      } catch {
+        // counted below
+      }
+      if (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string') {
+        refund.badBodies++;
+        if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
+      }
+    }
+    return { status: r.status, code: r.code, isOrder: false, isCancel: true };
+  };
+
   const attempt = (index: number): Promise<Attempt> => {
     switch (plan.workload) {
       case 'uniform':
@@ -129,6 +184,14 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
       case 'coupon-burst': {
         const userId = fixture.userIds[index % fixture.userIds.length]!;
         return send('POST', `/coupons/${fixture.couponId}/issue`, userId, { userId });
+      }
+      case 'refund': {
+        const queued = cancelQueue.shift();
+        if (queued) return cancel(queued);
+        return refundOrder(
+          pick(rand, fixture.userIds),
+          pickDistinct(rand, fixture.productIds, 3).map((productId) => ({ productId, quantity: 1 })),
+        );
       }
       case 'mixed': {
         const r = rand();
@@ -159,7 +222,18 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   );
   // The load is over; the replays it scheduled still count.
   while (inFlightReplays.size > 0) await Promise.all([...inFlightReplays]);
+  // And so do the cancellations still queued (orders answered as the loop ended): every second
+  // order is cancelled, window or not.
+  await Promise.all(
+    Array.from({ length: Math.min(plan.connections, cancelQueue.length) }, async () => {
+      for (let queued = cancelQueue.shift(); queued; queued = cancelQueue.shift()) {
+        refund.cancelsAfterLoop++;
+        await cancel(queued).catch(() => undefined); // tallied as a transport error
+      }
+    }),
+  );
   await pool.close();
+  if (plan.workload === 'refund') return { samples, windowMs, transportErrors: failures, refund };
   if (!keyed) return { samples, windowMs, transportErrors: failures };
   const sorted = replayLatencies.sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 100) / 100;

@@ -7,7 +7,8 @@ export type WorkloadName =
   | 'hot-product-keyed'
   | 'coupon-burst'
   | 'mixed'
-  | 'slow-platform';
+  | 'slow-platform'
+  | 'refund';
 
 /** The twins that send every order with its own Idempotency-Key and replay some of them. */
 export type KeyedWorkload = 'uniform-keyed' | 'hot-product-keyed';
@@ -42,8 +43,14 @@ export interface LoadPlan {
   readonly seed: number;
 }
 
-/** One measured request: start (ms since the window opened), latency (ms), status, error code. */
-export type Sample = [start: number, latencyMs: number, status: number, code: string, isOrder: 0 | 1];
+/**
+ * One measured request: start (ms since the window opened), latency (ms), status, error code, and
+ * what it was: 1 an order (POST /orders), 2 a cancellation (POST /orders/{orderId}/cancel), 0 anything else.
+ */
+export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: SampleKind];
+export type SampleKind = 0 | 1 | 2;
+export const ORDER: SampleKind = 1;
+export const CANCEL: SampleKind = 2;
 
 export interface LoadResult {
   readonly samples: Sample[];
@@ -53,6 +60,30 @@ export interface LoadResult {
   readonly transportErrors: number;
   /** The keyed workloads' replays, which are not samples (not new orders). */
   readonly replays?: ReplayStats;
+  /** The refund workload's orders and cancellations over the whole run, window or not. */
+  readonly refund?: RefundLoad;
+}
+
+/**
+ * refund: what the load process placed and cancelled over the whole run (the samples hold only the
+ * measured window; cancellations still queued when the loop ended are sent after it, unmeasured).
+ */
+export interface RefundLoad {
+  /** Every order answered 201, in the order the answers arrived. */
+  readonly placed: string[];
+  /** Cancellations sent: one for every second order of `placed`. */
+  readonly cancelsSent: number;
+  /** Of them, sent after the closed loop ended (not samples). */
+  readonly cancelsAfterLoop: number;
+  /** Orders whose cancellation was answered 200. */
+  readonly cancelled: string[];
+  /** Cancellations answered otherwise: [orderId, "409 ORDER_NOT_CANCELLABLE" | "0 ECONNRESET" | …]. */
+  readonly refused: Array<[orderId: string, outcome: string]>;
+  /** Every cancellation's outcome: "200", "409 ORDER_NOT_CANCELLABLE", … */
+  readonly outcomes: Record<string, number>;
+  /** 200 answers whose body was not this order, CANCELLED, with a cancelledAt. */
+  readonly badBodies: number;
+  readonly examples: string[];
 }
 
 /**

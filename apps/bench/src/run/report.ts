@@ -1,5 +1,6 @@
 import type { CpuWindow, StatementStats } from './meter.ts';
 import type { LockWaits, EventCheck } from './observe.ts';
+import type { RefundReport } from './refund.ts';
 import { KEYED_TWIN, type KeyedWorkload, type ReplayStats, type Sample, type WorkloadName } from './protocol.ts';
 import type { Summary } from './stats.ts';
 
@@ -24,6 +25,8 @@ export interface RunCost {
   readonly orders: number;
   /** Requests or transactions in the window, for runs that make no orders. */
   readonly requests: number;
+  /** What `orders` counts when it is not orders: refund's orders + cancellations that succeeded. */
+  readonly unit?: 'operation';
 }
 
 export interface RunRecord {
@@ -42,6 +45,8 @@ export interface RunRecord {
   lockWaits?: LockWaits;
   /** Keyed workloads: the orders sent again with the same key (not counted in orders/s). */
   replays?: ReplayStats;
+  /** refund: orders and cancellations, each kind on its own, and what the database holds after. */
+  refund?: RefundReport;
 }
 
 /** A keyed workload's service run set against its unkeyed twin's of the same benchmark run. */
@@ -146,6 +151,15 @@ export function targets(report: Report): string[] {
   if (burst) {
     lines.push(`coupon-burst: COUPON_EXHAUSTED answered with p99 ${fmt(burst.exhaustedP99Ms ?? 0)} ms; sessions waiting on a lock: at most ${burst.lockWaits?.max ?? '?'}, on average ${burst.lockWaits?.mean ?? '?'} (${burst.lockWaits?.samples ?? 0} samples)`);
   }
+  const refund = find('refund', 'service')?.refund;
+  if (refund) {
+    const w = refund.window;
+    lines.push(
+      `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} cancellations/s = ${fmt(w.operationsPerSecond)} operations/s` +
+        (uService ? ` (uniform: ${fmt(uService.summary.ordersPerSecond)} orders/s)` : '') +
+        `; p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`,
+    );
+  }
   const slow = find('slow-platform', 'service');
   if (slow && uService) {
     lines.push(`slow-platform (every event delivery answered after 1 s): ${fmt(slow.summary.ordersPerSecond)} orders/s = **${ratio(slow.summary.ordersPerSecond, uService.summary.ordersPerSecond)}×** uniform's with a prompt platform; p99 ${fmt(slow.summary.latencyMs.p99)} ms vs ${fmt(uService.summary.latencyMs.p99)} ms`);
@@ -163,10 +177,10 @@ export function targets(report: Report): string[] {
 }
 
 /** CPU milliseconds per successful order (per request for a run that makes none). */
-export function perOrder(run: RunRecord): { service: number | null; postgres: number | null; load: number | null; total: number | null; per: 'order' | 'request' } | null {
+export function perOrder(run: RunRecord): { service: number | null; postgres: number | null; load: number | null; total: number | null; per: 'order' | 'operation' | 'request' } | null {
   const c = run.cost;
   if (!c) return null;
-  const per = c.orders > 0 ? 'order' : 'request';
+  const per = c.orders > 0 ? (c.unit ?? 'order') : 'request';
   const n = c.orders > 0 ? c.orders : c.requests;
   if (n === 0) return null;
   const each = (ms: number | null) => (ms === null ? null : ms / n);
@@ -190,7 +204,7 @@ function cpuSection(report: Report): string[] {
     '## CPU ms per order',
     '',
     'CPU time (utime + stime from /proc/<pid>/stat) spent in each run\'s measured window ÷ the successful orders completed in it ' +
-      '(hot product: units sold; a run without orders: per request). **service**: the apps/api process; **PostgreSQL**: this cluster\'s ' +
+      '(hot product: units sold; refund: orders + cancellations, "ops"; a run without orders: per request). **service**: the apps/api process; **PostgreSQL**: this cluster\'s ' +
       'postmaster and every process under it (backends, background workers; ended backends through the postmaster\'s cutime); ' +
       '**load generator**: the HTTP load process, the Node ceiling process (load and the order code in one), or pgbench. ' +
       'Under pgbench the service column is its outbox relay delivering pgbench\'s events. ' +
@@ -204,7 +218,7 @@ function cpuSection(report: Report): string[] {
     const c = ceilingOf(report, r.workload);
     const cp = c ? perOrder(c.run) : null;
     const rel = p && cp && p.postgres !== null && cp.postgres ? `${(p.postgres / cp.postgres).toFixed(2)}×` : '';
-    const n = r.cost!.orders > 0 ? fmt(r.cost!.orders) : `${fmt(r.cost!.requests)} requests`;
+    const n = r.cost!.orders > 0 ? `${fmt(r.cost!.orders)}${r.cost!.unit ? ' ops' : ''}` : `${fmt(r.cost!.requests)} requests`;
     out.push(
       `| ${r.label} | ${(r.cost!.cpu.wallMs / 1000).toFixed(2)} | ${n} | ${ms(p?.service)} | ${ms(p?.postgres)} | ${ms(p?.load)} | ${ms(p?.total)} | ${r.runner === 'pgbench' ? '1×' : rel} |`,
     );
@@ -274,9 +288,9 @@ function statementSection(report: Report): string[] {
     out.push(
       `### ${r.label}`,
       '',
-      `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ${per(st.toplevelMs)} ms per ${r.cost?.orders ? 'order' : 'request'}.`,
+      `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ${per(st.toplevelMs)} ms per ${r.cost?.orders ? (r.cost.unit ?? 'order') : 'request'}.`,
       '',
-      '| statement | top level | calls | total ms | ms per order | rows per call |',
+      `| statement | top level | calls | total ms | ms per ${r.cost?.unit ?? 'order'} | rows per call |`,
       '|---|---|---:|---:|---:|---:|',
       ...st.top.map((t) => {
         const q = t.query.length > 160 ? `${t.query.slice(0, 157)}…` : t.query;
@@ -294,9 +308,10 @@ export function statementLines(run: RunRecord): string[] {
   if (!st) return [];
   const n = run.cost?.orders || run.cost?.requests || 0;
   const per = (v: number) => (n > 0 ? (v / n).toFixed(3) : '-');
+  const unit = run.cost?.orders ? (run.cost.unit ?? 'order') : 'request';
   return [
-    `  top statements of ${run.label} (${fmt(Math.round(st.toplevelMs))} ms top-level, ${per(st.toplevelMs)} ms per order):`,
-    '    total ms   ms/order     calls  rows/call  statement',
+    `  top statements of ${run.label} (${fmt(Math.round(st.toplevelMs))} ms top-level, ${per(st.toplevelMs)} ms per ${unit}):`,
+    `    total ms   ${unit === 'operation' ? '   ms/op' : 'ms/order'}     calls  rows/call  statement`,
     ...st.top.map(
       (t) =>
         `    ${String(Math.round(t.totalMs)).padStart(8)}  ${per(t.totalMs).padStart(9)}  ${String(t.calls).padStart(8)}  ${(t.calls ? t.rows / t.calls : 0).toFixed(2).padStart(9)}  ${t.toplevel ? '' : '(nested) '}${t.query.slice(0, 110)}`,
@@ -328,6 +343,7 @@ export function markdownReport(report: Report): string {
     }),
     '',
     ...keyedSection(report),
+    ...refundSection(report),
     ...statementSection(report),
     '## Invariants',
     '',
@@ -335,7 +351,8 @@ export function markdownReport(report: Report): string {
       (report.events.received === null ? '' : `, ${fmt(report.events.received)} distinct received, ${report.events.duplicates} repeated deliveries`),
     '',
     report.violations.length === 0
-      ? 'All hold: balances = ledgers, every order paid once with one event, coupons never past their total, stock + sold = initial, every event delivered once.'
+      ? 'All hold: balances = ledgers, every order paid once with one event (a cancelled one refunded once with a second event), coupons never past their total, stock + sold = initial, every event delivered once' +
+        (report.runs.some((r) => r.refund) ? '; refund: every 200 cancellation\'s order CANCELLED and refunded once, as many CANCELLED orders as 200 answers, no cancellation answered 5xx, each order.cancelled accepted after its order.paid.' : '.')
       : ['**VIOLATED:**', ...report.violations.map((v) => `- ${v}`)].join('\n'),
   ];
   return out.join('\n');
@@ -373,4 +390,37 @@ function keyedSection(report: Report): string[] {
     '',
   );
   return out;
+}
+
+/** refund: orders and cancellations racing, each kind on its own; empty when it did not run. */
+function refundSection(report: Report): string[] {
+  const runs = report.runs.filter((r) => r.refund);
+  if (runs.length === 0) return [];
+  const lat = (l: { p50: number; p95: number; p99: number; max: number }) => `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} / ${fmt(l.max)}`;
+  return [
+    '## Refund: orders and cancellations racing',
+    '',
+    'Uniform orders (three random products, one unit each); every second order answered 201 is cancelled by its owner as the next request of a free connection, ' +
+      'so cancellations (stock back, refund, `order.cancelled`) race new orders on the same rows. Rates and latencies are the measured window\'s; ' +
+      'the cancellations of orders answered as the loop ended are sent after it, counted in the totals, not in the rates.',
+    '',
+    '| run | s | orders | orders/s | cancellations | cancellations/s | ops/s | order p50 / p95 / p99 / max ms | cancellation p50 / p95 / p99 / max ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---|',
+    ...runs.map((r) => {
+      const w = r.refund!.window;
+      return `| ${r.label} | ${fmt(w.seconds)} | ${fmt(w.orders)} | ${fmt(w.ordersPerSecond)} | ${fmt(w.cancels)} | ${fmt(w.cancelsPerSecond)} | ${fmt(w.operationsPerSecond)} | ${lat(w.orderLatencyMs)} | ${lat(w.cancelLatencyMs)} |`;
+    }),
+    '',
+    ...runs.map((r) => {
+      const { run, database, events } = r.refund!;
+      const outcomes = Object.entries(run.cancelOutcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ');
+      return (
+        `- ${r.label}, whole run: ${fmt(run.placed)} orders placed, ${fmt(run.cancelsSent)} cancellations sent (${fmt(run.cancelsAfterLoop)} after the loop), answered ${outcomes || 'nothing'}` +
+        `${run.badBodies ? `, ${fmt(run.badBodies)} 200 bodies wrong` : ''}; in the database ${fmt(database.cancelled)} of its orders CANCELLED ` +
+        `(CANCELLED orders ${fmt(database.cancelledBefore)} → ${fmt(database.cancelledAfter)})` +
+        (events ? `; the receiver accepted ${fmt(events.paidAccepted)} of their order.paid and ${fmt(events.cancelledAccepted)} order.cancelled` : '; events not checked at a receiver (--url)')
+      );
+    }),
+    '',
+  ];
 }

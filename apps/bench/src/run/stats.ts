@@ -1,4 +1,4 @@
-import type { LoadResult, Sample } from './protocol.ts';
+import { ORDER, type LoadResult, type Sample } from './protocol.ts';
 
 export interface Summary {
   readonly requests: number;
@@ -26,10 +26,10 @@ export function summarise(result: LoadResult): Summary {
   const outcomes: Record<string, number> = {};
   const perSecond = new Array<number>(Math.max(1, Math.ceil(windowMs / 1000))).fill(0);
   let orders = 0;
-  for (const [start, latency, status, code, isOrder] of samples) {
+  for (const [start, latency, status, code, kind] of samples) {
     const key = status >= 200 && status < 300 ? String(status) : `${status} ${code}`.trim();
     outcomes[key] = (outcomes[key] ?? 0) + 1;
-    if (isOrder && status === 201) orders++;
+    if (kind === ORDER && status === 201) orders++;
     const bucket = Math.min(perSecond.length - 1, Math.floor((start + latency) / 1000));
     perSecond[bucket]!++;
   }
