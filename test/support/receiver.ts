@@ -7,6 +7,8 @@ export type ReceiverMode = 'ok' | 'fail' | 'hang';
 export interface ReceivedEvent {
   readonly idempotencyKey: string | undefined;
   readonly body: any;
+  /** Its place on one counter shared by arrivals and acceptances: an acceptance compares to an arrival. */
+  readonly at: number;
 }
 
 /**
@@ -21,6 +23,11 @@ export class Receiver {
   readonly accepted: ReceivedEvent[] = [];
   /** Every request that reached the receiver, whatever it answered. */
   requests = 0;
+  /** When set, answers each request by its body instead of by `mode` (undefined: by `mode`). */
+  modeFor: ((body: any) => ReceiverMode | undefined) | null = null;
+  /** When set to an array, every request that reached the receiver, in arrival order, whatever it answered. */
+  arrivals: ReceivedEvent[] | null = null;
+  private clock = 0;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private port = 0;
@@ -76,14 +83,26 @@ export class Receiver {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (this.mode === 'hang') return; // never answers; the client's timeout must fire
-      if (this.mode === 'fail') {
+      const header = req.headers['idempotency-key'];
+      const idempotencyKey = Array.isArray(header) ? header[0] : header;
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: any;
+      if (this.modeFor !== null || this.arrivals !== null) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+      }
+      this.arrivals?.push({ idempotencyKey, body, at: ++this.clock });
+      const mode = this.modeFor?.(body) ?? this.mode;
+      if (mode === 'hang') return; // never answers; the client's timeout must fire
+      if (mode === 'fail') {
         res.writeHead(503).end('unavailable');
         return;
       }
-      const key = req.headers['idempotency-key'];
       const accept = () => {
-        this.accepted.push({ idempotencyKey: Array.isArray(key) ? key[0] : key, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        this.accepted.push({ idempotencyKey, body: body ?? JSON.parse(text), at: ++this.clock });
         res.writeHead(204).end();
       };
       if (this.delayMs > 0) setTimeout(accept, this.delayMs);
