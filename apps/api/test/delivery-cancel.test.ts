@@ -10,6 +10,7 @@ import { assertInvariants } from '../../../test/support/invariants.ts';
 import { NATS_URL, natsForTests } from '../../../test/support/nats.ts';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
 import { Receiver, type ReceivedEvent } from '../../../test/support/receiver.ts';
+import { FAST_RETRIES, RELAY_ENV } from '../../../test/support/relay-env.ts';
 
 /**
  * The contract's delivery order for cancellations (ADR 0008): per order, order.cancelled never
@@ -23,20 +24,6 @@ const nc = await natsForTests();
 afterAll(async () => {
   await nc?.close();
 });
-
-const FAST_RETRIES = {
-  DATA_PLATFORM_TIMEOUT_MS: '300',
-  OUTBOX_RETRY_BASE_MS: '50',
-  OUTBOX_RETRY_MAX_MS: '400',
-  OUTBOX_POLL_MS: '200',
-};
-const RELAY_ENV = {
-  DATA_PLATFORM_TIMEOUT_MS: '500',
-  OUTBOX_LEASE_MS: '1500',
-  OUTBOX_RETRY_BASE_MS: '50',
-  OUTBOX_RETRY_MAX_MS: '500',
-  OUTBOX_POLL_MS: '200',
-};
 
 type Buyer = { userId: number; token: string };
 type EventRow = {

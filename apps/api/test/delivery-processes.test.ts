@@ -3,16 +3,10 @@ import { signToken } from '@shop/adapters-http';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { Client, secretBytes, type Reply } from '../../../test/support/http.ts';
 import { Receiver } from '../../../test/support/receiver.ts';
+import { RELAY_ENV } from '../../../test/support/relay-env.ts';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
 
 /** API processes killed, stopped and doubled up: no event lost, none invented, one eventId per order. */
-const RELAY_ENV = {
-  DATA_PLATFORM_TIMEOUT_MS: '500',
-  OUTBOX_LEASE_MS: '1500',
-  OUTBOX_RETRY_BASE_MS: '50',
-  OUTBOX_RETRY_MAX_MS: '500',
-  OUTBOX_POLL_MS: '200',
-};
 
 let tdb: TestDatabase;
 let receiver: Receiver;

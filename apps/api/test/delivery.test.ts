@@ -3,19 +3,13 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/dat
 import { eventually } from '../../../test/support/eventually.ts';
 import { startTestApp, type Client, type Reply, type TestApp } from '../../../test/support/http.ts';
 import { Receiver } from '../../../test/support/receiver.ts';
+import { FAST_RETRIES } from '../../../test/support/relay-env.ts';
 
 /** Delivery of order.paid to a real HTTP receiver, through the relay of an in-process API. */
 let tdb: TestDatabase;
 let receiver: Receiver;
 let app: TestApp;
 let client: Client;
-
-const FAST_RETRIES = {
-  DATA_PLATFORM_TIMEOUT_MS: '300',
-  OUTBOX_RETRY_BASE_MS: '50',
-  OUTBOX_RETRY_MAX_MS: '400',
-  OUTBOX_POLL_MS: '200',
-};
 
 beforeAll(async () => {
   tdb = await createTestDatabase();

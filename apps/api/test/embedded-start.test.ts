@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
+import { eventually } from '../../../test/support/eventually.ts';
 import { Client } from '../../../test/support/http.ts';
 import { makeTempDir } from '../../../test/support/temp.ts';
 import { startApiProcess } from '../../../test/support/processes.ts';
@@ -41,15 +42,14 @@ test('starts on an embedded PostgreSQL, seeds a demo shop, prints working tokens
   expect(order.status).toBe(201);
   // No DATA_PLATFORM_URL: the event goes to the local NDJSON sink, with a log line.
   const sink = path.join(dataDir, 'events.ndjson');
-  const deadline = Date.now() + 10_000;
   let lines: any[] = [];
-  while (Date.now() < deadline) {
+  await eventually(async () => {
     lines = (await readFile(sink, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    if (lines.some((e) => e.data.orderId === order.body.orderId)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return lines.some((e) => e.data.orderId === order.body.orderId);
+  }, 'the event in the local sink', 10_000);
   expect(lines.filter((e) => e.data.orderId === order.body.orderId)).toMatchObject([{ type: 'order.paid', data: { paidAmount: order.body.paidAmount } }]);
-  expect(first.output.some((l) => l.includes('event written to the local sink'))).toBe(true);
+  // Logged after the append, and read from the child's stdout pipe after that: waited for, not raced.
+  await eventually(() => first.output.some((l) => l.includes('event written to the local sink')), 'the sink log line', 10_000);
   expect(await first.stop('SIGTERM')).toBe(0);
 
   const second = await startApiProcess('', env);
