@@ -6,6 +6,19 @@ import { makeTempDir, removeTempDir } from './temp.ts';
 
 const MAIN = fileURLToPath(new URL('../../apps/api/src/main.ts', import.meta.url));
 
+/**
+ * Children still running when their test file ends: a test that failed before its stop() would
+ * otherwise leave a service behind, polling and delivering long after the run.
+ */
+const live = new Set<ChildProcess>();
+const killLeftovers = () => {
+  for (const child of live) child.kill('SIGKILL');
+  live.clear();
+};
+// Under vitest, at the end of each test file; the benchmark (target.ts) uses this module outside it.
+if (process.env.VITEST) (await import('vitest')).afterAll(killLeftovers);
+process.once('exit', killLeftovers);
+
 export interface ApiProcess {
   readonly url: string;
   readonly child: ChildProcess;
@@ -45,7 +58,13 @@ export async function startApiProcess(databaseUrl: string, env: Record<string, s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  live.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    }),
+  );
   const removeDataDir = () => (dataDir ? removeTempDir(dataDir) : Promise.resolve());
   const until = options.until ?? 'ready';
   createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
