@@ -41,16 +41,17 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
     async claim(limit, leaseMs) {
       // SKIP LOCKED lets relays in other processes take other records instead of queueing here;
       // the lease (next_attempt_at in the future) keeps them away after this statement commits.
-      // An event whose aggregate has an earlier event not yet accepted waits for it (an order's
-      // order.cancelled for its order.paid), whichever relay holds that one and however long it
-      // is retried; it is not claimed meanwhile, so it holds back nothing of other aggregates.
+      // An event that follows another of its aggregate (an order's order.cancelled, its
+      // order.paid) waits until that one was accepted, whichever relay holds it and however long
+      // it is retried; it is not claimed meanwhile, so it holds back nothing of other aggregates.
+      // The check is one primary-key row, and only for an event that follows another; a
+      // predecessor already purged was delivered long ago (NULL: not false).
       const { rows } = await sql<Row>`
         WITH due AS (
           SELECT event_id FROM outbox_events e
           WHERE delivered_at IS NULL AND next_attempt_at <= now()
-            AND NOT EXISTS (
-              SELECT 1 FROM outbox_events p
-              WHERE p.aggregate_id = e.aggregate_id AND p.seq < e.seq AND p.delivered_at IS NULL)
+            AND (e.follows IS NULL
+                 OR (SELECT p.delivered_at IS NOT NULL FROM outbox_events p WHERE p.event_id = e.follows) IS NOT FALSE)
           ORDER BY next_attempt_at
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED
