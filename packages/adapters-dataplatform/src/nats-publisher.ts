@@ -32,28 +32,43 @@ export class NatsEventPublisher implements EventPublisher {
   private connect() {
     this.connection ??= (async () => {
       const nc = await connect({ servers: this.servers, timeout: this.options.timeoutMs, maxReconnectAttempts: -1 });
-      const jsm = await jetstreamManager(nc, { timeout: this.options.timeoutMs });
-      const stream = this.options.stream ?? NATS_STREAM;
-      const subjects: string[] = Object.values(NATS_SUBJECTS);
-      // One stream for both subjects: its sequence is the order consumers read, and the relay
-      // publishes an order's order.cancelled only after its order.paid was stored (ADR 0008).
-      // A stream created before cancellations carried only orders.paid; it gains the new subject.
-      let info;
       try {
-        info = await jsm.streams.info(stream);
-      } catch {
-        await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
+        await this.ensureStream(nc);
+        return { nc, js: jetstream(nc, { timeout: this.options.timeoutMs }) };
+      } catch (err) {
+        await nc.close().catch(() => undefined);
+        throw err;
       }
-      const missing = info ? subjects.filter((s) => !info.config.subjects?.includes(s)) : [];
-      if (info && missing.length > 0) {
-        await jsm.streams.update(stream, { subjects: [...(info.config.subjects ?? []), ...missing] });
-      }
-      return { nc, js: jetstream(nc, { timeout: this.options.timeoutMs }) };
     })().catch((err) => {
       this.connection = null;
       throw err;
     });
     return this.connection;
+  }
+
+  /**
+   * One stream for both subjects: its sequence is the order consumers read, and the relay
+   * publishes an order's order.cancelled only after its order.paid was stored (ADR 0008). A stream
+   * created before cancellations carried only orders.paid; it gains orders.cancelled. If it may
+   * not be changed (an account without the right, a stream managed elsewhere), order.paid keeps
+   * flowing: only order.cancelled then fails, retried and shown in GET /admin/events, until an
+   * operator adds the subject.
+   */
+  private async ensureStream(nc: NatsConnection): Promise<void> {
+    const jsm = await jetstreamManager(nc, { timeout: this.options.timeoutMs });
+    const stream = this.options.stream ?? NATS_STREAM;
+    const subjects: string[] = Object.values(NATS_SUBJECTS);
+    let info;
+    try {
+      info = await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
+      return;
+    }
+    const held = info.config.subjects ?? [];
+    const missing = subjects.filter((s) => !held.some((pattern) => subjectMatches(pattern, s)));
+    if (missing.length === 0) return;
+    await jsm.streams.update(stream, { subjects: [...held, ...missing] }).catch(() => undefined);
   }
 
   async publish(record: OutboxRecord): Promise<void> {
@@ -71,4 +86,15 @@ export class NatsEventPublisher implements EventPublisher {
     this.connection = null;
     if (open) await (await open.catch(() => null))?.nc.drain().catch(() => undefined);
   }
+}
+
+/** NATS subject matching: `*` is one token, a trailing `>` one or more. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const t = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return i === p.length - 1 && t.length > i;
+    if (i >= t.length || (p[i] !== '*' && p[i] !== t[i])) return false;
+  }
+  return p.length === t.length;
 }
