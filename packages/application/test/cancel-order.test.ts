@@ -1,0 +1,130 @@
+import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
+import { DomainError } from '@shop/domain';
+import { cancelOrder, placeOrder, type CancelOrderCommand, type CancelOrderDeps } from '@shop/application';
+import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
+
+const DAY = 86_400_000;
+const NOW = new Date('2026-11-24T09:00:00.000Z');
+
+let shop: MemoryShop;
+let clock: ManualClock;
+let deps: CancelOrderDeps & { events: { recorded: Mock<() => void> } };
+
+beforeEach(() => {
+  shop = new MemoryShop();
+  clock = new ManualClock(NOW);
+  deps = { book: shop.book, reads: shop.reads, clock, ids: new SequentialIds(), cancelDays: 7, events: { recorded: vi.fn<() => void>() } };
+});
+
+const anyone = () => undefined;
+
+/** A paid order of 2 units at 1,000 with a 300 coupon: balance 10,000 → 8,300, stock 5 → 3. */
+async function paidOrder() {
+  const userId = shop.addUser(10_000);
+  const productId = shop.addProduct(1_000, 5);
+  const couponId = shop.addCoupon({ discountType: 'FIXED', discountValue: 300 });
+  shop.give(couponId, userId, new Date(NOW.getTime() - DAY), new Date(NOW.getTime() + 7 * DAY));
+  const { order } = await placeOrder(deps, { userId, items: [{ productId, quantity: 2 }], couponId });
+  deps.events.recorded.mockClear();
+  return { order, userId, productId, couponId };
+}
+
+async function failure(cmd: CancelOrderCommand): Promise<string> {
+  const before = shop.snapshot();
+  const error = await cancelOrder(deps, cmd).then(
+    () => null,
+    (e: { code?: string }) => e,
+  );
+  expect(error, 'the cancellation should have failed').not.toBeNull();
+  expect(shop.state).toEqual(before);
+  expect(deps.events.recorded).not.toHaveBeenCalled();
+  return error!.code ?? String(error);
+}
+
+describe('cancelOrder', () => {
+  test('gives back exactly what the order took: stock, payment (a REFUND entry), the coupon copy; one event', async () => {
+    const { order, userId, productId, couponId } = await paidOrder();
+    clock.advance(DAY);
+    const { order: cancelled, replayed } = await cancelOrder(deps, { orderId: order.orderId, authorize: anyone });
+    expect(replayed).toBe(false);
+    expect(cancelled).toEqual({ ...order, status: 'CANCELLED', cancelledAt: new Date(NOW.getTime() + DAY) });
+    expect(shop.state.users.get(userId)!.balance).toBe(10_000);
+    expect(shop.state.products.get(productId)!.stock).toBe(5);
+    expect(shop.state.held.get(`${userId}:${couponId}`)).toMatchObject({ usedAt: null, orderId: null });
+    expect(shop.state.ledger.at(-1)).toMatchObject({ type: 'REFUND', amount: 1_700, balanceAfter: 10_000, orderId: order.orderId });
+    expect(shop.state.outbox.at(-1)).toMatchObject({ type: 'order.cancelled', data: { orderId: order.orderId, refundedAmount: 1_700 } });
+    expect(deps.events.recorded).toHaveBeenCalledTimes(1);
+  });
+
+  test('an unknown order is ORDER_NOT_FOUND before anyone is authorized', async () => {
+    const authorize = vi.fn();
+    expect(await failure({ orderId: 'no-such-order', authorize })).toBe('ORDER_NOT_FOUND');
+    expect(authorize).not.toHaveBeenCalled();
+  });
+
+  test("the caller is authorized against the order's owner, and a refusal changes nothing", async () => {
+    const { order, userId } = await paidOrder();
+    const authorize = vi.fn((owner: number) => {
+      throw new DomainError('FORBIDDEN', `not user ${owner}`);
+    });
+    expect(await failure({ orderId: order.orderId, authorize })).toBe('FORBIDDEN');
+    expect(authorize).toHaveBeenCalledWith(userId);
+  });
+
+  test('already cancelled, or older than the window: ORDER_NOT_CANCELLABLE, nothing changed', async () => {
+    const { order } = await paidOrder();
+    clock.advance(7 * DAY + 1);
+    expect(await failure({ orderId: order.orderId, authorize: anyone })).toBe('ORDER_NOT_CANCELLABLE');
+    deps = { ...deps, cancelDays: 8 };
+    await cancelOrder(deps, { orderId: order.orderId, authorize: anyone });
+    deps.events.recorded.mockClear();
+    expect(await failure({ orderId: order.orderId, authorize: anyone })).toBe('ORDER_NOT_CANCELLABLE');
+  });
+
+  test("a key replays the cancellation; the same key on another order is IDEMPOTENCY_KEY_REUSED; it lives in the owner's keys", async () => {
+    const { order, userId } = await paidOrder();
+    const first = await cancelOrder(deps, { orderId: order.orderId, idempotencyKey: 'k1', authorize: anyone });
+    expect(shop.state.idempotency.has(`${userId}:k1`)).toBe(true);
+    const again = await cancelOrder(deps, { orderId: order.orderId, idempotencyKey: 'k1', authorize: anyone });
+    expect(again).toEqual({ order: first.order, replayed: true });
+    expect(shop.state.ledger.filter((e) => e.type === 'REFUND')).toHaveLength(1);
+
+    const productId = shop.addProduct(100, 1);
+    const { order: other } = await placeOrder(deps, { userId, items: [{ productId, quantity: 1 }] });
+    deps.events.recorded.mockClear();
+    expect(await failure({ orderId: other.orderId, idempotencyKey: 'k1', authorize: anyone })).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  test('a replay is authorized too: another user cannot read a cancellation through its key', async () => {
+    const { order } = await paidOrder();
+    await cancelOrder(deps, { orderId: order.orderId, idempotencyKey: 'k1', authorize: anyone });
+    deps.events.recorded.mockClear();
+    const forbid = () => {
+      throw new DomainError('FORBIDDEN', 'not yours');
+    };
+    expect(await failure({ orderId: order.orderId, idempotencyKey: 'k1', authorize: forbid })).toBe('FORBIDDEN');
+  });
+
+  test('cancels of one order decided on the same snapshot: one is written, the other decides again and is refused', async () => {
+    const { order, userId } = await paidOrder();
+    // Both read the order PAID before either writes.
+    let arrived = 0;
+    let release!: () => void;
+    const bothRead = new Promise<void>((r) => (release = r));
+    shop.afterSnapshot = async () => {
+      if (++arrived === 2) release();
+      if (arrived <= 2) await bothRead;
+    };
+    const results = await Promise.allSettled([
+      cancelOrder(deps, { orderId: order.orderId, authorize: anyone }),
+      cancelOrder(deps, { orderId: order.orderId, authorize: anyone }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason.code).toBe('ORDER_NOT_CANCELLABLE');
+    expect(shop.staleWrites).toBe(1);
+    expect(shop.state.users.get(userId)!.balance).toBe(10_000);
+    expect(shop.state.ledger.filter((e) => e.type === 'REFUND')).toHaveLength(1);
+    expect(deps.events.recorded).toHaveBeenCalledTimes(1);
+  });
+});
