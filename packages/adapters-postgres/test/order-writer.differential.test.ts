@@ -100,8 +100,9 @@ const worldArb: fc.Arbitrary<World> = fc
       held: coupons === 0 ? fc.constant([]) : fc.array(fc.tuple(user, fc.nat({ max: coupons - 1 })), { maxLength: 4 }),
       earlier: fc.array(orderSpec, { maxLength: 4 }),
       orders: fc.array(orderSpec, { maxLength: 8 }),
-      // Several may undo the same order, as concurrent cancels do; `at` is the place in the group.
-      cancels: fc.array(fc.record({ target: fc.nat({ max: 3 }), key: fc.option(fc.constantFrom('c1', 'c2'), { freq: 2 }), at: fc.nat({ max: 8 }) }), {
+      // Several may undo the same order, as concurrent cancels do (two targets make that common
+      // enough to be seen in every run, not in most); `at` is the place in the group.
+      cancels: fc.array(fc.record({ target: fc.nat({ max: 1 }), key: fc.option(fc.constantFrom('c1', 'c2'), { freq: 2 }), at: fc.nat({ max: 8 }) }), {
         maxLength: 4,
       }),
       changes: fc.array(change, { maxLength: 3 }),
