@@ -1,9 +1,9 @@
+import { cancellationChanges, placementChanges, type BookChanges } from '@shop/domain';
 import type { BookWrite } from '@shop/application';
 
 /**
  * One write as `write_orders` (migration 0008) reads it: what the domain decided, as plain changes.
- * Nothing is decided here: a payment takes the order's paidAmount and its units, a cancellation
- * gives back the refund and the units its Cancellation names.
+ * Nothing is decided here: the changes are the domain's (placementChanges, cancellationChanges).
  */
 export function batchEntry(w: BookWrite): Record<string, unknown> {
   const common = { kind: w.kind, ledgerType: w.ledgerType, event: w.event, claim: w.claim };
@@ -13,8 +13,7 @@ export function batchEntry(w: BookWrite): Record<string, unknown> {
       ...common,
       ...order,
       at: order.createdAt,
-      balanceChange: -order.paidAmount,
-      stockChange: order.items.map((l) => ({ productId: l.productId, change: -l.quantity })),
+      ...changes(placementChanges(order)),
       guard: w.guard,
     };
   }
@@ -26,8 +25,9 @@ export function batchEntry(w: BookWrite): Record<string, unknown> {
     status: c.order.status,
     couponId: c.releasedCoupon,
     at: c.order.cancelledAt,
-    balanceChange: c.refund,
-    stockChange: c.restock.map((r) => ({ productId: r.productId, change: r.quantity })),
+    ...changes(cancellationChanges(c)),
     guard: c.guard,
   };
 }
+
+const changes = (c: BookChanges) => ({ balanceChange: c.balanceChange, stockChange: c.stockChanges });

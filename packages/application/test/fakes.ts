@@ -18,7 +18,7 @@ import type {
   UnitOfWork,
   WriteOutcome,
 } from '@shop/application';
-import { cancelGuardHolds, guardHolds, type Order, type OrderEvent, type Won } from '@shop/domain';
+import { cancelGuardHolds, cancellationChanges, guardHolds, placementChanges, type BookChanges, type Order, type OrderEvent, type Won } from '@shop/domain';
 
 /**
  * In-memory fakes of the application's ports. They keep the promises the Postgres adapter keeps
@@ -364,23 +364,29 @@ function guardHoldsIn(s: State, w: BookWrite): boolean {
   return guardHolds(guard, orderSnapshot(s, guard.userId, guard.stock.map((g) => g.productId), guard.unusedCoupon));
 }
 
+/** Stock as write_orders changes it: by the domain's signed changes, never below zero (its CHECK). */
+function applyChanges(s: State, changes: BookChanges): void {
+  for (const { productId, change } of changes.stockChanges) {
+    const p = s.products.get(productId)!;
+    if (p.stock + change < 0) throw new Error('check violation: stock would go negative');
+    s.products.set(productId, { ...p, stock: p.stock + change });
+  }
+}
+
 function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void {
   const user = s.users.get(order.userId)!;
-  for (const line of order.items) {
-    const p = s.products.get(line.productId)!;
-    if (p.stock < line.quantity) throw new Error('check violation: stock would go negative');
-    s.products.set(p.productId, { ...p, stock: p.stock - line.quantity });
-  }
+  const changes = placementChanges(order);
+  applyChanges(s, changes);
   if (order.couponId !== null) {
     const k = heldKey(order.userId, order.couponId);
     s.held.set(k, { ...s.held.get(k)!, usedAt: order.createdAt, orderId: order.orderId });
   }
-  user.balance -= order.paidAmount;
+  user.balance += changes.balanceChange;
   if (user.balance < 0) throw new Error('check violation: balance would go negative');
   s.ledger.push({
     userId: order.userId,
     type: ledgerType,
-    amount: 0 - order.paidAmount, // never -0
+    amount: changes.balanceChange,
     balanceAfter: user.balance,
     orderId: order.orderId,
     createdAt: order.createdAt,
@@ -396,21 +402,19 @@ function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void 
 function applyCancel(s: State, { cancellation: c, ledgerType, event, claim }: CancelWrite): void {
   const { order } = c;
   const user = s.users.get(order.userId)!;
-  for (const r of c.restock) {
-    const p = s.products.get(r.productId)!;
-    s.products.set(p.productId, { ...p, stock: p.stock + r.quantity });
-  }
+  const changes = cancellationChanges(c);
+  applyChanges(s, changes);
   if (c.releasedCoupon !== null) {
     const k = heldKey(order.userId, c.releasedCoupon);
     const held = s.held.get(k);
     if (!held || held.orderId !== order.orderId) throw new Error(`coupon copy ${k} is not used by order ${order.orderId}`);
     s.held.set(k, { ...held, usedAt: null, orderId: null });
   }
-  user.balance += c.refund;
+  user.balance += changes.balanceChange;
   s.ledger.push({
     userId: order.userId,
     type: ledgerType,
-    amount: c.refund,
+    amount: changes.balanceChange,
     balanceAfter: user.balance,
     orderId: order.orderId,
     createdAt: order.cancelledAt!,

@@ -1,11 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import {
   asPlaced,
+  cancellationChanges,
   cancelGuardHolds,
   decideCancellation,
   DomainError,
   orderCancelledEvent,
   paidOrder,
+  placementChanges,
 } from '../src/index.ts';
 
 const PLACED = new Date('2026-12-01T00:00:00.000Z');
@@ -92,5 +94,27 @@ test('order.cancelled carries the refund, the units given back and the released 
       couponId: 7,
       cancelledAt: at.toISOString(),
     },
+  });
+});
+
+describe('what a write changes', () => {
+  test('an order debits what it paid and takes its units; its cancellation gives exactly both back', () => {
+    const order = paidOrder({
+      orderId: 'o-1',
+      userId: 1,
+      lines: [
+        { productId: 7, quantity: 2, unitPrice: 1_000, lineAmount: 2_000 },
+        { productId: 3, quantity: 1, unitPrice: 500, lineAmount: 500 },
+      ],
+      couponId: null,
+      discountAmount: 0,
+      createdAt: new Date('2026-11-24T09:00:00Z'),
+    });
+    const placed = placementChanges(order);
+    expect(placed).toEqual({ balanceChange: -2_500, stockChanges: [{ productId: 7, change: -2 }, { productId: 3, change: -1 }] });
+    const undone = cancellationChanges(decideCancellation(order, new Date('2026-11-25T09:00:00Z'), 7));
+    expect(undone.balanceChange + placed.balanceChange).toBe(0);
+    expect(undone.stockChanges).toEqual([{ productId: 3, change: 1 }, { productId: 7, change: 2 }]);
+    expect(Object.is(placementChanges({ ...order, paidAmount: 0 }).balanceChange, -0)).toBe(false);
   });
 });
