@@ -373,52 +373,35 @@ function applyChanges(s: State, changes: BookChanges): void {
   }
 }
 
-function apply(s: State, { order, ledgerType, event, claim }: OrderWrite): void {
-  const user = s.users.get(order.userId)!;
-  const changes = placementChanges(order);
-  applyChanges(s, changes);
+function apply(s: State, w: OrderWrite): void {
+  const { order } = w;
   if (order.couponId !== null) {
     const k = heldKey(order.userId, order.couponId);
     s.held.set(k, { ...s.held.get(k)!, usedAt: order.createdAt, orderId: order.orderId });
   }
-  user.balance += changes.balanceChange;
-  if (user.balance < 0) throw new Error('check violation: balance would go negative');
-  s.ledger.push({
-    userId: order.userId,
-    type: ledgerType,
-    amount: changes.balanceChange,
-    balanceAfter: user.balance,
-    orderId: order.orderId,
-    createdAt: order.createdAt,
-  });
-  s.orders.set(order.orderId, structuredClone(order));
-  s.outbox.push(structuredClone(event));
-  if (claim !== null) {
-    s.idempotency.set(`${order.userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });
-  }
+  commit(s, w, order, placementChanges(order), order.createdAt);
 }
 
 /** A cancellation as `write_orders` applies it: exactly the changes its Cancellation names. */
-function applyCancel(s: State, { cancellation: c, ledgerType, event, claim }: CancelWrite): void {
+function applyCancel(s: State, w: CancelWrite): void {
+  const { cancellation: c } = w;
   const { order } = c;
-  const user = s.users.get(order.userId)!;
-  const changes = cancellationChanges(c);
-  applyChanges(s, changes);
   if (c.releasedCoupon !== null) {
     const k = heldKey(order.userId, c.releasedCoupon);
     const held = s.held.get(k);
     if (!held || held.orderId !== order.orderId) throw new Error(`coupon copy ${k} is not used by order ${order.orderId}`);
     s.held.set(k, { ...held, usedAt: null, orderId: null });
   }
+  commit(s, w, order, cancellationChanges(c), order.cancelledAt!);
+}
+
+/** What every write does alike: stock and balance by the domain's changes, the ledger entry, the order as it now is, its event and its key. */
+function commit(s: State, { ledgerType, event, claim }: BookWrite, order: Order, changes: BookChanges, at: Date): void {
+  applyChanges(s, changes);
+  const user = s.users.get(order.userId)!;
   user.balance += changes.balanceChange;
-  s.ledger.push({
-    userId: order.userId,
-    type: ledgerType,
-    amount: changes.balanceChange,
-    balanceAfter: user.balance,
-    orderId: order.orderId,
-    createdAt: order.cancelledAt!,
-  });
+  if (user.balance < 0) throw new Error('check violation: balance would go negative');
+  s.ledger.push({ userId: order.userId, type: ledgerType, amount: changes.balanceChange, balanceAfter: user.balance, orderId: order.orderId, createdAt: at });
   s.orders.set(order.orderId, structuredClone(order));
   s.outbox.push(structuredClone(event));
   if (claim !== null) {
