@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
@@ -20,6 +20,16 @@ export interface OrderBookOptions {
    */
   readonly outcomeWaitMs?: number;
 }
+
+/**
+ * A key's state in `userId`'s keys, as two columns: `completed` (its stored answer, or null) and
+ * `key_free`, whether no other request's write holds it now (the claim is taken and, with this
+ * statement's transaction, released at once).
+ */
+const keyState = (userId: RawBuilder<unknown>, key: string | null) => sql`
+  (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
+     FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed,
+  (${key}::text IS NULL OR idempotency_claim(${userId}, ${key}::text)) AS key_free`;
 
 /**
  * The OrderBook port: one unlocked read, and a guarded write that concurrent orders share.
@@ -48,11 +58,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
                     'discount_type', c.discount_type, 'discount_value', c.discount_value, 'min_order_amount', c.min_order_amount)
              FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
             WHERE uc.user_id = ${userId} AND uc.coupon_id = ${couponId}::bigint) AS held,
-          (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
-             FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed,
-          -- Taken and, with this statement's transaction, released at once: only whether another
-          -- request's write holds the key now.
-          (${key}::text IS NULL OR idempotency_claim(${userId}, ${key}::text)) AS key_free`.execute(db);
+          ${keyState(sql`${userId}::bigint`, key)}`.execute(db);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
@@ -73,10 +79,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         key_free: boolean;
       }>`
         SELECT o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
-               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items,
-               (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
-                  FROM idempotency_keys WHERE user_id = o.user_id AND key = ${key}::text) AS completed,
-               (${key}::text IS NULL OR idempotency_claim(o.user_id, ${key}::text)) AS key_free
+               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items, ${keyState(sql.ref('o.user_id'), key)}
           FROM orders o WHERE o.id = ${orderId}::uuid`.execute(db);
       const row = rows[0];
       if (!row) return { order: null, completedKey: null, keyInFlight: false };
