@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
+import { preparingPool } from './prepared.ts';
 
 const INT8_OID = 20;
 
@@ -52,7 +53,7 @@ export function openDatabase(options: PoolOptions): Db {
   // without a listener ends the process. The statement that next uses the client fails instead,
   // and its request is answered 503.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   return {
     kysely,
     pool,

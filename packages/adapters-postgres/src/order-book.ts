@@ -1,10 +1,11 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ITEMS_JSON, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
+import { executePrepared } from './prepared.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
@@ -22,16 +23,6 @@ export interface OrderBookOptions {
 }
 
 /**
- * A key's state in `userId`'s keys, as two columns: `completed` (its stored answer, or null) and
- * `key_free`, whether no other request's write holds it now (the claim is taken and, with this
- * statement's transaction, released at once).
- */
-const keyState = (userId: RawBuilder<unknown>, key: string | null) => sql`
-  (SELECT json_build_object('fingerprint', fingerprint, 'result', result)
-     FROM idempotency_keys WHERE user_id = ${userId} AND key = ${key}::text) AS completed,
-  (${key}::text IS NULL OR idempotency_claim(${userId}, ${key}::text)) AS key_free`;
-
-/**
  * The OrderBook port: one unlocked read, and a guarded write that concurrent orders share.
  * While `writesInFlight` groups are being written, arriving orders queue and the next group takes
  * them all, so under a flash sale the hot product row is locked and committed once per group
@@ -41,24 +32,15 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
   return {
     async snapshot(userId, productIds, couponId, key) {
-      const { rows } = await sql<{
+      // A function (migration 0009), so that its plan is made once per connection, not per call.
+      const query = sql<{
         balance: number | null;
         products: StockedProduct[];
         held: JsonHeldRow | null;
         completed: CompletedKey | null;
         key_free: boolean;
-      }>`
-        SELECT
-          (SELECT balance FROM users WHERE id = ${userId}) AS balance,
-          (SELECT coalesce(json_agg(json_build_object('productId', id, 'price', price, 'stock', stock) ORDER BY id), '[]'::json)
-             FROM products WHERE id = ANY(${productIds as number[]}::bigint[])) AS products,
-          (SELECT json_build_object(
-                    'user_id', uc.user_id, 'coupon_id', uc.coupon_id, 'issued_at', uc.issued_at,
-                    'expires_at', uc.expires_at, 'used_at', uc.used_at, 'order_id', uc.order_id, 'name', c.name,
-                    'discount_type', c.discount_type, 'discount_value', c.discount_value, 'min_order_amount', c.min_order_amount)
-             FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
-            WHERE uc.user_id = ${userId} AND uc.coupon_id = ${couponId}::bigint) AS held,
-          ${keyState(sql`${userId}::bigint`, key)}`.execute(db);
+      }>`SELECT * FROM order_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text)`;
+      const rows = await executePrepared(db, 'order_snapshot', query);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
@@ -74,13 +56,15 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
     async cancelSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only a uuid can name one.
       if (!isUuid(orderId)) return { order: null, completedKey: null, keyInFlight: false };
-      const { rows } = await sql<OrderRow & {
+      const query = sql<OrderRow & {
         completed: CompletedKey | null;
         key_free: boolean;
       }>`
         SELECT o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
-               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items, ${keyState(sql.ref('o.user_id'), key)}
-          FROM orders o WHERE o.id = ${orderId}::uuid`.execute(db);
+               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items, k.completed, k.key_free
+          FROM orders o CROSS JOIN LATERAL key_state(o.user_id, ${key}::text) k
+         WHERE o.id = ${orderId}::uuid`;
+      const rows = await executePrepared(db, 'cancel_snapshot', query);
       const row = rows[0];
       if (!row) return { order: null, completedKey: null, keyInFlight: false };
       return {

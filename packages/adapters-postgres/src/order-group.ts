@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { BookWrite, WriteOutcome } from '@shop/application';
 import { batchEntry } from './book-write.ts';
+import { executePrepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -58,8 +59,8 @@ export async function writeOrderGroup(
   try {
     return await db.connection().execute(async (conn) => {
       sent = true;
-      const { rows } = await sql<{ outcome: WriteOutcome[] }>`
-        SELECT write_orders(${batch}::jsonb, ${token}::bigint) AS outcome`.execute(conn);
+      const write = sql<{ outcome: WriteOutcome[] }>`SELECT write_orders(${batch}::jsonb, ${token}::bigint) AS outcome`;
+      const rows = await executePrepared(conn, 'write_orders', write);
       return rows[0]!.outcome;
     });
   } catch (err) {

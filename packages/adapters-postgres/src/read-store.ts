@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { LedgerEntry, Page, ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isPositiveId, isUuid } from './cursor.ts';
+import { executePrepared } from './prepared.ts';
 import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
 
 /** [created_at to the microsecond, id]: the list's order, so no order is skipped or repeated. */
@@ -74,7 +75,8 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
     },
     async order(orderId) {
       if (!isIssuedId(orderId)) return null;
-      const row = await orders().where('o.id', '=', orderId).executeTakeFirst();
+      // Every idempotent replay of an order reads it here.
+      const [row] = await executePrepared(db, 'order_by_id', orders().where('o.id', '=', orderId));
       return row ? toOrder(row) : null;
     },
     async ordersOf(userId, limit, cursor) {

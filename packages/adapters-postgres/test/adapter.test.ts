@@ -346,6 +346,48 @@ describe('pgOrderBook', () => {
     });
   });
 
+  test("the order path's statements are prepared once per connection, keyed or not, and survive a new connection", async () => {
+    const one = openDatabase({ connectionString: tdb.url, max: 1, applicationName: 'prepared-test' });
+    const book = pgOrderBook(one.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 5);
+    // pool.query takes the pool's only connection: the one the book's statements ran on.
+    const statements = async () =>
+      Object.fromEntries(
+        (
+          await one.pool.query<{ name: string; runs: number }>(
+            'SELECT name, (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements ORDER BY name',
+          )
+        ).rows.map((r) => [r.name, r.runs]),
+      );
+    try {
+      const unkeyed = await book.snapshot(userId, [productId], null, null);
+      const keyed = await book.snapshot(userId, [productId], null, 'k1');
+      expect(keyed).toEqual(unkeyed);
+      const w = decided(userId, [{ productId, quantity: 1 }], keyed, { claim: { key: 'k1', fingerprint: 'f', result: { orderId: 'x' } } });
+      expect(await book.write(w)).toBe('placed');
+      expect((await book.snapshot(userId, [productId], null, 'k1')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
+      expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
+      expect(await statements()).toEqual({ cancel_snapshot: 1, order_snapshot: 3, write_orders: 1 });
+      // The functions behind them plan their statements once too, whatever the values (migration 0009).
+      const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
+        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('order_snapshot', 'key_state', 'write_orders') ORDER BY proname`,
+      );
+      expect(settings).toEqual(
+        ['key_state', 'order_snapshot', 'write_orders'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
+      );
+
+      // The server ends the connection (a restart, an administrator): the pool's next one prepares again.
+      await tdb.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', ['prepared-test']);
+      for (let i = 0; i < 200 && one.pool.totalCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const again = await book.snapshot(userId, [productId], null, null);
+      expect(again.products).toEqual([{ productId, price: 1_000, stock: 4 }]);
+      expect(await statements()).toEqual({ order_snapshot: 1 });
+    } finally {
+      await one.close();
+    }
+  });
+
   test('a group cancelled by statement_timeout writes nothing and fails with 57014', async () => {
     // A pool whose statements give up after 300 ms, and a product row held by another session.
     const impatient = openDatabase({ connectionString: tdb.url, max: 2, statementTimeoutMs: 300 });
