@@ -9,8 +9,6 @@ import { isKeyed, sendEdge, type LoadPlan, type LoadResult, type Progress, type 
 import { pick, pickDistinct, seededRandom } from './random.ts';
 import { quantile } from './stats.ts';
 
-/** Share of the keyed orders answered 201 that are sent again with the same key and body. */
-const REPLAY_SHARE = 0.1;
 /** A replay goes out this long after the first answer: 5 to 100 ms. */
 const REPLAY_DELAY_MS = { min: 5, max: 100 };
 
@@ -52,7 +50,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     return { status, code, isOrder };
   };
 
-  // Keyed workloads: every order its own Idempotency-Key; about REPLAY_SHARE of those answered
+  // Keyed workloads: every order its own Idempotency-Key; about plan.replayShare of those answered
   // 201 are sent again a moment later, over the same connections, concurrently with the load.
   // Replays are not samples: they are neither attempts nor new orders. They draw from their own
   // random stream, so the orders themselves are the unkeyed twin's, request for request.
@@ -104,7 +102,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     const first = await exchange('POST', '/orders', headers, text);
     if (first.status === 201) {
       if (first.replayed !== undefined) replays.firstAnswersMarkedReplayed++;
-      if (replayRand() < REPLAY_SHARE) {
+      if (replayRand() < plan.replayShare) {
         const p = replay(headers, text, first.text).finally(() => inFlightReplays.delete(p));
         inFlightReplays.add(p);
       }

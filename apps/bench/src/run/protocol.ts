@@ -41,6 +41,8 @@ export interface LoadPlan {
   readonly shape: Shape;
   readonly fixture: Fixture;
   readonly seed: number;
+  /** Keyed workloads: the share of orders answered 201 that are sent again. */
+  readonly replayShare: number;
 }
 
 /**

@@ -378,7 +378,7 @@ function keyedSection(report: Report): string[] {
     );
   }
   out.push(
-    'Replays: about 10% of the keyed orders answered 201, sent again 5–100 ms later with the same key and body, over the same connections, during the load (warm-up included); ' +
+    `Replays: about ${Math.round((report.options.replayShare ?? 0.1) * 100)}% of the keyed orders answered 201, sent again 5–100 ms later with the same key and body, over the same connections, during the load (warm-up included); ` +
       'each must answer 201, `idempotent-replayed: true` and the first body. They are not counted as orders.',
     '',
     '| run | replays sent | matched | byte-identical | mismatched | replay p50 ms | replay p99 ms |',
