@@ -27,6 +27,7 @@ import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
+const LISTEN_BACKLOG = 4096;
 
 export interface Service {
   readonly app: FastifyInstance;
@@ -216,7 +217,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const app = await buildApp(deps, { logger: log, limits: config.limits, sharedLimits, trustProxy: config.trustProxy });
     // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
     cleanup.push(() => app.close());
-    const address = await app.listen({ port: config.port, host: config.host });
+    // A flash sale opens thousands of connections at once. Node's default backlog (511) overflows
+    // then: the kernel drops handshakes, falls back to SYN cookies, and some clients get a reset
+    // instead of an answer (seen in the 2,000-buyer coupon test). The kernel caps this at
+    // net.core.somaxconn (4096 on current Linux).
+    const address = await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
     const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
     starting = bringUp();
     starting.catch(() => undefined); // the caller awaits `ready`; closing first rejects it quietly
