@@ -222,7 +222,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     // instead of an answer (seen in the 2,000-buyer coupon test). The kernel caps this at
     // net.core.somaxconn (4096 on current Linux).
     const address = await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
-    const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+    const url = listenUrl(address);
     starting = bringUp();
     starting.catch(() => undefined); // the caller awaits `ready`; closing first rejects it quietly
 
