@@ -32,15 +32,14 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
   return {
     async snapshot(userId, productIds, couponId, key) {
-      // A function (migration 0009), so that its plan is made once per connection, not per call.
+      // A function (migrations 0009, 0010), so that its plan is made once per connection, not per call.
       const query = sql<{
         balance: number | null;
         products: StockedProduct[];
         held: JsonHeldRow | null;
         completed: CompletedKey | null;
-        key_free: boolean;
-      }>`SELECT * FROM order_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text)`;
-      const rows = await executePrepared(db, 'order_snapshot', query);
+      }>`SELECT * FROM place_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text)`;
+      const rows = await executePrepared(db, 'place_snapshot', query);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
@@ -50,7 +49,13 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
             used_at: row.held.used_at === null ? null : new Date(row.held.used_at),
           })
         : null;
-      return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyInFlight: !row.key_free };
+      return { balance: row.balance, products: row.products, held, completedKey: row.completed };
+    },
+
+    async keyState(userId, key) {
+      const query = sql<{ completed: CompletedKey | null; key_free: boolean }>`SELECT * FROM key_state(${userId}::bigint, ${key}::text)`;
+      const row = (await executePrepared(db, 'key_state', query))[0]!;
+      return { completedKey: row.completed, keyInFlight: !row.key_free };
     },
 
     async cancelSnapshot(orderId, key) {

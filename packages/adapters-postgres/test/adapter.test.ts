@@ -246,7 +246,6 @@ describe('pgOrderBook', () => {
       products: [{ productId, price: 1_000, stock: 3 }],
       held: null,
       completedKey: null,
-      keyInFlight: false,
     });
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'k', 'f', '{"orderId":"x"}')`, [userId]);
     expect((await book.snapshot(userId, [productId], null, 'k')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
@@ -327,13 +326,13 @@ describe('pgOrderBook', () => {
     expect(written.map((r) => r.id).sort()).toEqual([0, 1, 4].map((i) => writes[i]!.order.orderId).sort());
   });
 
-  test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing, and shows in the snapshot', async () => {
+  test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing, and shows in its state', async () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
     await whileHeld(`SELECT idempotency_claim($1, 'held')`, [userId], async () => {
-      // The snapshot's look at the key takes it only for its own statement: still free afterwards.
-      expect((await book.snapshot(userId, [productId], null, 'free')).keyInFlight).toBe(false);
+      // The look at the key takes it only for its own statement: still free afterwards.
+      expect(await book.keyState(userId, 'free')).toEqual({ completedKey: null, keyInFlight: false });
       expect(await tdb.query(`SELECT idempotency_claim($1, 'free') AS ok`, [userId])).toEqual([{ ok: true }]);
       const before = await tables();
       const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null), {
@@ -341,8 +340,11 @@ describe('pgOrderBook', () => {
       });
       expect(await book.write(w)).toBe('busy');
       expect(await tables()).toEqual(before);
-      expect((await book.snapshot(userId, [productId], null, 'held')).keyInFlight).toBe(true);
-      expect((await book.snapshot(userId, [productId], null, 'other')).keyInFlight).toBe(false);
+      expect(await book.keyState(userId, 'held')).toEqual({ completedKey: null, keyInFlight: true });
+      expect(await book.keyState(userId, 'other')).toEqual({ completedKey: null, keyInFlight: false });
+      // The order snapshot does not look (ADR 0010): nor does it take the key.
+      await book.snapshot(userId, [productId], null, 'held');
+      expect(await book.write(w)).toBe('busy');
     });
   });
 
@@ -367,14 +369,15 @@ describe('pgOrderBook', () => {
       const w = decided(userId, [{ productId, quantity: 1 }], keyed, { claim: { key: 'k1', fingerprint: 'f', result: { orderId: 'x' } } });
       expect(await book.write(w)).toBe('placed');
       expect((await book.snapshot(userId, [productId], null, 'k1')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
+      expect(await book.keyState(userId, 'k1')).toEqual({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyInFlight: false });
       expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
-      expect(await statements()).toEqual({ cancel_snapshot: 1, order_snapshot: 3, write_orders: 1 });
-      // The functions behind them plan their statements once too, whatever the values (migration 0009).
+      expect(await statements()).toEqual({ cancel_snapshot: 1, key_state: 1, place_snapshot: 3, write_orders: 1 });
+      // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).
       const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
-        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('order_snapshot', 'key_state', 'write_orders') ORDER BY proname`,
+        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_orders') ORDER BY proname`,
       );
       expect(settings).toEqual(
-        ['key_state', 'order_snapshot', 'write_orders'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
+        ['key_state', 'place_snapshot', 'write_orders'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
       );
 
       // The server ends the connection (a restart, an administrator): the pool's next one prepares again.
@@ -382,7 +385,7 @@ describe('pgOrderBook', () => {
       for (let i = 0; i < 200 && one.pool.totalCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
       const again = await book.snapshot(userId, [productId], null, null);
       expect(again.products).toEqual([{ productId, price: 1_000, stock: 4 }]);
-      expect(await statements()).toEqual({ order_snapshot: 1 });
+      expect(await statements()).toEqual({ place_snapshot: 1 });
     } finally {
       await one.close();
     }

@@ -88,6 +88,8 @@ export class MemoryShop {
   beforeGuardedWrite: () => Promise<void> = async () => undefined;
   /** Guarded writes refused because the snapshot no longer held. */
   staleWrites = 0;
+  /** Looks at a key's state apart from a snapshot (book.keyState). */
+  keyLooks = 0;
 
   /** A deep copy of everything stored, to compare before and after a request. */
   snapshot(): State {
@@ -210,10 +212,16 @@ export class MemoryShop {
       const seen = {
         ...orderSnapshot(this.state, userId, ids, couponId),
         completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
-        keyInFlight: key !== null && this.claims.has(`${userId}:${key}`),
       };
       await this.afterSnapshot();
       return seen;
+    },
+    keyState: async (userId, key) => {
+      this.keyLooks++;
+      return {
+        completedKey: structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
+        keyInFlight: this.claims.has(`${userId}:${key}`),
+      };
     },
     write: async (w) => (await this.writeGroup([w]))[0]!,
     cancelSnapshot: async (orderId, key) => {

@@ -267,6 +267,35 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.state.orders.size).toBe(1);
   });
 
+  test('a key completed after a snapshot that refuses: the refusal looks at the key again and replays the first', async () => {
+    let first: Promise<unknown> | undefined;
+    shop.state.users.get(userId)!.balance = 0;
+    shop.afterSnapshot = async () => {
+      // This request's snapshot saw no balance; meanwhile the user is charged and the first
+      // request with the same key completes.
+      shop.afterSnapshot = async () => undefined;
+      shop.state.users.get(userId)!.balance = 10_000;
+      first = placeOrder(deps, cmd());
+      await first;
+    };
+    const late = await placeOrder(deps, cmd());
+    expect(late.replayed).toBe(true);
+    expect(late.order).toEqual(((await first) as { order: unknown }).order);
+    expect(shop.state.orders.size).toBe(1);
+    expect(shop.keyLooks).toBe(1);
+  });
+
+  test('only a refused keyed request looks at its key apart from the snapshot', async () => {
+    await placeOrder(deps, cmd());
+    await placeOrder(deps, cmd());
+    expect(shop.keyLooks).toBe(0);
+    deps.events.recorded.mockClear();
+    expect(await failure({ ...cmd(), idempotencyKey: 'key-2', items: [{ productId: p, quantity: 99 }] })).toBe('OUT_OF_STOCK');
+    expect(shop.keyLooks).toBe(1);
+    expect(await failure({ ...cmd(), idempotencyKey: undefined, items: [{ productId: p, quantity: 99 }] })).toBe('OUT_OF_STOCK');
+    expect(shop.keyLooks).toBe(1);
+  });
+
   test('a key completed between snapshot and write: the late one replays the first, and pays nothing', async () => {
     let first: Promise<unknown> | undefined;
     shop.afterSnapshot = async () => {

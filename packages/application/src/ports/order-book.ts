@@ -8,12 +8,21 @@ export interface CompletedKey {
   readonly result: unknown;
 }
 
-/** An order's snapshot, and the state of its Idempotency-Key (none: both null and false). */
-export interface OrderSnapshotWithKey extends OrderSnapshot {
+/** An Idempotency-Key's state at one instant (no key: null and false). */
+export interface KeyState {
   /** What a completed request stored under the key; null while it is not completed. */
   readonly completedKey: CompletedKey | null;
   /** Another request's write holds the key right now. */
   readonly keyInFlight: boolean;
+}
+
+/**
+ * An order's snapshot, and what a completed request stored under its key. Whether the key is in
+ * flight is not looked at: the write tells an accepted order (busy), and a refused one asks
+ * `keyState` (ADR 0010).
+ */
+export interface OrderSnapshotWithKey extends OrderSnapshot {
+  readonly completedKey: CompletedKey | null;
 }
 
 /** The key an order claims: stored with the order, in the same commit, or not at all. */
@@ -46,10 +55,8 @@ export interface CancelWrite {
 export type BookWrite = OrderWrite | CancelWrite;
 
 /** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys. */
-export interface CancelSnapshot {
+export interface CancelSnapshot extends KeyState {
   readonly order: Order | null;
-  readonly completedKey: CompletedKey | null;
-  readonly keyInFlight: boolean;
 }
 
 /**
@@ -76,6 +83,8 @@ export interface OrderBook {
    * it answers: it never reports `stale` or `busy` for an order that committed.
    */
   write(write: BookWrite): Promise<WriteOutcome>;
+  /** The key's state now; asked when a keyed request is refused, since idempotency is answered first. */
+  keyState(userId: number, key: string): Promise<KeyState>;
   /** The order to cancel and, when `key` is given, that key in the order's owner's keys. */
   cancelSnapshot(orderId: string, key: string | null): Promise<CancelSnapshot>;
 }

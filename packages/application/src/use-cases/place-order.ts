@@ -41,8 +41,9 @@ export interface PlaceOrderDeps {
 export const MAX_ORDER_ATTEMPTS = 8;
 
 /**
- * Places and pays an order (ADR 0006, 0007). Idempotency comes first: a completed key replays
- * its order whatever the state is now. Otherwise the order is decided on an unlocked snapshot:
+ * Places and pays an order (ADR 0006, 0007, 0010). Idempotency comes first: a completed key
+ * replays its order whatever the state is now, and a key in flight answers 409 (told by the write,
+ * or looked at before a refusal). Otherwise the order is decided on an unlocked snapshot:
  * a refusal is a correct answer as of that instant and needs no lock, so a sold-out product
  * answers its thousandth buyer without queueing them on its row. An accepted order is written
  * with its guard and its key claim in one atomic write; when the guard no longer holds, the
@@ -58,12 +59,24 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
     if (seen.completedKey) return replay(deps.reads, seen.completedKey, print);
-    if (seen.keyInFlight) throw keyInUse();
 
-    const { order, guard } = decideOrder(
-      { orderId: deps.ids.next(), userId: cmd.userId, items: cmd.items, couponId, now: deps.clock.now() },
-      seen,
-    );
+    let decided: ReturnType<typeof decideOrder>;
+    try {
+      decided = decideOrder(
+        { orderId: deps.ids.next(), userId: cmd.userId, items: cmd.items, couponId, now: deps.clock.now() },
+        seen,
+      );
+    } catch (refusal) {
+      if (key === null || !(refusal instanceof DomainError)) throw refusal;
+      // Idempotency is answered before any business check (the contract): a duplicate whose first
+      // request is being written gets 409 even when its own snapshot refuses it. The snapshot does
+      // not look for that, since only a refusal needs it (ADR 0010); the refusal looks now.
+      const now = await deps.book.keyState(cmd.userId, key);
+      if (now.completedKey) return replay(deps.reads, now.completedKey, print);
+      if (now.keyInFlight) throw keyInUse();
+      throw refusal;
+    }
+    const { order, guard } = decided;
     const outcome = await deps.book.write({
       kind: 'place',
       order,
