@@ -39,10 +39,11 @@ $$;
 -- the products asked for, in id order, the user's copy of the coupon, and what a completed
 -- request stored under the key (null without a key). One statement, so the decision is made on
 -- the rows as they were at one instant; unlocked, since the write re-checks what the decision
--- relied on (write_orders' guards).
+-- relied on (write_orders' guards). One row: ROWS 1 tells the planner so, for the statement that
+-- joins the order a completed key names (pgOrderBook.snapshot).
 CREATE FUNCTION place_snapshot(user_id bigint, product_ids bigint[], coupon_id bigint, key text)
 RETURNS TABLE (balance bigint, products json, held json, completed json)
-LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   RETURN QUERY SELECT
     (SELECT u.balance FROM users u WHERE u.id = place_snapshot.user_id),

@@ -2,12 +2,15 @@ import { sql, type Kysely } from 'kysely';
 import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
-import { ITEMS_JSON, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
+import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+/** A uuid as PostgreSQL prints one: only such a stored orderId can name an order (a cast of anything else fails). */
+const UUID_TEXT = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
 
 export interface OrderBookOptions {
@@ -32,13 +35,18 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
   return {
     async snapshot(userId, productIds, couponId, key) {
-      // A function (migrations 0009, 0010), so that its plan is made once per connection, not per call.
-      const query = sql<{
-        balance: number | null;
-        products: StockedProduct[];
-        held: JsonHeldRow | null;
-        completed: CompletedKey | null;
-      }>`SELECT * FROM place_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text)`;
+      // A function (migrations 0009, 0010), so that its plan is made once per connection, not per
+      // call; joined to the order a completed key names (PlacedKeyResult), so a replay is one read.
+      const query = sql<
+        {
+          balance: number | null;
+          products: StockedProduct[];
+          held: JsonHeldRow | null;
+          completed: CompletedKey | null;
+        } & Nullable<OrderRow>
+      >`SELECT s.balance, s.products, s.held, s.completed, ${ORDER_COLUMNS}
+          FROM place_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text) s
+          LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${UUID_TEXT} THEN (s.completed->'result'->>'orderId')::uuid END`;
       const rows = await executePrepared(db, 'place_snapshot', query);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
@@ -49,7 +57,8 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
             used_at: row.held.used_at === null ? null : new Date(row.held.used_at),
           })
         : null;
-      return { balance: row.balance, products: row.products, held, completedKey: row.completed };
+      const keyedOrder = row.id === null ? null : toOrder(row as OrderRow);
+      return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyedOrder };
     },
 
     async keyState(userId, key) {
@@ -65,8 +74,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         completed: CompletedKey | null;
         key_free: boolean;
       }>`
-        SELECT o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
-               o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items, k.completed, k.key_free
+        SELECT ${ORDER_COLUMNS}, k.completed, k.key_free
           FROM orders o CROSS JOIN LATERAL key_state(o.user_id, ${key}::text) k
          WHERE o.id = ${orderId}::uuid`;
       const rows = await executePrepared(db, 'cancel_snapshot', query);

@@ -105,3 +105,7 @@ export const ITEMS_JSON = sql<OrderRow['items']>`(
            'productId', i.product_id, 'quantity', i.quantity,
            'unitPrice', i.unit_price, 'lineAmount', i.line_amount) ORDER BY i.line_no), '[]'::json)
   FROM order_items i WHERE i.order_id = o.id)`;
+
+/** An OrderRow's columns of the order aliased `o`, for raw statements (the read store builds its own with Kysely). */
+export const ORDER_COLUMNS = sql`o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
+  o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items`;

@@ -246,10 +246,26 @@ describe('pgOrderBook', () => {
       products: [{ productId, price: 1_000, stock: 3 }],
       held: null,
       completedKey: null,
+      keyedOrder: null,
     });
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'k', 'f', '{"orderId":"x"}')`, [userId]);
-    expect((await book.snapshot(userId, [productId], null, 'k')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
+    expect(await book.snapshot(userId, [productId], null, 'k')).toMatchObject({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyedOrder: null });
     expect((await book.snapshot(userId, [productId], null, null)).completedKey).toBeNull();
+  });
+
+  test("a completed key's snapshot carries the order its result names, as written, so a replay reads nothing more", async () => {
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(10_000);
+    const productId = await seedProduct(1_000, 3);
+    const w = decided(userId, [{ productId, quantity: 2 }], await book.snapshot(userId, [productId], null, 'k'));
+    const claim = { key: 'k', fingerprint: 'f', result: { orderId: w.order.orderId } };
+    expect(await book.write({ ...w, claim })).toBe('placed');
+    const seen = await book.snapshot(userId, [productId], null, 'k');
+    expect(seen.completedKey).toEqual({ fingerprint: 'f', result: { orderId: w.order.orderId } });
+    expect(seen.keyedOrder).toEqual(w.order);
+    expect(seen.keyedOrder).toEqual(await pgReadStore(tdb.db.kysely).order(w.order.orderId));
+    // Another user's key of the same name names nothing of theirs.
+    expect((await book.snapshot(await seedUser(10_000), [productId], null, 'k')).keyedOrder).toBeNull();
   });
 
   test('the guarded write commits everything when its guard holds, and nothing when any part of it fails', async () => {

@@ -212,7 +212,10 @@ export class MemoryShop {
       const seen = {
         ...orderSnapshot(this.state, userId, ids, couponId),
         completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
+        keyedOrder: null as Order | null,
       };
+      const named = (seen.completedKey?.result as { orderId?: unknown } | undefined)?.orderId;
+      if (typeof named === 'string') seen.keyedOrder = structuredClone(this.state.orders.get(named) ?? null);
       await this.afterSnapshot();
       return seen;
     },

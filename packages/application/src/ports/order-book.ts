@@ -8,6 +8,11 @@ export interface CompletedKey {
   readonly result: unknown;
 }
 
+/** The result an order's placement stores under its key: the order it placed. */
+export interface PlacedKeyResult {
+  readonly orderId: string;
+}
+
 /** An Idempotency-Key's state at one instant (no key: null and false). */
 export interface KeyState {
   /** What a completed request stored under the key; null while it is not completed. */
@@ -23,6 +28,11 @@ export interface KeyState {
  */
 export interface OrderSnapshotWithKey extends OrderSnapshot {
   readonly completedKey: CompletedKey | null;
+  /**
+   * The order that the completed key's result names (a PlacedKeyResult), read with the snapshot so
+   * that a replay needs no second read; null when there is none.
+   */
+  readonly keyedOrder: Order | null;
 }
 
 /** The key an order claims: stored with the order, in the same commit, or not at all. */

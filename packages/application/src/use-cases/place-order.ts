@@ -9,7 +9,7 @@ import {
 } from '@shop/domain';
 import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
 import { RetryLaterError } from '../retry-later.ts';
-import type { Clock, CompletedKey, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
+import type { Clock, CompletedKey, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   readonly userId: number;
@@ -58,7 +58,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
 
   for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
-    if (seen.completedKey) return replay(deps.reads, seen.completedKey, print);
+    if (seen.completedKey) return replay(deps.reads, seen.completedKey, print, seen.keyedOrder);
 
     let decided: ReturnType<typeof decideOrder>;
     try {
@@ -83,7 +83,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       guard,
       ledgerType: 'PAYMENT',
       event: orderPaidEvent(deps.ids.next(), order),
-      claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } },
+      claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult },
     });
     if (outcome === 'placed') {
       deps.events?.recorded();
@@ -94,9 +94,9 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   throw new RetryLaterError(`the order's rows changed under it ${MAX_ORDER_ATTEMPTS} times in a row`);
 }
 
-async function replay(reads: ReadStore, completed: CompletedKey, print: string): Promise<PlaceOrderResult> {
-  const { orderId } = storedResultFor(completed, print) as { orderId: string };
-  const order = await reads.order(orderId);
+async function replay(reads: ReadStore, completed: CompletedKey, print: string, keyedOrder: Order | null = null): Promise<PlaceOrderResult> {
+  const { orderId } = storedResultFor(completed, print) as PlacedKeyResult;
+  const order = keyedOrder?.orderId === orderId ? keyedOrder : await reads.order(orderId);
   if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
   // The first answer, even if the order has been cancelled since.
   return { order: asPlaced(order), replayed: true };
