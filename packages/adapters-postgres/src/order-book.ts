@@ -6,6 +6,7 @@ import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
+import { KeyLooks } from './key-looks.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type Nullable<T> = { [K in keyof T]: T[K] | null };
@@ -33,6 +34,7 @@ export interface OrderBookOptions {
  */
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
+  const looks = new KeyLooks(db);
   return {
     async snapshot(userId, productIds, couponId, key) {
       // A function (migrations 0009, 0010), so that its plan is made once per connection, not per
@@ -61,11 +63,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
       return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyedOrder };
     },
 
-    async keyState(userId, key) {
-      const query = sql<{ completed: CompletedKey | null; key_free: boolean }>`SELECT * FROM key_state(${userId}::bigint, ${key}::text)`;
-      const row = (await executePrepared(db, 'key_state', query))[0]!;
-      return { completedKey: row.completed, keyInFlight: !row.key_free };
-    },
+    keyState: (userId, key) => looks.look(userId, key),
 
     async cancelSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only a uuid can name one.

@@ -364,6 +364,33 @@ describe('pgOrderBook', () => {
     });
   });
 
+  test("concurrent looks at keys share statements, and each gets its own key's state", async () => {
+    const one = openDatabase({ connectionString: tdb.url, max: 1, applicationName: 'key-looks-test' });
+    const book = pgOrderBook(one.kysely);
+    const userId = await seedUser(10_000);
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'done', 'f', '{"orderId":"x"}')`, [userId]);
+    try {
+      await whileHeld(`SELECT idempotency_claim($1, 'held')`, [userId], async () => {
+        const keys = ['free-1', 'held', 'done', 'free-2', 'held', 'free-3', 'done', 'free-4', 'free-5', 'free-6'];
+        const states = await Promise.all(keys.map((k) => book.keyState(userId, k)));
+        expect(states).toEqual(
+          keys.map((k) => ({
+            completedKey: k === 'done' ? { fingerprint: 'f', result: { orderId: 'x' } } : null,
+            keyInFlight: k === 'held',
+          })),
+        );
+      });
+      const { rows } = await one.pool.query<{ runs: number }>(
+        `SELECT (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements WHERE name = 'key_states'`,
+      );
+      expect(rows[0]!.runs).toBeLessThan(10);
+      // A look takes the key only for its own statement.
+      expect(await tdb.query(`SELECT idempotency_claim($1, 'free-1') AS ok`, [userId])).toEqual([{ ok: true }]);
+    } finally {
+      await one.close();
+    }
+  });
+
   test("the order path's statements are prepared once per connection, keyed or not, and survive a new connection", async () => {
     const one = openDatabase({ connectionString: tdb.url, max: 1, applicationName: 'prepared-test' });
     const book = pgOrderBook(one.kysely);
@@ -387,7 +414,7 @@ describe('pgOrderBook', () => {
       expect((await book.snapshot(userId, [productId], null, 'k1')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
       expect(await book.keyState(userId, 'k1')).toEqual({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyInFlight: false });
       expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
-      expect(await statements()).toEqual({ cancel_snapshot: 1, key_state: 1, place_snapshot: 3, write_orders: 1 });
+      expect(await statements()).toEqual({ cancel_snapshot: 1, key_states: 1, place_snapshot: 3, write_orders: 1 });
       // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).
       const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
         `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_orders') ORDER BY proname`,
