@@ -6,7 +6,8 @@ import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
-import { KeyLooks } from './key-looks.ts';
+import { keyLooks } from './key-looks.ts';
+import { Batches, type Pending } from './batches.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type Nullable<T> = { [K in keyof T]: T[K] | null };
@@ -34,7 +35,7 @@ export interface OrderBookOptions {
  */
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
-  const looks = new KeyLooks(db);
+  const lookAtKey = keyLooks(db);
   return {
     async snapshot(userId, productIds, couponId, key) {
       // A function (migrations 0009, 0010), so that its plan is made once per connection, not per
@@ -63,7 +64,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
       return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyedOrder };
     },
 
-    keyState: (userId, key) => looks.look(userId, key),
+    keyState: lookAtKey,
 
     async cancelSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only a uuid can name one.
@@ -89,48 +90,24 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   };
 }
 
-interface Waiting {
-  readonly write: BookWrite;
-  resolve(outcome: WriteOutcome): void;
-  reject(err: unknown): void;
-}
-
 class GroupWriter {
-  private readonly waiting: Waiting[] = [];
-  private inFlight = 0;
   private readonly db: Kysely<Database>;
-  private readonly writesInFlight: number;
-  private readonly maxGroup: number;
   private readonly outcomeWaitMs: number;
+  private readonly groups: Batches<BookWrite, WriteOutcome>;
 
   constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number, outcomeWaitMs: number) {
     this.db = db;
-    this.writesInFlight = writesInFlight;
-    this.maxGroup = maxGroup;
     this.outcomeWaitMs = outcomeWaitMs;
+    this.groups = new Batches(writesInFlight, maxGroup, (group) => this.write(group));
   }
 
   submit(write: BookWrite): Promise<WriteOutcome> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ write, resolve, reject });
-      this.pump();
-    });
+    return this.groups.submit(write);
   }
 
-  private pump(): void {
-    while (this.inFlight < this.writesInFlight && this.waiting.length > 0) {
-      const group = this.waiting.splice(0, this.maxGroup);
-      this.inFlight++;
-      void this.write(group).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
-  }
-
-  private async write(group: Waiting[]): Promise<void> {
+  private async write(group: Array<Pending<BookWrite, WriteOutcome>>): Promise<void> {
     try {
-      const outcomes = await writeOrderGroup(this.db, group.map((g) => g.write), this.outcomeWaitMs);
+      const outcomes = await writeOrderGroup(this.db, group.map((g) => g.item), this.outcomeWaitMs);
       group.forEach((g, i) => g.resolve(outcomes[i]!));
     } catch (err) {
       if (err instanceof GroupWriteError && err.rolledBack === 'order' && group.length > 1) {
