@@ -12,6 +12,7 @@ import type {
   OrderSnapshot,
   OrderWrite,
   Page,
+  PlacedKeyResult,
   Product,
   ReadStore,
   Transaction,
@@ -214,7 +215,7 @@ export class MemoryShop {
         completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
         keyedOrder: null as Order | null,
       };
-      const named = (seen.completedKey?.result as { orderId?: unknown } | undefined)?.orderId;
+      const named = (seen.completedKey?.result as Partial<PlacedKeyResult> | undefined)?.orderId;
       if (typeof named === 'string') seen.keyedOrder = structuredClone(this.state.orders.get(named) ?? null);
       await this.afterSnapshot();
       return seen;

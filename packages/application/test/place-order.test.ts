@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
-import { MAX_ORDER_ATTEMPTS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps } from '@shop/application';
+import { MAX_ORDER_ATTEMPTS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps, type PlaceOrderResult } from '@shop/application';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
 const DAY = 86_400_000;
@@ -270,20 +270,28 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.state.orders.size).toBe(1);
   });
 
-  test('a key completed after a snapshot that refuses: the refusal looks at the key again and replays the first', async () => {
-    let first: Promise<unknown> | undefined;
-    shop.state.users.get(userId)!.balance = 0;
+  /**
+   * Places the command while another request with the same key runs to completion between this
+   * one's snapshot and its decision (after `meanwhile` changes the state); both results.
+   */
+  async function lateBehindAFirstThatCompletes(meanwhile: () => void = () => undefined) {
+    let first: Promise<PlaceOrderResult> | undefined;
     shop.afterSnapshot = async () => {
-      // This request's snapshot saw no balance; meanwhile the user is charged and the first
-      // request with the same key completes.
       shop.afterSnapshot = async () => undefined;
-      shop.state.users.get(userId)!.balance = 10_000;
+      meanwhile();
       first = placeOrder(deps, cmd());
       await first;
     };
     const late = await placeOrder(deps, cmd());
+    return { late, first: await first! };
+  }
+
+  test('a key completed after a snapshot that refuses: the refusal looks at the key again and replays the first', async () => {
+    // This request's snapshot sees no balance; meanwhile the user is charged and the first completes.
+    shop.state.users.get(userId)!.balance = 0;
+    const { late, first } = await lateBehindAFirstThatCompletes(() => (shop.state.users.get(userId)!.balance = 10_000));
     expect(late.replayed).toBe(true);
-    expect(late.order).toEqual(((await first) as { order: unknown }).order);
+    expect(late.order).toEqual(first.order);
     expect(shop.state.orders.size).toBe(1);
     expect(shop.keyLooks).toBe(1);
   });
@@ -300,16 +308,9 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 
   test('a key completed between snapshot and write: the late one replays the first, and pays nothing', async () => {
-    let first: Promise<unknown> | undefined;
-    shop.afterSnapshot = async () => {
-      // Another request with the same key completes while this one is between its snapshot and write.
-      shop.afterSnapshot = async () => undefined;
-      first = placeOrder(deps, cmd());
-      await first;
-    };
-    const late = await placeOrder(deps, cmd());
+    const { late, first } = await lateBehindAFirstThatCompletes();
     expect(late.replayed).toBe(true);
-    expect(late.order).toEqual(((await first) as { order: unknown }).order);
+    expect(late.order).toEqual(first.order);
     expect(shop.state.orders.size).toBe(1);
     expect(shop.state.users.get(userId)!.balance).toBe(9_000);
   });
