@@ -17,8 +17,11 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-/** A fresh, migrated database on the run's server, so test files never see each other's rows. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database on the run's server, so test files never see each other's rows;
+ * with `migrate: false`, an empty one (a test of the migrations themselves).
+ */
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const admin = inject('adminDatabaseUrl');
   const name = `t_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin });
@@ -27,7 +30,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await client.end();
   const url = withDatabase(admin, name);
   const db = openDatabase({ connectionString: url, max: 20 });
-  await migrate(db.pool);
+  if (options.migrate !== false) await migrate(db.pool);
   return {
     url,
     db,

@@ -1,0 +1,14 @@
+-- What a completed request stored under (user_id, key), as {fingerprint, result}; null if nothing
+-- (or no key). plpgsql, not sql: a sql function with a FROM is not inlined, and PostgreSQL 15
+-- plans it again at every call; plpgsql keeps its plan for the connection. Its callers' plan mode
+-- (force_generic_plan) holds inside it; no SET of its own, which would cost a GUC swap per call.
+CREATE OR REPLACE FUNCTION completed_key(user_id bigint, key text) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF key IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN (SELECT json_build_object('fingerprint', k.fingerprint, 'result', k.result)
+            FROM idempotency_keys k WHERE k.user_id = completed_key.user_id AND k.key = completed_key.key);
+END
+$$;

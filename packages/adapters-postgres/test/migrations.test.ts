@@ -1,0 +1,136 @@
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { checksumOf, migrate, MigrationHistoryError } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { makeTempDir, removeTempDir } from '../../../test/support/temp.ts';
+
+const MIGRATIONS = fileURLToPath(new URL('../migrations/', import.meta.url));
+const DEFINITIONS = MIGRATIONS + 'definitions/';
+
+const sqlFiles = async (dir: string) => (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+
+describe('the schema files', () => {
+  test('no released migration has changed, and every migration is listed as released', async () => {
+    const listed = (await readFile(new URL('./released-migrations.sha256', import.meta.url), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/) as [string, string]);
+    const files = await sqlFiles(MIGRATIONS);
+    expect(listed.map(([, name]) => name)).toEqual(files);
+    for (const [sum, name] of listed) {
+      expect(checksumOf(await readFile(MIGRATIONS + name, 'utf8')), `${name} was edited after its release`).toBe(sum);
+    }
+  });
+
+  test('every function of the schema is defined in exactly one definitions file, named for it', async () => {
+    const tdb = await createTestDatabase();
+    try {
+      const functions = (await tdb.query<{ name: string }>(
+        `SELECT proname AS name FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`,
+      )).map((r) => r.name);
+      const files = await sqlFiles(DEFINITIONS);
+      expect(functions).toEqual(files.map((f) => f.replace(/\.sql$/, '')));
+      for (const file of files) {
+        const text = await readFile(DEFINITIONS + file, 'utf8');
+        expect(text.match(/CREATE (OR REPLACE )?FUNCTION/g), file).toHaveLength(1);
+      }
+    } finally {
+      await tdb.drop();
+    }
+  });
+});
+
+describe('migrate', () => {
+  let dir: string;
+  let tdb: TestDatabase;
+  beforeEach(async () => {
+    dir = makeTempDir('migrations-') + '/';
+    await cp(MIGRATIONS, dir, { recursive: true });
+    tdb = await createTestDatabase({ migrate: false });
+  });
+  afterEach(async () => {
+    await tdb.drop();
+    await removeTempDir(dir);
+  });
+
+  const history = async () =>
+    tdb.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations ORDER BY name');
+
+  test('records each migration with its checksum, and each definition with its own', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const files = await sqlFiles(dir);
+    expect(await history()).toEqual(
+      await Promise.all(files.map(async (name) => ({ name, checksum: checksumOf(await readFile(dir + name, 'utf8')) }))),
+    );
+    const defs = await tdb.query<{ name: string }>('SELECT name FROM schema_definitions ORDER BY name');
+    expect(defs.map((d) => d.name)).toEqual(await sqlFiles(dir + 'definitions/'));
+  });
+
+  test('refuses a database on which an applied migration has since changed, naming the file, and applies nothing', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await writeFile(dir + '0003_best_sellers.sql', (await readFile(dir + '0003_best_sellers.sql', 'utf8')) + '\n-- edited\n');
+    await writeFile(dir + '9999_next.sql', 'CREATE TABLE must_not_exist (id int);');
+    const refused = migrate(tdb.db.pool, { dir });
+    await expect(refused).rejects.toThrow(MigrationHistoryError);
+    await expect(refused).rejects.toThrow(/migration 0003_best_sellers\.sql was changed after this database applied it/);
+    expect(await tdb.query(`SELECT to_regclass('must_not_exist') AS t`)).toEqual([{ t: null }]);
+    expect((await history()).map((r) => r.name)).not.toContain('9999_next.sql');
+  });
+
+  test('a line-ending change alone is not a change', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const text = await readFile(dir + '0002_outbox_delivery.sql', 'utf8');
+    await writeFile(dir + '0002_outbox_delivery.sql', text.replace(/\n/g, '\r\n'));
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual([]);
+  });
+
+  test('refuses a new migration named before one already applied', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await writeFile(dir + '0010_a_late_branch.sql', 'CREATE TABLE must_not_exist (id int);');
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0010_a_late_branch\.sql is new but sorts before 0011_/);
+    expect(await tdb.query(`SELECT to_regclass('must_not_exist') AS t`)).toEqual([{ t: null }]);
+  });
+
+  test('adopts the checksum-less history of an earlier release, and then guards it', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await tdb.query('UPDATE schema_migrations SET checksum = NULL');
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual([]);
+    expect((await history()).every((r) => r.checksum !== null)).toBe(true);
+    await writeFile(dir + '0001_init.sql', '-- rewritten\n' + (await readFile(dir + '0001_init.sql', 'utf8')));
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0001_init\.sql was changed/);
+  });
+
+  test('re-applies a definition whose text changed, and only that one', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const file = dir + 'definitions/completed_key.sql';
+    await writeFile(file, (await readFile(file, 'utf8')).replace('RETURN NULL;', 'RETURN NULL; -- no key, nothing stored'));
+    expect(await migrate(tdb.db.pool, { dir })).toEqual(['definitions/completed_key.sql']);
+    const [fn] = await tdb.query<{ d: string }>(`SELECT pg_get_functiondef('completed_key'::regproc) AS d`);
+    expect(fn!.d).toContain('-- no key, nothing stored');
+    expect(await migrate(tdb.db.pool, { dir })).toEqual([]);
+  });
+
+  test('a definition whose signature changed leaves no function of its old signature behind', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await writeFile(
+      dir + 'definitions/idempotency_claim.sql',
+      `CREATE OR REPLACE FUNCTION idempotency_claim(user_id bigint, key text, salt int) RETURNS boolean
+       LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_xact_lock(hashtextextended(user_id::text || ':' || key, salt)) $$;`,
+    );
+    await migrate(tdb.db.pool, { dir });
+    const left = await tdb.query<{ s: string }>(`SELECT oid::regprocedure::text AS s FROM pg_proc WHERE proname = 'idempotency_claim'`);
+    expect(left).toEqual([{ s: 'idempotency_claim(bigint,text,integer)' }]);
+  });
+
+  test('a definition file that defines another name fails and drops nothing', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await writeFile(
+      dir + 'definitions/completed_key.sql',
+      `CREATE OR REPLACE FUNCTION completed_keys(user_id bigint, key text) RETURNS json LANGUAGE sql AS $$ SELECT NULL::json $$;`,
+    );
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/definitions\/completed_key\.sql must define a function named completed_key/);
+    const names = await tdb.query<{ proname: string }>(`SELECT proname FROM pg_proc WHERE proname LIKE 'completed_key%' ORDER BY 1`);
+    expect(names).toEqual([{ proname: 'completed_key' }]);
+  });
+});
