@@ -1,33 +1,21 @@
-import { cancellationChanges, placementChanges, type BookChanges } from '@shop/domain';
 import type { BookWrite } from '@shop/application';
 
 /**
- * One write as `write_orders` (migration 0008) reads it: what the domain decided, as plain changes.
- * Nothing is decided here: the changes are the domain's (placementChanges, cancellationChanges).
+ * One write as `write_order_group` reads it (migrations/definitions/write_order_group.sql): the
+ * domain's effects and the key claim, as JSON. Nothing is decided or derived here.
  */
-export function batchEntry(w: BookWrite): Record<string, unknown> {
-  const common = { kind: w.kind, ledgerType: w.ledgerType, event: w.event, claim: w.claim };
-  if (w.kind === 'place') {
-    const { order } = w;
-    return {
-      ...common,
-      ...order,
-      at: order.createdAt,
-      ...changes(placementChanges(order)),
-      guard: w.guard,
-    };
-  }
-  const { cancellation: c } = w;
+export function batchEntry({ effects: e, claim }: BookWrite): Record<string, unknown> {
   return {
-    ...common,
-    orderId: c.order.orderId,
-    userId: c.order.userId,
-    status: c.order.status,
-    couponId: c.releasedCoupon,
-    at: c.order.cancelledAt,
-    ...changes(cancellationChanges(c)),
-    guard: c.guard,
+    orderId: e.order.orderId,
+    userId: e.guard.userId,
+    at: e.at,
+    balanceChange: e.balanceChange,
+    ledgerType: e.ledgerType,
+    stockChanges: e.stockChanges,
+    coupon: e.coupon,
+    guard: e.guard,
+    order: e.order,
+    event: e.event,
+    claim,
   };
 }
-
-const changes = (c: BookChanges) => ({ balanceChange: c.balanceChange, stockChange: c.stockChanges });

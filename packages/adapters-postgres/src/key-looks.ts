@@ -12,7 +12,7 @@ import { Batches } from './batches.ts';
 export function keyLooks(db: Kysely<Database>, inFlight = 2, maxBatch = 256): (userId: number, key: string) => Promise<KeyState> {
   const batches = new Batches<{ userId: number; key: string }, KeyState>(inFlight, maxBatch, async (batch) => {
     try {
-      // Each key's state as key_state (migrations 0009, 0010) gives it; its try-lock is released
+      // Each key's state as key_state (migrations/definitions) gives it; its try-lock is released
       // with the statement, so a look never holds a key.
       const query = sql<{ completed: CompletedKey | null; key_free: boolean }>`
         SELECT s.completed, s.key_free

@@ -6,9 +6,10 @@ import { HELD_COUPON_COLUMNS } from './rows.ts';
  * Every row lock the service takes, in the one order all transactions follow:
  *   users (balance) → coupons → user_coupons → products → orders (each by ascending key).
  * A use case may skip a step but never go back to an earlier one, so no lock cycle can form.
- * The order writer (`write_orders`, migration 0008) takes its locks in the same order; only
- * cancellations lock an order row, after everything else, because nothing else waits on one;
- * products come before it because a flash sale puts every buyer on one product row (ADR 0001).
+ * This is the one statement of that order: the order writer (`write_order_group` in
+ * migrations/definitions) takes its locks in it too. Only a write that moves an order's status
+ * locks the order row, after everything else, because nothing else waits on one; products come
+ * late because a flash sale puts every buyer on one product row (ADR 0001).
  *
  * FOR NO KEY UPDATE rather than FOR UPDATE: we never change keys, and the weaker lock lets the
  * foreign-key checks of other transactions (KEY SHARE) proceed without waiting on a hot row.

@@ -38,7 +38,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   const lookAtKey = keyLooks(db);
   return {
     async snapshot(userId, productIds, couponId, key) {
-      // A function (migrations 0009, 0010), so that its plan is made once per connection, not per
+      // A function (migrations/definitions), so that its plan is made once per connection, not per
       // call; joined to the order a completed key names (PlacedKeyResult), so a replay is one read.
       const query = sql<
         {

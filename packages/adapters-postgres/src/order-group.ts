@@ -42,11 +42,11 @@ function randomToken(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Writes `writes` (orders and cancellations) through `write_orders` (migration 0008) in one
- * transaction and returns each one's outcome. When the answer is lost, finds out which committed
- * before returning: a write that committed is reported placed, one that did not is reported stale
- * (its caller decides it again), so no caller is ever told "failed" about an order that was paid
- * or a cancellation that was refunded.
+ * Writes `writes` (orders and cancellations) through `write_order_group` in one transaction and
+ * returns each one's outcome. When the answer is lost, finds out which committed before
+ * returning: a write that committed is reported written, one that did not rolled_back (its
+ * caller decides it again), so no caller is ever told "failed" about an order that was paid or a
+ * cancellation that was refunded.
  */
 export async function writeOrderGroup(
   db: Kysely<Database>,
@@ -59,30 +59,30 @@ export async function writeOrderGroup(
   try {
     return await db.connection().execute(async (conn) => {
       sent = true;
-      const write = sql<{ outcome: WriteOutcome[] }>`SELECT write_orders(${batch}::jsonb, ${token}::bigint) AS outcome`;
-      const rows = await executePrepared(conn, 'write_orders', write);
+      const write = sql<{ outcome: WriteOutcome[] }>`SELECT write_order_group(${batch}::jsonb, ${token}::bigint) AS outcome`;
+      const rows = await executePrepared(conn, 'write_order_group', write);
       return rows[0]!.outcome;
     });
   } catch (err) {
     if (!sent) throw new GroupWriteError('unsent', err);
     const code = rolledBackByServer(err);
     if (code !== null) {
-      if (RETRYABLE.has(code)) return writes.map(() => 'stale');
+      if (RETRYABLE.has(code)) return writes.map(() => 'rolled_back');
       throw new GroupWriteError(code === QUERY_CANCELED ? 'cancelled' : 'order', err);
     }
-    const committed = await committedEvents(db, token, writes.map((w) => w.event.eventId), Date.now() + outcomeWaitMs).catch(
+    const committed = await committedEvents(db, token, writes.map((w) => w.effects.event.eventId), Date.now() + outcomeWaitMs).catch(
       () => {
         throw new GroupWriteError('unknown', err);
       },
     );
-    return writes.map((w) => (committed.has(w.event.eventId) ? 'placed' : 'stale'));
+    return writes.map((w) => (committed.has(w.effects.event.eventId) ? 'written' : 'rolled_back'));
   }
 }
 
 /**
  * Which of `eventIds` exist, asked only once the group's transaction is over: every write records
  * its one event in its own commit, and delivered events are kept for days (OUTBOX_RETENTION_DAYS,
- * at least 1), far longer than this question is asked. `write_orders` holds the group's token lock
+ * at least 1), far longer than this question is asked. `write_order_group` holds the group's token lock
  * until it commits or rolls back, so taking that lock first means the answer cannot change
  * afterwards. The token is also fenced in the same commit, so a group
  * that reaches the database only now (a delayed packet) refuses to write. Retries, with capped

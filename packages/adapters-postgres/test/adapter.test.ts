@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decideOrder, orderPaidEvent, type OrderSnapshot } from '@shop/domain';
-import { uuidV7, type KeyClaim, type OrderWrite } from '@shop/application';
+import { decideOrder, placementEffects, type Order, type OrderSnapshot } from '@shop/domain';
+import { uuidV7, type BookWrite, type KeyClaim } from '@shop/application';
 import {
   auditInvariants,
   migrate,
@@ -12,6 +12,7 @@ import {
   PgUnitOfWork,
   writeOrderGroup,
 } from '../src/index.ts';
+import { batchEntry } from '../src/book-write.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
 let tdb: TestDatabase;
@@ -67,18 +68,16 @@ describe('database constraints as the last line of defence', () => {
   });
 });
 
-/** An order decided on `seen` as the service decides it, ready for the writer. */
+/** An order decided on `seen` as the service decides it, ready for the writer (with the order, for the tests' checks). */
+type Decided = BookWrite & { readonly order: Order };
 function decided(
   userId: number,
   items: { productId: number; quantity: number }[],
   seen: OrderSnapshot,
   options: { couponId?: number; claim?: KeyClaim } = {},
-): OrderWrite {
-  const { order, guard } = decideOrder(
-    { orderId: uuidV7.next(), userId, items, couponId: options.couponId ?? null, now: new Date() },
-    seen,
-  );
-  return { kind: 'place', order, guard, ledgerType: 'PAYMENT', event: orderPaidEvent(uuidV7.next(), order), claim: options.claim ?? null };
+): Decided {
+  const decision = decideOrder({ orderId: uuidV7.next(), userId, items, couponId: options.couponId ?? null, now: new Date() }, seen);
+  return { order: decision.order, effects: placementEffects(decision, uuidV7.next()), claim: options.claim ?? null };
 }
 
 /** One unit at 1,000 won, decided on a snapshot that shows enough of everything. */
@@ -90,7 +89,7 @@ describe('the paid-order write', () => {
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
     const w = oneUnitOrder(userId, productId);
-    expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(['placed']);
+    expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(['written']);
     await expect(
       tdb.query(
         `INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, 'order.paid', $2, '{}', now())`,
@@ -177,7 +176,7 @@ describe('outbox retention', () => {
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
     const writes = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
-    expect(await writeOrderGroup(tdb.db.kysely, writes, 1_000)).toEqual(['placed', 'placed']);
+    expect(await writeOrderGroup(tdb.db.kysely, writes, 1_000)).toEqual(['written', 'written']);
     const [old, recent] = writes.map((w) => w.order.orderId);
     await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
     await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
@@ -259,7 +258,7 @@ describe('pgOrderBook', () => {
     const productId = await seedProduct(1_000, 3);
     const w = decided(userId, [{ productId, quantity: 2 }], await book.snapshot(userId, [productId], null, 'k'));
     const claim = { key: 'k', fingerprint: 'f', result: { orderId: w.order.orderId } };
-    expect(await book.write({ ...w, claim })).toBe('placed');
+    expect(await book.write({ ...w, claim })).toBe('written');
     const seen = await book.snapshot(userId, [productId], null, 'k');
     expect(seen.completedKey).toEqual({ fingerprint: 'f', result: { orderId: w.order.orderId } });
     expect(seen.keyedOrder).toEqual(w.order);
@@ -279,15 +278,15 @@ describe('pgOrderBook', () => {
     });
     const before = await tables();
 
-    expect(await book.write(decided(userId, [{ productId, quantity: 4 }], seenWith(10)))).toBe('stale'); // stock 3
-    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10, 900)))).toBe('stale'); // price 1,000 now
+    expect(await book.write(decided(userId, [{ productId, quantity: 4 }], seenWith(10)))).toBe('guard_failed'); // stock 3
+    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10, 900)))).toBe('guard_failed'); // price 1,000 now
     await tdb.query('UPDATE users SET balance = 500 WHERE id = $1', [userId]);
-    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10)))).toBe('stale'); // balance 500
+    expect(await book.write(decided(userId, [{ productId, quantity: 1 }], seenWith(10)))).toBe('guard_failed'); // balance 500
     await tdb.query('UPDATE users SET balance = 10000 WHERE id = $1', [userId]);
     expect(await tables()).toEqual(before);
 
     const w = decided(userId, [{ productId, quantity: 3 }], seenWith(3), { claim: { key: 'once', fingerprint: 'f', result: { orderId: 'o' } } });
-    expect(await book.write(w)).toBe('placed');
+    expect(await book.write(w)).toBe('written');
     const [ledger] = await tdb.query<{ type: string; amount: number; balance_after: number }>(
       'SELECT type, amount, balance_after FROM balance_ledger WHERE order_id = $1',
       [w.order.orderId],
@@ -300,9 +299,9 @@ describe('pgOrderBook', () => {
     });
     expect(await tables()).toEqual({ orders: before.orders + 1, ledger: before.ledger + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
 
-    // The key is taken now: the same key again is stale (its caller replays), and writes nothing.
+    // The key is completed now: the same key again writes nothing (its caller replays).
     await tdb.query('UPDATE products SET stock = 10 WHERE id = $1', [productId]);
-    expect(await book.write({ ...decided(userId, [{ productId, quantity: 1 }], seenWith(10, 1_000, 7_000)), claim: w.claim })).toBe('stale');
+    expect(await book.write({ ...decided(userId, [{ productId, quantity: 1 }], seenWith(10, 1_000, 7_000)), claim: w.claim })).toBe('key_completed');
     expect((await tables()).orders).toBe(before.orders + 1);
   });
 
@@ -333,7 +332,7 @@ describe('pgOrderBook', () => {
     // The first is written alone; the others queue behind it and go as one group, in which the
     // stale price, the second use of the coupon and the second claim of a key fail alone.
     const outcomes = await Promise.all(writes.map((w) => book.write(w)));
-    expect(outcomes).toEqual(['placed', 'placed', 'stale', 'stale', 'placed', 'busy']);
+    expect(outcomes).toEqual(['written', 'written', 'guard_failed', 'guard_failed', 'written', 'key_busy']);
     const [used] = await tdb.query<{ order_id: string }>('SELECT order_id FROM user_coupons WHERE user_id = $1', [buyer]);
     expect(used!.order_id).toBe(writes[1]!.order.orderId);
     expect((await bookSeen(buyer, false)).balance).toBe(50_000 - 700);
@@ -354,13 +353,13 @@ describe('pgOrderBook', () => {
       const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null), {
         claim: { key: 'held', fingerprint: 'f', result: {} },
       });
-      expect(await book.write(w)).toBe('busy');
+      expect(await book.write(w)).toBe('key_busy');
       expect(await tables()).toEqual(before);
       expect(await book.keyState(userId, 'held')).toEqual({ completedKey: null, keyInFlight: true });
       expect(await book.keyState(userId, 'other')).toEqual({ completedKey: null, keyInFlight: false });
       // The order snapshot does not look (ADR 0010): nor does it take the key.
       await book.snapshot(userId, [productId], null, 'held');
-      expect(await book.write(w)).toBe('busy');
+      expect(await book.write(w)).toBe('key_busy');
     });
   });
 
@@ -410,17 +409,17 @@ describe('pgOrderBook', () => {
       const keyed = await book.snapshot(userId, [productId], null, 'k1');
       expect(keyed).toEqual(unkeyed);
       const w = decided(userId, [{ productId, quantity: 1 }], keyed, { claim: { key: 'k1', fingerprint: 'f', result: { orderId: 'x' } } });
-      expect(await book.write(w)).toBe('placed');
+      expect(await book.write(w)).toBe('written');
       expect((await book.snapshot(userId, [productId], null, 'k1')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
       expect(await book.keyState(userId, 'k1')).toEqual({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyInFlight: false });
       expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
-      expect(await statements()).toEqual({ cancel_snapshot: 1, key_states: 1, place_snapshot: 3, write_orders: 1 });
+      expect(await statements()).toEqual({ cancel_snapshot: 1, key_states: 1, place_snapshot: 3, write_order_group: 1 });
       // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).
       const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
-        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_orders') ORDER BY proname`,
+        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_order_group') ORDER BY proname`,
       );
       expect(settings).toEqual(
-        ['key_state', 'place_snapshot', 'write_orders'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
+        ['key_state', 'place_snapshot', 'write_order_group'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
       );
 
       // The server ends the connection (a restart, an administrator): the pool's next one prepares again.
@@ -451,7 +450,7 @@ describe('pgOrderBook', () => {
     }
   });
 
-  test('a group whose connection is killed mid-write: the writer waits for its end, finds nothing written, and reports stale', async () => {
+  test('a group whose connection is killed mid-write: the writer waits for its end, finds nothing written, and reports rolled_back', async () => {
     const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(10_000);
     const productId = await seedProduct(1_000, 5);
@@ -461,19 +460,19 @@ describe('pgOrderBook', () => {
       let pid: number | undefined;
       for (let i = 0; i < 200 && pid === undefined; i++) {
         [{ pid } = { pid: undefined }] = await tdb.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE query LIKE '%write_orders(%' AND pid <> pg_backend_pid() AND datname = current_database()`,
+          `SELECT pid FROM pg_stat_activity WHERE query LIKE '%write_order_group(%' AND pid <> pg_backend_pid() AND datname = current_database()`,
         );
         if (pid === undefined) await new Promise((r) => setTimeout(r, 10));
       }
       expect(pid).toBeDefined();
       await tdb.query('SELECT pg_terminate_backend($1)', [pid]);
-      expect(await outcome).toBe('stale');
+      expect(await outcome).toBe('rolled_back');
       expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
     });
   });
 
   test('an answer lost after the commit is not a failure: the writer finds the orders and reports them placed', async () => {
-    // A connection that loses every write_orders answer after the server has committed it.
+    // A connection that loses every write_order_group answer after the server has committed it.
     const { Kysely, PostgresDialect } = await import('kysely');
     const lossy = new Kysely<never>({
       dialect: new PostgresDialect({ pool: tdb.db.pool }),
@@ -481,7 +480,7 @@ describe('pgOrderBook', () => {
         {
           transformQuery: (args) => args.node,
           transformResult: async (args) => {
-            if (JSON.stringify(args.result.rows).includes('placed')) throw new Error('Connection terminated unexpectedly');
+            if (JSON.stringify(args.result.rows).includes('written')) throw new Error('Connection terminated unexpectedly');
             return args.result;
           },
         },
@@ -491,7 +490,7 @@ describe('pgOrderBook', () => {
     const productId = await seedProduct(1_000, 5);
     const seen = await pgOrderBook(tdb.db.kysely).snapshot(userId, [productId], null, null);
     const writes = [decided(userId, [{ productId, quantity: 1 }], seen), decided(userId, [{ productId, quantity: 2 }], seen)];
-    expect(await writeOrderGroup(lossy as never, writes, 5_000)).toEqual(['placed', 'placed']);
+    expect(await writeOrderGroup(lossy as never, writes, 5_000)).toEqual(['written', 'written']);
     expect((await tdb.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]))[0]!.stock).toBe(2);
   });
 });
@@ -503,8 +502,8 @@ describe('order write fences', () => {
     const w = oneUnitOrder(userId, productId);
     const token = '4242424242';
     await tdb.query('INSERT INTO order_write_fences (token) VALUES ($1)', [token]);
-    const batch = JSON.stringify([{ ...w.order, guard: w.guard, ledgerType: w.ledgerType, event: w.event, claim: null }]);
-    await expect(tdb.query('SELECT write_orders($1::jsonb, $2::bigint)', [batch, token])).rejects.toMatchObject({ code: 'OC003' });
+    const batch = JSON.stringify([batchEntry(w)]);
+    await expect(tdb.query('SELECT write_order_group($1::jsonb, $2::bigint)', [batch, token])).rejects.toMatchObject({ code: 'OC003' });
     expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [w.order.orderId])).toEqual([]);
   });
 });
@@ -517,10 +516,10 @@ describe('an order whose guard does not describe it (a bug)', () => {
     const good = oneUnitOrder(userId, productId);
     // Takes a unit of a product that does not exist; the guard names a real one instead.
     const bad = oneUnitOrder(userId, productId);
-    const broken: OrderWrite = { ...bad, order: { ...bad.order, items: [{ ...bad.order.items[0]!, productId: 999_999 }] } };
+    const broken: Decided = { ...bad, effects: { ...bad.effects, stockChanges: [{ productId: 999_999, change: -1 }] } };
     const outcomes = await Promise.allSettled([book.write(oneUnitOrder(userId, productId)), book.write(good), book.write(broken)]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
-    expect((outcomes[1] as PromiseFulfilledResult<string>).value).toBe('placed');
+    expect((outcomes[1] as PromiseFulfilledResult<string>).value).toBe('written');
     expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [broken.order.orderId])).toEqual([]);
     expect(await tdb.query('SELECT 1 FROM orders WHERE id = $1', [good.order.orderId])).toEqual([{ '?column?': 1 }]);
   });

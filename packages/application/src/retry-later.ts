@@ -5,3 +5,12 @@ export class RetryLaterError extends Error {
     this.name = 'RetryLaterError';
   }
 }
+
+/**
+ * How many times an order or a cancellation is decided before it is answered 503. A write whose
+ * guard failed means another commit changed what it was decided on, so every new decision follows
+ * someone's progress, and the next snapshot usually answers at once (OUT_OF_STOCK at a sold-out
+ * product, ORDER_NOT_CANCELLABLE after a concurrent cancel). Past this many, the rows are being
+ * rewritten faster than they can be read.
+ */
+export const MAX_DECISIONS = 8;

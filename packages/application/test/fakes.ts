@@ -1,6 +1,5 @@
 import type {
   BookWrite,
-  CancelWrite,
   Clock,
   Coupon,
   CouponIssuance,
@@ -10,7 +9,6 @@ import type {
   LedgerEntry,
   OrderBook,
   OrderSnapshot,
-  OrderWrite,
   Page,
   PlacedKeyResult,
   Product,
@@ -19,7 +17,7 @@ import type {
   UnitOfWork,
   WriteOutcome,
 } from '@shop/application';
-import { cancelGuardHolds, cancellationChanges, guardHolds, placementChanges, type BookChanges, type Order, type OrderEvent, type Won } from '@shop/domain';
+import { guardHolds, type GuardedRows, type Order, type OrderEffects, type OrderEvent, type Won } from '@shop/domain';
 
 /**
  * In-memory fakes of the application's ports. They keep the promises the Postgres adapter keeps
@@ -242,14 +240,15 @@ export class MemoryShop {
   };
 
   /**
-   * What `write_orders` does, in memory: claim the keys (busy when another write holds one), then
-   * each write in turn is applied if its guard holds and its key is still unused, else stale.
+   * What `write_order_group` does, in memory: claim the keys (key_busy when another write holds
+   * one), then each write in turn is applied if its key is still unused and its guard holds on the
+   * rows as the writes before it left them.
    */
   async writeGroup(writes: readonly BookWrite[]): Promise<WriteOutcome[]> {
     const claimed: string[] = [];
     const busy = writes.map((w) => {
       if (w.claim === null) return false;
-      const k = `${ownerOf(w)}:${w.claim.key}`;
+      const k = `${w.effects.guard.userId}:${w.claim.key}`;
       if (this.claims.has(k)) return true;
       this.claims.add(k);
       claimed.push(k);
@@ -260,15 +259,14 @@ export class MemoryShop {
       // One transaction: an error in any order leaves the state as it was.
       const draft = structuredClone(this.state);
       const outcomes = writes.map((w, i): WriteOutcome => {
-        if (busy[i]) return 'busy';
-        const keyTaken = w.claim !== null && draft.idempotency.has(`${ownerOf(w)}:${w.claim.key}`);
-        if (!guardHoldsIn(draft, w) || keyTaken) {
+        if (busy[i]) return 'key_busy';
+        if (w.claim !== null && draft.idempotency.has(`${w.effects.guard.userId}:${w.claim.key}`)) return 'key_completed';
+        if (!guardHolds(w.effects.guard, guardedRows(draft, w.effects))) {
           this.staleWrites++;
-          return 'stale';
+          return 'guard_failed';
         }
-        if (w.kind === 'place') apply(draft, w);
-        else applyCancel(draft, w);
-        return 'placed';
+        apply(draft, w);
+        return 'written';
       });
       this.state = draft;
       return outcomes;
@@ -368,55 +366,36 @@ function orderSnapshot(s: State, userId: number, ids: readonly number[], couponI
   };
 }
 
-const ownerOf = (w: BookWrite): number => (w.kind === 'place' ? w.order : w.cancellation.order).userId;
-
-function guardHoldsIn(s: State, w: BookWrite): boolean {
-  if (w.kind === 'cancel') return cancelGuardHolds(w.cancellation.guard, s.orders.get(w.cancellation.guard.orderId) ?? null);
-  const { guard } = w;
-  return guardHolds(guard, orderSnapshot(s, guard.userId, guard.stock.map((g) => g.productId), guard.unusedCoupon));
+/** The rows a write's guard names, as they are in `s`. */
+function guardedRows(s: State, { guard, order }: OrderEffects): GuardedRows {
+  const held = guard.coupon === null ? undefined : s.held.get(heldKey(guard.userId, guard.coupon.couponId));
+  return {
+    ...orderSnapshot(s, guard.userId, guard.stock.map((g) => g.productId), null),
+    orderStatus: s.orders.get(order.orderId)?.status ?? null,
+    couponHeldBy: held === undefined ? undefined : held.orderId,
+  };
 }
 
-/** Stock as write_orders changes it: by the domain's signed changes, never below zero (its CHECK). */
-function applyChanges(s: State, changes: BookChanges): void {
-  for (const { productId, change } of changes.stockChanges) {
+/** A write as `write_order_group` applies it: exactly the values its effects name, under the same table constraints. */
+function apply(s: State, { effects: e, claim }: BookWrite): void {
+  const { userId } = e.guard;
+  for (const { productId, change } of e.stockChanges) {
     const p = s.products.get(productId)!;
     if (p.stock + change < 0) throw new Error('check violation: stock would go negative');
     s.products.set(productId, { ...p, stock: p.stock + change });
   }
-}
-
-function apply(s: State, w: OrderWrite): void {
-  const { order } = w;
-  if (order.couponId !== null) {
-    const k = heldKey(order.userId, order.couponId);
-    s.held.set(k, { ...s.held.get(k)!, usedAt: order.createdAt, orderId: order.orderId });
-  }
-  commit(s, w, order, placementChanges(order), order.createdAt);
-}
-
-/** A cancellation as `write_orders` applies it: exactly the changes its Cancellation names. */
-function applyCancel(s: State, w: CancelWrite): void {
-  const { cancellation: c } = w;
-  const { order } = c;
-  if (c.releasedCoupon !== null) {
-    const k = heldKey(order.userId, c.releasedCoupon);
-    const held = s.held.get(k);
-    if (!held || held.orderId !== order.orderId) throw new Error(`coupon copy ${k} is not used by order ${order.orderId}`);
-    s.held.set(k, { ...held, usedAt: null, orderId: null });
-  }
-  commit(s, w, order, cancellationChanges(c), order.cancelledAt!);
-}
-
-/** What every write does alike: stock and balance by the domain's changes, the ledger entry, the order as it now is, its event and its key. */
-function commit(s: State, { ledgerType, event, claim }: BookWrite, order: Order, changes: BookChanges, at: Date): void {
-  applyChanges(s, changes);
-  const user = s.users.get(order.userId)!;
-  user.balance += changes.balanceChange;
+  const user = s.users.get(userId)!;
+  user.balance += e.balanceChange;
   if (user.balance < 0) throw new Error('check violation: balance would go negative');
-  s.ledger.push({ userId: order.userId, type: ledgerType, amount: changes.balanceChange, balanceAfter: user.balance, orderId: order.orderId, createdAt: at });
-  s.orders.set(order.orderId, structuredClone(order));
-  s.outbox.push(structuredClone(event));
+  s.ledger.push({ userId, type: e.ledgerType, amount: e.balanceChange, balanceAfter: user.balance, orderId: e.order.orderId, createdAt: e.at });
+  if (e.coupon !== null) {
+    const k = heldKey(userId, e.coupon.couponId);
+    const { heldBy } = e.coupon;
+    s.held.set(k, { ...s.held.get(k)!, orderId: heldBy, usedAt: heldBy === null ? null : e.at });
+  }
+  s.orders.set(e.order.orderId, structuredClone(e.order));
+  s.outbox.push(structuredClone(e.event));
   if (claim !== null) {
-    s.idempotency.set(`${order.userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });
+    s.idempotency.set(`${userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });
   }
 }

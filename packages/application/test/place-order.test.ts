@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
-import { MAX_ORDER_ATTEMPTS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps, type PlaceOrderResult } from '@shop/application';
+import { MAX_DECISIONS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps, type PlaceOrderResult } from '@shop/application';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
 const DAY = 86_400_000;
@@ -409,7 +409,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
     };
     const error = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetryLaterError);
-    expect(shop.staleWrites).toBe(MAX_ORDER_ATTEMPTS);
+    expect(shop.staleWrites).toBe(MAX_DECISIONS);
     expect(shop.state.orders.size).toBe(0);
     expect(shop.state.users.get(userId)!.balance).toBe(1_000_000);
   });

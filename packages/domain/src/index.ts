@@ -7,4 +7,4 @@ export * from './order.ts';
 export * from './events.ts';
 export * from './order-decision.ts';
 export * from './order-cancellation.ts';
-export * from './book-changes.ts';
+export * from './order-effects.ts';

@@ -1,6 +1,7 @@
 import { DomainError } from './errors.ts';
 import type { Won } from './money.ts';
 import type { Order } from './order.ts';
+import type { WriteGuard } from './order-effects.ts';
 
 /** How long a paid order may be cancelled when configuration says nothing (ORDER_CANCEL_DAYS). */
 export const DEFAULT_CANCEL_DAYS = 7;
@@ -12,16 +13,6 @@ export interface Restock {
   readonly quantity: number;
 }
 
-/**
- * What must still hold when a decided cancellation is written: the order is still PAID. Nothing
- * else can refuse it: a refund is never refused by the balance cap, restored stock has no upper
- * bound to break, and the coupon copy is the order's own until the order stops being PAID.
- */
-export interface CancelGuard {
-  readonly orderId: string;
-  readonly status: 'PAID';
-}
-
 /** A decided cancellation: the order as it becomes, and everything it gives back. */
 export interface Cancellation {
   readonly order: Order;
@@ -31,7 +22,11 @@ export interface Cancellation {
   readonly restock: readonly Restock[];
   /** The coupon whose copy becomes usable again; null for an order without one. */
   readonly releasedCoupon: number | null;
-  readonly guard: CancelGuard;
+  /**
+   * The order is still PAID and still holds its coupon copy. Nothing else can refuse it: a refund
+   * is never refused by the balance cap, and restored stock has no upper bound to break.
+   */
+  readonly guard: WriteGuard;
 }
 
 /**
@@ -55,11 +50,12 @@ export function decideCancellation(order: Order, now: Date, windowDays: number):
       .map(({ productId, quantity }) => ({ productId, quantity }))
       .sort((a, b) => a.productId - b.productId),
     releasedCoupon: order.couponId,
-    guard: { orderId: order.orderId, status: 'PAID' },
+    guard: {
+      userId: order.userId,
+      balanceAtLeast: 0,
+      stock: [],
+      orderStatus: 'PAID',
+      coupon: order.couponId === null ? null : { couponId: order.couponId, heldBy: order.orderId },
+    },
   };
-}
-
-/** Whether `guard` holds for the order as it is now (null: it does not exist). */
-export function cancelGuardHolds(guard: CancelGuard, now: Pick<Order, 'status'> | null): boolean {
-  return now !== null && now.status === guard.status;
 }

@@ -4,6 +4,7 @@ import type { Won } from './money.ts';
 import { paidOrder, totalOf, type Order } from './order.ts';
 import { allocateStock, type RequestedLine, type StockedProduct } from './stock.ts';
 import { payFromBalance } from './balance.ts';
+import type { WriteGuard } from './order-effects.ts';
 
 /** Everything an order is decided on: one consistent state of the rows it touches. */
 export interface OrderSnapshot {
@@ -15,30 +16,10 @@ export interface OrderSnapshot {
   readonly held: HeldCoupon | null;
 }
 
-/** A product the order takes: it must still have `atLeast` units, still at `price`. */
-export interface StockGuard {
-  readonly productId: number;
-  readonly atLeast: number;
-  readonly price: Won;
-}
-
-/**
- * What must still hold when a decided order is written, so that writing it gives the answer the
- * decision gave. Everything else the decision read cannot change under it: a held coupon's
- * terms, issue date and expiry are fixed when it is issued.
- */
-export interface OrderGuard {
-  readonly userId: number;
-  /** The balance may have moved, but must still cover the payment. */
-  readonly balanceAtLeast: Won;
-  readonly stock: readonly StockGuard[];
-  /** The coupon whose copy must still be unused; null for an order without one. */
-  readonly unusedCoupon: number | null;
-}
-
 export interface OrderDecision {
   readonly order: Order;
-  readonly guard: OrderGuard;
+  /** The balance still covers the payment, each product still has the units at the price, the coupon copy is still unused. */
+  readonly guard: WriteGuard;
 }
 
 export interface OrderRequest {
@@ -74,21 +55,8 @@ export function decideOrder(request: OrderRequest, seen: OrderSnapshot): OrderDe
       userId: order.userId,
       balanceAtLeast: order.paidAmount,
       stock: order.items.map((l) => ({ productId: l.productId, atLeast: l.quantity, price: l.unitPrice })),
-      unusedCoupon: order.couponId,
+      orderStatus: null,
+      coupon: order.couponId === null ? null : { couponId: order.couponId, heldBy: null },
     },
   };
-}
-
-/** Whether `guard` holds in `now`, a state read of the guarded rows (the in-memory writer's check). */
-export function guardHolds(guard: OrderGuard, now: OrderSnapshot): boolean {
-  const byId = new Map(now.products.map((p) => [p.productId, p]));
-  return (
-    now.balance !== null &&
-    now.balance >= guard.balanceAtLeast &&
-    guard.stock.every((s) => {
-      const p = byId.get(s.productId);
-      return p !== undefined && p.stock >= s.atLeast && p.price === s.price;
-    }) &&
-    (guard.unusedCoupon === null || (now.held !== null && now.held.couponId === guard.unusedCoupon && now.held.usedAt === null))
-  );
 }

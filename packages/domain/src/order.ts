@@ -33,10 +33,10 @@ export interface Order {
 }
 
 /**
- * Checks the shape rules of an order's lines and returns them sorted by product id: the order in
- * which product rows are locked, so that two orders over the same products can never deadlock.
+ * Checks the shape rules of an order's lines and returns the products they name, ascending: what
+ * the order's snapshot reads.
  */
-export function orderLinesInLockOrder(lines: readonly RequestedLine[]): RequestedLine[] {
+export function requestedProductIds(lines: readonly RequestedLine[]): number[] {
   if (lines.length < 1 || lines.length > MAX_ORDER_LINES) {
     throw new DomainError('VALIDATION_ERROR', `an order has 1 to ${MAX_ORDER_LINES} items`);
   }
@@ -50,7 +50,7 @@ export function orderLinesInLockOrder(lines: readonly RequestedLine[]): Requeste
     }
     seen.add(line.productId);
   }
-  return [...lines].sort((a, b) => a.productId - b.productId);
+  return [...seen].sort((a, b) => a - b);
 }
 
 export function totalOf(lines: readonly AllocatedLine[]): Won {

@@ -1,13 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import {
   asPlaced,
-  cancellationChanges,
-  cancelGuardHolds,
+  cancellationEffects,
+  guardHolds,
   decideCancellation,
   DomainError,
   orderCancelledEvent,
   paidOrder,
-  placementChanges,
+  placementEffects,
 } from '../src/index.ts';
 
 const PLACED = new Date('2026-12-01T00:00:00.000Z');
@@ -44,7 +44,7 @@ describe('decideCancellation', () => {
       { productId: 9, quantity: 2 },
     ]);
     expect(c.releasedCoupon).toBe(7);
-    expect(c.guard).toEqual({ orderId: 'o-1', status: 'PAID' });
+    expect(c.guard).toEqual({ userId: 3, balanceAtLeast: 0, stock: [], orderStatus: 'PAID', coupon: { couponId: 7, heldBy: 'o-1' } });
   });
 
   test('an order without a coupon releases none', () => {
@@ -64,11 +64,14 @@ describe('decideCancellation', () => {
   });
 });
 
-test('the guard holds only while the order is still PAID', () => {
-  const { guard, order: cancelled } = decideCancellation(order, PLACED, 7);
-  expect(cancelGuardHolds(guard, order)).toBe(true);
-  expect(cancelGuardHolds(guard, cancelled)).toBe(false);
-  expect(cancelGuardHolds(guard, null)).toBe(false);
+test('the guard holds only while the order is still PAID and still holds its coupon copy', () => {
+  const { guard } = decideCancellation(order, PLACED, 7);
+  const now = { balance: 0, products: [], orderStatus: 'PAID', couponHeldBy: 'o-1' } as const;
+  expect(guardHolds(guard, now)).toBe(true);
+  expect(guardHolds(guard, { ...now, orderStatus: 'CANCELLED' })).toBe(false);
+  expect(guardHolds(guard, { ...now, orderStatus: null })).toBe(false);
+  expect(guardHolds(guard, { ...now, couponHeldBy: null })).toBe(false);
+  expect(guardHolds(guard, { ...now, balance: null })).toBe(false);
 });
 
 test('asPlaced answers a cancelled order as its placing request was answered', () => {
@@ -97,8 +100,8 @@ test('order.cancelled carries the refund, the units given back and the released 
   });
 });
 
-describe('what a write changes', () => {
-  test('an order debits what it paid and takes its units; its cancellation gives exactly both back', () => {
+describe('what a write does', () => {
+  test('an order debits what it paid, takes its units and its coupon copy; its cancellation gives exactly all of it back', () => {
     const order = paidOrder({
       orderId: 'o-1',
       userId: 1,
@@ -106,15 +109,35 @@ describe('what a write changes', () => {
         { productId: 7, quantity: 2, unitPrice: 1_000, lineAmount: 2_000 },
         { productId: 3, quantity: 1, unitPrice: 500, lineAmount: 500 },
       ],
-      couponId: null,
-      discountAmount: 0,
+      couponId: 5,
+      discountAmount: 500,
       createdAt: new Date('2026-11-24T09:00:00Z'),
     });
-    const placed = placementChanges(order);
-    expect(placed).toEqual({ balanceChange: -2_500, stockChanges: [{ productId: 7, change: -2 }, { productId: 3, change: -1 }] });
-    const undone = cancellationChanges(decideCancellation(order, new Date('2026-11-25T09:00:00Z'), 7));
+    const guard = { userId: 1, balanceAtLeast: 2_000, stock: [], orderStatus: null, coupon: { couponId: 5, heldBy: null } };
+    const placed = placementEffects({ order, guard }, 'e-1');
+    expect(placed).toMatchObject({
+      guard,
+      at: order.createdAt,
+      balanceChange: -2_000,
+      ledgerType: 'PAYMENT',
+      stockChanges: [{ productId: 3, change: -1 }, { productId: 7, change: -2 }],
+      coupon: { couponId: 5, heldBy: 'o-1' },
+      order,
+      event: { eventId: 'e-1', type: 'order.paid' },
+    });
+    const cancellation = decideCancellation(order, new Date('2026-11-25T09:00:00Z'), 7);
+    const undone = cancellationEffects(cancellation, 'e-2');
+    expect(undone).toMatchObject({
+      guard: cancellation.guard,
+      at: cancellation.order.cancelledAt,
+      ledgerType: 'REFUND',
+      stockChanges: [{ productId: 3, change: 1 }, { productId: 7, change: 2 }],
+      coupon: { couponId: 5, heldBy: null },
+      order: { status: 'CANCELLED' },
+      event: { eventId: 'e-2', type: 'order.cancelled' },
+    });
     expect(undone.balanceChange + placed.balanceChange).toBe(0);
-    expect(undone.stockChanges).toEqual([{ productId: 3, change: 1 }, { productId: 7, change: 2 }]);
-    expect(Object.is(placementChanges({ ...order, paidAmount: 0 }).balanceChange, -0)).toBe(false);
+    const free = { ...order, couponId: null, discountAmount: 0, paidAmount: 0 };
+    expect(Object.is(placementEffects({ order: free, guard }, 'e-3').balanceChange, -0)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { decideOrder, guardHolds, type HeldCoupon, type OrderSnapshot } from '../src/index.ts';
+import { decideOrder, guardHolds, type GuardedRows, type HeldCoupon, type OrderSnapshot } from '../src/index.ts';
 
 const NOW = new Date('2026-12-01T00:00:00.000Z');
 const held: HeldCoupon = {
@@ -52,7 +52,8 @@ describe('decideOrder', () => {
         { productId: 2, atLeast: 2, price: 300 },
         { productId: 1, atLeast: 3, price: 1_000 },
       ],
-      unusedCoupon: 7,
+      orderStatus: null,
+      coupon: { couponId: 7, heldBy: null },
     });
   });
 
@@ -68,30 +69,32 @@ describe('decideOrder', () => {
 
 describe('guardHolds', () => {
   const { guard } = decideOrder(request, seen);
+  const rows: GuardedRows = { balance: seen.balance, products: seen.products, orderStatus: null, couponHeldBy: null };
 
   test('holds on the state it was decided on, and on any state that still covers the order', () => {
-    expect(guardHolds(guard, seen)).toBe(true);
+    expect(guardHolds(guard, rows)).toBe(true);
     expect(
       guardHolds(guard, {
+        ...rows,
         balance: 3_100,
         products: [
           { productId: 1, price: 1_000, stock: 3 },
           { productId: 2, price: 300, stock: 2 },
         ],
-        held,
       }),
     ).toBe(true);
   });
 
-  test.each<[string, Partial<OrderSnapshot>]>([
+  test.each<[string, Partial<GuardedRows>]>([
     ['the user is gone', { balance: null }],
     ['the balance no longer covers the payment', { balance: 3_099 }],
     ['a product has fewer units than the order takes', { products: [seen.products[0]!, { productId: 2, price: 300, stock: 1 }] }],
     ['a price changed', { products: [{ productId: 1, price: 999, stock: 5 }, seen.products[1]!] }],
     ['a product is gone', { products: [seen.products[0]!] }],
-    ['the coupon was used', { held: { ...held, usedAt: NOW, orderId: 'x' } }],
-    ['the coupon is not held', { held: null }],
+    ['the coupon was used', { couponHeldBy: 'x' }],
+    ['the coupon is not held', { couponHeldBy: undefined }],
+    ['the order exists already', { orderStatus: 'PAID' }],
   ])('fails when %s', (_why, change) => {
-    expect(guardHolds(guard, { ...seen, ...change })).toBe(false);
+    expect(guardHolds(guard, { ...rows, ...change })).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import {
   MAX_LINE_QUANTITY,
   MAX_ORDER_LINES,
-  orderLinesInLockOrder,
+  requestedProductIds,
   orderPaidEvent,
   paidOrder,
   totalOf,
@@ -11,31 +11,31 @@ import {
 const lines = (n: number) => Array.from({ length: n }, (_, i) => ({ productId: i + 1, quantity: 1 }));
 const validation = expect.objectContaining({ code: 'VALIDATION_ERROR' });
 
-describe('orderLinesInLockOrder', () => {
-  test('returns the lines sorted by product id, the lock order', () => {
+describe('requestedProductIds', () => {
+  test('returns the products named, ascending', () => {
     expect(
-      orderLinesInLockOrder([
+      requestedProductIds([
         { productId: 30, quantity: 1 },
         { productId: 4, quantity: 2 },
         { productId: 12, quantity: 3 },
-      ]).map((l) => l.productId),
+      ]),
     ).toEqual([4, 12, 30]);
   });
 
   test('takes 1 to 100 lines', () => {
-    expect(orderLinesInLockOrder(lines(1))).toHaveLength(1);
-    expect(orderLinesInLockOrder(lines(MAX_ORDER_LINES))).toHaveLength(MAX_ORDER_LINES);
-    expect(() => orderLinesInLockOrder([])).toThrow(validation);
-    expect(() => orderLinesInLockOrder(lines(MAX_ORDER_LINES + 1))).toThrow(validation);
+    expect(requestedProductIds(lines(1))).toHaveLength(1);
+    expect(requestedProductIds(lines(MAX_ORDER_LINES))).toHaveLength(MAX_ORDER_LINES);
+    expect(() => requestedProductIds([])).toThrow(validation);
+    expect(() => requestedProductIds(lines(MAX_ORDER_LINES + 1))).toThrow(validation);
   });
 
   test.each([0, -1, 1.5, MAX_LINE_QUANTITY + 1, Number.NaN])('refuses quantity %s', (quantity) => {
-    expect(() => orderLinesInLockOrder([{ productId: 1, quantity }])).toThrow(validation);
+    expect(() => requestedProductIds([{ productId: 1, quantity }])).toThrow(validation);
   });
 
   test('refuses a product listed twice', () => {
     expect(() =>
-      orderLinesInLockOrder([
+      requestedProductIds([
         { productId: 5, quantity: 1 },
         { productId: 5, quantity: 2 },
       ]),

@@ -2,7 +2,7 @@
 -- the products asked for, in id order, the user's copy of the coupon, and what a completed
 -- request stored under the key (null without a key). One statement, so the decision is made on
 -- the rows as they were at one instant; unlocked, since the write re-checks what the decision
--- relied on (write_orders' guards). One row: ROWS 1 tells the planner so, for the statement that
+-- relied on (write_order_group's guards). One row: ROWS 1 tells the planner so, for the statement that
 -- joins the order a completed key names (pgOrderBook.snapshot). Whether the key is in flight is
 -- not looked at: only a refused keyed request needs that, and asks key_state (ADR 0010).
 -- force_generic_plan: a null coupon or key makes every custom plan look cheaper, so PostgreSQL

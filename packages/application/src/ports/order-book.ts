@@ -1,4 +1,4 @@
-import type { Cancellation, LedgerEntryType, Order, OrderCancelledEvent, OrderGuard, OrderPaidEvent, OrderSnapshot } from '@shop/domain';
+import type { Order, OrderEffects, OrderSnapshot } from '@shop/domain';
 
 export type { OrderSnapshot };
 
@@ -42,27 +42,14 @@ export interface KeyClaim {
   readonly result: unknown;
 }
 
-/** One decided order, with everything its write changes and the guard it is written under. */
-export interface OrderWrite {
-  readonly kind: 'place';
-  readonly order: Order;
-  readonly guard: OrderGuard;
-  readonly ledgerType: LedgerEntryType;
-  readonly event: OrderPaidEvent;
+/**
+ * One decided write, an order or its cancellation: the domain's effects, applied if and only if
+ * their guard holds, and the key the request claims, stored in the same commit or not at all.
+ */
+export interface BookWrite {
+  readonly effects: OrderEffects;
   readonly claim: KeyClaim | null;
 }
-
-/** One decided cancellation: the order's undo, written under its guard (the order still PAID). */
-export interface CancelWrite {
-  readonly kind: 'cancel';
-  readonly cancellation: Cancellation;
-  readonly ledgerType: LedgerEntryType;
-  readonly event: OrderCancelledEvent;
-  readonly claim: KeyClaim | null;
-}
-
-/** Everything the book writes: orders and their cancellations, through one writer and lock order. */
-export type BookWrite = OrderWrite | CancelWrite;
 
 /** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys. */
 export interface CancelSnapshot extends KeyState {
@@ -70,11 +57,15 @@ export interface CancelSnapshot extends KeyState {
 }
 
 /**
- * - placed: the order (or its cancellation), its stock, coupon use, payment, ledger entry, event (and key) committed.
- * - stale: the guard no longer held, or the key completed meanwhile; nothing was written.
- * - busy: another write in flight holds the key; nothing was written.
+ * What became of one write; only `written` changed anything.
+ * - written: every effect, its event and its key committed.
+ * - guard_failed: the rows no longer are as the decision needs them; decide again on a new snapshot.
+ * - key_completed: another request with the key completed since the snapshot; the next snapshot replays it.
+ * - key_busy: another request's write holds the key right now (409).
+ * - rolled_back: the group rolled back through no fault of this write (a deadlock, or a lost answer
+ *   that did not commit); decide again.
  */
-export type WriteOutcome = 'placed' | 'stale' | 'busy';
+export type WriteOutcome = 'written' | 'guard_failed' | 'key_completed' | 'key_busy' | 'rolled_back';
 
 /**
  * The one way orders are written: decide on a snapshot read without locks, then write in one
@@ -88,9 +79,9 @@ export interface OrderBook {
     key: string | null,
   ): Promise<OrderSnapshotWithKey>;
   /**
-   * Writes the order if, and only if, its guard holds and its key (if any) is neither completed
-   * nor claimed. When the database's answer is lost, the adapter finds out what happened before
-   * it answers: it never reports `stale` or `busy` for an order that committed.
+   * Applies the effects if, and only if, their guard holds and the key (if any) is neither
+   * completed nor claimed. When the database's answer is lost, the adapter finds out what happened
+   * before it answers: it never reports anything but `written` for a write that committed.
    */
   write(write: BookWrite): Promise<WriteOutcome>;
   /** The key's state now; asked when a keyed request is refused, since idempotency is answered first. */

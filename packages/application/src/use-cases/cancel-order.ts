@@ -1,8 +1,7 @@
-import { DomainError, decideCancellation, orderCancelledEvent, type Order } from '@shop/domain';
+import { DomainError, cancellationEffects, decideCancellation, type Order } from '@shop/domain';
 import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
-import { RetryLaterError } from '../retry-later.ts';
+import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
-import { MAX_ORDER_ATTEMPTS } from './place-order.ts';
 
 export interface CancelOrderCommand {
   readonly orderId: string;
@@ -40,7 +39,7 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
   const key = cmd.idempotencyKey ?? null;
   const print = fingerprint('POST /orders/{orderId}/cancel', { orderId: cmd.orderId });
 
-  for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
     if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
     cmd.authorize(seen.order.userId);
@@ -53,17 +52,15 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
 
     const cancellation = decideCancellation(seen.order, deps.clock.now(), deps.cancelDays);
     const outcome = await deps.book.write({
-      kind: 'cancel',
-      cancellation,
-      ledgerType: 'REFUND',
-      event: orderCancelledEvent(deps.ids.next(), cancellation),
+      effects: cancellationEffects(cancellation, deps.ids.next()),
       claim: key === null ? null : { key, fingerprint: print, result: { orderId: cmd.orderId } },
     });
-    if (outcome === 'placed') {
+    if (outcome === 'written') {
       deps.events?.recorded();
       return { order: cancellation.order, replayed: false };
     }
-    if (outcome === 'busy') throw keyInUse();
+    if (outcome === 'key_busy') throw keyInUse();
+    // Otherwise nothing was written: the next snapshot decides again, or replays the key.
   }
-  throw new RetryLaterError(`the order's rows changed under its cancellation ${MAX_ORDER_ATTEMPTS} times in a row`);
+  throw new RetryLaterError(`the order's rows changed under its cancellation ${MAX_DECISIONS} times in a row`);
 }

@@ -2,13 +2,13 @@ import {
   DomainError,
   asPlaced,
   decideOrder,
-  orderLinesInLockOrder,
-  orderPaidEvent,
+  placementEffects,
+  requestedProductIds,
   type Order,
   type RequestedLine,
 } from '@shop/domain';
 import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
-import { RetryLaterError } from '../retry-later.ts';
+import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, CompletedKey, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
@@ -34,13 +34,6 @@ export interface PlaceOrderDeps {
 }
 
 /**
- * A stale write means another commit changed what the order was decided on, so every retry
- * follows someone's progress; the next snapshot usually answers at once (OUT_OF_STOCK at a
- * sold-out product). Past this many, the rows are being rewritten faster than we can read them.
- */
-export const MAX_ORDER_ATTEMPTS = 8;
-
-/**
  * Places and pays an order (ADR 0006, 0007, 0010). Idempotency comes first: a completed key
  * replays its order whatever the state is now, and a key in flight answers 409 (told by the write,
  * or looked at before a refusal). Otherwise the order is decided on an unlocked snapshot:
@@ -50,13 +43,12 @@ export const MAX_ORDER_ATTEMPTS = 8;
  * order is decided again on a fresh snapshot.
  */
 export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
-  const lines = orderLinesInLockOrder(cmd.items);
+  const productIds = requestedProductIds(cmd.items);
   const couponId = cmd.couponId ?? null;
-  const productIds = lines.map((l) => l.productId);
   const key = cmd.idempotencyKey ?? null;
   const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
 
-  for (let attempt = 1; attempt <= MAX_ORDER_ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
     if (seen.completedKey) return replay(deps.reads, seen.completedKey, print, seen.keyedOrder);
 
@@ -76,22 +68,19 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       if (now.keyInFlight) throw keyInUse();
       throw refusal;
     }
-    const { order, guard } = decided;
+    const { order } = decided;
     const outcome = await deps.book.write({
-      kind: 'place',
-      order,
-      guard,
-      ledgerType: 'PAYMENT',
-      event: orderPaidEvent(deps.ids.next(), order),
+      effects: placementEffects(decided, deps.ids.next()),
       claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult },
     });
-    if (outcome === 'placed') {
+    if (outcome === 'written') {
       deps.events?.recorded();
       return { order, replayed: false };
     }
-    if (outcome === 'busy') throw keyInUse();
+    if (outcome === 'key_busy') throw keyInUse();
+    // Otherwise nothing was written: the next snapshot decides again, or replays the key.
   }
-  throw new RetryLaterError(`the order's rows changed under it ${MAX_ORDER_ATTEMPTS} times in a row`);
+  throw new RetryLaterError(`the order's rows changed under it ${MAX_DECISIONS} times in a row`);
 }
 
 async function replay(reads: ReadStore, completed: CompletedKey, print: string, keyedOrder: Order | null = null): Promise<PlaceOrderResult> {
