@@ -7,7 +7,7 @@ import { Batches } from './batches.ts';
 /**
  * The looks at a key that refused keyed requests take before they answer (ADR 0010), shared the
  * way order writes are (Batches): in a flash sale every keyed buyer past the last unit is refused
- * and looks, and one round trip each cost more than the look itself (docs/performance.md).
+ * and looks, and one round trip each cost more than the look itself (docs/performance-log.md, 2026-12-02).
  */
 export function keyLooks(db: Kysely<Database>, inFlight = 2, maxBatch = 256): (userId: number, key: string) => Promise<KeyState> {
   const batches = new Batches<{ userId: number; key: string }, KeyState>(inFlight, maxBatch, async (batch) => {

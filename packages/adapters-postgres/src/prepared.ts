@@ -7,7 +7,7 @@ import type { Database } from './schema.ts';
  * only binds and runs it (a PostgreSQL prepared statement). Sent unnamed, as pg sends every
  * statement by default, the order snapshot cost PostgreSQL more to parse and plan than to run:
  * 0.29 ms a call against 0.11 prepared, and 0.40 against 0.12 with an Idempotency-Key (pgbench,
- * docs/performance.md).
+ * docs/performance-log.md, 2026-12-02).
  *
  * Only for a statement whose text never changes (values are parameters), run on every request:
  * each name is one statement kept by every pooled connection. The name travels in the text, as a
