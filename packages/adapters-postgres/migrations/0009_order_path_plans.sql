@@ -1,4 +1,4 @@
--- The order path's statements keep one plan per connection (issue 11, docs/performance-log.md).
+-- The order path's statements keep one plan per connection (issue 11, docs/performance.md).
 --
 -- PostgreSQL re-plans a prepared statement at every call while its plans for the call's values
 -- (custom plans) look cheaper than the plan for any value (the generic plan). The order snapshot
