@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { CompletedKey, KeyState } from '@shop/application';
+import { keyState, type CompletedKey, type KeyState } from '@shop/application';
 import type { Database } from './schema.ts';
 import { executePrepared } from './prepared.ts';
 import { Batches } from './batches.ts';
@@ -20,7 +20,7 @@ export function keyLooks(db: Kysely<Database>, inFlight = 2, maxBatch = 256): (u
           CROSS JOIN LATERAL key_state(u.user_id, u.key) s
          ORDER BY u.n`;
       const rows = await executePrepared(db, 'key_states', query);
-      batch.forEach((w, i) => w.resolve({ completedKey: rows[i]!.completed, keyInFlight: !rows[i]!.key_free }));
+      batch.forEach((w, i) => w.resolve(keyState(rows[i]!.completed, !rows[i]!.key_free)));
     } catch (err) {
       batch.forEach((w) => w.reject(err));
     }

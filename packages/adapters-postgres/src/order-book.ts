@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
+import { keyState, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
@@ -61,14 +61,14 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
           })
         : null;
       const keyedOrder = row.id === null ? null : toOrder(row as OrderRow);
-      return { balance: row.balance, products: row.products, held, completedKey: row.completed, keyedOrder };
+      return { balance: row.balance, products: row.products, held, completed: row.completed, keyedOrder };
     },
 
     keyState: lookAtKey,
 
     async cancelSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only a uuid can name one.
-      if (!isUuid(orderId)) return { order: null, completedKey: null, keyInFlight: false };
+      if (!isUuid(orderId)) return { order: null, key: keyState(null, false) };
       const query = sql<OrderRow & {
         completed: CompletedKey | null;
         key_free: boolean;
@@ -78,11 +78,10 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
          WHERE o.id = ${orderId}::uuid`;
       const rows = await executePrepared(db, 'cancel_snapshot', query);
       const row = rows[0];
-      if (!row) return { order: null, completedKey: null, keyInFlight: false };
+      if (!row) return { order: null, key: keyState(null, false) };
       return {
         order: toOrder(row),
-        completedKey: row.completed,
-        keyInFlight: !row.key_free,
+        key: keyState(row.completed, !row.key_free),
       };
     },
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Transaction } from '@shop/application';
+import { keyState, type CompletedKey, type Transaction } from '@shop/application';
 import type { Database } from './schema.ts';
 import { lockBalance, lockCoupon, lockUserCoupon } from './locks.ts';
 import { toCoupon, toHeldCoupon, toProduct } from './rows.ts';
@@ -93,19 +93,11 @@ export function pgTransaction(db: Kysely<Database>): Transaction {
       },
     },
     idempotency: {
-      async tryClaim(userId, key) {
-        const { rows } = await sql<{ ok: boolean }>`
-          SELECT idempotency_claim(${userId}, ${key}) AS ok`.execute(db);
-        return rows[0]!.ok;
-      },
-      async find(userId, key) {
-        const row = await db
-          .selectFrom('idempotency_keys')
-          .select(['fingerprint', 'result'])
-          .where('user_id', '=', userId)
-          .where('key', '=', key)
-          .executeTakeFirst();
-        return row ?? null;
+      async claim(userId, key) {
+        // key_state's claim is transaction-scoped: held from here to this transaction's end.
+        const { rows } = await sql<{ completed: CompletedKey | null; key_free: boolean }>`
+          SELECT completed, key_free FROM key_state(${userId}::bigint, ${key}::text)`.execute(db);
+        return keyState(rows[0]!.completed, !rows[0]!.key_free);
       },
       async save(userId, key, fingerprint, result) {
         await db

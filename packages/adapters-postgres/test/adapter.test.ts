@@ -100,22 +100,28 @@ describe('the paid-order write', () => {
 });
 
 describe('row locks', () => {
-  test('an idempotency key cannot be claimed by a second transaction until the first ends', async () => {
+  test('an idempotency key cannot be claimed by a second transaction until the first ends; a completed one is completed to all', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let claimedFirst!: () => void;
     const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
     const first = uow.run(async (tx) => {
-      expect(await tx.idempotency.tryClaim(1, 'k')).toBe(true);
+      expect(await tx.idempotency.claim(1, 'k')).toEqual({ state: 'free' });
       claimedFirst();
       await held;
+      await tx.idempotency.save(1, 'k', 'f', { done: true });
     });
     await firstClaimed;
-    expect(await uow.run((tx) => tx.idempotency.tryClaim(1, 'k'))).toBe(false);
-    expect(await uow.run((tx) => tx.idempotency.tryClaim(2, 'k'))).toBe(true);
+    expect(await uow.run((tx) => tx.idempotency.claim(1, 'k'))).toEqual({ state: 'in_flight' });
+    expect(await uow.run((tx) => tx.idempotency.claim(2, 'k'))).toEqual({ state: 'free' });
     release();
     await first;
-    expect(await uow.run((tx) => tx.idempotency.tryClaim(1, 'k'))).toBe(true);
+    const completed = { state: 'completed', stored: { fingerprint: 'f', result: { done: true } } };
+    expect(await uow.run((tx) => tx.idempotency.claim(1, 'k'))).toEqual(completed);
+    // Completed stays completed while another transaction holds the key (a concurrent replay).
+    await whileHeld(`SELECT idempotency_claim(1, 'k')`, [], async () => {
+      expect(await uow.run((tx) => tx.idempotency.claim(1, 'k'))).toEqual(completed);
+    });
   });
 });
 
@@ -244,12 +250,12 @@ describe('pgOrderBook', () => {
       balance: 10_000,
       products: [{ productId, price: 1_000, stock: 3 }],
       held: null,
-      completedKey: null,
+      completed: null,
       keyedOrder: null,
     });
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'k', 'f', '{"orderId":"x"}')`, [userId]);
-    expect(await book.snapshot(userId, [productId], null, 'k')).toMatchObject({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyedOrder: null });
-    expect((await book.snapshot(userId, [productId], null, null)).completedKey).toBeNull();
+    expect(await book.snapshot(userId, [productId], null, 'k')).toMatchObject({ completed: { fingerprint: 'f', result: { orderId: 'x' } }, keyedOrder: null });
+    expect((await book.snapshot(userId, [productId], null, null)).completed).toBeNull();
   });
 
   test("a completed key's snapshot carries the order its result names, as written, so a replay reads nothing more", async () => {
@@ -260,7 +266,7 @@ describe('pgOrderBook', () => {
     const claim = { key: 'k', fingerprint: 'f', result: { orderId: w.order.orderId } };
     expect(await book.write({ ...w, claim })).toBe('written');
     const seen = await book.snapshot(userId, [productId], null, 'k');
-    expect(seen.completedKey).toEqual({ fingerprint: 'f', result: { orderId: w.order.orderId } });
+    expect(seen.completed).toEqual({ fingerprint: 'f', result: { orderId: w.order.orderId } });
     expect(seen.keyedOrder).toEqual(w.order);
     expect(seen.keyedOrder).toEqual(await pgReadStore(tdb.db.kysely).order(w.order.orderId));
     // Another user's key of the same name names nothing of theirs.
@@ -295,7 +301,7 @@ describe('pgOrderBook', () => {
     expect(await book.snapshot(userId, [productId], null, 'once')).toMatchObject({
       balance: 7_000,
       products: [{ stock: 0 }],
-      completedKey: { fingerprint: 'f', result: { orderId: 'o' } },
+      completed: { fingerprint: 'f', result: { orderId: 'o' } },
     });
     expect(await tables()).toEqual({ orders: before.orders + 1, ledger: before.ledger + 1, outbox: before.outbox + 1, keys: before.keys + 1 });
 
@@ -347,7 +353,7 @@ describe('pgOrderBook', () => {
     const productId = await seedProduct(1_000, 5);
     await whileHeld(`SELECT idempotency_claim($1, 'held')`, [userId], async () => {
       // The look at the key takes it only for its own statement: still free afterwards.
-      expect(await book.keyState(userId, 'free')).toEqual({ completedKey: null, keyInFlight: false });
+      expect(await book.keyState(userId, 'free')).toEqual({ state: 'free' });
       expect(await tdb.query(`SELECT idempotency_claim($1, 'free') AS ok`, [userId])).toEqual([{ ok: true }]);
       const before = await tables();
       const w = decided(userId, [{ productId, quantity: 1 }], await book.snapshot(userId, [productId], null, null), {
@@ -355,8 +361,8 @@ describe('pgOrderBook', () => {
       });
       expect(await book.write(w)).toBe('key_busy');
       expect(await tables()).toEqual(before);
-      expect(await book.keyState(userId, 'held')).toEqual({ completedKey: null, keyInFlight: true });
-      expect(await book.keyState(userId, 'other')).toEqual({ completedKey: null, keyInFlight: false });
+      expect(await book.keyState(userId, 'held')).toEqual({ state: 'in_flight' });
+      expect(await book.keyState(userId, 'other')).toEqual({ state: 'free' });
       // The order snapshot does not look (ADR 0010): nor does it take the key.
       await book.snapshot(userId, [productId], null, 'held');
       expect(await book.write(w)).toBe('key_busy');
@@ -373,10 +379,9 @@ describe('pgOrderBook', () => {
         const keys = ['free-1', 'held', 'done', 'free-2', 'held', 'free-3', 'done', 'free-4', 'free-5', 'free-6'];
         const states = await Promise.all(keys.map((k) => book.keyState(userId, k)));
         expect(states).toEqual(
-          keys.map((k) => ({
-            completedKey: k === 'done' ? { fingerprint: 'f', result: { orderId: 'x' } } : null,
-            keyInFlight: k === 'held',
-          })),
+          keys.map((k) =>
+            k === 'done' ? { state: 'completed', stored: { fingerprint: 'f', result: { orderId: 'x' } } } : { state: k === 'held' ? 'in_flight' : 'free' },
+          ),
         );
       });
       const { rows } = await one.pool.query<{ runs: number }>(
@@ -410,8 +415,8 @@ describe('pgOrderBook', () => {
       expect(keyed).toEqual(unkeyed);
       const w = decided(userId, [{ productId, quantity: 1 }], keyed, { claim: { key: 'k1', fingerprint: 'f', result: { orderId: 'x' } } });
       expect(await book.write(w)).toBe('written');
-      expect((await book.snapshot(userId, [productId], null, 'k1')).completedKey).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
-      expect(await book.keyState(userId, 'k1')).toEqual({ completedKey: { fingerprint: 'f', result: { orderId: 'x' } }, keyInFlight: false });
+      expect((await book.snapshot(userId, [productId], null, 'k1')).completed).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
+      expect(await book.keyState(userId, 'k1')).toEqual({ state: 'completed', stored: { fingerprint: 'f', result: { orderId: 'x' } } });
       expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
       expect(await statements()).toEqual({ cancel_snapshot: 1, key_states: 1, place_snapshot: 3, write_order_group: 1 });
       // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).

@@ -304,10 +304,10 @@ test('write_order_group and the in-memory writer place, cancel, refuse and store
           const ids = items.map((i) => i.productId).sort((a, b) => a - b);
           const coupon = o.coupon === null ? null : couponId(o.coupon);
           const seen = await book.snapshot(userId(o.user), ids, coupon, o.key);
-          const { completedKey, ...snapshot } = seen;
+          const { completed, ...snapshot } = seen;
           const fakeSeen: OrderSnapshot = await shop.book.snapshot(userId(o.user), ids, coupon, o.key);
-          expect({ ...fakeSeen, completedKey: undefined }).toEqual({ ...snapshot, completedKey: undefined });
-          if (completedKey) continue;
+          expect({ ...fakeSeen, completed: undefined }).toEqual({ ...snapshot, completed: undefined });
+          if (completed) continue;
           try {
             const decision = decideOrder({ orderId: uuidV7.next(), userId: userId(o.user), items, couponId: coupon, now }, snapshot);
             const claim = o.key === null ? null : { key: o.key, fingerprint: `f-${o.key}`, result: { orderId: decision.order.orderId } };
@@ -330,8 +330,8 @@ test('write_order_group and the in-memory writer place, cancel, refuse and store
         if (target === undefined) continue;
         const seen = await book.cancelSnapshot(target, c.key);
         const fakeSeen = await shop.book.cancelSnapshot(target, c.key);
-        expect({ ...fakeSeen, completedKey: null }).toEqual({ ...seen, completedKey: null });
-        if (seen.completedKey || !seen.order || seen.order.status !== 'PAID') continue;
+        expect({ ...fakeSeen, key: fakeSeen.key.state }).toEqual({ ...seen, key: seen.key.state });
+        if (seen.key.state !== 'free' || !seen.order || seen.order.status !== 'PAID') continue;
         writes.splice(Math.min(c.at, writes.length), 0, cancelWrite(decideCancellation(seen.order, now, 7), c.key));
       }
       for (const c of world.changes) await change(shop, c, now);

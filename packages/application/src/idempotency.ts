@@ -2,9 +2,33 @@ import { createHash } from 'node:crypto';
 import { DomainError } from '@shop/domain';
 import type { Transaction } from './ports/index.ts';
 
-export interface IdempotencyKey {
-  readonly userId: number;
-  readonly key: string;
+/**
+ * Idempotency-Key, for charges, orders and cancels alike (contract "Idempotency comes first",
+ * ADR 0002). Only a request answered 2xx is stored, in the same commit as its effects; a refused
+ * or failed one leaves its key free, to be decided afresh on a retry, whatever its body.
+ */
+
+/** What a completed request stored under its key. */
+export interface CompletedKey {
+  readonly fingerprint: string;
+  readonly result: unknown;
+}
+
+/**
+ * A key's state, in the one vocabulary every use case and adapter speaks:
+ * - free: no request with it completed, and none holds it now;
+ * - in_flight: another request holds it now (a transaction-scoped claim, so a crash frees it);
+ * - completed: a request with it was answered 2xx and stored its result.
+ */
+export type KeyState =
+  | { readonly state: 'free' }
+  | { readonly state: 'in_flight' }
+  | { readonly state: 'completed'; readonly stored: CompletedKey };
+
+/** A key's state from what a store read: a completed key stays completed, whoever holds it now. */
+export function keyState(stored: CompletedKey | null, heldElsewhere: boolean): KeyState {
+  if (stored) return { state: 'completed', stored };
+  return heldElsewhere ? { state: 'in_flight' } : { state: 'free' };
 }
 
 /** What makes two requests "the same body": the operation and its canonical input. */
@@ -13,12 +37,37 @@ export function fingerprint(operation: string, input: unknown): string {
 }
 
 /**
- * Runs `work` at most once per (user, key), inside the caller's transaction.
- *
- * The key is claimed with a transaction-scoped lock rather than an "in progress" row, so a crash
- * or a failed request releases it by itself and leaves nothing behind: only a completed request
- * stores its result, in the same commit as its effects. A concurrent duplicate finds the key
- * claimed and gets IDEMPOTENCY_KEY_IN_USE; a later one replays the stored result.
+ * The contract's rule, applied here and nowhere else: for a completed key, the stored result to
+ * replay, if this is the same request (else IDEMPOTENCY_KEY_REUSED); for a key in flight,
+ * IDEMPOTENCY_KEY_IN_USE; for a free key, null: the request is decided.
+ */
+export function replayable(key: KeyState, print: string): { readonly result: unknown } | null {
+  switch (key.state) {
+    case 'free':
+      return null;
+    case 'in_flight':
+      throw keyInUse();
+    case 'completed':
+      if (key.stored.fingerprint !== print) {
+        throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
+      }
+      return { result: key.stored.result };
+  }
+}
+
+/** Another request with the same key is still being processed (its write holds the key). */
+export const keyInUse = (): DomainError =>
+  new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');
+
+export interface IdempotencyKey {
+  readonly userId: number;
+  readonly key: string;
+}
+
+/**
+ * Runs `work` at most once per (user, key), inside the caller's transaction (charges). The claim
+ * is held to the end of the transaction, so the result is stored in the same commit as the work's
+ * effects, or not at all.
  */
 export async function once<T>(
   tx: Transaction,
@@ -28,22 +77,9 @@ export async function once<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!idem) return work();
-  if (!(await tx.idempotency.tryClaim(idem.userId, idem.key))) throw keyInUse();
-  const prior = await tx.idempotency.find(idem.userId, idem.key);
-  if (prior) return codec.replay(storedResultFor(prior, print));
+  const prior = replayable(await tx.idempotency.claim(idem.userId, idem.key), print);
+  if (prior) return codec.replay(prior.result);
   const result = await work();
   await tx.idempotency.save(idem.userId, idem.key, print, codec.store(result));
   return result;
 }
-
-/** The result a completed request stored under its key, if `print` is the same request; else IDEMPOTENCY_KEY_REUSED. */
-export function storedResultFor(completed: { fingerprint: string; result: unknown }, print: string): unknown {
-  if (completed.fingerprint !== print) {
-    throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
-  }
-  return completed.result;
-}
-
-/** Another request with the same key is still being processed. */
-export const keyInUse = (): DomainError =>
-  new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed');

@@ -44,6 +44,14 @@ describe('chargeUserBalance', () => {
     await expect(chargeUserBalance(deps, { userId, amount: 701, idempotencyKey: 'top-up-1' })).rejects.toMatchObject({
       code: 'IDEMPOTENCY_KEY_REUSED',
     });
+    // A refused charge stores nothing: its key stays free for a retry, whatever its amount.
+    const capped = shop.addUser(MAX_BALANCE - 100);
+    await expect(chargeUserBalance(deps, { userId: capped, amount: 101, idempotencyKey: 'top-up-2' })).rejects.toMatchObject({
+      code: 'BALANCE_LIMIT_EXCEEDED',
+    });
+    const retried = await chargeUserBalance(deps, { userId: capped, amount: 100, idempotencyKey: 'top-up-2' });
+    expect(retried).toEqual({ userId: capped, balance: MAX_BALANCE });
+    expect(await chargeUserBalance(deps, { userId: capped, amount: 100, idempotencyKey: 'top-up-2' })).toEqual(retried);
     // Without a key every charge counts.
     await chargeUserBalance(deps, { userId, amount: 700 });
     await chargeUserBalance(deps, { userId, amount: 700 });

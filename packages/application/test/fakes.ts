@@ -1,3 +1,4 @@
+import { keyState } from '@shop/application';
 import type {
   BookWrite,
   Clock,
@@ -174,14 +175,15 @@ export class MemoryShop {
         },
       },
       idempotency: {
-        tryClaim: async (userId, key) => {
+        claim: async (userId, key) => {
           const k = `${userId}:${key}`;
-          if (this.claims.has(k)) return false;
-          this.claims.add(k);
-          claimed.push(k);
-          return true;
+          const heldElsewhere = this.claims.has(k);
+          if (!heldElsewhere) {
+            this.claims.add(k);
+            claimed.push(k);
+          }
+          return keyState(structuredClone(s.idempotency.get(k) ?? null), heldElsewhere);
         },
-        find: async (userId, key) => s.idempotency.get(`${userId}:${key}`) ?? null,
         save: async (userId, key, fingerprint, result) => {
           s.idempotency.set(`${userId}:${key}`, { fingerprint, result: structuredClone(result) });
         },
@@ -210,20 +212,17 @@ export class MemoryShop {
     snapshot: async (userId, ids, couponId, key) => {
       const seen = {
         ...orderSnapshot(this.state, userId, ids, couponId),
-        completedKey: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
+        completed: key === null ? null : structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
         keyedOrder: null as Order | null,
       };
-      const named = (seen.completedKey?.result as Partial<PlacedKeyResult> | undefined)?.orderId;
+      const named = (seen.completed?.result as Partial<PlacedKeyResult> | undefined)?.orderId;
       if (typeof named === 'string') seen.keyedOrder = structuredClone(this.state.orders.get(named) ?? null);
       await this.afterSnapshot();
       return seen;
     },
     keyState: async (userId, key) => {
       this.keyLooks++;
-      return {
-        completedKey: structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null),
-        keyInFlight: this.claims.has(`${userId}:${key}`),
-      };
+      return keyState(structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null), this.claims.has(`${userId}:${key}`));
     },
     write: async (w) => (await this.writeGroup([w]))[0]!,
     cancelSnapshot: async (orderId, key) => {
@@ -231,8 +230,7 @@ export class MemoryShop {
       const k = order && key !== null ? `${order.userId}:${key}` : null;
       const seen = {
         order,
-        completedKey: k === null ? null : structuredClone(this.state.idempotency.get(k) ?? null),
-        keyInFlight: k !== null && this.claims.has(k),
+        key: k === null ? keyState(null, false) : keyState(structuredClone(this.state.idempotency.get(k) ?? null), this.claims.has(k)),
       };
       await this.afterSnapshot();
       return seen;

@@ -214,6 +214,17 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(shop.staleWrites).toBe(0);
   });
 
+  test('a refused request leaves its key free: a retry is decided afresh, with any body', async () => {
+    expect(await failure({ ...cmd(), items: [{ productId: p, quantity: 11 }] })).toBe('OUT_OF_STOCK');
+    expect(shop.state.idempotency.size).toBe(0);
+    // Another body under the same key: not IDEMPOTENCY_KEY_REUSED, since nothing was stored.
+    const { order, replayed } = await placeOrder(deps, { ...cmd(), items: [{ productId: p, quantity: 10 }] });
+    expect(replayed).toBe(false);
+    expect(order.items[0]!.quantity).toBe(10);
+    // The key is completed now, by that second request.
+    expect(await placeOrder(deps, { ...cmd(), items: [{ productId: p, quantity: 10 }] })).toEqual({ order, replayed: true });
+  });
+
   test('the same key with a different body is IDEMPOTENCY_KEY_REUSED', async () => {
     await placeOrder(deps, cmd());
     deps.events.recorded.mockClear();

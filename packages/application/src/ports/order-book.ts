@@ -1,33 +1,20 @@
 import type { Order, OrderEffects, OrderSnapshot } from '@shop/domain';
+import type { CompletedKey, KeyState } from '../idempotency.ts';
 
 export type { OrderSnapshot };
-
-/** What a completed request stored under its Idempotency-Key. */
-export interface CompletedKey {
-  readonly fingerprint: string;
-  readonly result: unknown;
-}
 
 /** The result an order's placement stores under its key: the order it placed. */
 export interface PlacedKeyResult {
   readonly orderId: string;
 }
 
-/** An Idempotency-Key's state at one instant (no key: null and false). */
-export interface KeyState {
-  /** What a completed request stored under the key; null while it is not completed. */
-  readonly completedKey: CompletedKey | null;
-  /** Another request's write holds the key right now. */
-  readonly keyInFlight: boolean;
-}
-
 /**
- * An order's snapshot, and what a completed request stored under its key. Whether the key is in
- * flight is not looked at: the write tells an accepted order (busy), and a refused one asks
- * `keyState` (ADR 0010).
+ * An order's snapshot, and what a completed request stored under its key (null: none, or no key).
+ * Whether the key is in flight is not looked at: the write tells an accepted order (key_busy), and
+ * a refused one asks `keyState` (ADR 0010).
  */
 export interface OrderSnapshotWithKey extends OrderSnapshot {
-  readonly completedKey: CompletedKey | null;
+  readonly completed: CompletedKey | null;
   /**
    * The order that the completed key's result names (a PlacedKeyResult), read with the snapshot so
    * that a replay needs no second read; null when there is none.
@@ -35,7 +22,7 @@ export interface OrderSnapshotWithKey extends OrderSnapshot {
   readonly keyedOrder: Order | null;
 }
 
-/** The key an order claims: stored with the order, in the same commit, or not at all. */
+/** The key a write claims: stored with its effects, in the same commit, or not at all. */
 export interface KeyClaim {
   readonly key: string;
   readonly fingerprint: string;
@@ -51,9 +38,10 @@ export interface BookWrite {
   readonly claim: KeyClaim | null;
 }
 
-/** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys. */
-export interface CancelSnapshot extends KeyState {
+/** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */
+export interface CancelSnapshot {
   readonly order: Order | null;
+  readonly key: KeyState;
 }
 
 /**
@@ -84,7 +72,7 @@ export interface OrderBook {
    * before it answers: it never reports anything but `written` for a write that committed.
    */
   write(write: BookWrite): Promise<WriteOutcome>;
-  /** The key's state now; asked when a keyed request is refused, since idempotency is answered first. */
+  /** The key's state now; asked when a keyed order is refused, since idempotency is answered first. */
   keyState(userId: number, key: string): Promise<KeyState>;
   /** The order to cancel and, when `key` is given, that key in the order's owner's keys. */
   cancelSnapshot(orderId: string, key: string | null): Promise<CancelSnapshot>;

@@ -1,10 +1,11 @@
 import type { Coupon, HeldCoupon, Won } from '@shop/domain';
+import type { KeyState } from '../idempotency.ts';
 import type { LedgerEntry, Product, User } from './records.ts';
 
 /**
- * The rows a use case may lock, always in this order within one transaction:
- * balance → coupon → user coupon → products (ascending id). Every use case follows it, so no
- * two transactions can wait on each other in a cycle; the hot product rows come last.
+ * What a use case may read and change in one transaction. The rows it locks are locked in the one
+ * global lock order the adapter states (adapters-postgres/src/locks.ts), so no two transactions
+ * can wait on each other in a cycle.
  */
 export interface Transaction {
   readonly users: {
@@ -29,9 +30,8 @@ export interface Transaction {
     record(userId: number, entry: LedgerEntry): Promise<void>;
   };
   readonly idempotency: {
-    /** Takes the key for this transaction; false while another transaction holds it. */
-    tryClaim(userId: number, key: string): Promise<boolean>;
-    find(userId: number, key: string): Promise<{ fingerprint: string; result: unknown } | null>;
+    /** The key's state, and when it is free, the key taken for the rest of this transaction. */
+    claim(userId: number, key: string): Promise<KeyState>;
     save(userId: number, key: string, fingerprint: string, result: unknown): Promise<void>;
   };
 }

@@ -1,5 +1,5 @@
 import { DomainError, cancellationEffects, decideCancellation, type Order } from '@shop/domain';
-import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
+import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
 
@@ -43,12 +43,8 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
     const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
     if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
     cmd.authorize(seen.order.userId);
-    if (seen.completedKey) {
-      storedResultFor(seen.completedKey, print);
-      // A cancelled order stays as its cancellation left it: reading it repeats the first answer.
-      return { order: seen.order, replayed: true };
-    }
-    if (seen.keyInFlight) throw keyInUse();
+    // A cancelled order stays as its cancellation left it: reading it repeats the first answer.
+    if (replayable(seen.key, print)) return { order: seen.order, replayed: true };
 
     const cancellation = decideCancellation(seen.order, deps.clock.now(), deps.cancelDays);
     const outcome = await deps.book.write({

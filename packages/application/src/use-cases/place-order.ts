@@ -7,9 +7,9 @@ import {
   type Order,
   type RequestedLine,
 } from '@shop/domain';
-import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
+import { fingerprint, keyInUse, keyState, replayable } from '../idempotency.ts';
 import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import type { Clock, CompletedKey, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
+import type { Clock, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   readonly userId: number;
@@ -50,7 +50,9 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
 
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
-    if (seen.completedKey) return replay(deps.reads, seen.completedKey, print, seen.keyedOrder);
+    // The snapshot does not look whether the key is in flight (ADR 0010): completed, or not yet.
+    const prior = replayable(keyState(seen.completed, false), print);
+    if (prior) return replayed(deps.reads, prior.result, seen.keyedOrder);
 
     let decided: ReturnType<typeof decideOrder>;
     try {
@@ -63,9 +65,8 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       // Idempotency is answered before any business check (the contract): a duplicate whose first
       // request is being written gets 409 even when its own snapshot refuses it. The snapshot does
       // not look for that, since only a refusal needs it (ADR 0010); the refusal looks now.
-      const now = await deps.book.keyState(cmd.userId, key);
-      if (now.completedKey) return replay(deps.reads, now.completedKey, print);
-      if (now.keyInFlight) throw keyInUse();
+      const now = replayable(await deps.book.keyState(cmd.userId, key), print);
+      if (now) return replayed(deps.reads, now.result);
       throw refusal;
     }
     const { order } = decided;
@@ -83,8 +84,9 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   throw new RetryLaterError(`the order's rows changed under it ${MAX_DECISIONS} times in a row`);
 }
 
-async function replay(reads: ReadStore, completed: CompletedKey, print: string, keyedOrder: Order | null = null): Promise<PlaceOrderResult> {
-  const { orderId } = storedResultFor(completed, print) as PlacedKeyResult;
+/** The first answer of the request that completed the key, from what it stored. */
+async function replayed(reads: ReadStore, stored: unknown, keyedOrder: Order | null = null): Promise<PlaceOrderResult> {
+  const { orderId } = stored as PlacedKeyResult;
   const order = keyedOrder?.orderId === orderId ? keyedOrder : await reads.order(orderId);
   if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
   // The first answer, even if the order has been cancelled since.
