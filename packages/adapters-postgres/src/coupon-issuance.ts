@@ -24,14 +24,12 @@ export function pgCouponIssuance(db: Kysely<Database>): CouponIssuance {
     async tryIssue(couponId, userId, now, expiresAt) {
       // One autocommitted statement: the coupon row is locked only while it runs and commits.
       // If the user's copy already exists, the INSERT fails and takes the count back with it.
+      // Only the count can have moved since the caller decided: a coupon's window is fixed.
       try {
         const { rows } = await sql<Parameters<typeof toHeldCoupon>[0]>`
           WITH counted AS (
             UPDATE coupons SET issued_quantity = issued_quantity + 1
-            WHERE id = ${couponId}
-              AND issued_quantity < total_quantity
-              AND (issue_starts_at IS NULL OR issue_starts_at <= ${now})
-              AND (issue_ends_at IS NULL OR issue_ends_at > ${now})
+            WHERE id = ${couponId} AND issued_quantity < total_quantity
             RETURNING id, name, discount_type, discount_value, min_order_amount
           ), held AS (
             INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at)

@@ -3,7 +3,7 @@ import type { Coupon, HeldCoupon } from '@shop/domain';
 export type IssueAttempt =
   | { readonly kind: 'issued'; readonly held: HeldCoupon }
   | { readonly kind: 'already-issued' }
-  /** Not counted: the coupon ran out or left its window since it was read. */
+  /** Not counted: the coupon ran out since it was read. */
   | { readonly kind: 'not-issuable' };
 
 /**
@@ -13,6 +13,9 @@ export type IssueAttempt =
  */
 export interface CouponIssuance {
   peek(couponId: number, userId: number): Promise<{ coupon: Coupon; held: boolean; userExists: boolean } | null>;
-  /** Counts one copy only while issued < total and `now` is inside the issue window; at most one per user. */
+  /**
+   * Counts one copy only while issued < total; at most one per user. Whether `now` is inside the
+   * issue window is the caller's decision (assertIssuable), on terms that never change.
+   */
   tryIssue(couponId: number, userId: number, now: Date, expiresAt: Date): Promise<IssueAttempt>;
 }
