@@ -1,9 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { BookWrite, CompletedKey, OrderBook, WriteOutcome } from '@shop/application';
+import { isIssuedId, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
-import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
 import { keyLooks } from './key-looks.ts';
@@ -68,7 +67,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
 
     async cancelSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only a uuid can name one.
-      if (!isUuid(orderId)) return { order: null, completedKey: null, keyInFlight: false };
+      if (!isIssuedId(orderId)) return { order: null, completedKey: null, keyInFlight: false };
       const query = sql<OrderRow & {
         completed: CompletedKey | null;
         key_free: boolean;
