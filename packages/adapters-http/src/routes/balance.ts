@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { balanceHistory, chargeUserBalance, getBalance } from '@shop/application';
-import { assertActsFor } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
 import { presentLedgerPage } from '../presenters.ts';
 import { BalanceResponse, ChargeBody, IdempotencyHeaders, LedgerPage, PageQuery, UserIdParams } from '../schemas.ts';
@@ -21,8 +20,8 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return getBalance(deps.reads, req.params.userId);
+        const actor = await principalOf(deps, req);
+        return getBalance(deps.reads, actor, req.params.userId);
       },
     );
 
@@ -40,8 +39,9 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
+        const actor = await principalOf(deps, req);
         return chargeUserBalance(deps, {
+          actor,
           userId: req.params.userId,
           amount: req.body.amount,
           idempotencyKey: req.headers['idempotency-key'],
@@ -62,10 +62,8 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return presentLedgerPage(
-          await balanceHistory(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
-        );
+        const actor = await principalOf(deps, req);
+        return presentLedgerPage(await balanceHistory(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );
   };

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { assertAdmin } from '../auth.ts';
+import { assertAdmin } from '@shop/application';
 import { principalOf, type HttpDeps } from '../context.ts';
 import { sendProblem } from '../errors.ts';
 import { sendMetrics } from '../metrics.ts';

@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { cancelOrder, getOrder, listOrders, placeOrder } from '@shop/application';
-import { DomainError } from '@shop/domain';
-import { assertActsFor, type Principal } from '../auth.ts';
 import { principalOf, type HttpDeps } from '../context.ts';
 import { presentOrder, presentOrderPage } from '../presenters.ts';
 import {
@@ -15,15 +13,6 @@ import {
   UserIdParams,
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
-
-/**
- * Placing an order and claiming a coupon are the user's own acts: the user's token, for that
- * user. An admin token may read anyone's data and call /admin/*, but not act as a buyer (403).
- */
-export function assertOwnAct(principal: Principal, userId: number, act: string): void {
-  if (principal.role === 'admin') throw new DomainError('FORBIDDEN', `${act} takes the user's own token; an admin token cannot`);
-  assertActsFor(principal, userId);
-}
 
 export const orderRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
@@ -41,8 +30,9 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        assertOwnAct(await principalOf(deps, req), req.body.userId, 'placing an order');
+        const actor = await principalOf(deps, req);
         const { order, replayed } = await placeOrder(deps, {
+          actor,
           userId: req.body.userId,
           items: req.body.items,
           couponId: req.body.couponId,
@@ -65,10 +55,8 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        const principal = await principalOf(deps, req);
-        const order = await getOrder(deps.reads, req.params.orderId);
-        assertActsFor(principal, order.userId);
-        return presentOrder(order);
+        const actor = await principalOf(deps, req);
+        return presentOrder(await getOrder(deps.reads, actor, req.params.orderId));
       },
     );
 
@@ -91,11 +79,11 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        const principal = await principalOf(deps, req);
+        const actor = await principalOf(deps, req);
         const { order, replayed } = await cancelOrder(deps, {
+          actor,
           orderId: req.params.orderId,
           idempotencyKey: req.headers['idempotency-key'],
-          authorize: (ownerId) => assertActsFor(principal, ownerId),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
@@ -115,10 +103,8 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return presentOrderPage(
-          await listOrders(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
-        );
+        const actor = await principalOf(deps, req);
+        return presentOrderPage(await listOrders(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );
   };

@@ -7,11 +7,14 @@ import {
   type Order,
   type RequestedLine,
 } from '@shop/domain';
+import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, storedResultFor } from '../idempotency.ts';
 import { RetryLaterError } from '../retry-later.ts';
 import type { Clock, CompletedKey, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
+  /** The buyer themself: an admin may not place an order for a user. */
+  readonly actor: Actor;
   readonly userId: number;
   readonly items: readonly RequestedLine[];
   readonly couponId?: number | undefined;
@@ -50,6 +53,7 @@ export const MAX_ORDER_ATTEMPTS = 8;
  * order is decided again on a fresh snapshot.
  */
 export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
+  assertBuysAs(cmd.actor, cmd.userId, 'placing an order');
   const lines = orderLinesInLockOrder(cmd.items);
   const couponId = cmd.couponId ?? null;
   const productIds = lines.map((l) => l.productId);
