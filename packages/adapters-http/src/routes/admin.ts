@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createCoupon, createProduct, createUser, grantCoupon, updateProduct } from '@shop/application';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentCoupon, presentHeldCoupon } from '../presenters.ts';
 import {
   CouponIdParams,
@@ -20,7 +21,7 @@ import { errorResponses, USER_SECURITY } from './docs.ts';
 const date = (s: string | undefined) => (s === undefined ? undefined : new Date(s));
 
 export const adminRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     const common = { tags: ['admin'], security: USER_SECURITY };
 
@@ -28,7 +29,7 @@ export const adminRoutes =
       '/admin/users',
       { schema: { ...common, summary: 'Create a user', body: CreateUserBody, response: { 201: UserResponse, ...errorResponses } } },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return reply.code(201).send(await createUser(deps.uow, actor, req.body.name));
       },
     );
@@ -39,7 +40,7 @@ export const adminRoutes =
         schema: { ...common, summary: 'Create a product', body: CreateProductBody, response: { 201: ProductResponse, ...errorResponses } },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return reply.code(201).send(await createProduct(deps.uow, actor, req.body));
       },
     );
@@ -56,7 +57,7 @@ export const adminRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return updateProduct(deps.uow, actor, req.params.productId, req.body);
       },
     );
@@ -67,7 +68,7 @@ export const adminRoutes =
         schema: { ...common, summary: 'Create a coupon', body: CreateCouponBody, response: { 201: CouponResponse, ...errorResponses } },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const coupon = await createCoupon(deps.uow, actor, {
           ...req.body,
           issueStartsAt: date(req.body.issueStartsAt),
@@ -89,7 +90,7 @@ export const adminRoutes =
         },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const held = await grantCoupon(deps, actor, req.params.couponId, req.body.userId);
         return reply.code(201).send(presentHeldCoupon(held));
       },

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { balanceHistory, chargeUserBalance, getBalance } from '@shop/application';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentLedgerPage } from '../presenters.ts';
 import { BalanceResponse, ChargeBody, IdempotencyHeaders, LedgerPage, PageQuery, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 export const balanceRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/users/:userId/balance',
@@ -20,7 +21,7 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return getBalance(deps.reads, actor, req.params.userId);
       },
     );
@@ -39,7 +40,7 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return chargeUserBalance(deps, {
           actor,
           userId: req.params.userId,
@@ -62,7 +63,7 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return presentLedgerPage(await balanceHistory(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { issueCoupon, listHeldCoupons } from '@shop/application';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentHeldCoupon } from '../presenters.ts';
 import { CouponIdParams, GrantCouponBody, UserCouponList, UserCouponResponse, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 export const couponRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/coupons/:couponId/issue',
@@ -21,7 +22,7 @@ export const couponRoutes =
         },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const held = await issueCoupon(deps, actor, req.params.couponId, req.body.userId);
         return reply.code(201).send(presentHeldCoupon(held));
       },
@@ -39,7 +40,7 @@ export const couponRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return { items: (await listHeldCoupons(deps, actor, req.params.userId)).map(presentHeldCoupon) };
       },
     );

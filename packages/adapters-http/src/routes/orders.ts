@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { cancelOrder, getOrder, listOrders, placeOrder } from '@shop/application';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentOrder, presentOrderPage } from '../presenters.ts';
 import {
   IdempotencyHeaders,
@@ -15,7 +16,7 @@ import {
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 export const orderRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/orders',
@@ -30,7 +31,7 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const { order, replayed } = await placeOrder(deps, {
           actor,
           userId: req.body.userId,
@@ -55,7 +56,7 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return presentOrder(await getOrder(deps.reads, actor, req.params.orderId));
       },
     );
@@ -79,7 +80,7 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const { order, replayed } = await cancelOrder(deps, {
           actor,
           orderId: req.params.orderId,
@@ -103,7 +104,7 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        const actor = await principalOf(deps, req);
+        const actor = await principalOf(req);
         return presentOrderPage(await listOrders(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );
