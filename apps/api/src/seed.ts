@@ -4,6 +4,7 @@ import {
   createProduct,
   createUser,
   grantCoupon,
+  type Actor,
   type Clock,
   type UnitOfWork,
 } from '@shop/application';
@@ -14,6 +15,9 @@ export interface SeededDemo {
   readonly couponId: number;
 }
 
+/** Seeding is the operator's setting up of the shop. */
+const OPERATOR: Actor = { role: 'admin' };
+
 /** A small shop a newcomer can order from at once: three users with money, products, a coupon. */
 export async function seedDemo(deps: { uow: UnitOfWork; clock: Clock }): Promise<SeededDemo> {
   const users = [
@@ -23,8 +27,8 @@ export async function seedDemo(deps: { uow: UnitOfWork; clock: Clock }): Promise
   ];
   const userIds: number[] = [];
   for (const u of users) {
-    const { userId } = await createUser(deps.uow, u.name);
-    await chargeUserBalance(deps, { userId, amount: u.balance });
+    const { userId } = await createUser(deps.uow, OPERATOR, u.name);
+    await chargeUserBalance(deps, { actor: OPERATOR, userId, amount: u.balance });
     userIds.push(userId);
   }
   const products = [
@@ -35,14 +39,14 @@ export async function seedDemo(deps: { uow: UnitOfWork; clock: Clock }): Promise
     { name: '에코백', price: 1_500, stock: 1_000 },
   ];
   const productIds: number[] = [];
-  for (const p of products) productIds.push((await createProduct(deps.uow, p)).productId);
-  const coupon = await createCoupon(deps.uow, {
+  for (const p of products) productIds.push((await createProduct(deps.uow, OPERATOR, p)).productId);
+  const coupon = await createCoupon(deps.uow, OPERATOR, {
     name: '신규 가입 3,000원 할인',
     discountType: 'FIXED',
     discountValue: 3_000,
     totalQuantity: 100,
     minOrderAmount: 10_000,
   });
-  await grantCoupon(deps, coupon.couponId, userIds[0]!);
+  await grantCoupon(deps, OPERATOR, coupon.couponId, userIds[0]!);
   return { userIds, productIds, couponId: coupon.couponId };
 }

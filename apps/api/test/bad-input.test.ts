@@ -4,6 +4,7 @@ import { signToken } from '@shop/adapters-http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { secretBytes, startTestApp, type Client, type Reply, type TestApp } from '../../../test/support/http.ts';
+import { fingerprint, type Fingerprint } from '../../../test/support/fingerprint.ts';
 import { assertInvariants } from '../../../test/support/invariants.ts';
 
 /**
@@ -46,6 +47,8 @@ interface World {
 }
 
 let w: World;
+/** The whole database once arranged: the bad requests must leave it exactly so. */
+let before: Fingerprint;
 
 const UNKNOWN_ID = 987_654_321;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 9007199254740991: valid as an id, names nothing
@@ -120,45 +123,13 @@ beforeAll(async () => {
       maxSafeUser: await signToken(secretBytes, { userId: MAX_SAFE }),
     },
   };
-  before = await snapshot();
+  before = await fingerprint(tdb);
 });
 
 afterAll(async () => {
   await app?.close();
   await tdb?.drop();
 });
-
-// ---------------------------------------------------------------------------------------------
-// The state fingerprint: every table of the public schema but the migrations' own, by primary key.
-
-type Snapshot = Record<string, { rows: number; md5: string }>;
-let before: Snapshot;
-
-async function snapshot(): Promise<Snapshot> {
-  const tables = await tdb.query<{ table_name: string; pk: string }>(`
-    SELECT t.table_name, string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey::int2[], a.attnum)) AS pk
-    FROM information_schema.tables t
-    JOIN pg_index i ON i.indrelid = format('%I.%I', t.table_schema, t.table_name)::regclass AND i.indisprimary
-    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-    WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND t.table_name <> 'schema_migrations'
-    GROUP BY t.table_name
-    ORDER BY t.table_name`);
-  // Every table has a primary key; a table without one would silently drop out of the join above.
-  const [{ n }] = (await tdb.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM information_schema.tables
-     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'`,
-  )) as [{ n: number }];
-  expect(tables.length, 'tables without a primary key').toBe(n);
-  const snap: Snapshot = {};
-  for (const { table_name, pk } of tables) {
-    const [row] = await tdb.query<{ rows: number; md5: string }>(
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${pk}), '')) AS md5
-       FROM ${table_name} t`,
-    );
-    snap[table_name] = row!;
-  }
-  return snap;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The cases.
@@ -665,7 +636,7 @@ test('the bad requests above changed nothing at all', async () => {
   expect(before.users!.rows).toBe(2);
   expect(before.orders!.rows).toBe(1);
   expect(before.outbox_events!.rows).toBe(1);
-  expect(await snapshot()).toEqual(before);
+  expect(await fingerprint(tdb)).toEqual(before);
 
   // Read back through the API as well: the arranged state is what it was.
   expect((await client.get(`/users/${w.a.userId}/balance`)).body).toEqual({ userId: w.a.userId, balance: 100_000 - 1_000 });

@@ -61,7 +61,7 @@ async function main() {
     const issuance = pgCouponIssuance(bench.db.kysely);
     const strategies: Array<[string, (couponId: number, userId: number) => Promise<boolean>]> = [
       ['lock first', (c, u) => lockFirst(pool, c, u)],
-      ['served (unlocked read, then one counting statement)', (c, u) => issueCoupon({ issuance, clock: systemClock }, c, u).then(() => true, () => false)],
+      ['served (unlocked read, then one counting statement)', (c, u) => issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
     ];
     for (const [label, issue] of strategies) {
       const { rows } = await pool.query<{ id: number }>(

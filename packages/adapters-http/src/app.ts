@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { answeredCode, clientErrorHandler, errorHandler, frameworkErrorHandler, MAX_URL_LENGTH, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
 import { registerLimits, type Limits, type SharedLimitStore } from './protection.ts';
-import { userLimits, type HttpDeps } from './context.ts';
+import type { HttpDeps } from './context.ts';
+import { principalOfRequests } from './principal.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
@@ -96,8 +97,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   });
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
-  if (byUser) userLimits.set(deps, byUser);
-  else userLimits.delete(deps);
+  const principalOf = principalOfRequests(deps, byUser);
   let inFlight = 0;
   app.addHook('onRequest', async (req, reply) => {
     if (isHealth(req.url)) return;
@@ -134,12 +134,12 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   // In the order of OPENAPI_TAGS: /openapi.json lists paths as they were registered.
-  await app.register(orderRoutes(deps));
-  await app.register(balanceRoutes(deps));
+  await app.register(orderRoutes(deps, principalOf));
+  await app.register(balanceRoutes(deps, principalOf));
   await app.register(productRoutes(deps));
-  await app.register(couponRoutes(deps));
-  await app.register(adminRoutes(deps));
-  await app.register(eventRoutes(deps));
-  await app.register(healthRoutes(deps));
+  await app.register(couponRoutes(deps, principalOf));
+  await app.register(adminRoutes(deps, principalOf));
+  await app.register(eventRoutes(deps, principalOf));
+  await app.register(healthRoutes(deps, principalOf));
   return app;
 }

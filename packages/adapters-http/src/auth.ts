@@ -3,6 +3,10 @@ import { createRemoteJWKSet, errors, jwksCache, jwtVerify, SignJWT, type JWTPayl
 import { RetryLaterError } from '@shop/application';
 import { DomainError } from '@shop/domain';
 
+/**
+ * Whom a token names: the Actor the use cases take, and they decide what it may do. An admin
+ * token's `sub`, when it has one, is kept but grants nothing.
+ */
 export type Principal = { readonly role: 'admin'; readonly userId: number | null } | { readonly role: 'user'; readonly userId: number };
 
 export type Authenticator = (header: string | undefined) => Promise<Principal>;
@@ -193,16 +197,6 @@ export function createJwksAuthenticator(options: JwksOptions): Authenticator {
     memory.set(token, principal, Math.min(expiryOf(payload), Date.now() + rememberMs));
     return principal;
   };
-}
-
-export function assertActsFor(principal: Principal, userId: number): void {
-  if (principal.role !== 'admin' && principal.userId !== userId) {
-    throw new DomainError('FORBIDDEN', 'this token may act only for its own user');
-  }
-}
-
-export function assertAdmin(principal: Principal): void {
-  if (principal.role !== 'admin') throw new DomainError('FORBIDDEN', 'an admin token is required');
 }
 
 /** For operators and tests: a token the service accepts. */

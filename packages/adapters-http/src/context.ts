@@ -1,8 +1,6 @@
-import type { FastifyRequest } from 'fastify';
 import type { BestSellers, Clock, CouponIssuance, IdGenerator, OrderBook, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
-import { createAuthenticator, type Authenticator, type Principal } from './auth.ts';
-import { RateLimitedError, type Limiters } from './protection.ts';
+import type { Authenticator } from './auth.ts';
 
 export interface HttpDeps {
   readonly uow: UnitOfWork;
@@ -26,31 +24,4 @@ export interface HttpDeps {
   readonly bestSellers: (days: number, limit: number) => Promise<BestSellers>;
   /** How many days after it was placed an order may be cancelled (ORDER_CANCEL_DAYS). */
   readonly cancelDays: number;
-}
-
-const authenticators = new WeakMap<Uint8Array, Authenticator>();
-
-function authenticatorOf(deps: HttpDeps): Authenticator {
-  if (deps.authenticate) return deps.authenticate;
-  const secret = deps.authSecret;
-  if (!secret) throw new Error('HttpDeps needs authenticate or authSecret');
-  let authenticate = authenticators.get(secret);
-  if (!authenticate) authenticators.set(secret, (authenticate = createAuthenticator(secret)));
-  return authenticate;
-}
-/** Per-user limits, set by buildApp from its limits. */
-export const userLimits = new WeakMap<HttpDeps, NonNullable<Limiters['byUser']>>();
-
-/**
- * Authentication runs in the handler, after schema validation, as the contract orders errors;
- * then the user's rate limit (admins, the operators, are not limited).
- */
-export async function principalOf(deps: HttpDeps, req: FastifyRequest): Promise<Principal> {
-  const principal = await authenticatorOf(deps)(req.headers.authorization);
-  const limit = userLimits.get(deps);
-  if (limit && principal.role === 'user') {
-    const wait = await limit(req, principal.userId);
-    if (wait > 0) throw new RateLimitedError(`user ${principal.userId} is sending requests faster than allowed`, wait);
-  }
-  return principal;
 }

@@ -44,9 +44,12 @@ export class RateLimitedError extends Error {
 /** Takes one request from a client's allowance: 0 when allowed, else the seconds until its window resets. */
 export type Limiter = (req: FastifyRequest) => Promise<number>;
 
+/** The same for an authenticated user's allowance. */
+export type UserLimiter = (req: FastifyRequest, userId: number) => Promise<number>;
+
 export interface Limiters {
   readonly byAddress: Limiter | null;
-  readonly byUser: ((req: FastifyRequest, userId: number) => Promise<number>) | null;
+  readonly byUser: UserLimiter | null;
 }
 
 /** A window that averages `perSecond` and lets `burst` through at once. */

@@ -40,13 +40,3 @@ export const isCursorTime = (v: unknown): v is string => {
 /** A timestamptz column as a cursor keeps it: UTC, to the microsecond (a JavaScript Date keeps milliseconds). */
 export const cursorTimeOf = (column: string) =>
   sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
-export const isUuid = (v: unknown): v is string =>
-  typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
-
-/**
- * An order or event id from a path is opaque to clients: any text. Only the form this service
- * hands out (a uuid as PostgreSQL writes it) can name a row; anything else names none, and is
- * not sent to the database at all, where a uuid column would refuse it with an error.
- */
-export const isIssuedId = (v: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);

@@ -1,9 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import { keyState, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
+import { ISSUED_ID, isIssuedId, keyState, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
-import { isUuid } from './cursor.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
 import { keyLooks } from './key-looks.ts';
@@ -11,8 +10,6 @@ import { Batches, type Pending } from './batches.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type Nullable<T> = { [K in keyof T]: T[K] | null };
-/** A uuid as PostgreSQL prints one: only such a stored orderId can name an order (a cast of anything else fails). */
-const UUID_TEXT = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
 
 export interface OrderBookOptions {
@@ -40,6 +37,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
     async snapshot(userId, productIds, couponId, key) {
       // A function (migrations/definitions), so that its plan is made once per connection, not per
       // call; joined to the order a completed key names (PlacedKeyResult), so a replay is one read.
+      // Only an issued id can name an order; a cast of anything else would fail the statement.
       const query = sql<
         {
           balance: number | null;
@@ -49,7 +47,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         } & Nullable<OrderRow>
       >`SELECT s.balance, s.products, s.held, s.completed, ${ORDER_COLUMNS}
           FROM place_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text) s
-          LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${UUID_TEXT} THEN (s.completed->'result'->>'orderId')::uuid END`;
+          LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${ISSUED_ID.source} THEN (s.completed->'result'->>'orderId')::uuid END`;
       const rows = await executePrepared(db, 'place_snapshot', query);
       const row = rows[0]!;
       const held: HeldCoupon | null = row.held
@@ -67,8 +65,8 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
     keyState: lookAtKey,
 
     async cancelSnapshot(orderId, key) {
-      // Any string names an order or none (the contract): only a uuid can name one.
-      if (!isUuid(orderId)) return { order: null, key: keyState(null, false) };
+      // Any string names an order or none (the contract): only the exact id the service issued names one.
+      if (!isIssuedId(orderId)) return { order: null, key: keyState(null, false) };
       const query = sql<OrderRow & {
         completed: CompletedKey | null;
         key_free: boolean;

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { OutboxRecord, OutboxRecordView, OutboxStore } from '@shop/application';
+import { isIssuedId, type OutboxRecord, type OutboxRecordView, type OutboxStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isUuid } from './cursor.ts';
+import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime } from './cursor.ts';
 
 type Row = {
   event_id: string;
@@ -34,7 +34,7 @@ const toView = (r: Row): OutboxRecordView => ({
 /** [created_at to the microsecond, event_id]: the list's order, so no row is skipped or repeated. */
 type ListCursor = [string, string];
 const isListCursor = (v: unknown): v is ListCursor =>
-  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
+  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isIssuedId(v[1]);
 
 export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
   return {

@@ -1,14 +1,14 @@
 import { sql, type Kysely } from 'kysely';
-import type { LedgerEntry, Page, ReadStore } from '@shop/application';
+import { isIssuedId, type LedgerEntry, type Page, type ReadStore } from '@shop/application';
 import type { Database } from './schema.ts';
-import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isIssuedId, isPositiveId, isUuid } from './cursor.ts';
+import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isPositiveId } from './cursor.ts';
 import { executePrepared } from './prepared.ts';
 import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
 
 /** [created_at to the microsecond, id]: the list's order, so no order is skipped or repeated. */
 type OrderCursor = [string, string];
 const isOrderCursor = (v: unknown): v is OrderCursor =>
-  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isUuid(v[1]);
+  Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isIssuedId(v[1]);
 
 /** Fetches one row more than asked to know whether another page exists without counting. */
 function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => unknown): Page<T> {

@@ -1,4 +1,5 @@
 export * from './ports/index.ts';
+export * from './authorization.ts';
 export * from './idempotency.ts';
 export * from './retry-later.ts';
 export * from './use-cases/place-order.ts';

@@ -11,6 +11,7 @@ import {
   type SalesStats,
 } from '@shop/application';
 import { MAX_PRICE, MAX_STOCK } from '@shop/domain';
+import { admin } from './actors.ts';
 import { ManualClock, MemoryShop } from './fakes.ts';
 
 let shop: MemoryShop;
@@ -20,30 +21,30 @@ beforeEach(() => {
 
 describe('products', () => {
   test('create and update within the limits; nothing changes otherwise', async () => {
-    const product = await createProduct(shop.uow, { name: 'tea', price: 0, stock: MAX_STOCK });
-    expect(await updateProduct(shop.uow, product.productId, { price: MAX_PRICE })).toMatchObject({
+    const product = await createProduct(shop.uow, admin, { name: 'tea', price: 0, stock: MAX_STOCK });
+    expect(await updateProduct(shop.uow, admin, product.productId, { price: MAX_PRICE })).toMatchObject({
       price: MAX_PRICE,
       stock: MAX_STOCK,
     });
     const before = shop.snapshot();
     for (const bad of [{ price: -1 }, { price: MAX_PRICE + 1 }, { price: 1.5 }, { stock: -1 }, { stock: MAX_STOCK + 1 }]) {
-      await expect(updateProduct(shop.uow, product.productId, bad)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
-      await expect(createProduct(shop.uow, { name: 'x', price: 1, stock: 1, ...bad })).rejects.toMatchObject({
+      await expect(updateProduct(shop.uow, admin, product.productId, bad)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+      await expect(createProduct(shop.uow, admin, { name: 'x', price: 1, stock: 1, ...bad })).rejects.toMatchObject({
         code: 'VALIDATION_ERROR',
       });
     }
     expect(shop.state).toEqual(before);
-    await expect(updateProduct(shop.uow, 404, { stock: 1 })).rejects.toMatchObject({ code: 'PRODUCT_NOT_FOUND' });
+    await expect(updateProduct(shop.uow, admin, 404, { stock: 1 })).rejects.toMatchObject({ code: 'PRODUCT_NOT_FOUND' });
     await expect(getProduct(shop.reads, 404)).rejects.toMatchObject({ code: 'PRODUCT_NOT_FOUND' });
   });
 });
 
 describe('orders', () => {
   test('unknown order and unknown user are told apart', async () => {
-    await expect(getOrder(shop.reads, 'nope')).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
-    await expect(listOrders(shop.reads, 404, 20, null)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
+    await expect(getOrder(shop.reads, admin, 'nope')).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
+    await expect(listOrders(shop.reads, admin, 404, 20, null)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
     const userId = shop.addUser(0);
-    expect(await listOrders(shop.reads, userId, 20, null)).toEqual({ items: [], nextCursor: null });
+    expect(await listOrders(shop.reads, admin, userId, 20, null)).toEqual({ items: [], nextCursor: null });
   });
 });
 
@@ -52,9 +53,9 @@ describe('redeliverEvent', () => {
     const wakeRelay = vi.fn();
     const record = { eventId: 'e-1' };
     const outbox = { redeliver: async (id: string) => (id === 'e-1' ? record : null) } as unknown as OutboxStore;
-    await expect(redeliverEvent({ outbox, wakeRelay }, 'e-2')).rejects.toMatchObject({ code: 'EVENT_NOT_FOUND' });
+    await expect(redeliverEvent({ outbox, wakeRelay }, admin, 'e-2')).rejects.toMatchObject({ code: 'EVENT_NOT_FOUND' });
     expect(wakeRelay).not.toHaveBeenCalled();
-    expect(await redeliverEvent({ outbox, wakeRelay }, 'e-1')).toBe(record);
+    expect(await redeliverEvent({ outbox, wakeRelay }, admin, 'e-1')).toBe(record);
     expect(wakeRelay).toHaveBeenCalledTimes(1);
   });
 });

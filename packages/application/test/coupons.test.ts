@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, test } from 'vitest';
 import { createCoupon, grantCoupon, issueCoupon, listHeldCoupons, placeOrder } from '@shop/application';
+import { admin, user } from './actors.ts';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
 const DAY = 86_400_000;
@@ -14,7 +15,7 @@ beforeEach(() => {
   clock = new ManualClock(START);
 });
 
-const issue = (couponId: number, userId: number) => issueCoupon({ issuance: shop.issuance, clock }, couponId, userId);
+const issue = (couponId: number, userId: number) => issueCoupon({ issuance: shop.issuance, clock }, user(userId), couponId, userId);
 
 describe('issueCoupon (first come)', () => {
   test('only inside the issue window: from its start, up to but not at its end', async () => {
@@ -39,7 +40,7 @@ describe('issueCoupon (first come)', () => {
     expect(held.issuedAt).toEqual(START);
     expect(held.expiresAt).toEqual(new Date(START.getTime() + 3 * DAY));
 
-    const statuses = async () => (await listHeldCoupons({ reads: shop.reads, clock }, userId)).map((h) => h.status);
+    const statuses = async () => (await listHeldCoupons({ reads: shop.reads, clock }, admin, userId)).map((h) => h.status);
     clock.set(new Date(START.getTime() + 3 * DAY - 1));
     expect(await statuses()).toEqual(['AVAILABLE']);
     clock.set(new Date(START.getTime() + 3 * DAY));
@@ -54,15 +55,15 @@ describe('issueCoupon (first come)', () => {
     const deps = { book: shop.book, reads: shop.reads, clock, ids: new SequentialIds() };
 
     clock.advance(DAY);
-    await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({
+    await expect(placeOrder(deps, { actor: user(userId), userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({
       code: 'INVALID_COUPON',
     });
 
     clock.set(START);
     const other = shop.addUser(100_000);
     await issue(couponId, other);
-    const { order } = await placeOrder(deps, { userId: other, items: [{ productId: p, quantity: 1 }], couponId });
-    expect(await listHeldCoupons({ reads: shop.reads, clock }, other)).toMatchObject([
+    const { order } = await placeOrder(deps, { actor: user(other), userId: other, items: [{ productId: p, quantity: 1 }], couponId });
+    expect(await listHeldCoupons({ reads: shop.reads, clock }, admin, other)).toMatchObject([
       { couponId, status: 'USED', orderId: order.orderId },
     ]);
   });
@@ -110,25 +111,25 @@ describe('grantCoupon (operator)', () => {
     const couponId = shop.addCoupon({ totalQuantity: 1, issueStartsAt: END, validDays: 2 });
     const [a, b] = [shop.addUser(0), shop.addUser(0)];
     const deps = { uow: shop.uow, clock };
-    const held = await grantCoupon(deps, couponId, a);
+    const held = await grantCoupon(deps, admin, couponId, a);
     expect(held).toMatchObject({ status: 'AVAILABLE', issuedAt: START, expiresAt: new Date(START.getTime() + 2 * DAY) });
-    await expect(grantCoupon(deps, couponId, a)).rejects.toMatchObject({ code: 'COUPON_ALREADY_ISSUED' });
-    await expect(grantCoupon(deps, couponId, b)).rejects.toMatchObject({ code: 'COUPON_EXHAUSTED' });
-    await expect(grantCoupon(deps, 404, b)).rejects.toMatchObject({ code: 'COUPON_NOT_FOUND' });
-    await expect(grantCoupon(deps, couponId, 404)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
+    await expect(grantCoupon(deps, admin, couponId, a)).rejects.toMatchObject({ code: 'COUPON_ALREADY_ISSUED' });
+    await expect(grantCoupon(deps, admin, couponId, b)).rejects.toMatchObject({ code: 'COUPON_EXHAUSTED' });
+    await expect(grantCoupon(deps, admin, 404, b)).rejects.toMatchObject({ code: 'COUPON_NOT_FOUND' });
+    await expect(grantCoupon(deps, admin, couponId, 404)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
   });
 });
 
 describe('createCoupon', () => {
   test('fills the defaults and refuses impossible terms', async () => {
-    const coupon = await createCoupon(shop.uow, { name: 'x', discountType: 'FIXED', discountValue: 500, totalQuantity: 5 });
+    const coupon = await createCoupon(shop.uow, admin, { name: 'x', discountType: 'FIXED', discountValue: 500, totalQuantity: 5 });
     expect(coupon).toMatchObject({ minOrderAmount: 0, validDays: 30, issueStartsAt: null, issueEndsAt: null, issuedQuantity: 0 });
     const before = shop.snapshot();
     await expect(
-      createCoupon(shop.uow, { name: 'x', discountType: 'RATE', discountValue: 101, totalQuantity: 5 }),
+      createCoupon(shop.uow, admin, { name: 'x', discountType: 'RATE', discountValue: 101, totalQuantity: 5 }),
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     await expect(
-      createCoupon(shop.uow, { name: 'x', discountType: 'FIXED', discountValue: 1, totalQuantity: 5, issueStartsAt: END, issueEndsAt: START }),
+      createCoupon(shop.uow, admin, { name: 'x', discountType: 'FIXED', discountValue: 1, totalQuantity: 5, issueStartsAt: END, issueEndsAt: START }),
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(shop.state).toEqual(before);
   });

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
 import { MAX_DECISIONS, RetryLaterError, placeOrder, type PlaceOrderCommand, type PlaceOrderDeps, type PlaceOrderResult } from '@shop/application';
+import { user } from './actors.ts';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
 const DAY = 86_400_000;
@@ -24,10 +25,14 @@ function arrange() {
 const heldFrom = (userId: number, couponId: number, issuedAt = new Date(NOW.getTime() - DAY), days = 7) =>
   shop.give(couponId, userId, issuedAt, new Date(issuedAt.getTime() + days * DAY));
 
+/** An order placed by its buyer: who may place one is authorization.test.ts's subject. */
+type Purchase = Omit<PlaceOrderCommand, 'actor'>;
+const place = (cmd: Purchase) => placeOrder(deps, { actor: user(cmd.userId), ...cmd });
+
 /** Runs the command expecting a failure; returns its code after checking nothing changed. */
-async function failure(cmd: PlaceOrderCommand): Promise<string> {
+async function failure(cmd: Purchase): Promise<string> {
   const before = shop.snapshot();
-  const error = await placeOrder(deps, cmd).then(
+  const error = await place(cmd).then(
     () => null,
     (e: { code?: string }) => e,
   );
@@ -47,7 +52,7 @@ describe('placeOrder', () => {
     const couponId = shop.addCoupon({ discountType: 'RATE', discountValue: 15, minOrderAmount: 3_000 });
     heldFrom(userId, couponId);
 
-    const { order, replayed } = await placeOrder(deps, {
+    const { order, replayed } = await place({
       userId,
       items: [
         { productId: p2, quantity: 2 },
@@ -86,7 +91,7 @@ describe('placeOrder', () => {
   test('may spend the balance to exactly zero and take the last unit', async () => {
     const userId = shop.addUser(3_000);
     const p = shop.addProduct(1_000, 3);
-    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 3 }] });
+    await place({ userId, items: [{ productId: p, quantity: 3 }] });
     expect(shop.state.users.get(userId)!.balance).toBe(0);
     expect(shop.state.products.get(p)!.stock).toBe(0);
   });
@@ -96,7 +101,7 @@ describe('placeOrder', () => {
     const p = shop.addProduct(500, 1);
     const couponId = shop.addCoupon({ discountType: 'FIXED', discountValue: 3_000 });
     heldFrom(userId, couponId);
-    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId });
+    const { order } = await place({ userId, items: [{ productId: p, quantity: 1 }], couponId });
     expect(order).toMatchObject({ totalAmount: 500, discountAmount: 500, paidAmount: 0 });
   });
 
@@ -169,7 +174,7 @@ describe('placeOrder', () => {
     const p = shop.addProduct(5_000, 10);
     const couponId = shop.addCoupon();
     heldFrom(userId, couponId);
-    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId });
+    await place({ userId, items: [{ productId: p, quantity: 1 }], couponId });
     deps.events.recorded.mockClear();
     expect(await failure({ userId, items: [{ productId: p, quantity: 1 }], couponId })).toBe('INVALID_COUPON');
   });
@@ -186,10 +191,10 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 
   test('a retry replays the first order and pays nothing more', async () => {
-    const first = await placeOrder(deps, cmd());
+    const first = await place(cmd());
     // The snapshot brings the order its key names: a replay reads nothing more.
     const read = vi.spyOn(deps.reads, 'order');
-    const again = await placeOrder(deps, cmd());
+    const again = await place(cmd());
     expect(read).not.toHaveBeenCalled();
     expect(again).toEqual({ order: first.order, replayed: true });
     expect(shop.state.orders.size).toBe(1);
@@ -199,16 +204,16 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 
   test('the key is stored with the order, in the same write', async () => {
-    const { order } = await placeOrder(deps, cmd());
+    const { order } = await place(cmd());
     expect(shop.state.idempotency.get(`${userId}:key-1`)).toMatchObject({ result: { orderId: order.orderId } });
   });
 
   test('a completed key replays whatever the state is now, without writing', async () => {
-    const first = await placeOrder(deps, cmd());
+    const first = await place(cmd());
     shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 0, price: 9_999 });
     shop.state.users.get(userId)!.balance = 0;
     const before = shop.snapshot();
-    const again = await placeOrder(deps, cmd());
+    const again = await place(cmd());
     expect(again).toEqual({ order: first.order, replayed: true });
     expect(shop.state).toEqual(before);
     expect(shop.staleWrites).toBe(0);
@@ -218,29 +223,29 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(await failure({ ...cmd(), items: [{ productId: p, quantity: 11 }] })).toBe('OUT_OF_STOCK');
     expect(shop.state.idempotency.size).toBe(0);
     // Another body under the same key: not IDEMPOTENCY_KEY_REUSED, since nothing was stored.
-    const { order, replayed } = await placeOrder(deps, { ...cmd(), items: [{ productId: p, quantity: 10 }] });
+    const { order, replayed } = await place({ ...cmd(), items: [{ productId: p, quantity: 10 }] });
     expect(replayed).toBe(false);
     expect(order.items[0]!.quantity).toBe(10);
     // The key is completed now, by that second request.
-    expect(await placeOrder(deps, { ...cmd(), items: [{ productId: p, quantity: 10 }] })).toEqual({ order, replayed: true });
+    expect(await place({ ...cmd(), items: [{ productId: p, quantity: 10 }] })).toEqual({ order, replayed: true });
   });
 
   test('the same key with a different body is IDEMPOTENCY_KEY_REUSED', async () => {
-    await placeOrder(deps, cmd());
+    await place(cmd());
     deps.events.recorded.mockClear();
     expect(await failure({ ...cmd(), items: [{ productId: p, quantity: 2 }] })).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 
   test('IDEMPOTENCY_KEY_REUSED comes before any business error', async () => {
-    await placeOrder(deps, cmd());
+    await place(cmd());
     deps.events.recorded.mockClear();
     expect(await failure({ ...cmd(), items: [{ productId: 999_999, quantity: 1 }] })).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 
   test('keys belong to a user: another user may use the same key', async () => {
     const other = shop.addUser(10_000);
-    await placeOrder(deps, cmd());
-    const theirs = await placeOrder(deps, { ...cmd(), userId: other });
+    await place(cmd());
+    const theirs = await place({ ...cmd(), userId: other });
     expect(theirs.replayed).toBe(false);
     expect(shop.state.orders.size).toBe(2);
   });
@@ -255,7 +260,7 @@ describe('placeOrder with an Idempotency-Key', () => {
       shop.beforeGuardedWrite = async () => undefined;
       return held;
     };
-    const first = placeOrder(deps, cmd());
+    const first = place(cmd());
     await vi.waitFor(() => expect(writing).toBe(true));
     return { first, release };
   }
@@ -263,10 +268,10 @@ describe('placeOrder with an Idempotency-Key', () => {
   test('IDEMPOTENCY_KEY_IN_USE while the first request is still being written', async () => {
     const { first, release } = await firstHeldInItsWrite();
 
-    await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+    await expect(place(cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
     release();
     const placed = await first;
-    expect((await placeOrder(deps, cmd())).order).toEqual(placed.order);
+    expect((await place(cmd())).order).toEqual(placed.order);
     expect(shop.state.orders.size).toBe(1);
   });
 
@@ -274,7 +279,7 @@ describe('placeOrder with an Idempotency-Key', () => {
     const { first, release } = await firstHeldInItsWrite();
     // As far as a new snapshot can tell the balance is gone; the first write will still succeed.
     shop.state.users.get(userId)!.balance = 0;
-    await expect(placeOrder(deps, cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+    await expect(place(cmd())).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
     shop.state.users.get(userId)!.balance = 10_000;
     release();
     await first;
@@ -290,10 +295,10 @@ describe('placeOrder with an Idempotency-Key', () => {
     shop.afterSnapshot = async () => {
       shop.afterSnapshot = async () => undefined;
       meanwhile();
-      first = placeOrder(deps, cmd());
+      first = place(cmd());
       await first;
     };
-    const late = await placeOrder(deps, cmd());
+    const late = await place(cmd());
     return { late, first: await first! };
   }
 
@@ -308,8 +313,8 @@ describe('placeOrder with an Idempotency-Key', () => {
   });
 
   test('only a refused keyed request looks at its key apart from the snapshot', async () => {
-    await placeOrder(deps, cmd());
-    await placeOrder(deps, cmd());
+    await place(cmd());
+    await place(cmd());
     expect(shop.keyLooks).toBe(0);
     deps.events.recorded.mockClear();
     expect(await failure({ ...cmd(), idempotencyKey: 'key-2', items: [{ productId: p, quantity: 99 }] })).toBe('OUT_OF_STOCK');
@@ -331,7 +336,7 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(await failure(cmd())).toBe('INSUFFICIENT_BALANCE');
     expect(shop.state.idempotency.size).toBe(0);
     shop.state.users.get(userId)!.balance = 5_000;
-    const { replayed } = await placeOrder(deps, cmd());
+    const { replayed } = await place(cmd());
     expect(replayed).toBe(false);
     expect(shop.state.users.get(userId)!.balance).toBe(4_000);
   });
@@ -343,7 +348,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
   test('takes no row lock at all', async () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 5);
-    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 2 }] });
+    const { order } = await place({ userId, items: [{ productId: p, quantity: 2 }] });
     expect(order.paidAmount).toBe(2_000);
     expect(shop.locks).toEqual([]);
     expect(shop.state.products.get(p)!.stock).toBe(3);
@@ -363,7 +368,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       // The competing buyer takes the last unit now.
       shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 0 });
     };
-    await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] })).rejects.toMatchObject({
+    await expect(place({ userId, items: [{ productId: p, quantity: 1 }] })).rejects.toMatchObject({
       code: 'OUT_OF_STOCK',
     });
     expect(shop.staleWrites).toBe(1);
@@ -378,7 +383,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       shop.state.products.set(p, { ...shop.state.products.get(p)!, price: 1_500 });
       shop.beforeGuardedWrite = async () => undefined;
     };
-    const { order } = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] });
+    const { order } = await place({ userId, items: [{ productId: p, quantity: 1 }] });
     expect(shop.staleWrites).toBe(1);
     expect(order.items[0]).toMatchObject({ unitPrice: 1_500, lineAmount: 1_500 });
     expect(shop.state.users.get(userId)!.balance).toBe(8_500);
@@ -390,7 +395,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
     shop.beforeGuardedWrite = async () => {
       shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 2 });
     };
-    await placeOrder(deps, { userId, items: [{ productId: p, quantity: 2 }] });
+    await place({ userId, items: [{ productId: p, quantity: 2 }] });
     expect(shop.staleWrites).toBe(0);
     expect(shop.state.products.get(p)!.stock).toBe(0);
   });
@@ -404,7 +409,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       const key = `${userId}:${couponId}`;
       shop.state.held.set(key, { ...shop.state.held.get(key)!, usedAt: NOW, orderId: 'elsewhere' });
     };
-    await expect(placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({
+    await expect(place({ userId, items: [{ productId: p, quantity: 1 }], couponId })).rejects.toMatchObject({
       code: 'INVALID_COUPON',
     });
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
@@ -418,7 +423,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       const product = shop.state.products.get(p)!;
       shop.state.products.set(p, { ...product, price: product.price + 1 });
     };
-    const error = await placeOrder(deps, { userId, items: [{ productId: p, quantity: 1 }] }).catch((e: unknown) => e);
+    const error = await place({ userId, items: [{ productId: p, quantity: 1 }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetryLaterError);
     expect(shop.staleWrites).toBe(MAX_DECISIONS);
     expect(shop.state.orders.size).toBe(0);

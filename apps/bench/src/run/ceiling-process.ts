@@ -23,7 +23,7 @@ async function run(plan: CeilingPlan): Promise<LoadResult> {
 
   const serviceSql = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {
     try {
-      await placeOrder(deps, { userId, items });
+      await placeOrder(deps, { actor: { role: 'user', userId }, userId, items });
       return { status: 201, code: '', isOrder: true };
     } catch (err) {
       if (!isDomainError(err)) throw err;

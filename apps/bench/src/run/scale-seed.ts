@@ -561,7 +561,7 @@ async function orderPathPlans(databaseUrl: string, userId: number, productIds: n
     await db.pool.query('SELECT pg_advisory_lock($1::int, $2::int)', [...ROLLUP_LOCK]);
     notices = [];
     const deps = { uow: new PgUnitOfWork(db.kysely), book: pgOrderBook(db.kysely), reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
-    await placeOrder(deps, { userId, items: productIds.map((productId) => ({ productId, quantity: 1 })) });
+    await placeOrder(deps, { actor: { role: 'user', userId }, userId, items: productIds.map((productId) => ({ productId, quantity: 1 })) });
     take('POST /orders');
     // Under load the service writes orders in groups: 32 orders at once, two group writes in
     // flight, then the plans of the largest write_orders call (its statements are logged before
@@ -569,9 +569,10 @@ async function orderPathPlans(databaseUrl: string, userId: number, productIds: n
     const group = pgOrderBook(db.kysely, { writesInFlight: 1 });
     const rand = seededRandom(5);
     await Promise.all(
-      Array.from({ length: 32 }, (_, i) =>
-        placeOrder({ ...deps, book: group }, { userId: groupUsers[i % groupUsers.length]!, items: [{ productId: 1 + Math.floor(rand() * productCount), quantity: 1 }] }),
-      ),
+      Array.from({ length: 32 }, (_, i) => {
+        const userId = groupUsers[i % groupUsers.length]!;
+        return placeOrder({ ...deps, book: group }, { actor: { role: 'user', userId }, userId, items: [{ productId: 1 + Math.floor(rand() * productCount), quantity: 1 }] });
+      }),
     );
     let largest: string[] = [];
     let current: string[] = [];

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createCoupon, createProduct, createUser, grantCoupon, updateProduct } from '@shop/application';
-import { assertAdmin } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentCoupon, presentHeldCoupon } from '../presenters.ts';
 import {
   CouponIdParams,
@@ -21,7 +21,7 @@ import { errorResponses, USER_SECURITY } from './docs.ts';
 const date = (s: string | undefined) => (s === undefined ? undefined : new Date(s));
 
 export const adminRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     const common = { tags: ['admin'], security: USER_SECURITY };
 
@@ -29,8 +29,8 @@ export const adminRoutes =
       '/admin/users',
       { schema: { ...common, summary: 'Create a user', body: CreateUserBody, response: { 201: UserResponse, ...errorResponses } } },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
-        return reply.code(201).send(await createUser(deps.uow, req.body.name));
+        const actor = await principalOf(req);
+        return reply.code(201).send(await createUser(deps.uow, actor, req.body.name));
       },
     );
 
@@ -40,8 +40,8 @@ export const adminRoutes =
         schema: { ...common, summary: 'Create a product', body: CreateProductBody, response: { 201: ProductResponse, ...errorResponses } },
       },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
-        return reply.code(201).send(await createProduct(deps.uow, req.body));
+        const actor = await principalOf(req);
+        return reply.code(201).send(await createProduct(deps.uow, actor, req.body));
       },
     );
 
@@ -57,8 +57,8 @@ export const adminRoutes =
         },
       },
       async (req) => {
-        assertAdmin(await principalOf(deps, req));
-        return updateProduct(deps.uow, req.params.productId, req.body);
+        const actor = await principalOf(req);
+        return updateProduct(deps.uow, actor, req.params.productId, req.body);
       },
     );
 
@@ -68,8 +68,8 @@ export const adminRoutes =
         schema: { ...common, summary: 'Create a coupon', body: CreateCouponBody, response: { 201: CouponResponse, ...errorResponses } },
       },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
-        const coupon = await createCoupon(deps.uow, {
+        const actor = await principalOf(req);
+        const coupon = await createCoupon(deps.uow, actor, {
           ...req.body,
           issueStartsAt: date(req.body.issueStartsAt),
           issueEndsAt: date(req.body.issueEndsAt),
@@ -90,8 +90,9 @@ export const adminRoutes =
         },
       },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
-        return reply.code(201).send(presentHeldCoupon(await grantCoupon(deps, req.params.couponId, req.body.userId)));
+        const actor = await principalOf(req);
+        const held = await grantCoupon(deps, actor, req.params.couponId, req.body.userId);
+        return reply.code(201).send(presentHeldCoupon(held));
       },
     );
   };

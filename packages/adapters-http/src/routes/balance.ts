@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { balanceHistory, chargeUserBalance, getBalance } from '@shop/application';
-import { assertActsFor } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentLedgerPage } from '../presenters.ts';
 import { BalanceResponse, ChargeBody, IdempotencyHeaders, LedgerPage, PageQuery, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
 export const balanceRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/users/:userId/balance',
@@ -21,8 +21,8 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return getBalance(deps.reads, req.params.userId);
+        const actor = await principalOf(req);
+        return getBalance(deps.reads, actor, req.params.userId);
       },
     );
 
@@ -40,8 +40,9 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
+        const actor = await principalOf(req);
         return chargeUserBalance(deps, {
+          actor,
           userId: req.params.userId,
           amount: req.body.amount,
           idempotencyKey: req.headers['idempotency-key'],
@@ -62,10 +63,8 @@ export const balanceRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return presentLedgerPage(
-          await balanceHistory(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
-        );
+        const actor = await principalOf(req);
+        return presentLedgerPage(await balanceHistory(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );
   };

@@ -1,14 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { issueCoupon, listHeldCoupons } from '@shop/application';
-import { assertActsFor } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentHeldCoupon } from '../presenters.ts';
 import { CouponIdParams, GrantCouponBody, UserCouponList, UserCouponResponse, UserIdParams } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
-import { assertOwnAct } from './orders.ts';
 
 export const couponRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/coupons/:couponId/issue',
@@ -23,8 +22,9 @@ export const couponRoutes =
         },
       },
       async (req, reply) => {
-        assertOwnAct(await principalOf(deps, req), req.body.userId, 'claiming a coupon');
-        return reply.code(201).send(presentHeldCoupon(await issueCoupon(deps, req.params.couponId, req.body.userId)));
+        const actor = await principalOf(req);
+        const held = await issueCoupon(deps, actor, req.params.couponId, req.body.userId);
+        return reply.code(201).send(presentHeldCoupon(held));
       },
     );
 
@@ -40,8 +40,8 @@ export const couponRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return { items: (await listHeldCoupons(deps, req.params.userId)).map(presentHeldCoupon) };
+        const actor = await principalOf(req);
+        return { items: (await listHeldCoupons(deps, actor, req.params.userId)).map(presentHeldCoupon) };
       },
     );
   };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { listEvents, redeliverEvent, type OutboxRecordView } from '@shop/application';
-import { assertAdmin } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { EventIdParams, EventPage, EventResponse, EventsQuery, NoBody } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
@@ -18,7 +18,7 @@ const present = (r: OutboxRecordView) => ({
 });
 
 export const eventRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     const common = { tags: ['admin'], security: USER_SECURITY };
     app.get(
@@ -32,8 +32,8 @@ export const eventRoutes =
         },
       },
       async (req) => {
-        assertAdmin(await principalOf(deps, req));
-        const page = await listEvents(deps.outbox, req.query.status, req.query.limit, req.query.cursor ?? null);
+        const actor = await principalOf(req);
+        const page = await listEvents(deps.outbox, actor, req.query.status, req.query.limit, req.query.cursor ?? null);
         return { items: page.items.map(present), nextCursor: page.nextCursor };
       },
     );
@@ -49,8 +49,8 @@ export const eventRoutes =
         },
       },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
-        return reply.code(202).send(present(await redeliverEvent(deps, req.params.eventId)));
+        const actor = await principalOf(req);
+        return reply.code(202).send(present(await redeliverEvent(deps, actor, req.params.eventId)));
       },
     );
   };

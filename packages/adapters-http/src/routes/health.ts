@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { assertAdmin } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import { assertAdmin } from '@shop/application';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { sendProblem } from '../errors.ts';
 import { sendMetrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
@@ -35,7 +36,7 @@ export function sharedCheck(check: () => Promise<void>, maxAgeMs: number, now: (
 }
 
 export const healthRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     const ready = sharedCheck(deps.checkReady, READY_MAX_AGE_MS);
     app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Status } } }, async () => ({ status: 'ok' }));
@@ -44,7 +45,7 @@ export const healthRoutes =
       '/metrics',
       { schema: { tags: ['operations'], summary: 'Prometheus metrics (admin token; or no token on METRICS_PORT)', security: USER_SECURITY } },
       async (req, reply) => {
-        assertAdmin(await principalOf(deps, req));
+        assertAdmin(await principalOf(req));
         return sendMetrics(deps.metrics, reply);
       },
     );

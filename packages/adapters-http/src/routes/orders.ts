@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { cancelOrder, getOrder, listOrders, placeOrder } from '@shop/application';
-import { DomainError } from '@shop/domain';
-import { assertActsFor, type Principal } from '../auth.ts';
-import { principalOf, type HttpDeps } from '../context.ts';
+import type { HttpDeps } from '../context.ts';
+import type { PrincipalOf } from '../principal.ts';
 import { presentOrder, presentOrderPage } from '../presenters.ts';
 import {
   IdempotencyHeaders,
@@ -16,17 +15,8 @@ import {
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 
-/**
- * Placing an order and claiming a coupon are the user's own acts: the user's token, for that
- * user. An admin token may read anyone's data and call /admin/*, but not act as a buyer (403).
- */
-export function assertOwnAct(principal: Principal, userId: number, act: string): void {
-  if (principal.role === 'admin') throw new DomainError('FORBIDDEN', `${act} takes the user's own token; an admin token cannot`);
-  assertActsFor(principal, userId);
-}
-
 export const orderRoutes =
-  (deps: HttpDeps): FastifyPluginAsyncZod =>
+  (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/orders',
@@ -41,8 +31,9 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        assertOwnAct(await principalOf(deps, req), req.body.userId, 'placing an order');
+        const actor = await principalOf(req);
         const { order, replayed } = await placeOrder(deps, {
+          actor,
           userId: req.body.userId,
           items: req.body.items,
           couponId: req.body.couponId,
@@ -65,10 +56,8 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        const principal = await principalOf(deps, req);
-        const order = await getOrder(deps.reads, req.params.orderId);
-        assertActsFor(principal, order.userId);
-        return presentOrder(order);
+        const actor = await principalOf(req);
+        return presentOrder(await getOrder(deps.reads, actor, req.params.orderId));
       },
     );
 
@@ -91,11 +80,11 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
-        const principal = await principalOf(deps, req);
+        const actor = await principalOf(req);
         const { order, replayed } = await cancelOrder(deps, {
+          actor,
           orderId: req.params.orderId,
           idempotencyKey: req.headers['idempotency-key'],
-          authorize: (ownerId) => assertActsFor(principal, ownerId),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
@@ -115,10 +104,8 @@ export const orderRoutes =
         },
       },
       async (req) => {
-        assertActsFor(await principalOf(deps, req), req.params.userId);
-        return presentOrderPage(
-          await listOrders(deps.reads, req.params.userId, req.query.limit, req.query.cursor ?? null),
-        );
+        const actor = await principalOf(req);
+        return presentOrderPage(await listOrders(deps.reads, actor, req.params.userId, req.query.limit, req.query.cursor ?? null));
       },
     );
   };

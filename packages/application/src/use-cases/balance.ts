@@ -1,5 +1,6 @@
 import { DomainError, chargeBalance, type Won } from '@shop/domain';
 import { fingerprint, once } from '../idempotency.ts';
+import { assertActsFor, type Actor } from '../authorization.ts';
 import type { Clock, LedgerEntry, Page, ReadStore, UnitOfWork } from '../ports/index.ts';
 
 export interface BalanceView {
@@ -8,6 +9,8 @@ export interface BalanceView {
 }
 
 export interface ChargeCommand {
+  /** The user themself or an admin. */
+  readonly actor: Actor;
   readonly userId: number;
   readonly amount: Won;
   readonly idempotencyKey?: string | undefined;
@@ -18,6 +21,7 @@ export async function chargeUserBalance(
   deps: { uow: UnitOfWork; clock: Clock },
   cmd: ChargeCommand,
 ): Promise<BalanceView> {
+  assertActsFor(cmd.actor, cmd.userId);
   const idem = cmd.idempotencyKey ? { userId: cmd.userId, key: cmd.idempotencyKey } : undefined;
   const print = fingerprint('POST /users/:userId/balance/charge', { userId: cmd.userId, amount: cmd.amount });
   return deps.uow.run((tx) =>
@@ -43,7 +47,8 @@ export async function chargeUserBalance(
   );
 }
 
-export async function getBalance(reads: ReadStore, userId: number): Promise<BalanceView> {
+export async function getBalance(reads: ReadStore, actor: Actor, userId: number): Promise<BalanceView> {
+  assertActsFor(actor, userId);
   const balance = await reads.balance(userId);
   if (balance === null) throw new DomainError('USER_NOT_FOUND', `no user with id ${userId}`);
   return { userId, balance };
@@ -51,10 +56,12 @@ export async function getBalance(reads: ReadStore, userId: number): Promise<Bala
 
 export async function balanceHistory(
   reads: ReadStore,
+  actor: Actor,
   userId: number,
   limit: number,
   cursor: string | null,
 ): Promise<Page<LedgerEntry>> {
+  assertActsFor(actor, userId);
   if (!(await reads.userExists(userId))) throw new DomainError('USER_NOT_FOUND', `no user with id ${userId}`);
   return reads.ledger(userId, limit, cursor);
 }

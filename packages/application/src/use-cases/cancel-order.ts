@@ -1,4 +1,5 @@
 import { DomainError, cancellationEffects, decideCancellation, type Order } from '@shop/domain';
+import { assertActsFor, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
@@ -6,8 +7,8 @@ import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts
 export interface CancelOrderCommand {
   readonly orderId: string;
   readonly idempotencyKey?: string | undefined;
-  /** Throws when the caller may not act for the order's owner (403); the owner is known only once the order is read. */
-  readonly authorize: (ownerId: number) => void;
+  /** The order's owner or an admin; checked once the order is read, as only then is its owner known (404 before 403). */
+  readonly actor: Actor;
 }
 
 export interface CancelOrderResult {
@@ -42,7 +43,7 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
     if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
-    cmd.authorize(seen.order.userId);
+    assertActsFor(cmd.actor, seen.order.userId);
     // A cancelled order stays as its cancellation left it: reading it repeats the first answer.
     if (replayable(seen.key, print)) return { order: seen.order, replayed: true };
 

@@ -1,4 +1,5 @@
 import { DomainError, MAX_PRICE, MAX_STOCK, type Won } from '@shop/domain';
+import { assertAdmin, type Actor } from '../authorization.ts';
 import type { Page, Product, ReadStore, UnitOfWork } from '../ports/index.ts';
 
 function assertProductFields(change: { price?: Won | undefined; stock?: number | undefined }): void {
@@ -12,8 +13,10 @@ function assertProductFields(change: { price?: Won | undefined; stock?: number |
 
 export async function createProduct(
   uow: UnitOfWork,
+  actor: Actor,
   input: { name: string; price: Won; stock: number },
 ): Promise<Product> {
+  assertAdmin(actor);
   assertProductFields(input);
   return uow.run((tx) => tx.products.create(input));
 }
@@ -21,9 +24,11 @@ export async function createProduct(
 /** Setting stock is an absolute correction by an operator; it waits for in-flight orders' row locks. */
 export async function updateProduct(
   uow: UnitOfWork,
+  actor: Actor,
   productId: number,
   change: { price?: Won | undefined; stock?: number | undefined },
 ): Promise<Product> {
+  assertAdmin(actor);
   assertProductFields(change);
   const product = await uow.run((tx) => tx.products.update(productId, change));
   if (!product) throw new DomainError('PRODUCT_NOT_FOUND', `no product with id ${productId}`);

@@ -10,6 +10,7 @@ import {
   type NewCouponTerms,
   type UserCouponStatus,
 } from '@shop/domain';
+import { assertActsFor, assertAdmin, assertBuysAs, type Actor } from '../authorization.ts';
 import type { Clock, CouponIssuance, ReadStore, UnitOfWork } from '../ports/index.ts';
 
 export interface HeldCouponView extends HeldCoupon {
@@ -24,7 +25,8 @@ export const viewHeldCoupon = (held: HeldCoupon, now: Date): HeldCouponView => (
 export type CreateCouponInput = Omit<NewCouponTerms, 'validDays' | 'minOrderAmount' | 'issueStartsAt' | 'issueEndsAt'> &
   Partial<Pick<NewCouponTerms, 'validDays' | 'minOrderAmount' | 'issueStartsAt' | 'issueEndsAt'>>;
 
-export async function createCoupon(uow: UnitOfWork, input: CreateCouponInput): Promise<Coupon> {
+export async function createCoupon(uow: UnitOfWork, actor: Actor, input: CreateCouponInput): Promise<Coupon> {
+  assertAdmin(actor);
   const terms = validateCouponTerms({
     ...input,
     minOrderAmount: input.minOrderAmount ?? 0,
@@ -42,9 +44,11 @@ export async function createCoupon(uow: UnitOfWork, input: CreateCouponInput): P
  */
 export async function grantCoupon(
   deps: { uow: UnitOfWork; clock: Clock },
+  actor: Actor,
   couponId: number,
   userId: number,
 ): Promise<HeldCouponView> {
+  assertAdmin(actor);
   return deps.uow.run(async (tx) => {
     const coupon = await tx.coupons.lockCoupon(couponId);
     if (!coupon) throw new DomainError('COUPON_NOT_FOUND', `no coupon with id ${couponId}`);
@@ -59,8 +63,10 @@ export async function grantCoupon(
 
 export async function listHeldCoupons(
   deps: { reads: ReadStore; clock: Clock },
+  actor: Actor,
   userId: number,
 ): Promise<HeldCouponView[]> {
+  assertActsFor(actor, userId);
   if (!(await deps.reads.userExists(userId))) throw new DomainError('USER_NOT_FOUND', `no user with id ${userId}`);
   const now = deps.clock.now();
   return (await deps.reads.heldCoupons(userId)).map((h) => viewHeldCoupon(h, now));
@@ -73,9 +79,11 @@ export async function listHeldCoupons(
  */
 export async function issueCoupon(
   deps: { issuance: CouponIssuance; clock: Clock },
+  actor: Actor,
   couponId: number,
   userId: number,
 ): Promise<HeldCouponView> {
+  assertBuysAs(actor, userId, 'claiming a coupon');
   const now = deps.clock.now();
   const check = async () => {
     const seen = await deps.issuance.peek(couponId, userId);

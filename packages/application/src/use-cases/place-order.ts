@@ -7,11 +7,14 @@ import {
   type Order,
   type RequestedLine,
 } from '@shop/domain';
+import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, keyState, replayable } from '../idempotency.ts';
 import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
+  /** The buyer themself: an admin may not place an order for a user. */
+  readonly actor: Actor;
   readonly userId: number;
   readonly items: readonly RequestedLine[];
   readonly couponId?: number | undefined;
@@ -43,6 +46,7 @@ export interface PlaceOrderDeps {
  * order is decided again on a fresh snapshot.
  */
 export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): Promise<PlaceOrderResult> {
+  assertBuysAs(cmd.actor, cmd.userId, 'placing an order');
   const productIds = requestedProductIds(cmd.items);
   const couponId = cmd.couponId ?? null;
   const key = cmd.idempotencyKey ?? null;
