@@ -12,3 +12,4 @@ export { pgSalesStats, refreshSalesRollup } from './sales.ts';
 export { auditInvariants } from './audit.ts';
 export { pgOrderBook, type OrderBookOptions } from './order-book.ts';
 export { writeOrderGroup, GroupWriteError } from './order-group.ts';
+export { INSERTABLE_COLUMNS, insertSelect, insertValues, type RowSql, type Table } from './bulk-rows.ts';

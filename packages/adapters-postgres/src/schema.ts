@@ -73,6 +73,8 @@ export interface Database {
     last_error: string | null;
     delivered_at: Timestamp | null;
   };
+  /** The best-seller rollup (migration 0003), written by refreshSalesRollup's raw SQL and by seeds. */
+  product_sales_hourly: { hour: Timestamp; product_id: number; quantity: number };
   idempotency_keys: {
     user_id: number;
     key: string;

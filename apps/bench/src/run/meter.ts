@@ -4,71 +4,42 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 
 /**
- * What one measured window cost, per process, read from /proc/<pid>/stat (utime + stime, in clock
- * ticks) at the window's start and end:
- * - the service: its process (all its threads);
- * - PostgreSQL: the postmaster of the benchmark's cluster and every process under it (backends,
- *   background workers), found by walking /proc's parent links; the CPU of backends that ended
- *   during the window is in the postmaster's cutime/cstime once it has reaped them, so it counts;
- * - the load generator: the load process, the Node ceiling process, or pgbench.
- * Other PostgreSQL servers of the machine are not under this postmaster and are not counted.
+ * What one measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges:
+ * the service's process; PostgreSQL's postmaster and every process under it (backends that ended
+ * in the window count through the postmaster's cutime once reaped; other servers of the machine
+ * are not under it); the load generator (load process, Node ceiling process or pgbench). And
+ * pg_stat_statements, reset as the window opens and read as it closes.
  */
 
-const TICKS_PER_SECOND = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-const MS_PER_TICK = 1000 / TICKS_PER_SECOND;
+const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
 
-interface ProcStat {
-  readonly pid: number;
-  readonly ppid: number;
-  /** utime + stime */
-  readonly own: number;
-  /** cutime + cstime: children it has waited for */
-  readonly reaped: number;
-}
-
-function readStat(pid: number): ProcStat | null {
+function readStat(pid: number): { pid: number; ppid: number; own: number; reaped: number } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // f[0] is field 3 (state): field n is f[n - 3].
   return { pid, ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
 }
 
 /** CPU ticks a process has used so far (all its threads); null once it is gone. */
-export function processTicks(pid: number | null): number | null {
-  if (pid === null) return null;
-  const s = readStat(pid);
-  return s ? s.own : null;
-}
+export const processTicks = (pid: number | null): number | null => (pid === null ? null : (readStat(pid)?.own ?? null));
 
 /** CPU ticks of a postmaster and every process under it, and how many processes that is. */
-export function clusterTicks(postmasterPid: number): { ticks: number; processes: number } | null {
-  const root = readStat(postmasterPid);
+function clusterTicks(postmaster: number): { ticks: number; processes: number } | null {
+  const root = readStat(postmaster);
   if (!root) return null;
-  const children = new Map<number, ProcStat[]>();
+  const children = new Map<number, Array<NonNullable<ReturnType<typeof readStat>>>>();
   for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = readStat(Number(name));
-    if (!s) continue;
-    const list = children.get(s.ppid);
-    if (list) list.push(s);
-    else children.set(s.ppid, [s]);
+    const s = /^\d+$/.test(name) ? readStat(Number(name)) : null;
+    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
   }
   let ticks = root.own + root.reaped;
   let processes = 1;
-  const todo = [...(children.get(postmasterPid) ?? [])];
-  while (todo.length > 0) {
+  for (const todo = [...(children.get(postmaster) ?? [])]; todo.length > 0; ) {
     const s = todo.pop()!;
     ticks += s.own + s.reaped;
     processes++;
@@ -77,28 +48,7 @@ export function clusterTicks(postmasterPid: number): { ticks: number; processes:
   return { ticks, processes };
 }
 
-/** The postmaster of the server `pool` talks to: the parent of one of its backends, when on this machine. */
-export async function findPostmaster(pool: pg.Pool): Promise<number | null> {
-  const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  const backend = readStat(rows[0]!.pid);
-  if (!backend) return null;
-  try {
-    const cmd = readFileSync(`/proc/${backend.ppid}/cmdline`, 'utf8');
-    return /postgres|postmaster/.test(cmd) ? backend.ppid : null;
-  } catch {
-    return null;
-  }
-}
-
-export interface CpuSnapshot {
-  readonly atMs: number;
-  readonly service: number | null;
-  readonly postgres: number | null;
-  readonly postgresProcesses: number;
-  readonly load: number | null;
-}
-
-/** CPU milliseconds each process spent in one window; null where the process was not visible. */
+/** CPU milliseconds each process spent in one window; null where it was not visible. */
 export interface CpuWindow {
   readonly wallMs: number;
   readonly serviceMs: number | null;
@@ -108,121 +58,73 @@ export interface CpuWindow {
   readonly postgresProcesses: number;
 }
 
-export interface StatementRow {
-  readonly query: string;
-  readonly toplevel: boolean;
-  readonly calls: number;
-  readonly totalMs: number;
-  readonly rows: number;
-}
-
 export interface StatementStats {
   /** The most expensive statements by total_exec_time, nested ones (track = all) included. */
-  readonly top: StatementRow[];
-  /** total_exec_time of the top-level statements: the database's execution time, once. */
+  readonly top: Array<{ query: string; toplevel: boolean; calls: number; totalMs: number; rows: number }>;
+  /** The top-level statements' total: the database's execution time, counted once. */
   readonly toplevelMs: number;
   readonly toplevelCalls: number;
 }
 
-/** Samples the service's, the cluster's and a load generator's CPU, and reads pg_stat_statements. */
-export class Meter {
-  private readonly pool: pg.Pool;
-  readonly servicePid: number | null;
-  readonly postmasterPid: number | null;
-  readonly statements: boolean;
+export type Meter = Awaited<ReturnType<typeof createMeter>>;
+export type MeasuredWindow = ReturnType<Meter['window']>;
 
-  private constructor(pool: pg.Pool, servicePid: number | null, postmasterPid: number | null, statements: boolean) {
-    this.pool = pool;
-    this.servicePid = servicePid;
-    this.postmasterPid = postmasterPid;
-    this.statements = statements;
+export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
+  // The postmaster is the parent of one of the pool's backends, when that runs on this machine.
+  const backend = readStat((await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+  let postmasterPid: number | null = null;
+  try {
+    if (backend && /postgres|postmaster/.test(readFileSync(`/proc/${backend.ppid}/cmdline`, 'utf8'))) postmasterPid = backend.ppid;
+  } catch {
+    postmasterPid = null;
   }
-
-  static async create(pool: pg.Pool, servicePid: number | null, statements: boolean): Promise<Meter> {
-    return new Meter(pool, servicePid, await findPostmaster(pool), statements);
-  }
-
-  /** Synchronous, so it is taken at the instant it is called. */
-  sample(loadTicks: () => number | null): CpuSnapshot {
-    const cluster = this.postmasterPid === null ? null : clusterTicks(this.postmasterPid);
-    return {
-      atMs: performance.now(),
-      service: processTicks(this.servicePid),
-      postgres: cluster?.ticks ?? null,
-      postgresProcesses: cluster?.processes ?? 0,
-      load: loadTicks(),
-    };
-  }
-
-  async resetStatements(): Promise<void> {
-    if (this.statements) await this.pool.query('SELECT pg_stat_statements_reset()');
-  }
-
-  async readStatements(limit = 8): Promise<StatementStats | null> {
-    if (!this.statements) return null;
-    const db = '(SELECT oid FROM pg_database WHERE datname = current_database())';
-    const { rows } = await this.pool.query<{ query: string; toplevel: boolean; calls: string; total: number; rows: string }>(
+  const sample = (loadTicks: () => number | null) => {
+    const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
+    const load = loadTicks();
+    return { ms: performance.now(), service: processTicks(servicePid), postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
+  };
+  const readStatements = async (limit = 8): Promise<StatementStats | null> => {
+    if (!statements) return null;
+    const db = 'dbid = (SELECT oid FROM pg_database WHERE datname = current_database())';
+    const { rows } = await pool.query<{ query: string; toplevel: boolean; calls: string; total: number; rows: string }>(
       `SELECT query, toplevel, calls, total_exec_time AS total, rows FROM pg_stat_statements
-       WHERE dbid = ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT $1`,
+       WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT $1`,
       [limit],
     );
-    const sum = (await this.pool.query<{ ms: number | null; calls: string | null }>(
-      `SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE dbid = ${db} AND toplevel`,
-    )).rows[0]!;
+    const sum = (await pool.query(`SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE ${db} AND toplevel`)).rows[0];
     return {
       top: rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').trim(), toplevel: r.toplevel, calls: Number(r.calls), totalMs: r.total, rows: Number(r.rows) })),
       toplevelMs: sum.ms ?? 0,
       toplevelCalls: Number(sum.calls ?? 0),
     };
-  }
-
-  /** One measured window: begin() and finish() at its edges (both synchronous samples). */
-  window(loadTicks: () => number | null): MeasuredWindow {
-    return new MeasuredWindow(this, loadTicks);
-  }
-}
-
-export class MeasuredWindow {
-  private start: CpuSnapshot | null = null;
-  private end: CpuSnapshot | null = null;
-  private chain: Promise<unknown> = Promise.resolve();
-  private stats: StatementStats | null = null;
-  private readonly meter: Meter;
-  private readonly loadTicks: () => number | null;
-
-  constructor(meter: Meter, loadTicks: () => number | null) {
-    this.meter = meter;
-    this.loadTicks = loadTicks;
-  }
-
-  begin(): void {
-    this.start = this.meter.sample(this.loadTicks);
-    this.chain = this.chain.then(() => this.meter.resetStatements());
-  }
-
-  finish(): void {
-    if (!this.start || this.end) return;
-    this.end = this.meter.sample(this.loadTicks);
-    this.chain = this.chain.then(async () => {
-      this.stats = await this.meter.readStatements();
-    });
-  }
-
-  async result(): Promise<{ cpu: CpuWindow | null; statements: StatementStats | null }> {
-    await this.chain;
-    const a = this.start;
-    const b = this.end;
-    if (!a || !b) return { cpu: null, statements: this.stats };
-    const delta = (x: number | null, y: number | null) => (x === null || y === null ? null : Math.max(0, (y - x) * MS_PER_TICK));
-    return {
-      cpu: {
-        wallMs: b.atMs - a.atMs,
-        serviceMs: delta(a.service, b.service),
-        postgresMs: delta(a.postgres, b.postgres),
-        loadMs: delta(a.load, b.load),
-        postgresProcesses: b.postgresProcesses,
-      },
-      statements: this.stats,
-    };
-  }
+  };
+  return {
+    postmasterPid,
+    /** One measured window: begin() and finish() sample synchronously, at the instant they are called. */
+    window(loadTicks: () => number | null) {
+      let start: ReturnType<typeof sample> | null = null;
+      let end: ReturnType<typeof sample> | null = null;
+      let chain: Promise<unknown> = Promise.resolve();
+      let stats: StatementStats | null = null;
+      return {
+        begin() {
+          start = sample(loadTicks);
+          if (statements) chain = chain.then(() => pool.query('SELECT pg_stat_statements_reset()'));
+        },
+        finish() {
+          if (!start || end) return;
+          end = sample(loadTicks);
+          chain = chain.then(async () => (stats = await readStatements()));
+        },
+        async result(): Promise<{ cpu: CpuWindow | null; statements: StatementStats | null }> {
+          await chain;
+          if (!start || !end) return { cpu: null, statements: stats };
+          const [a, b] = [start as ReturnType<typeof sample>, end as ReturnType<typeof sample>];
+          const delta = (x: number | null, y: number | null) => (x === null || y === null ? null : Math.max(0, (y - x) * MS_PER_TICK));
+          const cpu = { wallMs: b.ms - a.ms, serviceMs: delta(a.service, b.service), postgresMs: delta(a.postgres, b.postgres), loadMs: delta(a.load, b.load) };
+          return { cpu: { ...cpu, postgresProcesses: b.processes }, statements: stats };
+        },
+      };
+    },
+  };
 }

@@ -2,42 +2,35 @@ import type pg from 'pg';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = async (pool: pg.Pool, sql: string, values: unknown[] = []) => (await pool.query<{ n: number }>(sql, values)).rows[0]!.n;
 
 /** Waits until the outbox holds no undelivered record (the relay has caught up). */
 export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
-    if (rows[0]!.n === 0) return;
-    if (Date.now() > deadline) throw new Error(`${rows[0]!.n} events still undelivered after ${timeoutMs} ms`);
-    await sleep(200);
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(200)) {
+    const n = await count(pool, 'SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
+    if (n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${n} events still undelivered after ${timeoutMs} ms`);
   }
 }
 
+const QUIESCED_TABLES = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'user_coupons', 'outbox_events', 'idempotency_keys'];
+
 /**
- * Brings the server to the same quiet state before each measured run: the previous run's events
- * delivered, the tables it grew vacuumed and analysed, its dirty pages written. Without it, a run
- * measured after several others pays for their autovacuum and checkpoint, and a same-run ratio
- * between twins measures their order in the run as much as the twins.
+ * The same quiet server before each measured run: the previous run's events delivered, the tables
+ * it grew vacuumed and analysed, its dirty pages written. Otherwise a run pays for the autovacuum
+ * and checkpoint of the runs before it, and a same-run ratio between twins measures their order.
  */
 export async function quiesce(pool: pg.Pool): Promise<void> {
   await waitForDelivery(pool);
-  // Not an empty table: its statistics would then say "empty" for the whole next run, and the
-  // plans cached on that (a foreign-key check, a key lookup) would scan it as it grows. Seen in a
-  // run with orders and idempotency_keys analysed empty: the order_items foreign-key check took
-  // 0.22 ms per order in uniform, the completed-key lookup 0.35 ms per order in uniform-keyed,
-  // neither in the top statements before. A live service meets that only once, and autovacuum's
-  // next ANALYZE ends it; a 20-second run would not see it end.
+  // Not an empty table: its statistics would then say "empty" for the whole next run, and plans
+  // cached on that (a foreign-key check, a key lookup) scan it as it grows; seen costing 0.2-0.35
+  // ms per order in uniform and uniform-keyed. Autovacuum ends that in a live service, not in 20 s.
   const tables: string[] = [];
-  for (const t of QUIESCED_TABLES) {
-    if ((await pool.query(`SELECT 1 FROM ${t} LIMIT 1`)).rowCount) tables.push(t);
-  }
+  for (const t of QUIESCED_TABLES) if ((await pool.query(`SELECT 1 FROM ${t} LIMIT 1`)).rowCount) tables.push(t);
   if (tables.length > 0) await pool.query(`VACUUM (ANALYZE) ${tables.join(', ')}`);
   // CHECKPOINT needs superuser (or pg_checkpoint): against a --url database without it, skip.
   await pool.query('CHECKPOINT').catch(() => undefined);
 }
-
-const QUIESCED_TABLES = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'user_coupons', 'outbox_events', 'idempotency_keys'];
 
 export interface LockWaits {
   readonly samples: number;
@@ -51,20 +44,16 @@ export function observeLockWaits(pool: pg.Pool): { stop(): Promise<LockWaits> } 
   const seen: number[] = [];
   let running = true;
   const loop = (async () => {
-    while (running) {
-      const { rows } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      seen.push(rows[0]!.n);
-      await sleep(20);
+    for (; running; await sleep(20)) {
+      seen.push(await count(pool, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`));
     }
   })();
   return {
     async stop() {
       running = false;
       await loop;
-      const sum = seen.reduce((a, b) => a + b, 0);
-      return { samples: seen.length, max: Math.max(0, ...seen), mean: seen.length ? Math.round((sum / seen.length) * 100) / 100 : 0 };
+      const mean = seen.length ? Math.round((seen.reduce((a, b) => a + b, 0) / seen.length) * 100) / 100 : 0;
+      return { samples: seen.length, max: Math.max(0, ...seen), mean };
     },
   };
 }
@@ -79,11 +68,11 @@ export interface EventCheck {
 }
 
 /**
- * Every recorded event reached the platform once; nothing arrived that was not recorded.
- * `seededBefore`: events recorded before this time and delivered are a seeded history's (--scale),
- * delivered before this run's receiver existed: they are left out. Undelivered ones never are.
+ * Every recorded event reached the platform once; nothing arrived that was not recorded. Events
+ * delivered before `seededBefore` are a seeded history's (--scale), delivered before this run's
+ * receiver existed: left out. Undelivered ones never are.
  */
-export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null = null): Promise<EventCheck> {
+export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null): Promise<EventCheck> {
   const { rows } = await pool.query<{ event_id: string; delivered: boolean }>(
     `SELECT event_id::text, delivered_at IS NOT NULL AS delivered FROM outbox_events
      WHERE delivered_at IS NULL OR $1::timestamptz IS NULL OR created_at >= $1::timestamptz`,
