@@ -18,7 +18,7 @@ export interface Cancellation {
   readonly order: Order;
   /** Credited to the order's user: what the order took from the balance. */
   readonly refund: Won;
-  /** In product-id order, the lock order. */
+  /** In product-id order. */
   readonly restock: readonly Restock[];
   /** The coupon whose copy becomes usable again; null for an order without one. */
   readonly releasedCoupon: number | null;
