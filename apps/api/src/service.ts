@@ -163,8 +163,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
       for (;;) {
         await waitForDatabase(() => ping(db.kysely), log, { signal: closing.signal });
         try {
-          const applied = await migrate(db.pool);
+          const { applied, newer } = await migrate(db.pool);
           if (applied.length > 0) log.info({ applied }, 'database migrations applied');
+          if (newer.length > 0) {
+            log.warn({ newer }, 'a newer release has upgraded this database; this one applied nothing and runs on its schema');
+          }
           break;
         } catch (err) {
           // Still answering: the migrations themselves fail, and retrying will not help.

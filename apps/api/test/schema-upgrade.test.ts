@@ -47,7 +47,7 @@ beforeAll(async () => {
   }
   oldTables = (await old.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).map((r) => r.t);
   before = await contents(old, oldTables.filter((t) => t !== 'schema_migrations'));
-  applied = await migrate(old.db.pool);
+  ({ applied } = await migrate(old.db.pool));
   fresh = await createTestDatabase();
 });
 afterAll(async () => {

@@ -1,5 +1,5 @@
 export { openDatabase, type Db, type PoolOptions } from './database.ts';
-export { checksumOf, migrate, MigrationHistoryError, type MigrateOptions } from './migrate.ts';
+export { checksumOf, migrate, MigrationHistoryError, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { PgUnitOfWork } from './unit-of-work.ts';
 export { pgReadStore } from './read-store.ts';
 export { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts';

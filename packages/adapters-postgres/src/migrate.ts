@@ -8,9 +8,10 @@ import type pg from 'pg';
  * - numbered migrations (`migrations/NNNN_*.sql`): tables, indexes, data moves. Applied once, in
  *   name order, and never edited afterwards: each one's checksum is kept, and a database on which
  *   an applied migration's text has since changed is refused, naming the file.
- * - definitions (`migrations/definitions/NAME.sql`): the current text of one function (view,
- *   trigger) named NAME, applied after the numbered migrations whenever its checksum changes, as
- *   Flyway's repeatable migrations are.
+ * - definitions (`migrations/definitions/NAME.sql`): the current text of the function NAME, applied
+ *   after the numbered migrations whenever its checksum changes, as Flyway's repeatable migrations
+ *   are. (The schema has no views or triggers yet; the first one needs a check of its own, as
+ *   functions have in applyDefinition.)
  */
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 const DEFINITIONS_SUBDIR = 'definitions/';
@@ -33,12 +34,22 @@ interface SchemaFile {
   readonly checksum: string;
 }
 
+export interface MigrateResult {
+  /** What this call applied: numbered migrations by file name, definitions as `definitions/NAME.sql`. */
+  readonly applied: string[];
+  /**
+   * Migrations the database applied that this code does not have: a newer release upgraded it (a
+   * rolling deploy, or a rollback). Then nothing is applied, not even the definitions, whose older
+   * texts here would replace the newer release's under its running instances.
+   */
+  readonly newer: string[];
+}
+
 /**
- * Brings the database to this code's schema and returns what it applied: numbered migrations by
- * file name, definitions as `definitions/NAME.sql`. Refuses, changing nothing, a database whose
- * history this code cannot vouch for (MigrationHistoryError).
+ * Brings the database to this code's schema. Refuses, changing nothing, a database whose history
+ * this code cannot vouch for (MigrationHistoryError); leaves alone one a newer release upgraded.
  */
-export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<string[]> {
+export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<MigrateResult> {
   const dir = options.dir ?? MIGRATIONS_DIR;
   const migrations = await schemaFiles(dir);
   const definitions = await schemaFiles(dir + DEFINITIONS_SUBDIR);
@@ -51,12 +62,15 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
     await ensureHistoryTables(client);
 
     const done = await recorded(client, 'schema_migrations');
+    const known = new Set(migrations.map((m) => m.name));
+    const newer = [...done.keys()].filter((name) => !known.has(name)).sort();
+    if (newer.length > 0) return { applied, newer };
     checkHistory(migrations, done);
     await adoptEarlierReleases(client, migrations, done);
     for (const file of migrations) {
       if (done.has(file.name)) continue;
-      await inTransaction(client, file.name, async () => {
-        await client.query(file.text);
+      await inTransaction(client, async () => {
+        await named(`migration ${file.name}`, () => client.query(file.text));
         await client.query('INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)', [file.name, file.checksum]);
       });
       applied.push(file.name);
@@ -65,9 +79,13 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
     // After every numbered migration, so that a definition always meets the tables it reads.
     const current = await recorded(client, 'schema_definitions');
     const changed = definitions.filter((d) => current.get(d.name) !== d.checksum);
-    if (changed.length > 0) {
-      await inTransaction(client, changed.map((d) => DEFINITIONS_SUBDIR + d.name).join(', '), async () => {
-        for (const d of changed) await applyDefinition(client, d);
+    // A file deleted (its function dropped by a numbered migration) leaves no record behind, so the
+    // same text added back one day is applied again.
+    const gone = [...current.keys()].filter((name) => !definitions.some((d) => d.name === name));
+    if (changed.length > 0 || gone.length > 0) {
+      await inTransaction(client, async () => {
+        for (const d of changed) await named(`definition ${DEFINITIONS_SUBDIR}${d.name}`, () => applyDefinition(client, d));
+        await client.query('DELETE FROM schema_definitions WHERE name = ANY($1::text[])', [gone]);
       });
       applied.push(...changed.map((d) => DEFINITIONS_SUBDIR + d.name));
     }
@@ -76,7 +94,7 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
     await client.query('RESET statement_timeout').catch(() => undefined);
     client.release();
   }
-  return applied;
+  return { applied, newer: [] };
 }
 
 async function schemaFiles(dir: string): Promise<SchemaFile[]> {
@@ -151,14 +169,23 @@ async function adoptEarlierReleases(client: pg.PoolClient, files: readonly Schem
   );
 }
 
-async function inTransaction(client: pg.PoolClient, what: string, work: () => Promise<void>): Promise<void> {
+async function inTransaction(client: pg.PoolClient, work: () => Promise<void>): Promise<void> {
   await client.query('BEGIN');
   try {
     await work();
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');
-    throw new Error(`migration ${what} failed: ${(err as Error).message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Runs `step`, naming the file in its error. */
+async function named<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw new Error(`${what} failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -176,7 +203,7 @@ async function applyDefinition(client: pg.PoolClient, d: SchemaFile): Promise<vo
     [object],
   );
   // Checked before anything is dropped: a file that defines another name must not drop this one.
-  if (!rows.some((r) => r.now)) throw new Error(`definitions/${d.name} must define a function named ${object}`);
+  if (!rows.some((r) => r.now)) throw new Error(`it must define a function named ${object}`);
   for (const { signature } of rows.filter((r) => !r.now)) await client.query(`DROP FUNCTION ${signature}`);
   await client.query(
     `INSERT INTO schema_definitions (name, checksum) VALUES ($1, $2)

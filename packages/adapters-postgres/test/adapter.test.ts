@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decideOrder, placementEffects, type Order, type OrderSnapshot } from '@shop/domain';
+import { cancellationEffects, decideCancellation, decideOrder, placementEffects, type Order, type OrderSnapshot } from '@shop/domain';
 import { uuidV7, type BookWrite, type KeyClaim } from '@shop/application';
 import {
   auditInvariants,
@@ -42,7 +42,7 @@ async function seedProduct(price: number, stock: number): Promise<number> {
 describe('migrations', () => {
   test('are applied once even when several processes start together', async () => {
     const pools = [openDatabase({ connectionString: tdb.url }), openDatabase({ connectionString: tdb.url })];
-    const applied = await Promise.all(pools.map((p) => migrate(p.pool)));
+    const applied = await Promise.all(pools.map(async (p) => (await migrate(p.pool)).applied));
     await Promise.all(pools.map((p) => p.close()));
     expect(applied).toEqual([[], []]);
     const rows = await tdb.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
@@ -308,6 +308,10 @@ describe('pgOrderBook', () => {
     // The key is completed now: the same key again writes nothing (its caller replays).
     await tdb.query('UPDATE products SET stock = 10 WHERE id = $1', [productId]);
     expect(await book.write({ ...decided(userId, [{ productId, quantity: 1 }], seenWith(10, 1_000, 7_000)), claim: w.claim })).toBe('key_completed');
+    // Completed wins over whoever holds the key now (a duplicate's look, a retry's write): replay, not 409.
+    await whileHeld(`SELECT idempotency_claim($1, 'once')`, [userId], async () => {
+      expect(await book.write({ ...decided(userId, [{ productId, quantity: 1 }], seenWith(10, 1_000, 7_000)), claim: w.claim })).toBe('key_completed');
+    });
     expect((await tables()).orders).toBe(before.orders + 1);
   });
 
@@ -345,6 +349,47 @@ describe('pgOrderBook', () => {
     expect((await bookSeen(other, false)).products[0]!.stock).toBe(7);
     const written = await tdb.query<{ id: string }>('SELECT id::text AS id FROM orders WHERE id = ANY($1::uuid[])', [writes.map((w) => w.order.orderId)]);
     expect(written.map((r) => r.id).sort()).toEqual([0, 1, 4].map((i) => writes[i]!.order.orderId).sort());
+  });
+
+  test('in one group, a cancellation gives a coupon copy back and a later order takes it again', async () => {
+    const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
+    const buyer = await seedUser(50_000);
+    const productId = await seedProduct(1_000, 10);
+    const [coupon] = await tdb.query<{ id: number }>(
+      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
+       VALUES ('c', 'FIXED', 300, 5, 1, 7) RETURNING id`,
+    );
+    const couponId = coupon!.id;
+    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now() - interval '1 hour', now() + interval '7 days')`, [
+      buyer,
+      couponId,
+    ]);
+    // Both decided on one snapshot with the copy unused; the first is written alone.
+    const seen = await book.snapshot(buyer, [productId], couponId, null);
+    const first = decided(buyer, [{ productId, quantity: 1 }], seen, { couponId });
+    const second = decided(buyer, [{ productId, quantity: 2 }], seen, { couponId });
+    expect(await book.write(first)).toBe('written');
+    const cancel: BookWrite = {
+      effects: cancellationEffects(decideCancellation(first.order, new Date(), 7), uuidV7.next()),
+      claim: null,
+    };
+    expect(await writeOrderGroup(tdb.db.kysely, [cancel, second], 1_000)).toEqual(['written', 'written']);
+    const [copy] = await tdb.query<{ order_id: string; used: boolean }>(
+      'SELECT order_id::text, used_at IS NOT NULL AS used FROM user_coupons WHERE user_id = $1',
+      [buyer],
+    );
+    expect(copy).toEqual({ order_id: second.order.orderId, used: true });
+    const ledger = await tdb.query<{ type: string; amount: number; balance_after: number }>(
+      'SELECT type, amount, balance_after FROM balance_ledger WHERE user_id = $1 ORDER BY id',
+      [buyer],
+    );
+    expect(ledger).toEqual([
+      { type: 'CHARGE', amount: 50_000, balance_after: 50_000 },
+      { type: 'PAYMENT', amount: -700, balance_after: 49_300 },
+      { type: 'REFUND', amount: 700, balance_after: 50_000 },
+      { type: 'PAYMENT', amount: -1_700, balance_after: 48_300 },
+    ]);
+    expect((await book.snapshot(buyer, [productId], null, null)).products[0]!.stock).toBe(8);
   });
 
   test('a key claimed by another transaction (a charge, another process) makes the order busy, writing nothing, and shows in its state', async () => {

@@ -1,4 +1,4 @@
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { checksumOf, migrate, MigrationHistoryError } from '../src/index.ts';
@@ -82,7 +82,7 @@ describe('migrate', () => {
     await migrate(tdb.db.pool, { dir });
     const text = await readFile(dir + '0002_outbox_delivery.sql', 'utf8');
     await writeFile(dir + '0002_outbox_delivery.sql', text.replace(/\n/g, '\r\n'));
-    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual([]);
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [] });
   });
 
   test('refuses a new migration named before one already applied', async () => {
@@ -95,7 +95,7 @@ describe('migrate', () => {
   test('adopts the checksum-less history of an earlier release, and then guards it', async () => {
     await migrate(tdb.db.pool, { dir });
     await tdb.query('UPDATE schema_migrations SET checksum = NULL');
-    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual([]);
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [] });
     expect((await history()).every((r) => r.checksum !== null)).toBe(true);
     await writeFile(dir + '0001_init.sql', '-- rewritten\n' + (await readFile(dir + '0001_init.sql', 'utf8')));
     await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0001_init\.sql was changed/);
@@ -105,10 +105,35 @@ describe('migrate', () => {
     await migrate(tdb.db.pool, { dir });
     const file = dir + 'definitions/completed_key.sql';
     await writeFile(file, (await readFile(file, 'utf8')).replace('RETURN NULL;', 'RETURN NULL; -- no key, nothing stored'));
-    expect(await migrate(tdb.db.pool, { dir })).toEqual(['definitions/completed_key.sql']);
+    expect((await migrate(tdb.db.pool, { dir })).applied).toEqual(['definitions/completed_key.sql']);
     const [fn] = await tdb.query<{ d: string }>(`SELECT pg_get_functiondef('completed_key'::regproc) AS d`);
     expect(fn!.d).toContain('-- no key, nothing stored');
-    expect(await migrate(tdb.db.pool, { dir })).toEqual([]);
+    expect((await migrate(tdb.db.pool, { dir })).applied).toEqual([]);
+  });
+
+  test('leaves alone a database a newer release upgraded: no migration, no definition of this older code', async () => {
+    await migrate(tdb.db.pool, { dir });
+    await tdb.query(`INSERT INTO schema_migrations (name, checksum) VALUES ('9999_from_a_newer_release.sql', 'x')`);
+    const file = dir + 'definitions/completed_key.sql';
+    await writeFile(file, (await readFile(file, 'utf8')).replace('RETURN NULL;', 'RETURN NULL; -- older text'));
+    await writeFile(dir + '0012_pending_here.sql', 'CREATE TABLE must_not_exist (id int);');
+    expect(await migrate(tdb.db.pool, { dir })).toEqual({ applied: [], newer: ['9999_from_a_newer_release.sql'] });
+    const [fn] = await tdb.query<{ d: string }>(`SELECT pg_get_functiondef('completed_key'::regproc) AS d`);
+    expect(fn!.d).not.toContain('older text');
+    expect(await tdb.query(`SELECT to_regclass('must_not_exist') AS t`)).toEqual([{ t: null }]);
+  });
+
+  test('forgets a definition whose file is gone, so the same text brought back is applied again', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const file = dir + 'definitions/completed_key.sql';
+    const text = await readFile(file, 'utf8');
+    await rm(file);
+    await migrate(tdb.db.pool, { dir });
+    expect(await tdb.query(`SELECT name FROM schema_definitions WHERE name = 'completed_key.sql'`)).toEqual([]);
+    await tdb.query('DROP FUNCTION completed_key(bigint, text)');
+    await writeFile(file, text);
+    expect((await migrate(tdb.db.pool, { dir })).applied).toEqual(['definitions/completed_key.sql']);
+    expect(await tdb.query(`SELECT to_regproc('completed_key') IS NOT NULL AS back`)).toEqual([{ back: true }]);
   });
 
   test('a definition whose signature changed leaves no function of its old signature behind', async () => {
@@ -129,7 +154,7 @@ describe('migrate', () => {
       dir + 'definitions/completed_key.sql',
       `CREATE OR REPLACE FUNCTION completed_keys(user_id bigint, key text) RETURNS json LANGUAGE sql AS $$ SELECT NULL::json $$;`,
     );
-    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/definitions\/completed_key\.sql must define a function named completed_key/);
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/definition definitions\/completed_key\.sql failed: it must define a function named completed_key/);
     const names = await tdb.query<{ proname: string }>(`SELECT proname FROM pg_proc WHERE proname LIKE 'completed_key%' ORDER BY 1`);
     expect(names).toEqual([{ proname: 'completed_key' }]);
   });

@@ -115,7 +115,7 @@ describe('cancelOrder', () => {
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(refused.reason.code).toBe('ORDER_NOT_CANCELLABLE');
-    expect(shop.staleWrites).toBe(1);
+    expect(shop.guardFailures).toBe(1);
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
     expect(shop.state.ledger.filter((e) => e.type === 'REFUND')).toHaveLength(1);
     expect(deps.events.recorded).toHaveBeenCalledTimes(1);

@@ -87,7 +87,7 @@ export class MemoryShop {
   /** Awaited in a guarded write after its keys are claimed, before its guards are checked. */
   beforeGuardedWrite: () => Promise<void> = async () => undefined;
   /** Guarded writes refused because the snapshot no longer held. */
-  staleWrites = 0;
+  guardFailures = 0;
   /** Looks at a key's state apart from a snapshot (book.keyState). */
   keyLooks = 0;
 
@@ -257,10 +257,11 @@ export class MemoryShop {
       // One transaction: an error in any order leaves the state as it was.
       const draft = structuredClone(this.state);
       const outcomes = writes.map((w, i): WriteOutcome => {
+        // Completed before this group wins over whoever holds the key now, as in the SQL.
+        if (w.claim !== null && this.state.idempotency.has(`${w.effects.guard.userId}:${w.claim.key}`)) return 'key_completed';
         if (busy[i]) return 'key_busy';
-        if (w.claim !== null && draft.idempotency.has(`${w.effects.guard.userId}:${w.claim.key}`)) return 'key_completed';
         if (!guardHolds(w.effects.guard, guardedRows(draft, w.effects))) {
-          this.staleWrites++;
+          this.guardFailures++;
           return 'guard_failed';
         }
         apply(draft, w);

@@ -216,7 +216,7 @@ describe('placeOrder with an Idempotency-Key', () => {
     const again = await place(cmd());
     expect(again).toEqual({ order: first.order, replayed: true });
     expect(shop.state).toEqual(before);
-    expect(shop.staleWrites).toBe(0);
+    expect(shop.guardFailures).toBe(0);
   });
 
   test('a refused request leaves its key free: a retry is decided afresh, with any body', async () => {
@@ -358,7 +358,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
     const userId = shop.addUser(10_000);
     const p = shop.addProduct(1_000, 0);
     expect(await failure({ userId, items: [{ productId: p, quantity: 1 }] })).toBe('OUT_OF_STOCK');
-    expect(shop.staleWrites).toBe(0);
+    expect(shop.guardFailures).toBe(0);
   });
 
   test('when the last unit goes in between, a fresh snapshot gives the exact answer', async () => {
@@ -371,7 +371,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
     await expect(place({ userId, items: [{ productId: p, quantity: 1 }] })).rejects.toMatchObject({
       code: 'OUT_OF_STOCK',
     });
-    expect(shop.staleWrites).toBe(1);
+    expect(shop.guardFailures).toBe(1);
     expect(shop.state.orders.size).toBe(0);
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
   });
@@ -384,7 +384,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       shop.beforeGuardedWrite = async () => undefined;
     };
     const { order } = await place({ userId, items: [{ productId: p, quantity: 1 }] });
-    expect(shop.staleWrites).toBe(1);
+    expect(shop.guardFailures).toBe(1);
     expect(order.items[0]).toMatchObject({ unitPrice: 1_500, lineAmount: 1_500 });
     expect(shop.state.users.get(userId)!.balance).toBe(8_500);
   });
@@ -396,7 +396,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
       shop.state.products.set(p, { ...shop.state.products.get(p)!, stock: 2 });
     };
     await place({ userId, items: [{ productId: p, quantity: 2 }] });
-    expect(shop.staleWrites).toBe(0);
+    expect(shop.guardFailures).toBe(0);
     expect(shop.state.products.get(p)!.stock).toBe(0);
   });
 
@@ -425,7 +425,7 @@ describe('placeOrder when the rows change between snapshot and write', () => {
     };
     const error = await place({ userId, items: [{ productId: p, quantity: 1 }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetryLaterError);
-    expect(shop.staleWrites).toBe(MAX_DECISIONS);
+    expect(shop.guardFailures).toBe(MAX_DECISIONS);
     expect(shop.state.orders.size).toBe(0);
     expect(shop.state.users.get(userId)!.balance).toBe(1_000_000);
   });

@@ -115,6 +115,7 @@ BEGIN
   DECLARE
     j int;
     seen text[] := '{}';
+    repeated boolean[] := '{}';
     key_write int[];
     key_text text[];
     key_print text[];
@@ -131,23 +132,20 @@ BEGIN
       INTO key_write, key_text, key_print, key_result
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE jsonb_typeof(w->'claim') = 'object';
     FOR j IN 1..coalesce(cardinality(key_write), 0) LOOP
-      IF (write_user[key_write[j]] || ':' || key_text[j]) = ANY(seen) THEN
-        outcome[key_write[j]] := 'key_busy';
-      ELSE
-        seen := seen || (write_user[key_write[j]] || ':' || key_text[j]);
-      END IF;
+      repeated := repeated || ((write_user[key_write[j]] || ':' || key_text[j]) = ANY(seen));
+      seen := seen || (write_user[key_write[j]] || ':' || key_text[j]);
     END LOOP;
-    SELECT array_agg(CASE WHEN outcome[c.k] IS NULL THEN idempotency_claim(write_user[c.k], c.key) END ORDER BY c.j)
+    SELECT array_agg(CASE WHEN NOT repeated[c.j] THEN idempotency_claim(write_user[c.k], c.key) END ORDER BY c.j)
       INTO got FROM unnest(key_write, key_text) WITH ORDINALITY c(k, key, j);
     -- Its own statement, so that its snapshot is taken after the claims.
     SELECT array_agg(completed_key(write_user[c.k], c.key) IS NOT NULL ORDER BY c.j)
       INTO completed FROM unnest(key_write, key_text) WITH ORDINALITY c(k, key, j);
     FOR j IN 1..coalesce(cardinality(key_write), 0) LOOP
-      CONTINUE WHEN outcome[key_write[j]] IS NOT NULL;
-      IF NOT got[j] THEN
-        outcome[key_write[j]] := 'key_busy';
-      ELSIF completed[j] THEN
+      -- Completed wins over whoever holds the key now (the contract): the caller replays it.
+      IF completed[j] THEN
         outcome[key_write[j]] := 'key_completed';
+      ELSIF repeated[j] OR NOT got[j] THEN
+        outcome[key_write[j]] := 'key_busy';
       ELSE
         new_users := new_users || write_user[key_write[j]];
         new_keys := new_keys || key_text[j];
@@ -213,7 +211,7 @@ BEGIN
         x := array_position(copy_key, write_user[n] || ':' || guard_coupon[n]);
         ok := x IS NOT NULL AND copy_holder[x] IS NOT DISTINCT FROM guard_coupon_holder[n];
       END IF;
-      IF NOT ok THEN
+      IF ok IS NOT TRUE THEN
         outcome[n] := 'guard_failed';
         IF jsonb_typeof(w->'claim') = 'object' THEN
           released_users := released_users || write_user[n];
@@ -238,7 +236,7 @@ BEGIN
       END IF;
       IF jsonb_typeof(w->'coupon') = 'object' THEN
         x := array_position(copy_key, write_user[n] || ':' || (w->'coupon'->>'couponId'));
-        IF x IS NULL THEN
+        IF x IS NULL OR (w->'coupon'->>'couponId')::bigint IS DISTINCT FROM guard_coupon[n] THEN
           RAISE EXCEPTION 'order % changes a coupon copy its guard did not name', w->>'orderId' USING ERRCODE = 'OC002';
         END IF;
         copy_holder[x] := (w->'coupon'->>'heldBy')::uuid;

@@ -44,8 +44,9 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
     const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
     if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
     assertActsFor(cmd.actor, seen.order.userId);
-    // A cancelled order stays as its cancellation left it: reading it repeats the first answer.
-    if (replayable(seen.key, print)) return { order: seen.order, replayed: true };
+    // A cancelled order stays as its cancellation left it: reading it repeats the first answer. Read
+    // again: the key may have completed after the snapshot read the order.
+    if (replayable(seen.key, print)) return { order: (await deps.reads.order(cmd.orderId)) ?? seen.order, replayed: true };
 
     const cancellation = decideCancellation(seen.order, deps.clock.now(), deps.cancelDays);
     const outcome = await deps.book.write({
