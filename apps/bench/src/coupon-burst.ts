@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { insertSelect, insertValues, pgCouponIssuance } from '@shop/adapters-postgres';
 import { issueCoupon, systemClock } from '@shop/application';
-import { narrowBench, percentile } from './narrow.ts';
+import { narrowBench, timings } from './narrow.ts';
 
 /**
  * A coupon burst straight on the database, two ways, same run, same pool of connections:
@@ -43,10 +43,7 @@ async function burst(users: number[], issue: (userId: number) => Promise<boolean
     const ok = await issue(u);
     return { ok, ms: performance.now() - s };
   }));
-  const stats = (ok: boolean) => {
-    const xs = outcomes.filter((o) => o.ok === ok).map((o) => o.ms).sort((a, b) => a - b);
-    return xs.length ? { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.at(-1)! } : { n: 0, p50: 0, p99: 0, max: 0 };
-  };
+  const stats = (ok: boolean) => timings(outcomes.filter((o) => o.ok === ok).map((o) => o.ms));
   return { winners: stats(true), losers: stats(false) };
 }
 
