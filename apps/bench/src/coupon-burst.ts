@@ -56,7 +56,8 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
     const issuance = pgCouponIssuance(bench.db.kysely);
     const strategies: Array<[string, (couponId: number, userId: number) => Promise<boolean>]> = [
       ['lock first', (c, u) => lockFirst(pool, c, u)],
-      ['served (unlocked read, then one counting statement)', (c, u) => issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
+      ['served (unlocked read, then one counting statement)', (c, u) =>
+        issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
     ];
     const runs: Record<string, unknown> = {};
     const rows: string[] = [];
@@ -74,7 +75,8 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
       if (latecomers.winners.n > 0) throw new Error(`${label}: issued past the quantity`);
       runs[label] = { ...first, wallMs, issued, late: latecomers.losers };
       const { winners: w, losers: l } = first;
-      rows.push(`| ${label} | ${fmt(wallMs)} | ${fmt(w.p50)} / ${fmt(w.p99)} | ${fmt(l.p50)} / ${fmt(l.p99)} | ${fmt(latecomers.losers.p50)} / ${fmt(latecomers.losers.p99)} |`);
+      const pair = (t: { p50: number; p99: number }) => `${fmt(t.p50)} / ${fmt(t.p99)}`;
+      rows.push(`| ${label} | ${fmt(wallMs)} | ${pair(w)} | ${pair(l)} | ${pair(latecomers.losers)} |`);
     }
     const lines = [
       `## Coupon burst: ${REQUESTS} users, ${QUANTITY} copies, ${CONNECTIONS} connections (${bench.where}, ${os.cpus().length} cores)`,

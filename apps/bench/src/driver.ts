@@ -110,8 +110,9 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       const workload = w.name as 'uniform' | 'hot-product';
       const label = `${workload} · pgbench, textbook transaction${workload === 'hot-product' ? ', hot row locked first' : ''}`;
       await quiesce(target.pool);
-      const p = await runPgbench(workload, { databaseUrl: target.databaseUrl, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, pool: target.pool, meter });
-      const run: RunRecord = { workload, runner: 'pgbench', label, summary: p.summary, samples: p.samples, pgbench: p.pgbench, salesPerSecond: p.salesPerSecond };
+      const p = await runPgbench(workload, { ...target, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, meter });
+      const { summary, samples, pgbench: figures, salesPerSecond } = p;
+      const run: RunRecord = { workload, runner: 'pgbench', label, summary, samples, pgbench: figures, salesPerSecond };
       await record(run, p.window, p.orders);
       violations.push(...p.problems.map((problem) => `${label}: ${problem}`));
     };
@@ -131,7 +132,8 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const seededBefore = scaled ? new Date(scaled.scale.seededBefore) : null;
     const events = await checkEvents(target.pool, target.receiver, seededBefore);
     violations.push(...events.violations);
-    violations.push(...(await auditInvariants(target.pool, initialStock, scaled ? { eventsPurgedBefore: new Date(scaled.scale.history.eventsRetainedSince) } : {})));
+    const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
+    violations.push(...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
 
     const cpus = os.cpus();
     const report: Report = {

@@ -69,7 +69,8 @@ const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[
 for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOAD_NAMES.join(', ')}`);
 const replayShare = Number(opt['replay-share']);
 if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share must be between 0 and 1, not ${opt['replay-share']}`);
-const [connections, poolSize, orderWrites, durationS, warmupS] = [opt.connections, opt.pool, opt['order-writes'], opt.duration, opt.warmup].map(Number) as [number, number, number, number, number];
+const [connections, poolSize, orderWrites, durationS, warmupS] = [opt.connections, opt.pool, opt['order-writes'], opt.duration, opt.warmup].map(Number) as
+  [number, number, number, number, number];
 
 runBenchmark({
   workloads,

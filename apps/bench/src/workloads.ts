@@ -52,7 +52,8 @@ export async function checkSoldOut({ run, target }: Pick<Checked, 'run' | 'targe
 
 const timed = (o: Options) => o.timed;
 const hot = (name: WorkloadName, product: (f: Fixture) => number, keyed = false): Workload => ({
-  name, requests: 'hot', keyed, shape: (o) => ({ kind: 'count', attempts: o.hotAttempts }), hotProduct: product, check: (c) => checkSoldOut(c, product(c.fixture)),
+  name, requests: 'hot', keyed, shape: (o) => ({ kind: 'count', attempts: o.hotAttempts }), hotProduct: product,
+  check: (c) => checkSoldOut(c, product(c.fixture)),
 });
 
 /** In the order they run. */
@@ -128,8 +129,9 @@ export const WORKLOADS: readonly Workload[] = [
       const u = find(runs, 'uniform')?.summary;
       if (!u) return '';
       return (
-        `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = **${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** ` +
-        `uniform's with a prompt platform; p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`
+        `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
+        `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+        `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`
       );
     },
   },

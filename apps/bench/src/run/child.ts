@@ -143,7 +143,8 @@ async function load(plan: LoadPlan) {
     if (!('status' in again)) return mismatch(`transport ${again.code ?? 'error'}`, `key ${key}`);
     if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
     if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
-    if (parse(again.text) === undefined || !isDeepStrictEqual(parse(again.text), parse(first))) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
+    const answer = parse(again.text);
+    if (answer === undefined || !isDeepStrictEqual(answer, parse(first))) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
     replays.matched++;
     if (again.text === first) replays.byteIdentical++;
   };

@@ -62,7 +62,9 @@ async function readStatements(pool: pg.Pool) {
      WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8`,
   );
   const sum = (await pool.query(`SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE ${db} AND toplevel`)).rows[0];
-  const top = rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').trim(), toplevel: r.toplevel, calls: Number(r.calls), totalMs: r.total, rows: Number(r.rows) }));
+  const top = rows.map((r) => ({
+    query: r.query.replace(/\s+/g, ' ').trim(), toplevel: r.toplevel, calls: Number(r.calls), totalMs: r.total, rows: Number(r.rows),
+  }));
   return { top, toplevelMs: Number(sum.ms ?? 0), toplevelCalls: Number(sum.calls ?? 0) };
 }
 
@@ -77,7 +79,8 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   }
   const sample = (loadTicks: () => number | null) => {
     const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
-    return { ms: performance.now(), service: processTicks(servicePid), postgres: cluster?.ticks ?? null, load: loadTicks(), processes: cluster?.processes ?? 0 };
+    const [service, load] = [processTicks(servicePid), loadTicks()];
+    return { ms: performance.now(), service, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
   };
   return {
     postmasterPid,

@@ -38,19 +38,28 @@ const when = (k: number, stmts: string[]) => (k === 1 ? stmts : [`\\if :n >= ${k
 function orderStatements(lines: number[]): string[] {
   // pgbench reads `:name` even inside quotes, hence the quoted colons of the time format.
   const at = `to_char(:order_at::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":"MI":"SS.MS"Z"')`;
-  const item = (k: number) => `jsonb_build_object('productId', :p${k}::bigint, 'quantity', 1, 'unitPrice', :price${k}::bigint, 'lineAmount', :price${k}::bigint)`;
+  const item = (k: number) => `jsonb_build_object('productId', :p${k}::bigint, 'quantity', 1, 'unitPrice', :price${k}::bigint, ` +
+    `'lineAmount', :price${k}::bigint)`;
   const items = (n: number) => `jsonb_build_array(${lines.slice(0, n).map(item).join(', ')})`;
   const event = (n: number) => insertSelect('outbox_events', {
     event_id: 'e.id', event_type: "'order.paid'", aggregate_id: ':order_id::text', occurred_at: ':order_at::timestamptz',
-    payload: paidEventSql({ id: 'e.id', at: 'e.at', orderId: ':order_id::text', userId: ':u::bigint', items: items(n), total: ':total::bigint', discount: '0', couponId: 'NULL' }),
+    payload: paidEventSql({
+      id: 'e.id', at: 'e.at', orderId: ':order_id::text', userId: ':u::bigint', items: items(n), total: ':total::bigint', discount: '0', couponId: 'NULL',
+    }),
   }, `FROM (SELECT gen_random_uuid() AS id, ${at} AS at) e;`);
-  const order = { id: 'gen_random_uuid()', user_id: ':u', status: "'PAID'", total_amount: ':total', discount_amount: '0', paid_amount: ':total', coupon_id: 'NULL' };
-  const line = (k: number) => ({ order_id: ':order_id', line_no: `${k}`, product_id: `:p${k}`, quantity: '1', unit_price: `:price${k}`, line_amount: `:price${k}` });
+  const order = {
+    id: 'gen_random_uuid()', user_id: ':u', status: "'PAID'", total_amount: ':total', discount_amount: '0', paid_amount: ':total', coupon_id: 'NULL',
+    created_at: 'clock_timestamp()',
+  };
+  const line = (k: number) => ({
+    order_id: ':order_id', line_no: `${k}`, product_id: `:p${k}`, quantity: '1', unit_price: `:price${k}`, line_amount: `:price${k}`,
+  });
+  const payment = { user_id: ':u', type: "'PAYMENT'", amount: ':neg', balance_after: ':balance', order_id: ':order_id', created_at: ':order_at' };
   return [
-    insertValues('orders', { ...order, created_at: 'clock_timestamp()' }, 'RETURNING id AS order_id, created_at AS order_at \\gset'),
+    insertValues('orders', order, 'RETURNING id AS order_id, created_at AS order_at \\gset'),
     ...lines.flatMap((k) => when(k, [`${insertValues('order_items', line(k))};`])),
     '\\set neg 0 - :total',
-    `${insertValues('balance_ledger', { user_id: ':u', type: "'PAYMENT'", amount: ':neg', balance_after: ':balance', order_id: ':order_id', created_at: ':order_at' })};`,
+    `${insertValues('balance_ledger', payment)};`,
     ...(lines.length === 1 ? [event(1)] : ['\\if :n = 1', event(1), '\\elif :n = 2', event(2), '\\else', event(3), '\\endif']),
   ];
 }
@@ -118,7 +127,10 @@ const epochNow = () => performance.timeOrigin + performance.now();
  * the window opens as the gate is released and closes when pgbench exits. Returns the run's
  * figures and what its checks found wrong.
  */
-export async function runPgbench(workload: 'uniform' | 'hot-product', o: { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter }) {
+export async function runPgbench(
+  workload: 'uniform' | 'hot-product',
+  o: { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter },
+) {
   const { shape, rows: f, pool } = o;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pgbench-'));
   writeFileSync(path.join(dir, `${workload}.sql`), pgbenchScript(workload));
@@ -128,13 +140,16 @@ export async function runPgbench(workload: 'uniform' | 'hot-product', o: { datab
     PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1), PGAPPNAME: APP_NAME,
   };
   const vars = { ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId };
-  const length = shape.kind === 'timed' ? ['-T', String(Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2)] : ['-t', String(Math.ceil(shape.attempts / o.clients))];
+  const length = shape.kind === 'timed'
+    ? ['-T', String(Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2)]
+    : ['-t', String(Math.ceil(shape.attempts / o.clients))];
   const args = [
     '-n', '-M', 'prepared', '-c', String(o.clients), '-j', String(PGBENCH_THREADS), ...length, '-f', `${workload}.sql`,
     ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]), '-l', '--log-prefix', 'tx',
   ];
-  const ordersOfItsUsers = () => pool.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE user_id BETWEEN $1 AND $2', [f.users.first, f.users.last]);
-  const ordersBefore = (await ordersOfItsUsers()).rows[0]!.n;
+  const ordersOfItsUsers = async () =>
+    (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE user_id BETWEEN $1 AND $2', [f.users.first, f.users.last])).rows[0]!.n;
+  const ordersBefore = await ordersOfItsUsers();
 
   const gate = workload === 'hot-product' ? await pool.connect() : null;
   await gate?.query('BEGIN');
@@ -149,7 +164,8 @@ export async function runPgbench(workload: 'uniform' | 'hot-product', o: { datab
   const poll = setInterval(() => (lastTicks = processTicks(child.pid!) ?? lastTicks), 20);
   const window = o.meter.window(() => processTicks(child.pid!) ?? lastTicks);
 
-  const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()${gate ? " AND wait_event_type = 'Lock'" : ''}`;
+  const waiting = 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()' +
+    (gate ? " AND wait_event_type = 'Lock'" : '');
   for (const deadline = Date.now() + 60_000; (await pool.query<{ n: number }>(waiting, [APP_NAME])).rows[0]!.n < o.clients; await sleep(10)) {
     if (exitCode === null && Date.now() <= deadline) continue;
     clearInterval(poll);
@@ -204,10 +220,11 @@ export async function runPgbench(workload: 'uniform' | 'hot-product', o: { datab
   const transactions = samples.length;
   const pgbench = {
     tps: round(transactions / (windowMs / 1000)), transactions,
-    command: `pgbench ${args.join(' ')}`, summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)),
+    command: `pgbench ${args.join(' ')}`,
+    summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)),
   };
   // Every transaction pgbench processed left exactly one order of its users (hot: one per unit sold).
-  const made = (await ordersOfItsUsers()).rows[0]!.n - ordersBefore;
+  const made = (await ordersOfItsUsers()) - ordersBefore;
   const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN);
   const base = summarise({ samples, windowMs, transportErrors: 0 });
   if (workload === 'uniform') {

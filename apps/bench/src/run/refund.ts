@@ -65,8 +65,9 @@ export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load
   v(badRefund.length, `${badRefund.length} orders not refunded exactly once (a CANCELLED order: one REFUND of its paidAmount; a PAID one: none): ` +
     some(badRefund.map((r) => `${r.id} (${r.status}, paid ${r.paid}, ${r.refunds} refunds of ${r.refunded ?? 0})`)));
   const cancelledAfter = await countCancelled(pool);
-  v(cancelledAfter - cancelledBefore !== answered.size,
-    `the database gained ${cancelledAfter - cancelledBefore} CANCELLED orders (${cancelledBefore} → ${cancelledAfter}); ${answered.size} cancellations were answered 200`);
+  const gained = cancelledAfter - cancelledBefore;
+  v(gained !== answered.size,
+    `the database gained ${gained} CANCELLED orders (${cancelledBefore} → ${cancelledAfter}); ${answered.size} cancellations were answered 200`);
 
   // The receiver's deliveries in the order it accepted them: each order's first of each type.
   let events: { paidAccepted: number; cancelledAccepted: number } | null = null;
@@ -88,7 +89,8 @@ export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load
     v(stray.length, `${stray.length} orders not cancelled had an order.cancelled delivered: ${some(stray)}`);
     events = { paidAccepted: paid.size, cancelledAccepted: cancels.size };
   }
-  const run = { placed: load.placed.length, cancelsSent: load.cancelsSent, cancelsAfterLoop: load.cancelsAfterLoop, cancelOutcomes: load.outcomes, badBodies: load.badBodies };
+  const { cancelsSent, cancelsAfterLoop, outcomes: cancelOutcomes, badBodies } = load;
+  const run = { placed: load.placed.length, cancelsSent, cancelsAfterLoop, cancelOutcomes, badBodies };
   const database = { cancelled: cancelled.length, cancelledBefore, cancelledAfter };
   return { report: { window: refundWindow(samples, windowMs), run, database, events }, violations };
 }

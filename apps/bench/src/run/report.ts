@@ -92,7 +92,8 @@ function ceilingOf(runs: readonly RunRecord[], workload: WorkloadName) {
   const p = find(runs, base, 'pgbench');
   if (p) return { run: p, name: 'pgbench', fallback: false };
   const f = find(runs, base, base === 'hot-product' ? 'plain-row-lock' : 'ceiling');
-  return f && (base === 'hot-product' || base === 'uniform') ? { run: f, name: `${RUNNER_NAMES[f.runner]} (fallback: pgbench not installed)`, fallback: true } : null;
+  if (!f || (base !== 'hot-product' && base !== 'uniform')) return null;
+  return { run: f, name: `${RUNNER_NAMES[f.runner]} (fallback: pgbench not installed)`, fallback: true };
 }
 
 /** The Targets lines: each workload against its ceilings, what `extraTargets` says of the others, keyed against unkeyed. */
@@ -236,7 +237,9 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
       `- ${label}, whole run: ${fmt(run.placed)} orders placed, ${fmt(run.cancelsSent)} cancellations sent (${fmt(run.cancelsAfterLoop)} after the loop), ` +
       `answered ${tally(run.cancelOutcomes) || 'nothing'}${run.badBodies ? `, ${fmt(run.badBodies)} 200 bodies wrong` : ''}; in the database ` +
       `${fmt(database.cancelled)} of its orders CANCELLED (CANCELLED orders ${fmt(database.cancelledBefore)} → ${fmt(database.cancelledAfter)})` +
-      (events ? `; the receiver accepted ${fmt(events.paidAccepted)} of their order.paid and ${fmt(events.cancelledAccepted)} order.cancelled` : '; events not checked at a receiver (--url)')
+      (events
+        ? `; the receiver accepted ${fmt(events.paidAccepted)} of their order.paid and ${fmt(events.cancelledAccepted)} order.cancelled`
+        : '; events not checked at a receiver (--url)')
     );
   };
   const held = refundRuns.length
@@ -246,7 +249,8 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
   return [
     `# Benchmark ${report.startedAt}`,
     '',
-    `${report.target}; ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}; ${Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `${report.target}; ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}; ` +
+      Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', '),
     '',
     ...cpuSection(report),
     ...ceilingSection(report),
@@ -312,7 +316,8 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
       : ['## Statements', '', 'pg_stat_statements is not loaded on this server.', '']),
     '## Invariants',
     '',
-    `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` + (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`),
+    `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` +
+      (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`),
     '',
     report.violations.length === 0
       ? 'All hold: balances = ledgers, every order paid once with one event (a cancelled one refunded once with a second event), coupons never past ' +

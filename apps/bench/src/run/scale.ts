@@ -85,7 +85,8 @@ const lines = (r: string) => `generate_series(1, ${r}.n) j CROSS JOIN LATERAL (S
 const lineAmount = (j: number) => `pg_temp.qty(k, ${j}) * pg_temp.price(${lineProduct('x', String(j))})`;
 
 /** The seed's statements, in order; every table row through the adapter's columns (insertSelect). */
-function seedSteps(s: { U: number; P: number; N: number; C: number; historyStart: number; historyEnd: number; retainedSince: number }): Array<[string, string]> {
+type Sizes = { U: number; P: number; N: number; C: number; historyStart: number; historyEnd: number; retainedSince: number };
+function seedSteps(s: Sizes): Array<[string, string]> {
   const { U, N, C, historyStart, historyEnd } = s;
   const issued = `ms - pg_temp.h(k, 22) % ${15 * DAY_MS}`;
   return [
@@ -142,7 +143,8 @@ function seedSteps(s: { U: number; P: number; N: number; C: number; historyStart
                   FROM scale_seed_orders o CROSS JOIN LATERAL ${lines('o')} GROUP BY l.product_id) s ON s.product_id = i
        ORDER BY i`)],
     ['user_coupons: used', insertSelect('user_coupons', {
-      user_id: 'user_id', coupon_id: 'coupon', issued_at: ts(issued), expires_at: ts(`${issued} + ${COUPON_VALID_DAYS * DAY_MS}`), used_at: ts('ms'), order_id: 'id',
+      user_id: 'user_id', coupon_id: 'coupon', issued_at: ts(issued), expires_at: ts(`${issued} + ${COUPON_VALID_DAYS * DAY_MS}`),
+      used_at: ts('ms'), order_id: 'id',
     }, 'FROM scale_seed_orders WHERE coupon IS NOT NULL ORDER BY k')],
     ['user_coupons: unused', insertSelect('user_coupons', {
       user_id: 'user_id', coupon_id: 'coupon', issued_at: ts('ms'), expires_at: ts(`ms + ${COUPON_VALID_DAYS * DAY_MS}`),
@@ -157,7 +159,8 @@ function seedSteps(s: { U: number; P: number; N: number; C: number; historyStart
     ['outbox_events: delivered, last 7 days', insertSelect('outbox_events', {
       event_id: 'e.event_id', event_type: "'order.paid'", aggregate_id: 's.id::text', occurred_at: ts('s.ms'), created_at: ts('s.ms'),
       payload: paidEventSql({
-        id: 'e.event_id', at: 'pg_temp.iso(s.ms)', orderId: 's.id', userId: 's.user_id', items: 'i.items', total: 's.total', discount: 's.discount', couponId: 's.coupon',
+        id: 'e.event_id', at: 'pg_temp.iso(s.ms)', orderId: 's.id', userId: 's.user_id', items: 'i.items', total: 's.total', discount: 's.discount',
+        couponId: 's.coupon',
       }),
       attempts: '1', next_attempt_at: ts('s.ms + 30000'), last_error: 'NULL', delivered_at: ts('s.ms + 20 + pg_temp.h(s.k, 51) % 480'),
     }, `FROM scale_seed_orders s
@@ -228,8 +231,10 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
   };
   try {
     process.stderr.write(`seeding at scale ${factor}: ${U} users, ${P} products, ${N} orders…\n`);
-    const empty = await q(`SELECT ${['users', 'products', 'orders', 'coupons', 'balance_ledger', 'product_sales_hourly'].map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')} AS n`);
-    if (Number(empty.rows[0].n) !== 0) throw new Error('--scale needs a fresh database (users, products, orders, coupons, ledger and rollup empty)');
+    const counts = ['users', 'products', 'orders', 'coupons', 'balance_ledger', 'product_sales_hourly'].map((t) => `(SELECT count(*) FROM ${t})`);
+    if (Number((await q(`SELECT ${counts.join(' + ')} AS n`)).rows[0].n) !== 0) {
+      throw new Error('--scale needs a fresh database (users, products, orders, coupons, ledger and rollup empty)');
+    }
     // The service's rollup job must not fold the seeded orders while they are being written: its
     // advisory lock is held until the seed has folded them itself.
     await q('SELECT pg_advisory_lock($1::int, $2::int)', ROLLUP_LOCK);
@@ -261,7 +266,9 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
     const schemaAfter = await schemaOf(client);
     const schemaUnchanged = JSON.stringify(schemaAfter) === JSON.stringify(schemaBefore);
     if (!schemaUnchanged) throw new Error(`the schema differs after seeding:\n${JSON.stringify(schemaBefore)}\n${JSON.stringify(schemaAfter)}`);
-    for (const t of ['users', 'products', 'coupons', 'balance_ledger']) await q(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), (SELECT max(id) FROM ${t}))`);
+    for (const t of ['users', 'products', 'coupons', 'balance_ledger']) {
+      await q(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), (SELECT max(id) FROM ${t}))`);
+    }
     await q('SELECT pg_advisory_unlock($1::int, $2::int)', ROLLUP_LOCK);
     await step('VACUUM (FREEZE, ANALYZE)', () => q(`VACUUM (FREEZE, ANALYZE) ${TABLES.join(', ')}, rollup_state`));
     await step('CHECKPOINT', () => q('CHECKPOINT')).catch((err: Error) => process.stderr.write(`CHECKPOINT not allowed here (${err.message}); skipped\n`));

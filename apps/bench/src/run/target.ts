@@ -98,6 +98,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   };
 }
 
+type Api = { readonly baseUrl: string; readonly authSecret: string };
 export const HOT_STOCK = 5_000;
 export const BURST_COUPONS = 100;
 
@@ -106,7 +107,7 @@ export const BURST_COUPONS = 100;
  * through the API, so each has its CHARGE ledger entry; products are priced 1,000 to 49,000 won
  * from a seeded generator, the same for the service's products and pgbench's.
  */
-async function adminApi(target: { baseUrl: string; authSecret: string }, initialStock: Map<number, number>) {
+async function adminApi(target: Api, initialStock: Map<number, number>) {
   const admin = `Bearer ${await signToken(new TextEncoder().encode(target.authSecret), { admin: true })}`;
   const pool = new Pool(target.baseUrl, { connections: 32 });
   const post = async (path: string, body: unknown): Promise<any> => {
@@ -148,7 +149,7 @@ export type Fixture = Awaited<ReturnType<typeof seedThroughApi>>['fixture'];
  * coupon (BURST_COUPONS copies), and mixed's coupon granted to `couponHolders` users.
  */
 export async function seedThroughApi(
-  target: { baseUrl: string; authSecret: string },
+  target: Api,
   size: { users: number; products: number; couponHolders: number },
   initialStock = new Map<number, number>(),
   drawn?: { userIds: number[]; productIds: number[] },
@@ -179,7 +180,7 @@ export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
  * product, created after everything else so that each set's ids are consecutive (it draws them with
  * random(first, last)). Their stock joins `initialStock`, so the audit checks pgbench's orders too.
  */
-export async function seedPgbenchRows(target: { baseUrl: string; authSecret: string }, size: { users: number; products: number }, initialStock: Map<number, number>) {
+export async function seedPgbenchRows(target: Api, size: { users: number; products: number }, initialStock: Map<number, number>) {
   const api = await adminApi(target, initialStock);
   const userIds = await api.users(size.users, 'pgbench user');
   const productIds = await api.products(size.products, 'pgbench product');
