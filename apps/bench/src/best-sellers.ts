@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { insertSelect, insertValues, pgSalesStats, refreshSalesRollup } from '@shop/adapters-postgres';
-import { narrowBench, percentile } from './narrow.ts';
+import { msOf, narrowBench, timings } from './narrow.ts';
 
 /**
  * Loads a million order items spread over 30 days and measures GET /products/top's query (the
@@ -41,39 +41,31 @@ await narrowBench('best-sellers.json', async (bench) => {
   const n = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM order_items')).rows[0]!.n;
   const loadSeconds = (performance.now() - t0) / 1000;
 
-  const r0 = performance.now();
-  await refreshSalesRollup(kysely);
-  const firstFoldSeconds = (performance.now() - r0) / 1000;
+  const firstFoldSeconds = (await msOf(() => refreshSalesRollup(kysely))) / 1000;
   const rollupRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM product_sales_hourly')).rows[0]!.n;
 
   const stats = pgSalesStats(kysely);
-  const results: Array<{ query: string; days: number; p50: number; p95: number; max: number }> = [];
+  const results = [];
   for (const days of [3, 7, 30]) {
     const since = () => new Date(Date.now() - days * 86_400_000);
     const queries = [['rollup (served)', () => stats.top(since(), 5)], ['plain aggregate', () => pool.query(NAIVE, [since(), 5])]] as const;
     for (const [query, run] of queries) {
       await run(); // warm
       const times: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const s = performance.now();
-        await run();
-        times.push(performance.now() - s);
-      }
-      times.sort((a, b) => a - b);
-      results.push({ query, days, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)! });
+      for (let i = 0; i < RUNS; i++) times.push(await msOf(run));
+      results.push({ query, days, ...timings(times) });
     }
   }
   // Folding a fresh minute of orders: what every refresh costs during a sale.
   await pool.query(insertSelect('orders', paidOrder('gen_random_uuid()', 1000, 'now()'), 'FROM generate_series(1, 5000)'));
-  const f0 = performance.now();
-  await refreshSalesRollup(kysely);
-  const incrementalMs = performance.now() - f0;
+  const incrementalMs = await msOf(() => refreshSalesRollup(kysely));
 
   const fmt = (x: number) => x.toFixed(1);
   const lines = [
     `## Best sellers with ${n.toLocaleString('en')} order items (${bench.where}, ${os.cpus().length} cores)`,
     '',
-    `Load: ${loadSeconds.toFixed(1)} s. First fold of the rollup: ${firstFoldSeconds.toFixed(1)} s → ${rollupRows.toLocaleString('en')} hourly rows. Folding 5,000 new orders: ${fmt(incrementalMs)} ms.`,
+    `Load: ${loadSeconds.toFixed(1)} s. First fold of the rollup: ${firstFoldSeconds.toFixed(1)} s → ${rollupRows.toLocaleString('en')} hourly rows. ` +
+      `Folding 5,000 new orders: ${fmt(incrementalMs)} ms.`,
     '',
     '| query | days | p50 ms | p95 ms | max ms |',
     '|---|---:|---:|---:|---:|',

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { insertSelect, insertValues, pgCouponIssuance } from '@shop/adapters-postgres';
 import { issueCoupon, systemClock } from '@shop/application';
-import { narrowBench, percentile } from './narrow.ts';
+import { narrowBench, timings } from './narrow.ts';
 
 /**
  * A coupon burst straight on the database, two ways, same run, same pool of connections:
@@ -43,10 +43,7 @@ async function burst(users: number[], issue: (userId: number) => Promise<boolean
     const ok = await issue(u);
     return { ok, ms: performance.now() - s };
   }));
-  const stats = (ok: boolean) => {
-    const xs = outcomes.filter((o) => o.ok === ok).map((o) => o.ms).sort((a, b) => a - b);
-    return xs.length ? { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.at(-1)! } : { n: 0, p50: 0, p99: 0, max: 0 };
-  };
+  const stats = (ok: boolean) => timings(outcomes.filter((o) => o.ok === ok).map((o) => o.ms));
   return { winners: stats(true), losers: stats(false) };
 }
 
@@ -59,7 +56,8 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
     const issuance = pgCouponIssuance(bench.db.kysely);
     const strategies: Array<[string, (couponId: number, userId: number) => Promise<boolean>]> = [
       ['lock first', (c, u) => lockFirst(pool, c, u)],
-      ['served (unlocked read, then one counting statement)', (c, u) => issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
+      ['served (unlocked read, then one counting statement)', (c, u) =>
+        issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
     ];
     const runs: Record<string, unknown> = {};
     const rows: string[] = [];
@@ -77,7 +75,8 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
       if (latecomers.winners.n > 0) throw new Error(`${label}: issued past the quantity`);
       runs[label] = { ...first, wallMs, issued, late: latecomers.losers };
       const { winners: w, losers: l } = first;
-      rows.push(`| ${label} | ${fmt(wallMs)} | ${fmt(w.p50)} / ${fmt(w.p99)} | ${fmt(l.p50)} / ${fmt(l.p99)} | ${fmt(latecomers.losers.p50)} / ${fmt(latecomers.losers.p99)} |`);
+      const pair = (t: { p50: number; p99: number }) => `${fmt(t.p50)} / ${fmt(t.p99)}`;
+      rows.push(`| ${label} | ${fmt(wallMs)} | ${pair(w)} | ${pair(l)} | ${pair(latecomers.losers)} |`);
     }
     const lines = [
       `## Coupon burst: ${REQUESTS} users, ${QUANTITY} copies, ${CONNECTIONS} connections (${bench.where}, ${os.cpus().length} cores)`,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBenchmark } from './driver.ts';
-import { WORKLOAD_NAMES, type WorkloadName } from './run/protocol.ts';
+import { WORKLOAD_NAMES, type WorkloadName } from './workloads.ts';
 
 const HELP = `pnpm bench [options]
   --workloads  uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform,refund
@@ -31,7 +31,7 @@ const HELP = `pnpm bench [options]
   --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions
   --scale            first seed a year of history straight into the database: 1,000,000 users,
                      100,000 products, 5,000,000 orders with their items, ledger, coupon copies,
-                     rollup and last week's events (apps/bench/src/run/scale-seed.ts); the load then
+                     rollup and last week's events (apps/bench/src/run/scale.ts); the load then
                      draws --users users and --products products at random from the whole tables
   --scale-factor F   --scale's sizes × F (default 1; e.g. 0.01 for a quick check)
 
@@ -69,7 +69,8 @@ const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[
 for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOAD_NAMES.join(', ')}`);
 const replayShare = Number(opt['replay-share']);
 if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share must be between 0 and 1, not ${opt['replay-share']}`);
-const [connections, poolSize, orderWrites, durationS, warmupS] = [opt.connections, opt.pool, opt['order-writes'], opt.duration, opt.warmup].map(Number) as [number, number, number, number, number];
+const [connections, poolSize, orderWrites, durationS, warmupS] = [opt.connections, opt.pool, opt['order-writes'], opt.duration, opt.warmup].map(Number) as
+  [number, number, number, number, number];
 
 runBenchmark({
   workloads,

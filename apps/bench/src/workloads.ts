@@ -1,34 +1,22 @@
-import { observeLockWaits, waitForDelivery } from './run/observe.ts';
-import type { Fixture, LoadResult, Requests, Shape, WorkloadName } from './run/protocol.ts';
+import type { LoadResult, Requests } from './run/child.ts';
+import { observeLockWaits, waitForDelivery } from './run/measure.ts';
 import { checkRefund, countCancelled } from './run/refund.ts';
-import { fmt, type RunRecord } from './run/report.ts';
-import { BURST_COUPONS, HOT_STOCK } from './run/seed.ts';
-import { latency } from './run/stats.ts';
-import type { Target } from './run/target.ts';
+import { find, ratio, type RunRecord } from './run/report.ts';
+import { fmt, latency, type Shape } from './run/stats.ts';
+import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
 
-export interface Options {
-  readonly connections: number;
-  readonly timed: Shape;
-  readonly hotAttempts: number;
-  readonly refundOrders: number;
-  readonly replayShare: number;
-}
+export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
+export type Options = { readonly connections: number; readonly timed: Shape; readonly hotAttempts: number; readonly refundOrders: number };
 
-/** What a workload's check sees: the run it made (to add its figures to), the database, the fixture. */
-export interface Checked {
-  readonly run: RunRecord;
-  readonly result: LoadResult;
-  readonly target: Target;
-  readonly fixture: Fixture;
-  /** What `before` returned as the run started. */
-  readonly state: unknown;
-}
+/** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
+type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
 /**
  * One workload: what the load process sends, how long, the product it sells out, what it checks
  * and how it is reported. Ceiling runs (the same load from one Node process, and pgbench) are
- * declared on the workloads that are measured against the database's own limit; a keyed twin runs
- * right after its twin, and the ceilings after both, so that the pair meets the same server.
+ * declared on the workloads measured against the database's own limit; they run after the workload
+ * and its keyed twin, so that the pair meets the same server.
  */
 export interface Workload {
   readonly name: WorkloadName;
@@ -37,7 +25,7 @@ export interface Workload {
   readonly shape: (o: Options, f: Fixture) => Shape;
   /** The hot product its service run sells out (HOT_STOCK each, one per run). */
   readonly hotProduct?: (f: Fixture) => number;
-  /** Ceiling runs after it (and its keyed twin): the Node runners with the products they use, then pgbench. */
+  /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
   readonly ceilings?: ReadonlyArray<{ variant: 'service-sql' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
   /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
   readonly before?: (t: Target) => Promise<unknown> | unknown;
@@ -51,13 +39,10 @@ export interface Workload {
   readonly target?: (run: RunRecord, runs: readonly RunRecord[]) => string;
 }
 
-const uniformService = (runs: readonly RunRecord[]) => runs.find((r) => r.workload === 'uniform' && r.runner === 'service');
-
 /** Every hot run, service or Node ceiling, sells exactly HOT_STOCK units and no more. */
 export async function checkSoldOut({ run, target }: Pick<Checked, 'run' | 'target'>, productId: number): Promise<string[]> {
-  const sold = run.summary.outcomes['201'] ?? 0;
-  const soldOut = run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0;
-  const stock = Number((await target.pool.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId])).rows[0]!.stock);
+  const [sold, soldOut] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0];
+  const stock = Number((await target.pool.query('SELECT stock FROM products WHERE id = $1', [productId])).rows[0].stock);
   // Sales per second while there was stock: the figure a flash sale cares about.
   const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
   run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
@@ -65,30 +50,19 @@ export async function checkSoldOut({ run, target }: Pick<Checked, 'run' | 'targe
   return [`${run.label}: ${sold} sold, ${soldOut} OUT_OF_STOCK, stock left ${stock}; expected exactly ${HOT_STOCK} sold and stock 0`];
 }
 
+const timed = (o: Options) => o.timed;
 const hot = (name: WorkloadName, product: (f: Fixture) => number, keyed = false): Workload => ({
-  name,
-  requests: 'hot',
-  keyed,
-  shape: (o) => ({ kind: 'count', attempts: o.hotAttempts }),
-  hotProduct: product,
+  name, requests: 'hot', keyed, shape: (o) => ({ kind: 'count', attempts: o.hotAttempts }), hotProduct: product,
   check: (c) => checkSoldOut(c, product(c.fixture)),
 });
 
 /** In the order they run. */
 export const WORKLOADS: readonly Workload[] = [
-  {
-    name: 'uniform',
-    requests: 'uniform',
-    shape: (o) => o.timed,
-    ceilings: [{ variant: 'service-sql', products: (f) => f.productIds }],
-  },
-  { name: 'uniform-keyed', requests: 'uniform', keyed: true, shape: (o) => o.timed },
+  { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'service-sql', products: (f) => f.productIds }] },
+  { name: 'uniform-keyed', requests: 'uniform', keyed: true, shape: timed },
   {
     ...hot('hot-product', (f) => f.hot.service),
-    ceilings: [
-      { variant: 'service-sql', products: (f) => [f.hot.serviceSql] },
-      { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] },
-    ],
+    ceilings: [{ variant: 'service-sql', products: (f) => [f.hot.serviceSql] }, { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] }],
   },
   hot('hot-product-keyed', (f) => f.hot.keyed, true),
   {
@@ -100,20 +74,19 @@ export const WORKLOADS: readonly Workload[] = [
     after: async (locks) => ({ lockWaits: await (locks as ReturnType<typeof observeLockWaits>).stop() }),
     async check({ run, target, fixture }) {
       run.exhaustedP99Ms = latency(run.samples, (s) => s[3] === 'COUPON_EXHAUSTED').p99;
-      const issued = run.summary.outcomes['201'] ?? 0;
+      const [issued, exhausted] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['409 COUPON_EXHAUSTED'] ?? 0];
       const c = (await target.pool.query<{ issued: number; holders: number }>(
         `SELECT issued_quantity AS issued, (SELECT count(DISTINCT user_id)::int FROM user_coupons WHERE coupon_id = $1) AS holders FROM coupons WHERE id = $1`,
         [fixture.couponId],
       )).rows[0]!;
-      const exhausted = run.summary.outcomes['409 COUPON_EXHAUSTED'] ?? 0;
-      if (issued === BURST_COUPONS && c.issued === BURST_COUPONS && c.holders === BURST_COUPONS && exhausted === run.summary.requests - BURST_COUPONS) return [];
+      if ([issued, c.issued, c.holders].every((n) => n === BURST_COUPONS) && exhausted === run.summary.requests - BURST_COUPONS) return [];
       return [`coupon-burst: ${issued} answered 201, ${c.issued} counted, ${c.holders} holders; expected exactly ${BURST_COUPONS}, the rest COUPON_EXHAUSTED`];
     },
-    target: (r) =>
-      `coupon-burst: COUPON_EXHAUSTED answered with p99 ${fmt(r.exhaustedP99Ms ?? 0)} ms; sessions waiting on a lock: at most ${r.lockWaits?.max ?? '?'}, ` +
-      `on average ${r.lockWaits?.mean ?? '?'} (${r.lockWaits?.samples ?? 0} samples)`,
+    target: ({ exhaustedP99Ms, lockWaits: l }) =>
+      `coupon-burst: COUPON_EXHAUSTED answered with p99 ${fmt(exhaustedP99Ms ?? 0)} ms; sessions waiting on a lock: at most ${l?.max ?? '?'}, ` +
+      `on average ${l?.mean ?? '?'} (${l?.samples ?? 0} samples)`,
   },
-  { name: 'mixed', requests: 'mixed', shape: (o) => o.timed },
+  { name: 'mixed', requests: 'mixed', shape: timed },
   {
     // Its requests, orders and cancellations alike: about refundOrders orders, every second one
     // cancelled (an order answered as the loop ends is cancelled after it, unmeasured).
@@ -123,24 +96,17 @@ export const WORKLOADS: readonly Workload[] = [
     perOperation: true,
     before: (t) => countCancelled(t.pool),
     async check({ run, result, target, state }) {
-      const load = result.refund;
-      if (!load) return [`${run.label}: the load process reported no orders or cancellations`];
+      if (!result.refund) return [`${run.label}: the load process reported no orders or cancellations`];
       await waitForDelivery(target.pool); // its checks need every event delivered, order.cancelled included
-      const { report, violations } = await checkRefund(target.pool, target.receiver, load, state as number, result.samples, result.windowMs);
+      const { report, violations } = await checkRefund(target.pool, target.receiver, result.refund, state as number, result.samples, result.windowMs);
       run.refund = report;
-      const { window: w, run: l, database: d } = report;
-      process.stderr.write(
-        `  refund: ${w.ordersPerSecond} orders/s, ${w.cancelsPerSecond} cancellations/s; ${l.placed} placed, ${l.cancelsSent} cancellations sent, ` +
-          `${load.cancelled.length} answered 200, ${d.cancelledAfter - d.cancelledBefore} CANCELLED in the database; ${violations.length} violations\n`,
-      );
       return violations;
     },
     target: (r, runs) => {
-      const w = r.refund!.window;
-      const u = uniformService(runs);
+      const [w, u] = [r.refund!.window, find(runs, 'uniform')];
       return (
-        `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} cancellations/s = ` +
-        `${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
+        `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
+        `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
         `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`
       );
     },
@@ -150,7 +116,7 @@ export const WORKLOADS: readonly Workload[] = [
     // the relay falls behind, the orders must not.
     name: 'slow-platform',
     requests: 'uniform',
-    shape: (o) => o.timed,
+    shape: timed,
     before: (t) => {
       if (!t.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
       t.receiver.delayMs = 1_000;
@@ -159,13 +125,13 @@ export const WORKLOADS: readonly Workload[] = [
       t.receiver!.delayMs = 0;
       return {};
     },
-    target: (r, runs) => {
-      const u = uniformService(runs);
+    target: ({ summary: s }, runs) => {
+      const u = find(runs, 'uniform')?.summary;
       if (!u) return '';
       return (
-        `slow-platform (every event delivery answered after 1 s): ${fmt(r.summary.ordersPerSecond)} orders/s = ` +
-        `**${Math.round((r.summary.ordersPerSecond / u.summary.ordersPerSecond) * 100) / 100}×** uniform's with a prompt platform; ` +
-        `p99 ${fmt(r.summary.latencyMs.p99)} ms vs ${fmt(u.summary.latencyMs.p99)} ms`
+        `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
+        `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+        `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`
       );
     },
   },

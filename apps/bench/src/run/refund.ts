@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Receiver } from '../../../../test/support/receiver.ts';
-import { CANCEL, ORDER, type RefundLoad, type Sample } from './protocol.ts';
-import { latency, round } from './stats.ts';
+import type { RefundLoad } from './child.ts';
+import { CANCEL, latency, ORDER, round, type Sample } from './stats.ts';
 
 /** refund's measured window: orders answered 201 and cancellations answered 200, each on its own. */
 export function refundWindow(samples: readonly Sample[], windowMs: number) {
@@ -9,11 +9,7 @@ export function refundWindow(samples: readonly Sample[], windowMs: number) {
   const orders = samples.filter((s) => s[4] === ORDER && s[2] === 201).length;
   const cancels = samples.filter((s) => s[4] === CANCEL && s[2] === 200).length;
   return {
-    seconds: round(seconds),
-    orders,
-    ordersPerSecond: round(orders / seconds),
-    cancels,
-    cancelsPerSecond: round(cancels / seconds),
+    seconds: round(seconds), orders, ordersPerSecond: round(orders / seconds), cancels, cancelsPerSecond: round(cancels / seconds),
     /** Orders + cancellations that succeeded: what its CPU is divided by. */
     operationsPerSecond: round((orders + cancels) / seconds),
     orderLatencyMs: latency(samples, (s) => s[4] === ORDER),
@@ -22,10 +18,8 @@ export function refundWindow(samples: readonly Sample[], windowMs: number) {
 }
 
 export type RefundReport = Awaited<ReturnType<typeof checkRefund>>['report'];
-
-export const countCancelled = async (pool: pg.Pool): Promise<number> =>
+export const countCancelled = async (pool: pg.Pool) =>
   (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE status = 'CANCELLED'`)).rows[0]!.n;
-
 const some = (ids: readonly string[]) => ids.slice(0, 3).join(', ') + (ids.length > 3 ? ', …' : '');
 
 /**
@@ -38,9 +32,7 @@ const some = (ids: readonly string[]) => ids.slice(0, 3).join(', ') + (ids.lengt
  */
 export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load: RefundLoad, cancelledBefore: number, samples: Sample[], windowMs: number) {
   const violations: string[] = [];
-  const v = (bad: number | boolean, what: string) => {
-    if (bad) violations.push(`refund: ${what}`);
-  };
+  const v = (bad: number | boolean, what: string) => void (bad && violations.push(`refund: ${what}`));
   const expected = Math.floor(load.placed.length / 2);
   v(load.cancelsSent !== expected, `${load.cancelsSent} cancellations sent for ${load.placed.length} orders placed; expected ${expected} (every second one)`);
   const outcomes = Object.entries(load.outcomes);
@@ -61,22 +53,21 @@ export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load
     [load.placed],
   );
   const answered = new Set(load.cancelled);
-  const isCancelled = (r: (typeof rows)[number]) => r.status === 'CANCELLED';
   const found = rows.filter((r) => r.status !== null);
-  const list = (rs: typeof rows, detail = false) => rs.map((r) => (detail ? `${r.id} (${r.status}, paid ${r.paid}, ${r.refunds} refunds of ${r.refunded ?? 0})` : r.id));
-  const missing = rows.filter((r) => r.status === null);
-  const notCancelled = found.filter((r) => answered.has(r.id) && !isCancelled(r)).map((r) => `${r.id} (${r.status})`);
-  const unanswered = new Set(found.filter((r) => !answered.has(r.id) && isCancelled(r)).map((r) => r.id));
-  const badRefund = found.filter((r) => (isCancelled(r) ? r.refunds !== 1 || r.refunded !== r.paid : r.refunds !== 0));
-  v(missing.length, `${missing.length} orders answered 201 are not in the database: ${some(list(missing))}`);
+  const cancelled = found.filter((r) => r.status === 'CANCELLED');
+  const missing = rows.filter((r) => r.status === null).map((r) => r.id);
+  const notCancelled = found.filter((r) => answered.has(r.id) && r.status !== 'CANCELLED').map((r) => `${r.id} (${r.status})`);
+  const unanswered = new Set(cancelled.filter((r) => !answered.has(r.id)).map((r) => r.id));
+  const badRefund = found.filter((r) => (r.status === 'CANCELLED' ? r.refunds !== 1 || r.refunded !== r.paid : r.refunds !== 0));
+  v(missing.length, `${missing.length} orders answered 201 are not in the database: ${some(missing)}`);
   v(notCancelled.length, `${notCancelled.length} cancellations answered 200 left their order not CANCELLED: ${some(notCancelled)}`);
   v(unanswered.size, `${unanswered.size} orders are CANCELLED without a 200 answer: ${some([...unanswered])}`);
-  v(badRefund.length, `${badRefund.length} orders not refunded exactly once (a CANCELLED order: one REFUND of its paidAmount; a PAID one: none): ${some(list(badRefund, true))}`);
+  v(badRefund.length, `${badRefund.length} orders not refunded exactly once (a CANCELLED order: one REFUND of its paidAmount; a PAID one: none): ` +
+    some(badRefund.map((r) => `${r.id} (${r.status}, paid ${r.paid}, ${r.refunds} refunds of ${r.refunded ?? 0})`)));
   const cancelledAfter = await countCancelled(pool);
-  v(
-    cancelledAfter - cancelledBefore !== answered.size,
-    `the database gained ${cancelledAfter - cancelledBefore} CANCELLED orders (${cancelledBefore} → ${cancelledAfter}); ${answered.size} cancellations were answered 200`,
-  );
+  const gained = cancelledAfter - cancelledBefore;
+  v(gained !== answered.size,
+    `the database gained ${gained} CANCELLED orders (${cancelledBefore} → ${cancelledAfter}); ${answered.size} cancellations were answered 200`);
 
   // The receiver's deliveries in the order it accepted them: each order's first of each type.
   let events: { paidAccepted: number; cancelledAccepted: number } | null = null;
@@ -84,22 +75,22 @@ export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load
     const placed = new Set(load.placed);
     const first = { 'order.paid': new Map<string, number>(), 'order.cancelled': new Map<string, number>() };
     receiver.accepted.forEach((e, i) => {
-      const id = e.body?.data?.orderId as string | undefined;
-      const seen = first[e.body?.type as keyof typeof first];
+      const [id, seen] = [e.body?.data?.orderId as string | undefined, first[e.body?.type as keyof typeof first]];
       if (id && placed.has(id) && seen && !seen.has(id)) seen.set(id, i);
     });
-    const [paid, cancelled] = [first['order.paid'], first['order.cancelled']];
+    const [paid, cancels] = [first['order.paid'], first['order.cancelled']];
     const noPaid = load.placed.filter((id) => !paid.has(id));
-    const noCancelled = load.placed.filter((id) => answered.has(id) && !cancelled.has(id));
-    const early = load.placed.filter((id) => answered.has(id) && cancelled.has(id) && !(paid.get(id)! <= cancelled.get(id)!));
-    const stray = load.placed.filter((id) => !answered.has(id) && cancelled.has(id) && !unanswered.has(id));
+    const noCancelled = load.placed.filter((id) => answered.has(id) && !cancels.has(id));
+    const early = load.placed.filter((id) => answered.has(id) && cancels.has(id) && !(paid.get(id)! <= cancels.get(id)!));
+    const stray = load.placed.filter((id) => !answered.has(id) && cancels.has(id) && !unanswered.has(id));
     v(noPaid.length, `${noPaid.length} orders placed never had their order.paid accepted: ${some(noPaid)}`);
     v(noCancelled.length, `${noCancelled.length} cancelled orders never had their order.cancelled accepted: ${some(noCancelled)}`);
     v(early.length, `${early.length} orders.cancelled accepted before their order.paid: ${some(early)}`);
     v(stray.length, `${stray.length} orders not cancelled had an order.cancelled delivered: ${some(stray)}`);
-    events = { paidAccepted: paid.size, cancelledAccepted: cancelled.size };
+    events = { paidAccepted: paid.size, cancelledAccepted: cancels.size };
   }
-  const run = { placed: load.placed.length, cancelsSent: load.cancelsSent, cancelsAfterLoop: load.cancelsAfterLoop, cancelOutcomes: load.outcomes, badBodies: load.badBodies };
-  const database = { cancelled: found.filter(isCancelled).length, cancelledBefore, cancelledAfter };
+  const { cancelsSent, cancelsAfterLoop, outcomes: cancelOutcomes, badBodies } = load;
+  const run = { placed: load.placed.length, cancelsSent, cancelsAfterLoop, cancelOutcomes, badBodies };
+  const database = { cancelled: cancelled.length, cancelledBefore, cancelledAfter };
   return { report: { window: refundWindow(samples, windowMs), run, database, events }, violations };
 }

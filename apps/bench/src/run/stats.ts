@@ -1,35 +1,27 @@
-import { ORDER, type LoadResult, type Sample } from './protocol.ts';
+/**
+ * One measured request: start (ms since the window opened), latency (ms), status, error code, and
+ * what it was: ORDER, CANCEL or 0 for anything else.
+ */
+export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2];
+export const [ORDER, CANCEL] = [1, 2] as const;
+/** Either a timed window after a warm-up, or a fixed number of attempts, all measured. */
+export type Shape = { readonly kind: 'timed'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'count'; readonly attempts: number };
 
 export const round = (n: number) => Math.round(n * 100) / 100;
-
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-export type Latency = { p50: number; p95: number; p99: number; max: number };
+export const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
+/** Nearest rank: the smallest value with at least q of them at or below it. */
+export const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
+export const sortedMs = (xs: number[]) => xs.sort((a, b) => a - b);
 
 /** Percentiles of the samples `which` picks (all by default). */
-export function latency(samples: readonly Sample[], which: (s: Sample) => boolean = () => true): Latency {
-  const sorted = samples.filter(which).map((s) => s[1]).sort((a, b) => a - b);
+export function latency(samples: readonly Sample[], which: (s: Sample) => boolean = () => true) {
+  const sorted = sortedMs(samples.filter(which).map((s) => s[1]));
   const q = (p: number) => round(quantile(sorted, p));
   return { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: round(sorted.at(-1) ?? 0) };
 }
 
-export interface Summary {
-  readonly requests: number;
-  readonly requestsPerSecond: number;
-  readonly orders: number;
-  readonly ordersPerSecond: number;
-  readonly latencyMs: Latency;
-  /** "201", "400 OUT_OF_STOCK", … */
-  readonly outcomes: Record<string, number>;
-  /** Requests completed in each second of the window, for the chart. */
-  readonly perSecond: number[];
-  readonly transportErrors: number;
-}
-
-export function summarise({ samples, windowMs, transportErrors }: LoadResult): Summary {
+export type Summary = ReturnType<typeof summarise>;
+export function summarise({ samples, windowMs, transportErrors }: { samples: Sample[]; windowMs: number; transportErrors: number }) {
   const outcomes: Record<string, number> = {};
   const perSecond = new Array<number>(Math.max(1, Math.ceil(windowMs / 1000))).fill(0);
   let orders = 0;
@@ -40,15 +32,14 @@ export function summarise({ samples, windowMs, transportErrors }: LoadResult): S
     perSecond[Math.min(perSecond.length - 1, Math.floor((start + ms) / 1000))]!++;
   }
   const seconds = windowMs / 1000;
+  const sorted = sortedMs(samples.map((s) => s[1]));
   return {
-    requests: samples.length,
-    requestsPerSecond: round(samples.length / seconds),
-    orders,
-    ordersPerSecond: round(orders / seconds),
-    latencyMs: latency(samples),
-    outcomes,
+    requests: samples.length, requestsPerSecond: round(samples.length / seconds), orders, ordersPerSecond: round(orders / seconds),
+    latencyMs: latency(samples), outcomes, transportErrors,
+    /** Requests completed in each second of the window. */
     perSecond,
-    transportErrors,
+    /** The latency distribution: ms within which 5 %, 10 %, … 100 % of the requests were answered. */
+    latencyCdfMs: Array.from({ length: 20 }, (_, i) => round(quantile(sorted, (i + 1) / 20))),
   };
 }
 
@@ -57,8 +48,7 @@ export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
@@ -68,8 +58,7 @@ export const pick = <T>(rand: () => number, from: readonly T[]): T => from[Math.
 
 /** 1 to 3 distinct products, 1 unit each: the uniform order. */
 export function uniformItems(rand: () => number, productIds: readonly number[]) {
-  const n = 1 + Math.floor(rand() * 3);
-  const chosen = new Set<number>();
+  const [n, chosen] = [1 + Math.floor(rand() * 3), new Set<number>()];
   while (chosen.size < n) chosen.add(pick(rand, productIds));
   return [...chosen].map((productId) => ({ productId, quantity: 1 }));
 }

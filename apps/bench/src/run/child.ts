@@ -1,0 +1,329 @@
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import type pg from 'pg';
+import { Pool } from 'undici';
+import { signToken } from '@shop/adapters-http';
+import { insertValues, openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork } from '@shop/adapters-postgres';
+import { placeOrder, systemClock, uuidV7 } from '@shop/application';
+import { isDomainError, orderPaidEvent, paidOrder } from '@shop/domain';
+import { CANCEL, ORDER, pick, quantile, round, seededRandom, sortedMs, uniformItems, type Sample, type Shape } from './stats.ts';
+import type { Fixture } from './target.ts';
+
+/**
+ * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP
+ * load (`load`), or the order code without HTTP from one Node process (`ceiling`). The orchestrator
+ * forks this file with one plan, hears the measured window's edges (it samples CPU there) and gets
+ * the samples back.
+ */
+
+type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
+export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
+export type LoadPlan = Common & {
+  readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
+  /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again. */
+  readonly keyed: boolean; readonly replayShare: number;
+  /** hot: the product every order buys. */
+  readonly productId: number;
+};
+/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the textbook transaction below. */
+export type CeilingPlan = Common & {
+  readonly kind: 'ceiling'; readonly variant: 'service-sql' | 'plain-row-lock'; readonly databaseUrl: string;
+  /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. */
+  readonly productIds: readonly number[]; readonly userIds: readonly number[];
+  /** As the service's DATABASE_POOL_SIZE and ORDER_WRITES_IN_FLIGHT. */
+  readonly poolSize: number; readonly orderWrites: number;
+};
+type Loaded = Awaited<ReturnType<typeof load>>;
+export type ReplayStats = NonNullable<Loaded['replays']>;
+export type RefundLoad = NonNullable<Loaded['refund']>;
+export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: RefundLoad };
+type Message = { type: 'edge'; edge: 'start' | 'end' } | { type: 'result'; result: LoadResult };
+type Attempt = { status: number; code: string; kind: Sample[4] };
+
+/** Runs a plan in a child process; `onEdge` hears its measured window open and close. */
+export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' | 'end', pid: number) => void): Promise<LoadResult> {
+  const child = fork(fileURLToPath(import.meta.url), {
+    execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced',
+  });
+  return new Promise((resolve, reject) => {
+    let result: LoadResult | null = null;
+    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(m.edge, child.pid!) : (result = m.result)));
+    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${plan.kind} process exited with ${code}`))));
+    child.send(plan);
+  });
+}
+
+const tell = (m: Message) => process.send!(m);
+
+/**
+ * `connections` workers each send the next request as soon as the previous one is answered, as a
+ * pool of keep-alive clients does. A timed shape measures the window after the warm-up; a counted
+ * one every attempt.
+ */
+async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt>) {
+  const samples: Sample[] = [];
+  let [failures, started] = [0, 0];
+  const t0 = performance.now();
+  const [warmup, length] = shape.kind === 'timed' ? [shape.warmupMs, shape.durationMs] : [0, Number.POSITIVE_INFINITY];
+  const [start, end] = [t0 + warmup, t0 + warmup + length];
+  const more = () => (shape.kind === 'timed' ? performance.now() < end : started < shape.attempts);
+  const edge = (e: 'start' | 'end') => tell({ type: 'edge', edge: e });
+  const edges = shape.kind === 'timed' ? [setTimeout(() => edge('start'), warmup), setTimeout(() => edge('end'), warmup + length)] : [];
+  if (shape.kind === 'count') edge('start');
+  const worker = async () => {
+    while (more()) {
+      const [index, a] = [started++, performance.now()];
+      const outcome = await attempt(index).catch((err: { code?: string }): Attempt => {
+        failures++;
+        return { status: 0, code: err.code ?? 'TRANSPORT', kind: 0 };
+      });
+      const b = performance.now();
+      if (a >= start && b <= end) samples.push([a - start, b - a, outcome.status, outcome.code, outcome.kind]);
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  if (shape.kind === 'count') edge('end');
+  edges.forEach(clearTimeout);
+  return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures };
+}
+
+const parse = (text: string): any => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
+async function load(plan: LoadPlan) {
+  const { fixture: f } = plan;
+  const secret = new TextEncoder().encode(plan.authSecret);
+  const tokens = new Map(await Promise.all(f.userIds.map(async (id) => [id, `Bearer ${await signToken(secret, { userId: id })}`] as const)));
+  const rand = seededRandom(plan.seed);
+  const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: string, key?: string) => {
+    const headers: Record<string, string> = {};
+    if (userId !== null) headers.authorization = tokens.get(userId)!;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (key) headers['idempotency-key'] = key;
+    const res = await pool.request({ method, path, headers, body });
+    const text = await res.body.text();
+    const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
+    return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
+  };
+  const send = (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown): Promise<Attempt> =>
+    exchange(method, path, userId, body === undefined ? undefined : JSON.stringify(body)).then(({ status, code }) => ({ status, code, kind: 0 }));
+
+  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and
+  // body. Replays are not samples and draw from their own random stream, so the orders themselves
+  // are the unkeyed twin's, request for request.
+  const replayRand = seededRandom(plan.seed ^ 0x2545f491);
+  const inFlight = new Set<Promise<void>>();
+  const replayMs: number[] = [];
+  const replays = {
+    sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
+    /** First answers (a fresh key) marked `idempotent-replayed`: a key collision or a bug. */
+    firstAnswersMarkedReplayed: 0,
+  };
+  const mismatch = (kind: string, detail: string) => {
+    replays.mismatched++;
+    replays.mismatchKinds[kind] = (replays.mismatchKinds[kind] ?? 0) + 1;
+    if (replays.examples.length < 5) replays.examples.push(`${kind}: ${detail}`.slice(0, 600));
+  };
+  const replay = async (userId: number, body: string, key: string, first: string) => {
+    await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
+    replays.sent++;
+    const t0 = performance.now();
+    const again = await exchange('POST', '/orders', userId, body, key).catch((err: { code?: string }) => err);
+    replayMs.push(performance.now() - t0);
+    if (!('status' in again)) return mismatch(`transport ${again.code ?? 'error'}`, `key ${key}`);
+    if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
+    if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
+    const answer = parse(again.text);
+    if (answer === undefined || !isDeepStrictEqual(answer, parse(first))) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
+    replays.matched++;
+    if (again.text === first) replays.byteIdentical++;
+  };
+
+  // refund: every second order answered 201 is cancelled by its owner as the next request a free
+  // connection sends, racing new orders on the same rows; tracked over the whole run, window or not.
+  const cancelQueue: Array<{ orderId: string; userId: number }> = [];
+  const refund = {
+    placed: [] as string[], cancelsSent: 0, cancelsAfterLoop: 0, cancelled: [] as string[], refused: [] as Array<[orderId: string, outcome: string]>,
+    /** "200", "409 ORDER_NOT_CANCELLABLE", "0 ECONNRESET", … */
+    outcomes: {} as Record<string, number>,
+    /** 200 answers whose body was not this order, CANCELLED, with a cancelledAt. */
+    badBodies: 0, examples: [] as string[],
+  };
+  const cancel = async ({ orderId, userId }: { orderId: string; userId: number }): Promise<Attempt> => {
+    refund.cancelsSent++;
+    const tally = (outcome: string) => {
+      refund.outcomes[outcome] = (refund.outcomes[outcome] ?? 0) + 1;
+      if (outcome !== '200') refund.refused.push([orderId, outcome]);
+    };
+    const r = await exchange('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, userId).catch((err: { code?: string }) => {
+      tally(`0 ${err.code ?? 'TRANSPORT'}`);
+      throw err;
+    });
+    tally(r.status === 200 ? '200' : `${r.status} ${r.code}`.trim());
+    if (r.status === 200) {
+      refund.cancelled.push(orderId);
+      const o = parse(r.text) ?? {};
+      if (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string') {
+        refund.badBodies++;
+        if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
+      }
+    }
+    return { status: r.status, code: r.code, kind: CANCEL };
+  };
+
+  const order = async (userId: number, items: Array<{ productId: number; quantity: number }>, couponId?: number): Promise<Attempt> => {
+    const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
+    const key = plan.keyed ? randomUUID() : undefined;
+    const first = await exchange('POST', '/orders', userId, body, key);
+    if (first.status === 201 && key) {
+      if (first.replayed !== undefined) replays.firstAnswersMarkedReplayed++;
+      if (replayRand() < plan.replayShare) {
+        const p = replay(userId, body, key, first.text).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }
+    if (first.status === 201 && plan.requests === 'refund') {
+      refund.placed.push(parse(first.text).orderId);
+      if (refund.placed.length % 2 === 0) cancelQueue.push({ orderId: refund.placed.at(-1)!, userId });
+    }
+    return { status: first.status, code: first.code, kind: ORDER };
+  };
+
+  const holders = [...f.couponHolders];
+  const uniform = () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds));
+  const requests: Record<Requests, (index: number) => Promise<Attempt>> = {
+    uniform,
+    hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
+    'coupon-burst': (index) => {
+      const userId = f.userIds[index % f.userIds.length]!;
+      return send('POST', `/coupons/${f.couponId}/issue`, userId, { userId });
+    },
+    // A free connection takes a queued cancellation before a new order.
+    refund: () => {
+      const queued = cancelQueue.shift();
+      return queued ? cancel(queued) : uniform();
+    },
+    // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
+    mixed: () => {
+      const r = rand();
+      if (r < 0.7) return rand() < 0.9 ? send('GET', `/products/${pick(rand, f.productIds)}`, null) : send('GET', '/products?limit=20', null);
+      const userId = pick(rand, f.userIds);
+      if (r < 0.8) return send('GET', `/users/${userId}/balance`, userId);
+      if (r < 0.85) return send('POST', `/users/${userId}/balance/charge`, userId, { amount: 10_000 });
+      const items = uniformItems(rand, f.productIds);
+      return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
+    },
+  };
+
+  const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests]);
+  // The replays it scheduled still count, and so do the cancellations of orders answered as the loop
+  // ended (every second order is cancelled, window or not).
+  while (inFlight.size > 0) await Promise.all([...inFlight]);
+  await Promise.all(Array.from({ length: Math.min(plan.connections, cancelQueue.length) }, async () => {
+    for (let queued = cancelQueue.shift(); queued; queued = cancelQueue.shift()) {
+      refund.cancelsAfterLoop++;
+      await cancel(queued).catch(() => undefined); // tallied as a transport error
+    }
+  }));
+  await pool.close();
+  const sorted = sortedMs(replayMs);
+  const latencyMs = { p50: round(quantile(sorted, 0.5)), p99: round(quantile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) };
+  const refunds = plan.requests === 'refund';
+  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs } : undefined };
+}
+
+/** The ceilings, with as many concurrent callers as the HTTP load has connections and a pool as the service's. */
+async function ceiling(plan: CeilingPlan) {
+  const db = openDatabase({ connectionString: plan.databaseUrl, max: plan.poolSize, applicationName: 'bench-ceiling' });
+  const book = pgOrderBook(db.kysely, { writesInFlight: plan.orderWrites });
+  const deps = { uow: new PgUnitOfWork(db.kysely), book, reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
+  const rand = seededRandom(plan.seed);
+  const serviceSql = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {
+    try {
+      await placeOrder(deps, { actor: { role: 'user', userId }, userId, items });
+      return { status: 201, code: '', kind: ORDER };
+    } catch (err) {
+      if (!isDomainError(err)) throw err;
+      return { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(err.code) ? 404 : 400, code: err.code, kind: ORDER };
+    }
+  };
+  const attempt = (): Promise<Attempt> => {
+    const [userId, productId] = [pick(rand, plan.userIds), plan.productIds[0]!];
+    if (plan.productIds.length > 1) return serviceSql(userId, uniformItems(rand, plan.productIds));
+    return plan.variant === 'plain-row-lock' ? plainRowLockOrder(db.pool, userId, productId) : serviceSql(userId, [{ productId, quantity: 1 }]);
+  };
+  // Every connection open before measuring, as the service's pool and the load's sockets are.
+  await Promise.all(Array.from({ length: plan.poolSize }, () => db.pool.query('SELECT 1')));
+  const result = await closedLoop(plan.shape, plan.connections, attempt);
+  await db.close();
+  return result;
+}
+
+const PLAIN_ORDER = [
+  insertValues('orders', {
+    id: '$1', user_id: '$2', status: "'PAID'", total_amount: '$3', discount_amount: '0', paid_amount: '$3', coupon_id: 'NULL', created_at: '$4',
+  }),
+  insertValues('order_items', { order_id: '$1', line_no: '1', product_id: '$2', quantity: '1', unit_price: '$3', line_amount: '$3' }),
+  insertValues('balance_ledger', { user_id: '$1', type: "'PAYMENT'", amount: '$2', balance_after: '$3', order_id: '$4', created_at: '$5' }),
+  insertValues('outbox_events', { event_id: '$1', event_type: "'order.paid'", aggregate_id: '$2', payload: '$3', occurred_at: '$4' }),
+] as const;
+
+/**
+ * The textbook order transaction the hot product is measured against (pgbench's hot script,
+ * statement for statement): the stock row locked first, then everything else one statement at a
+ * time, so the product's lock is held across about ten round trips. The service never runs this.
+ */
+async function plainRowLockOrder(pool: pg.Pool, userId: number, productId: number): Promise<Attempt> {
+  const c = await pool.connect();
+  const refuse = async (status: number, code: string): Promise<Attempt> => {
+    await c.query('ROLLBACK');
+    return { status, code, kind: ORDER };
+  };
+  try {
+    await c.query('BEGIN');
+    const product = (await c.query<{ price: number; stock: number }>('SELECT price, stock FROM products WHERE id = $1 FOR UPDATE', [productId])).rows[0];
+    if (!product) return await refuse(404, 'PRODUCT_NOT_FOUND');
+    if (product.stock < 1) return await refuse(400, 'OUT_OF_STOCK');
+    const balance = (await c.query<{ balance: number }>('SELECT balance FROM users WHERE id = $1 FOR UPDATE', [userId])).rows[0]!.balance;
+    if (balance < product.price) return await refuse(400, 'INSUFFICIENT_BALANCE');
+    const line = { productId, quantity: 1, unitPrice: product.price, lineAmount: product.price };
+    const o = paidOrder({ orderId: uuidV7.next(), userId, lines: [line], couponId: null, discountAmount: 0, createdAt: new Date() });
+    const event = orderPaidEvent(uuidV7.next(), o);
+    await c.query('UPDATE products SET stock = stock - 1, updated_at = $2 WHERE id = $1', [productId, o.createdAt]);
+    await c.query('UPDATE users SET balance = balance - $2 WHERE id = $1', [userId, o.paidAmount]);
+    await c.query(PLAIN_ORDER[0], [o.orderId, userId, o.paidAmount, o.createdAt]);
+    await c.query(PLAIN_ORDER[1], [o.orderId, productId, product.price]);
+    await c.query(PLAIN_ORDER[2], [userId, -o.paidAmount, balance - o.paidAmount, o.orderId, o.createdAt]);
+    await c.query(PLAIN_ORDER[3], [event.eventId, o.orderId, JSON.stringify(event), o.createdAt]);
+    await c.query('COMMIT');
+    return { status: 201, code: '', kind: ORDER };
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+// Forked by runInChild: one plan in, one result out, then exit.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  process.once('message', (plan: LoadPlan | CeilingPlan) => {
+    (plan.kind === 'load' ? load(plan) : ceiling(plan)).then(
+      (result) => process.send!({ type: 'result', result } satisfies Message, () => process.exit(0)),
+      (err) => {
+        process.stderr.write(`${plan.kind} process failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  });
+}
