@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getProduct, listProducts } from '@shop/application';
+import { CATALOG_CACHING_DOC, catalogCaching } from '../cache.ts';
 import type { HttpDeps } from '../context.ts';
 import { BestSellersQuery, BestSellersResponse, PageQuery, ProductIdParams, ProductPage, ProductResponse } from '../schemas.ts';
 import { errorResponses } from './docs.ts';
@@ -10,9 +11,11 @@ export const productRoutes =
     app.get(
       '/products',
       {
+        onSend: catalogCaching,
         schema: {
           tags: ['products'],
           summary: 'Products by id',
+          description: CATALOG_CACHING_DOC,
           querystring: PageQuery,
           response: { 200: ProductPage, ...errorResponses },
         },
@@ -23,9 +26,11 @@ export const productRoutes =
     app.get(
       '/products/top',
       {
+        onSend: catalogCaching,
         schema: {
           tags: ['products'],
           summary: 'Best sellers by units in PAID orders of the last days (fresh within seconds)',
+          description: CATALOG_CACHING_DOC,
           querystring: BestSellersQuery,
           response: { 200: BestSellersResponse, ...errorResponses },
         },
@@ -39,9 +44,11 @@ export const productRoutes =
     app.get(
       '/products/:productId',
       {
+        onSend: catalogCaching,
         schema: {
           tags: ['products'],
           summary: 'One product',
+          description: CATALOG_CACHING_DOC,
           params: ProductIdParams,
           response: { 200: ProductResponse, ...errorResponses },
         },
