@@ -24,6 +24,11 @@ export interface Config {
   readonly trustProxy: false | number | readonly string[];
   /** A second listener serving only /metrics, without a token; null = none. */
   readonly metricsPort: number | null;
+  /**
+   * Where that listener binds: loopback unless METRICS_HOST says otherwise, whatever HOST is, since
+   * it answers without a token (a container's HOST=0.0.0.0 would open it to every interface).
+   */
+  readonly metricsHost: string;
   readonly acquireTimeoutMs: number;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
@@ -64,8 +69,8 @@ const text = (env: NodeJS.ProcessEnv, name: string) => (env[name] === undefined 
 
 export interface JwksConfig {
   readonly url: string;
-  /** Required `iss`; null = not checked. */
-  readonly issuer: string | null;
+  /** The `iss` every token must carry (contract v1.2: required with AUTH_JWKS_URL). */
+  readonly issuer: string;
   /** Required `aud`; null = not checked. */
   readonly audience: string | null;
   /** Claim name or dotted path whose value is "admin", or an array holding "admin", for an admin token. */
@@ -87,7 +92,11 @@ function jwks(env: NodeJS.ProcessEnv): JwksConfig | null {
     /* refused below */
   }
   if (!parsed || !['https:', 'http:'].includes(parsed.protocol)) throw new Error(`AUTH_JWKS_URL must be an https:// (or http://) URL, got "${url}"`);
-  return { url, issuer: text(env, 'AUTH_ISSUER'), audience: text(env, 'AUTH_AUDIENCE'), adminClaim: text(env, 'AUTH_ADMIN_CLAIM') ?? 'role' };
+  const issuer = text(env, 'AUTH_ISSUER');
+  // Any issuer's token signed by a key of the set would otherwise pass: an identity provider often
+  // signs for several tenants or realms with one set.
+  if (issuer === null) throw new Error('AUTH_ISSUER must be set with AUTH_JWKS_URL: only tokens whose iss equals it are accepted');
+  return { url, issuer, audience: text(env, 'AUTH_AUDIENCE'), adminClaim: text(env, 'AUTH_ADMIN_CLAIM') ?? 'role' };
 }
 
 const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:.]*:[0-9a-f:.]*)(\/\d{1,3})?$/i;
@@ -155,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'order-service:rate-limit:',
     trustProxy: trustProxy(env),
     metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
+    metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
     cancelDays: integer(env, 'ORDER_CANCEL_DAYS', DEFAULT_CANCEL_DAYS, 0, 3650),

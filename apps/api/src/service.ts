@@ -214,7 +214,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     if (config.metricsPort !== null) {
       const metricsApp = buildMetricsApp(metrics, log);
       cleanup.push(() => metricsApp.close());
-      metricsUrl = listenUrl(await metricsApp.listen({ port: config.metricsPort, host: config.host }));
+      metricsUrl = listenUrl(await metricsApp.listen({ port: config.metricsPort, host: config.metricsHost }));
       log.info({ metricsUrl }, 'metrics listener (no token) on METRICS_PORT');
     }
     const app = await buildApp(deps, { logger: log, limits: config.limits, sharedLimits, trustProxy: config.trustProxy });

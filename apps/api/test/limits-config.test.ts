@@ -20,6 +20,9 @@ test('REDIS_URL and METRICS_PORT: unset means limits per process and no metrics 
   const set = load({ REDIS_URL: 'redis://redis:6379/0', METRICS_PORT: '9100' });
   expect(set.redisUrl).toBe('redis://redis:6379/0');
   expect(set.metricsPort).toBe(9100);
+  // Loopback by default, even where the API listens on every interface (contract v1.2).
+  expect(load({ METRICS_PORT: '9100', HOST: '0.0.0.0' }).metricsHost).toBe('127.0.0.1');
+  expect(load({ METRICS_PORT: '9100', METRICS_HOST: '10.0.0.5' }).metricsHost).toBe('10.0.0.5');
   expect(() => load({ REDIS_URL: 'http://redis' })).toThrow(/REDIS_URL/);
   expect(() => load({ METRICS_PORT: 'x' })).toThrow(/METRICS_PORT/);
 });

@@ -7,7 +7,7 @@ describe('HOST', () => {
   test('loopback when the service generates its own AUTH_SECRET (a demo printing tokens), all interfaces otherwise', () => {
     expect(loadConfig({}).host).toBe('127.0.0.1');
     expect(loadConfig({ AUTH_SECRET: 'x'.repeat(32) }).host).toBe('0.0.0.0');
-    expect(loadConfig({ AUTH_JWKS_URL: 'https://idp.example/.well-known/jwks.json' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ AUTH_JWKS_URL: 'https://idp.example/.well-known/jwks.json', AUTH_ISSUER: 'https://idp.example/' }).host).toBe('0.0.0.0');
     expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
     expect(loadConfig({ HOST: '::1', AUTH_SECRET: 'x'.repeat(32) }).host).toBe('::1');
   });
@@ -16,9 +16,10 @@ describe('HOST', () => {
 describe('AUTH_JWKS_URL and its settings', () => {
   test('are read together, with `role` as the default admin claim', () => {
     expect(loadConfig({}).jwks).toBeNull();
-    expect(loadConfig({ AUTH_JWKS_URL: 'https://idp.example/jwks' }).jwks).toEqual({
+    expect(() => loadConfig({ AUTH_JWKS_URL: 'https://idp.example/jwks' })).toThrow(/AUTH_ISSUER must be set with AUTH_JWKS_URL/);
+    expect(loadConfig({ AUTH_JWKS_URL: 'https://idp.example/jwks', AUTH_ISSUER: 'https://idp.example/' }).jwks).toEqual({
       url: 'https://idp.example/jwks',
-      issuer: null,
+      issuer: 'https://idp.example/',
       audience: null,
       adminClaim: 'role',
     });
@@ -29,7 +30,7 @@ describe('AUTH_JWKS_URL and its settings', () => {
 
   test('a production start needs AUTH_SECRET or AUTH_JWKS_URL', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/AUTH_SECRET/);
-    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://idp.example/jwks' }).authSecret).toBeNull();
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://idp.example/jwks', AUTH_ISSUER: 'https://idp.example/' }).authSecret).toBeNull();
   });
 
   test('refuses what it would silently ignore or cannot use', () => {

@@ -115,8 +115,8 @@ export function createAuthenticator(secret: Uint8Array, maxRemembered = 10_000):
 export interface JwksOptions {
   /** The identity provider's JSON Web Key Set, e.g. `https://idp.example/.well-known/jwks.json`. */
   readonly url: string | URL;
-  /** Required `iss` when set. */
-  readonly issuer?: string | null;
+  /** The `iss` every token must carry. */
+  readonly issuer: string;
   /** Required in `aud` when set. */
   readonly audience?: string | null;
   /** Where the admin role is read: a claim name or dotted path whose value is "admin" or an array holding "admin". Default `role`. */
@@ -163,9 +163,11 @@ export function createJwksAuthenticator(options: JwksOptions): Authenticator {
       throw new KeySetUnavailable('the identity provider key set could not be fetched', { cause: err });
     }
   };
+  // exp required: a token of an identity provider without one would be trusted for ever.
   const verifyOptions = {
     algorithms: ['RS256', 'ES256'],
-    ...(options.issuer ? { issuer: options.issuer } : {}),
+    issuer: options.issuer,
+    requiredClaims: ['exp'],
     ...(options.audience ? { audience: options.audience } : {}),
   };
   const adminClaim = options.adminClaim || 'role';

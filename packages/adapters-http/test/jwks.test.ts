@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 /** An authenticator as the service builds one, but refetching at once on an unknown kid. */
-const authenticator = (options: { issuer?: string | null; audience?: string | null; adminClaim?: string } = {}) =>
+const authenticator = (options: { issuer?: string; audience?: string | null; adminClaim?: string } = {}) =>
   createJwksAuthenticator({ url: idp.jwksUrl, issuer: idp.issuer, audience: AUDIENCE, cooldownMs: 0, ...options });
 
 describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
@@ -56,7 +56,7 @@ describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
 
   test('an unknown kid within the cooldown is refused without fetching the set again', async () => {
     idp.publish([rsa]);
-    const authenticate = createJwksAuthenticator({ url: idp.jwksUrl, cooldownMs: 60_000 });
+    const authenticate = createJwksAuthenticator({ url: idp.jwksUrl, issuer: idp.issuer, cooldownMs: 60_000 });
     expect(await authenticate(bearer(await idp.sign(rsa, { sub: '1' })))).toEqual({ role: 'user', userId: 1 });
     const fetches = idp.fetches;
     const stranger = await newSigningKey('nobody', 'RS256');
@@ -64,7 +64,7 @@ describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
     expect(idp.fetches).toBe(fetches);
   });
 
-  test('a wrong issuer or audience is refused; neither is checked when not configured', async () => {
+  test('a wrong issuer or audience is refused; the audience is not checked when not configured; a token without exp is refused', async () => {
     idp.publish([rsa]);
     const authenticate = authenticator();
     await expect(authenticate(bearer(await idp.sign(rsa, { sub: '3' }, { audience: AUDIENCE, issuer: 'https://evil.test/' })))).rejects.toMatchObject({
@@ -72,8 +72,11 @@ describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
     });
     await expect(authenticate(bearer(await idp.sign(rsa, { sub: '3' }, { audience: 'another-service' })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await expect(authenticate(bearer(await idp.sign(rsa, { sub: '3' })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' }); // no aud at all
-    const lax = authenticator({ issuer: null, audience: null });
-    expect(await lax(bearer(await idp.sign(rsa, { sub: '3' }, { issuer: 'https://elsewhere.test/' })))).toEqual({ role: 'user', userId: 3 });
+    const lax = authenticator({ audience: null });
+    expect(await lax(bearer(await idp.sign(rsa, { sub: '3' })))).toEqual({ role: 'user', userId: 3 });
+    await expect(lax(bearer(await idp.sign(rsa, { sub: '3' }, { issuer: 'https://elsewhere.test/' })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    const forever = await new SignJWT({ sub: '3' }).setProtectedHeader({ alg: rsa.alg, kid: rsa.kid, typ: 'JWT' }).setIssuer(idp.issuer).sign(rsa.privateKey);
+    await expect(lax(bearer(forever))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
   test('an expired token is refused, and a remembered one is refused once it expires', async () => {
