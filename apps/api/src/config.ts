@@ -8,6 +8,8 @@ export interface Config {
   readonly databaseUrl: string | null;
   readonly dataDir: string;
   readonly dataPlatformUrl: string | null;
+  /** Replicas of the JetStream stream the service creates (NATS_STREAM_REPLICAS): 3 in a cluster. */
+  readonly natsStreamReplicas: number;
   readonly authSecret: string | null;
   /** Tokens of an identity provider, verified against its JWKS, instead of HS256; null = HS256 with AUTH_SECRET. */
   readonly jwks: JwksConfig | null;
@@ -149,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     dataDir: path.resolve(env.DATA_DIR || './.data'),
     dataPlatformUrl: text(env, 'DATA_PLATFORM_URL'),
+    natsStreamReplicas: integer(env, 'NATS_STREAM_REPLICAS', 1, 1, 5),
     authSecret,
     jwks: identityProvider,
     logLevel,

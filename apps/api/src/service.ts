@@ -103,6 +103,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dataDir: config.dataDir,
       timeoutMs: config.relay.timeoutMs,
       connections: 16,
+      natsStreamReplicas: config.natsStreamReplicas,
       onLocalEvent: (r) => log.info({ eventId: r.eventId, type: r.type }, 'event written to the local sink'),
     });
     cleanup.push(() => publisher.close());

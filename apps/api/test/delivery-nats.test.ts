@@ -71,3 +71,26 @@ test.skipIf(!nc)('events land in the JetStream stream with the eventId as messag
   for (let seq = to + 1; seq <= after; seq++) newer.push((await jsm.streams.getMessage(NATS_STREAM, { seq }))?.header?.get('Nats-Msg-Id'));
   expect(newer, 'the redelivered eventId must not be stored twice').not.toContain(events[0]!.event_id);
 });
+
+test.skipIf(!nc)('a comma list of servers, its first node down: the client connects to one that answers and every event lands', async () => {
+  const listed = await startTestApp(tdb.url, { DATA_PLATFORM_URL: `nats://127.0.0.1:1,${NATS_URL}`, OUTBOX_POLL_MS: '200' });
+  try {
+    const { client } = listed;
+    const productId = await client.createProduct(100, 100);
+    const buyer = await client.createUser(10_000);
+    const placed = await Promise.all(
+      Array.from({ length: 5 }, () => client.post('/orders', { userId: buyer.userId, items: [{ productId, quantity: 1 }] }, { token: buyer.token })),
+    );
+    expect(placed.map((r) => r.status)).toEqual(Array(5).fill(201));
+    const ids = placed.map((r) => r.body.orderId as string);
+    const delivered = async () =>
+      (await tdb.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = ANY($1::text[]) AND delivered_at IS NOT NULL',
+        [ids],
+      ))[0]!.n;
+    await eventually(async () => (await delivered()) === 5, 'the five events published through the list');
+  } finally {
+    await listed.close();
+  }
+});
+

@@ -25,4 +25,8 @@ test('REDIS_URL and METRICS_PORT: unset means limits per process and no metrics 
   expect(load({ METRICS_PORT: '9100', METRICS_HOST: '10.0.0.5' }).metricsHost).toBe('10.0.0.5');
   expect(() => load({ REDIS_URL: 'http://redis' })).toThrow(/REDIS_URL/);
   expect(() => load({ METRICS_PORT: 'x' })).toThrow(/METRICS_PORT/);
+  // One replica on one NATS server; 3 in a cluster (contract v1.2).
+  expect(load({}).natsStreamReplicas).toBe(1);
+  expect(load({ NATS_STREAM_REPLICAS: '3' }).natsStreamReplicas).toBe(3);
+  expect(() => load({ NATS_STREAM_REPLICAS: '0' })).toThrow(/NATS_STREAM_REPLICAS/);
 });

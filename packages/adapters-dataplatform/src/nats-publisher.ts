@@ -12,6 +12,8 @@ const DUPLICATE_WINDOW_NS = 24 * 3600 * 1e9;
 export interface NatsPublisherOptions {
   readonly timeoutMs: number;
   readonly stream?: string;
+  /** Replicas of the stream it creates: 1 on one server, 3 in a cluster (NATS_STREAM_REPLICAS). */
+  readonly replicas?: number;
 }
 
 /**
@@ -20,18 +22,19 @@ export interface NatsPublisherOptions {
  * the API from starting or taking orders; the relay just retries.
  */
 export class NatsEventPublisher implements EventPublisher {
-  private readonly servers: string;
+  private readonly servers: readonly string[];
   private readonly options: NatsPublisherOptions;
   private connection: Promise<{ nc: NatsConnection; js: JetStreamClient }> | null = null;
 
-  constructor(url: string, options: NatsPublisherOptions) {
-    this.servers = url;
+  /** `servers`: the nodes of one cluster; the client connects to any that answers and fails over. */
+  constructor(servers: string | readonly string[], options: NatsPublisherOptions) {
+    this.servers = typeof servers === 'string' ? [servers] : servers;
     this.options = options;
   }
 
   private connect() {
     this.connection ??= (async () => {
-      const nc = await connect({ servers: this.servers, timeout: this.options.timeoutMs, maxReconnectAttempts: -1 });
+      const nc = await connect({ servers: [...this.servers], timeout: this.options.timeoutMs, maxReconnectAttempts: -1 });
       try {
         await this.ensureStream(nc);
         return { nc, js: jetstream(nc, { timeout: this.options.timeoutMs }) };
@@ -62,7 +65,7 @@ export class NatsEventPublisher implements EventPublisher {
     try {
       info = await jsm.streams.info(stream);
     } catch {
-      await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
+      await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS, num_replicas: this.options.replicas ?? 1 });
       return;
     }
     const held = info.config.subjects ?? [];
