@@ -1,12 +1,12 @@
 import type { LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits, waitForDelivery } from './run/measure.ts';
 import { checkRefund, countCancelled } from './run/refund.ts';
-import { find, ratio, type RunRecord } from './run/report.ts';
+import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
+
+export { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
 
-export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
-export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 export type Options = { readonly connections: number; readonly timed: Shape; readonly hotAttempts: number; readonly refundOrders: number };
 
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */

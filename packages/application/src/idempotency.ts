@@ -1,35 +1,12 @@
 import { createHash } from 'node:crypto';
 import { DomainError } from '@shop/domain';
-import type { Transaction } from './ports/index.ts';
+import type { KeyState, Transaction } from './ports/index.ts';
 
 /**
  * Idempotency-Key, for charges, orders and cancels alike (contract "Idempotency comes first",
  * ADR 0002). Only a request answered 2xx is stored, in the same commit as its effects; a refused
  * or failed one leaves its key free, to be decided afresh on a retry, whatever its body.
  */
-
-/** What a completed request stored under its key. */
-export interface CompletedKey {
-  readonly fingerprint: string;
-  readonly result: unknown;
-}
-
-/**
- * A key's state, in the one vocabulary every use case and adapter speaks:
- * - free: no request with it completed, and none holds it now;
- * - in_flight: another request holds it now (a transaction-scoped claim, so a crash frees it);
- * - completed: a request with it was answered 2xx and stored its result.
- */
-export type KeyState =
-  | { readonly state: 'free' }
-  | { readonly state: 'in_flight' }
-  | { readonly state: 'completed'; readonly stored: CompletedKey };
-
-/** A key's state from what a store read: a completed key stays completed, whoever holds it now. */
-export function keyState(stored: CompletedKey | null, heldElsewhere: boolean): KeyState {
-  if (stored) return { state: 'completed', stored };
-  return heldElsewhere ? { state: 'in_flight' } : { state: 'free' };
-}
 
 /** What makes two requests "the same body": the operation and its canonical input. */
 export function fingerprint(operation: string, input: unknown): string {

@@ -7,4 +7,5 @@ export * from './order.ts';
 export * from './events.ts';
 export * from './order-decision.ts';
 export * from './order-cancellation.ts';
+export * from './write-guard.ts';
 export * from './order-effects.ts';

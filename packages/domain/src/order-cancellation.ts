@@ -1,7 +1,7 @@
 import { DomainError } from './errors.ts';
 import type { Won } from './money.ts';
 import type { Order } from './order.ts';
-import type { WriteGuard } from './order-effects.ts';
+import type { WriteGuard } from './write-guard.ts';
 
 /** How long a paid order may be cancelled when configuration says nothing (ORDER_CANCEL_DAYS). */
 export const DEFAULT_CANCEL_DAYS = 7;

@@ -4,7 +4,7 @@ import type { Won } from './money.ts';
 import { paidOrder, totalOf, type Order } from './order.ts';
 import { allocateStock, type RequestedLine, type StockedProduct } from './stock.ts';
 import { payFromBalance } from './balance.ts';
-import type { WriteGuard } from './order-effects.ts';
+import type { WriteGuard } from './write-guard.ts';
 
 /** Everything an order is decided on: one consistent state of the rows it touches. */
 export interface OrderSnapshot {

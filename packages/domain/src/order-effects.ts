@@ -3,31 +3,8 @@ import { orderCancelledEvent, orderPaidEvent, type OrderEvent } from './events.t
 import type { Won } from './money.ts';
 import type { Cancellation } from './order-cancellation.ts';
 import type { OrderDecision } from './order-decision.ts';
-import type { Order, OrderStatus } from './order.ts';
-import type { StockedProduct } from './stock.ts';
-
-/** A product the write takes units of: it must still have `atLeast` units, still at `price`. */
-export interface StockGuard {
-  readonly productId: number;
-  readonly atLeast: number;
-  readonly price: Won;
-}
-
-/**
- * What must still hold when a decided write is applied, so that applying it gives the answer the
- * decision gave. Everything else the decision read cannot change under it (a held coupon's terms
- * are fixed when it is issued; an order's lines never change).
- */
-export interface WriteGuard {
-  readonly userId: number;
-  /** The user must exist, and their balance may have moved but must still cover this. */
-  readonly balanceAtLeast: Won;
-  readonly stock: readonly StockGuard[];
-  /** The order's status now; null: the order must not exist yet (the write creates it). */
-  readonly orderStatus: OrderStatus | null;
-  /** The user's copy of the coupon must still be held by this order (null: unused); null: no copy involved. */
-  readonly coupon: { readonly couponId: number; readonly heldBy: string | null } | null;
-}
+import type { Order } from './order.ts';
+import type { WriteGuard } from './write-guard.ts';
 
 /**
  * The whole effect of a decided order or cancellation: every writer (the Postgres adapter's
@@ -77,30 +54,4 @@ export function cancellationEffects(c: Cancellation, eventId: string): OrderEffe
     order: c.order,
     event: orderCancelledEvent(eventId, c),
   };
-}
-
-/** The rows a guard is checked against, as they are now. */
-export interface GuardedRows {
-  /** Null when the user does not exist. */
-  readonly balance: Won | null;
-  readonly products: readonly StockedProduct[];
-  /** Null when the order does not exist. */
-  readonly orderStatus: OrderStatus | null;
-  /** The order holding the user's copy of the guarded coupon (null: unused); undefined: no copy. */
-  readonly couponHeldBy: string | null | undefined;
-}
-
-/** Whether `guard` holds on `now` (the in-memory writer's check; write_order_group states the same in SQL). */
-export function guardHolds(guard: WriteGuard, now: GuardedRows): boolean {
-  const byId = new Map(now.products.map((p) => [p.productId, p]));
-  return (
-    now.balance !== null &&
-    now.balance >= guard.balanceAtLeast &&
-    guard.stock.every((s) => {
-      const p = byId.get(s.productId);
-      return p !== undefined && p.stock >= s.atLeast && p.price === s.price;
-    }) &&
-    now.orderStatus === guard.orderStatus &&
-    (guard.coupon === null || now.couponHeldBy === guard.coupon.heldBy)
-  );
 }

@@ -2,7 +2,10 @@ import type { ReplayStats } from './child.ts';
 import type { CpuWindow, EventCheck, LockWaits, StatementStats } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
-import type { WorkloadName } from '../workloads.ts';
+
+/** The workloads, in the order they run (their declarations: workloads.ts). */
+export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /**
  * Who ran the orders: the service over HTTP; pgbench with the textbook transaction (the database's

@@ -1,5 +1,6 @@
 export * from './clock.ts';
 export * from './ids.ts';
+export * from './key-state.ts';
 export * from './records.ts';
 export * from './transaction.ts';
 export * from './read-store.ts';

@@ -1,5 +1,5 @@
 import type { Order, OrderEffects, OrderSnapshot } from '@shop/domain';
-import type { CompletedKey, KeyState } from '../idempotency.ts';
+import type { CompletedKey, KeyState } from './key-state.ts';
 
 export type { OrderSnapshot };
 

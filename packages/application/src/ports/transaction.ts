@@ -1,5 +1,5 @@
 import type { Coupon, HeldCoupon, Won } from '@shop/domain';
-import type { KeyState } from '../idempotency.ts';
+import type { KeyState } from './key-state.ts';
 import type { LedgerEntry, Product, User } from './records.ts';
 
 /**

@@ -8,9 +8,9 @@ import {
   type RequestedLine,
 } from '@shop/domain';
 import { assertBuysAs, type Actor } from '../authorization.ts';
-import { fingerprint, keyInUse, keyState, replayable } from '../idempotency.ts';
+import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import type { Clock, IdGenerator, OrderBook, PlacedKeyResult, ReadStore } from '../ports/index.ts';
+import { keyState, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   /** The buyer themself: an admin may not place an order for a user. */
