@@ -1,5 +1,7 @@
 import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildApp, type HttpDeps } from '@shop/adapters-http';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { fingerprint, type Fingerprint } from '../../../test/support/fingerprint.ts';
 import { startTestApp, type TestApp } from '../../../test/support/http.ts';
@@ -259,6 +261,92 @@ describe.each(targets)('a client that reads its 413 and then finishes its body, 
     expectRaw413(r);
     expect([r.ended, r.wroteAfter]).toEqual(['end', 3 * MB]);
   });
+});
+
+/** Sends `bytes` in one write, half-closes, and returns all the server sent until it closed. */
+async function rawOnce(port: number, bytes: string): Promise<string> {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const received: Buffer[] = [];
+  socket.on('data', (c: Buffer) => received.push(c));
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.end(bytes);
+  await closed;
+  return Buffer.concat(received).toString('utf8');
+}
+
+test(`a request pipelined behind a drained body is not served, ${TRIES} times: its connection is closing`, async () => {
+  const port = Number(new URL(app.client.baseUrl).port);
+  const order = JSON.stringify({ userId, items: [{ productId, quantity: 1 }] });
+  const headers = `Host: x\r\nAuthorization: Bearer ${userToken}\r\nContent-Type: application/json\r\n`;
+  // The oversized request, its whole body, and a valid order right behind it. Served, the order
+  // would be placed and its answer lost: the client was told the connection ends after the 413.
+  const bytes =
+    `POST /orders HTTP/1.1\r\n${headers}Content-Length: ${FIRST}\r\n\r\n${'x'.repeat(FIRST)}` +
+    `POST /orders HTTP/1.1\r\n${headers}Content-Length: ${Buffer.byteLength(order)}\r\n\r\n${order}`;
+  for (let i = 0; i < TRIES; i++) {
+    const text = await rawOnce(port, bytes);
+    expect(text.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 413']);
+  }
+  expect(await tdb.query('SELECT id FROM orders')).toEqual([]);
+});
+
+describe('draining is bounded', () => {
+  test('an endless body is cut off after a bounded number of bytes, and the service stays healthy', async () => {
+    const port = Number(new URL(app.client.baseUrl).port);
+    const r = await rawOversized({ port, path: '/orders', rest: 'endless', chunked: true, giveUpAfter: 512 * MB });
+    expectRaw413(r);
+    // The server reads at most its bound (10 MiB) after answering; the rest is what the two
+    // kernels' socket buffers took before the reset reached the client.
+    expect(r.ended).not.toBe('end');
+    expect(r.wroteAfter).toBeLessThan(64 * MB);
+    expect((await fetch(`${app.client.baseUrl}/health/live`)).status).toBe(200);
+    expect((await app.client.get(`/users/${userId}/balance`)).body).toEqual({ userId, balance: 100_000 });
+  });
+
+  test('a body trickled after the answer is cut off after a bounded time', async () => {
+    // Only the app (no database): the 413 comes before any route runs. Bounds of 1 MiB and 500 ms.
+    const deps = { checkReady: async () => undefined, metrics: { observeRequest: () => undefined } } as unknown as HttpDeps;
+    const small = await buildApp(deps, { drainBeforeClose: { maxBytes: MB, maxMs: 500 } });
+    await small.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (small.server.address() as AddressInfo).port;
+      const trickled = await rawOversized({ port, path: '/orders', rest: 'endless', chunked: true, chunk: 1024, pauseMs: 20, giveUpAfter: 4 * MB });
+      expectRaw413(trickled);
+      expect(trickled.ended).not.toBe('end');
+      expect(trickled.lingeredMs).toBeGreaterThanOrEqual(400);
+      expect(trickled.lingeredMs).toBeLessThan(3_000);
+
+      const fast = await rawOversized({ port, path: '/orders', rest: 'endless', chunked: true, giveUpAfter: 512 * MB });
+      expectRaw413(fast);
+      expect(fast.ended).not.toBe('end');
+      expect(fast.wroteAfter).toBeLessThan(48 * MB);
+
+      // Within both bounds: read to its end.
+      const within = await rawOversized({ port, path: '/orders', rest: MB / 2, chunked: false });
+      expectRaw413(within);
+      expect([within.ended, within.wroteAfter]).toEqual(['end', MB / 2]);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+test('a shutdown does not wait for a body being drained', async () => {
+  const deps = { checkReady: async () => undefined, metrics: { observeRequest: () => undefined } } as unknown as HttpDeps;
+  const small = await buildApp(deps, { drainBeforeClose: { maxBytes: 512 * MB, maxMs: 60_000 } });
+  await small.listen({ port: 0, host: '127.0.0.1' });
+  const port = (small.server.address() as AddressInfo).port;
+  const draining = rawOversized({ port, path: '/orders', rest: 'endless', chunked: true, chunk: 1024, pauseMs: 20, giveUpAfter: 4 * MB });
+  // Answered and draining: the client has read its 413 and trickles on.
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  await small.close();
+  expect(Date.now() - started).toBeLessThan(2_000);
+  const r = await draining;
+  expectRaw413(r);
+  expect(r.ended).not.toBe('end');
 });
 
 test('nothing reached the database', async () => {
