@@ -3,6 +3,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { DEFAULT_DRAIN, drainBeforeClose, type DrainBounds } from './drain.ts';
 import { answeredCode, clientErrorHandler, errorHandler, frameworkErrorHandler, MAX_URL_LENGTH, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
 import { registerLimits, type Limits, type SharedLimitStore } from './protection.ts';
@@ -33,6 +35,12 @@ export interface AppOptions {
   readonly trustProxy?: false | number | readonly string[];
   /** How long a client may take to send its whole request (slowloris); 30 s by default. */
   readonly requestTimeoutMs?: number;
+  /**
+   * After an answer that closes the connection before the body was read (413 over bodyLimit),
+   * how much more of the body is read and discarded so that a client still writing it reads the
+   * answer instead of a reset: 10 MiB or 5 s by default (drain.ts).
+   */
+  readonly drainBeforeClose?: DrainBounds;
 }
 
 /**
@@ -82,6 +90,12 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   // Bodies are application/json only, read by Fastify's own parser: any other type is 415
   // (Fastify reads text/plain too by default).
   app.removeContentTypeParser('text/plain');
+  // An answer before the body was read (413 over bodyLimit; Fastify sets Connection: close) lets
+  // the client finish writing it, within bounds, before the connection closes (drain.ts).
+  const drain = options.drainBeforeClose ?? DEFAULT_DRAIN;
+  const lingering = new Set<Socket>();
+  // Connections whose last answer said `Connection: close`.
+  const closingConnections = new WeakSet<Socket>();
   // A server closing answers what still reaches it 503 (see return503OnClosing above); a URL
   // over the limit is 414 whatever route it names.
   let closing = false;
@@ -89,11 +103,20 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
     closing = true;
   });
   app.addHook('onRequest', async (req, reply) => {
+    // A request pipelined behind one answered `Connection: close` (behind a body being drained,
+    // say) is not served: its answer could not reach the client, who was told the connection ends.
+    if (closingConnections.has(req.raw.socket)) return void reply.hijack();
     if (closing) return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the server is shutting down; try another instance or again shortly'));
     if (req.url.length > MAX_URL_LENGTH) return sendProblem(reply, problem('URI_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (/\bclose\b/i.test(String(reply.getHeader('connection') ?? ''))) closingConnections.add(req.raw.socket);
+    if (!req.raw.complete) drainBeforeClose(req.raw, drain, lingering);
+  });
+  // Those clients have their answers: a shutdown does not wait for the rest of their bodies.
+  app.addHook('preClose', async () => {
+    for (const socket of lingering) socket.destroy();
   });
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
