@@ -9,13 +9,13 @@ export interface DrainBounds {
   readonly maxMs: number;
 }
 
+/** The request whose body is read before its socket closes, by socket (whose destroySoon is replaced). */
+const draining = new WeakMap<Socket, IncomingMessage>();
+
 /**
  * Enough for the 2–3 MB bodies that clients were seen sending over the 64 KiB limit, read from a
  * client on a slow link; an endless body costs at most this much before it is cut.
  */
-/** The request whose body is read before its socket closes, by socket (whose destroySoon is replaced). */
-const draining = new WeakMap<Socket, IncomingMessage>();
-
 export const DEFAULT_DRAIN: DrainBounds = { maxBytes: 10 * 1024 * 1024, maxMs: 5_000 };
 
 /**
@@ -30,6 +30,9 @@ export const DEFAULT_DRAIN: DrainBounds = { maxBytes: 10 * 1024 * 1024, maxMs: 5
  * goes on reading the body, discarding it, until the body ends or the client closes its side, or
  * `bounds` run out; then it destroys the socket. Nothing is kept: a client sending an endless
  * body holds the socket for at most `bounds`.
+ *
+ * socket.destroySoon is Node's own (net.Socket), not a documented API: body-limit.test.ts shows
+ * whether a Node upgrade still calls it this way.
  *
  * Does nothing when the body is already read; call it before the answer is finished. When the
  * connection is kept alive instead, Node reads the rest of the body itself and this never acts.
