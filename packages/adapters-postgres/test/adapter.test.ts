@@ -186,7 +186,7 @@ describe('outbox retention', () => {
     const [old, recent] = writes.map((w) => w.order.orderId);
     await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
     await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
-    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
+    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000), 100, null)).toMatchObject({ deleted: 1, done: true });
     const left = await tdb.query<{ aggregate_id: string }>('SELECT aggregate_id FROM outbox_events WHERE aggregate_id = ANY($1)', [[old, recent]]);
     expect(left).toEqual([{ aggregate_id: recent }]);
   });
