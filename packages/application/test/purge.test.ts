@@ -24,11 +24,14 @@ class ManualClock implements Clock {
 class FakeTable implements Purgeable {
   calls: Array<{ before: number; limit: number; resume: string | null }> = [];
   fail: Error | null = null;
-  constructor(
-    public rows: number,
-    private readonly clock: ManualClock,
-    private readonly batchMs = 100,
-  ) {}
+  rows: number;
+  private readonly clock: ManualClock;
+  private readonly batchMs: number;
+  constructor(rows: number, clock: ManualClock, batchMs = 100) {
+    this.rows = rows;
+    this.clock = clock;
+    this.batchMs = batchMs;
+  }
   async purgeBatch(before: Date, limit: number, resume: string | null): Promise<PurgeBatch> {
     this.calls.push({ before: before.getTime(), limit, resume });
     this.clock.ms += this.batchMs;
