@@ -155,7 +155,7 @@ export class PurgeJob {
     }
     let backlog: number | null = null;
     if (outcome === 'done') backlog = 0;
-    else if (outcome === 'more') backlog = await this.target.estimateExpired(before).catch(() => null);
+    else if (outcome === 'more' && !this.stopping) backlog = await this.target.estimateExpired(before).catch(() => null);
     this.failuresInRow = outcome === 'failed' ? this.failuresInRow + 1 : 0;
     const now = this.clock.now();
     if (outcome !== 'failed') this.lastSuccessAt = now;
