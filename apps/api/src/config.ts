@@ -38,6 +38,8 @@ export interface Config {
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
   /** ORDER_CANCEL_DAYS: how many days after it was placed a paid order may be cancelled. */
   readonly cancelDays: number;
+  /** Purges of what outlived its retention (idempotency keys, delivered outbox records). */
+  readonly purge: { readonly batchSize: number; readonly passBudgetMs: number };
   readonly relay: {
     readonly enabled: boolean;
     readonly timeoutMs: number;
@@ -174,6 +176,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),
+    },
+    purge: {
+      batchSize: integer(env, 'PURGE_BATCH_ROWS', 5_000, 1, 100_000),
+      passBudgetMs: integer(env, 'PURGE_PASS_MS', 2_000, 10, 60_000),
     },
     relay: {
       enabled: (env.OUTBOX_RELAY ?? 'on') !== 'off',

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { bestSellersQuery, OutboxRelay, RetryLaterError, systemClock, uuidV7 } from '@shop/application';
+import { bestSellersQuery, DEFAULT_RELAY_OPTIONS, OutboxRelay, PurgeJob, RetryLaterError, systemClock, uuidV7, type PurgeObserver } from '@shop/application';
 import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type Authenticator, type SharedLimitStore } from '@shop/adapters-http';
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
@@ -15,7 +15,7 @@ import {
   ping,
   pgReadStore,
   PgUnitOfWork,
-  purgeIdempotencyKeys,
+  pgIdempotencyKeyPurge,
   startEmbeddedPostgres,
   type Db,
   type EmbeddedDatabase,
@@ -107,6 +107,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
       onLocalEvent: (r) => log.info({ eventId: r.eventId, type: r.type }, 'event written to the local sink'),
     });
     cleanup.push(() => publisher.close());
+    const purgePolicy = { batchSize: config.purge.batchSize, passBudgetMs: config.purge.passBudgetMs };
+    const purgeObserver: PurgeObserver = {
+      pass(name, pass) {
+        metrics.purgeObserver.pass?.(name, pass);
+        const { outcome, deleted, batches, ms, backlog, nextInMs } = pass;
+        if (outcome === 'failed') log.warn({ err: pass.error, purge: name, deleted, retryInMs: nextInMs }, 'purge pass failed');
+        else if (deleted > 0) log.info({ purge: name, outcome, deleted, batches, ms, backlog, nextInMs }, 'purge pass');
+      },
+    };
     const relay = new OutboxRelay(
       {
         store: outbox,
@@ -123,12 +132,14 @@ export async function startService(config: Config, log: Logger): Promise<Service
             log.error({ err }, 'outbox relay round failed');
           },
         },
+        purgeObserver,
       },
       {
         pollMs: config.relay.pollMs,
         leaseMs: config.relay.leaseMs,
         backoff: { baseMs: config.relay.retryBaseMs, capMs: config.relay.retryMaxMs },
         retentionMs: config.relay.retentionDays * 86_400_000,
+        purge: { ...DEFAULT_RELAY_OPTIONS.purge, ...purgePolicy },
       },
     );
     const wake = new PgWakeChannel(db.pool, databaseUrl);
@@ -184,6 +195,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
         await wake.listen(() => relay.wake());
         relay.start();
       }
+      if (!closing.signal.aborted) keyPurge.start();
       databaseReady = true;
     };
 
@@ -197,12 +209,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
         .finally(() => (rolling = false));
     }, config.bestSellers.refreshMs);
     cleanup.push(async () => clearInterval(rollup));
-    const purge = setInterval(() => {
-      if (!databaseReady) return;
-      purgeIdempotencyKeys(db.kysely, IDEMPOTENCY_RETENTION_MS).catch((err) => log.warn({ err }, 'idempotency purge failed'));
-    }, 3600_000);
-    purge.unref();
-    cleanup.push(async () => clearInterval(purge));
+    // Every instance purges (a batch that finds its rows already gone deletes nothing); started
+    // once the database is ready, by bringUp.
+    const keyPurge = new PurgeJob(
+      { name: 'idempotency_keys', target: pgIdempotencyKeyPurge(db.kysely), clock: systemClock, observer: purgeObserver },
+      { retentionMs: IDEMPOTENCY_RETENTION_MS, policy: purgePolicy },
+    );
+    cleanup.push(() => keyPurge.stop());
 
     // Rate limits shared by every instance through Redis when REDIS_URL is set.
     let sharedLimits: SharedLimitStore | null = null;

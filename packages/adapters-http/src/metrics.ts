@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { OutboxStats, RelayObserver } from '@shop/application';
+import type { OutboxStats, PurgeObserver, RelayObserver } from '@shop/application';
 import { errorHandler, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
 
@@ -8,6 +8,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Feeds delivery outcomes from the outbox relay. */
   readonly relayObserver: RelayObserver;
+  /** Feeds the passes of the purges (expired idempotency keys, delivered outbox records). */
+  readonly purgeObserver: PurgeObserver;
   /**
    * One answered request. `route` is the route's template (`/orders/:orderId`), or `unmatched`,
    * so label values stay bounded whatever clients send; `code` is the problem code of an error.
@@ -146,6 +148,25 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
     help: 'Relay rounds that failed (for example the database was unreachable)',
     registers: [registry],
   });
+  // Purges: `purge` is the job's name (idempotency_keys, outbox_delivered), a fixed set.
+  const purgeBacklog = new Gauge({
+    name: 'purge_backlog_rows',
+    help: 'Rows past retention still waiting to be purged, as of this process\'s last pass: 0 when it cleared everything, else the planner\'s estimate',
+    labelNames: ['purge'],
+    registers: [registry],
+  });
+  const purgedRows = new Counter({
+    name: 'purge_rows_total',
+    help: 'Rows past retention deleted by this process',
+    labelNames: ['purge'],
+    registers: [registry],
+  });
+  const purgePasses = new Counter({
+    name: 'purge_passes_total',
+    help: 'Purge passes by outcome: done (nothing left), more (time budget spent, next pass soon), failed (retried with backoff)',
+    labelNames: ['purge', 'outcome'],
+    registers: [registry],
+  });
   return {
     registry,
     observeRequest(method, route, status, code, seconds) {
@@ -163,6 +184,15 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
       },
       crashed() {
         relayErrors.inc();
+      },
+    },
+    purgeObserver: {
+      pass(purge, pass) {
+        // Every outcome's series from the first pass on, so increase() sees a first failure.
+        for (const outcome of ['done', 'more', 'failed']) purgePasses.inc({ purge, outcome }, 0);
+        purgePasses.inc({ purge, outcome: pass.outcome });
+        if (pass.deleted > 0) purgedRows.inc({ purge }, pass.deleted);
+        if (pass.backlog !== null) purgeBacklog.set({ purge }, pass.backlog);
       },
     },
   };

@@ -3,7 +3,7 @@ export { checksumOf, migrate, MigrationHistoryError, type MigrateOptions, type M
 export { PgUnitOfWork } from './unit-of-work.ts';
 export { pgReadStore } from './read-store.ts';
 export { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts';
-export { ping, purgeIdempotencyKeys } from './maintenance.ts';
+export { ping, pgIdempotencyKeyPurge, plannerEstimate } from './maintenance.ts';
 export type { Database } from './schema.ts';
 export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';

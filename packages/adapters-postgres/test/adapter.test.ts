@@ -1,12 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cancellationEffects, decideCancellation, decideOrder, placementEffects, type Order, type OrderSnapshot } from '@shop/domain';
-import { uuidV7, type BookWrite, type KeyClaim } from '@shop/application';
+import { uuidV7, type BookWrite, type KeyClaim, type Purgeable } from '@shop/application';
 import {
   auditInvariants,
   migrate,
   openDatabase,
   pgOrderBook,
+  pgIdempotencyKeyPurge,
   pgOutboxStore,
   pgReadStore,
   PgUnitOfWork,
@@ -176,6 +177,58 @@ describe('opaque ids', () => {
   });
 });
 
+/** Batches of `limit` until the purge says nothing older than `before` is left; the resumes it was given. */
+async function purgeAll(target: Purgeable, before: Date, limit: number) {
+  const batches: Array<{ deleted: number; resumed: boolean }> = [];
+  let resume: string | null = null;
+  for (;;) {
+    const batch = await target.purgeBatch(before, limit, resume);
+    batches.push({ deleted: batch.deleted, resumed: resume !== null });
+    if (batch.done) return batches;
+    resume = batch.resume;
+    if (batches.length > 100) throw new Error('the purge does not end');
+  }
+}
+
+describe('purge batches', () => {
+  test('idempotency keys: resumed batches skip what is gone, and a last one from the start takes the rows stored out of order', async () => {
+    // 12,000 expired keys in created_at order, then 300 older ones stored after them (a late
+    // commit, a reused page), and 50 within the retention.
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
+      SELECT 7, 'purge-' || g, 'f', '{}', now() - interval '3 days' + g * interval '1 ms' FROM generate_series(1, 12000) g`);
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
+      SELECT 7, 'straggler-' || g, 'f', '{}', now() - interval '4 days' FROM generate_series(1, 300) g`);
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
+      SELECT 7, 'kept-' || g, 'f', '{}', now() - interval '1 hour' FROM generate_series(1, 50) g`);
+    const purge = pgIdempotencyKeyPurge(tdb.db.kysely);
+    const before = new Date(Date.now() - 48 * 3_600_000);
+    expect(await purge.estimateExpired(before)).toBeGreaterThan(0);
+    const batches = await purgeAll(purge, before, 5_000);
+    expect(batches.reduce((n, b) => n + b.deleted, 0)).toBe(12_300);
+    expect(batches.some((b) => b.resumed)).toBe(true);
+    expect(batches.at(-1)!.resumed).toBe(false);
+    const left = await tdb.query<{ kind: string; n: number }>(
+      `SELECT split_part(key, '-', 1) AS kind, count(*)::int AS n FROM idempotency_keys WHERE user_id = 7 GROUP BY 1`,
+    );
+    expect(left).toEqual([{ kind: 'kept', n: 50 }]);
+  });
+
+  test('delivered outbox records: in delivered_at order, rows delivered at the same instant on both sides of a batch all go', async () => {
+    // 12,000 records delivered at three instants only: every batch boundary falls inside a tie.
+    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
+      SELECT gen_random_uuid(), 'purge.test', 'tie-' || g, '{}', now(), now() - interval '10 days' + (g % 3) * interval '1 second'
+      FROM generate_series(1, 12000) g`);
+    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
+      SELECT gen_random_uuid(), 'purge.test', 'kept-' || g, '{}', now(), now() - interval '1 day' FROM generate_series(1, 50) g`);
+    const store = pgOutboxStore(tdb.db.kysely);
+    const before = new Date(Date.now() - 7 * 86_400_000);
+    const batches = await purgeAll({ purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered }, before, 5_000);
+    expect(batches.map((b) => b.deleted)).toEqual([5_000, 5_000, 2_000]);
+    const left = await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'purge.test'`);
+    expect(left).toEqual([{ n: 50 }]);
+  });
+});
+
 describe('outbox retention', () => {
   test('delivered records older than the retention are purged; undelivered ones never are', async () => {
     const store = pgOutboxStore(tdb.db.kysely);
@@ -186,7 +239,7 @@ describe('outbox retention', () => {
     const [old, recent] = writes.map((w) => w.order.orderId);
     await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
     await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
-    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
+    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000), 100, null)).toMatchObject({ deleted: 1, done: true });
     const left = await tdb.query<{ aggregate_id: string }>('SELECT aggregate_id FROM outbox_events WHERE aggregate_id = ANY($1)', [[old, recent]]);
     expect(left).toEqual([{ aggregate_id: recent }]);
   });

@@ -9,7 +9,7 @@ import {
 } from '@shop/application';
 
 /** An outbox in memory with the same lease semantics as the Postgres one, on a manual clock. */
-class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'markFailed' | 'purgeDelivered'> {
+class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'markFailed' | 'purgeDelivered' | 'estimateDelivered'> {
   now = 0;
   readonly rows = new Map<string, { record: OutboxRecord; dueAt: number; deliveredAt: number | null; lastError: string | null }>();
 
@@ -37,10 +37,13 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'mar
     r.dueAt = this.now + retryInMs;
     r.lastError = error;
   }
-  async purgeDelivered(before: Date) {
+  async purgeDelivered(before: Date, limit: number) {
     let n = 0;
-    for (const [id, r] of this.rows) if (r.deliveredAt !== null && r.deliveredAt < before.getTime()) (this.rows.delete(id), n++);
-    return n;
+    for (const [id, r] of this.rows) if (n < limit && r.deliveredAt !== null && r.deliveredAt < before.getTime()) (this.rows.delete(id), n++);
+    return { deleted: n, done: n < limit, resume: null };
+  }
+  async estimateDelivered(before: Date) {
+    return [...this.rows.values()].filter((r) => r.deliveredAt !== null && r.deliveredAt < before.getTime()).length;
   }
 }
 

@@ -378,7 +378,7 @@ async function orderPathPlans(databaseUrl: string, userId: number, productIds: n
     take(`POST /orders ×32, a group write of ${largestSize} orders`, largest.filter((t) => !/^SELECT 1 FROM ONLY/m.test(queryOf(t))));
     await db.kysely.transaction().execute(async (tx) => {
       await pgOutboxStore(tx).claim(100, 30_000);
-      await pgOutboxStore(tx).purgeDelivered(new Date(Date.now() - RETENTION_DAYS * DAY_MS));
+      await pgOutboxStore(tx).purgeDelivered(new Date(Date.now() - RETENTION_DAYS * DAY_MS), 5_000, null);
       throw new Rollback();
     }).catch((err) => {
       if (!(err instanceof Rollback)) throw err;

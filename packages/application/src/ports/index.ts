@@ -8,3 +8,4 @@ export * from './outbox.ts';
 export * from './coupon-issuance.ts';
 export * from './sales.ts';
 export * from './order-book.ts';
+export * from './purge.ts';

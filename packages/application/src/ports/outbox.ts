@@ -1,4 +1,5 @@
 import type { Page } from './records.ts';
+import type { PurgeBatch } from './purge.ts';
 
 /** One recorded event as the relay sees it; `payload` is the exact body the platform receives. */
 export interface OutboxRecord {
@@ -40,7 +41,10 @@ export interface OutboxStore {
   markDelivered(eventIds: readonly string[]): Promise<void>;
   /** Records a failed attempt; the record is due again after `retryInMs` (database time). */
   markFailed(eventId: string, retryInMs: number, error: string): Promise<void>;
-  purgeDelivered(deliveredBefore: Date): Promise<number>;
+  /** One batch of the purge of records delivered before `deliveredBefore` (`Purgeable.purgeBatch`). */
+  purgeDelivered(deliveredBefore: Date, limit: number, resume: string | null): Promise<PurgeBatch>;
+  /** About how many records were delivered before `deliveredBefore` (`Purgeable.estimateExpired`). */
+  estimateDelivered(deliveredBefore: Date): Promise<number>;
   stats(): Promise<OutboxStats>;
   list(status: OutboxListStatus, limit: number, cursor: string | null): Promise<Page<OutboxRecordView>>;
   /** Makes a record due now, even if it was delivered; false when there is no such record. */

@@ -1,6 +1,7 @@
 import type { Clock } from '../ports/clock.ts';
 import type { EventPublisher, OutboxRecord, OutboxStore } from '../ports/outbox.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
+import { DEFAULT_PURGE_POLICY, PurgeJob, type PurgeObserver, type PurgePolicy } from '../maintenance/purge-job.ts';
 
 export interface RelayOptions {
   /** Records claimed per round trip. */
@@ -14,6 +15,8 @@ export interface RelayOptions {
   readonly backoff: BackoffPolicy;
   /** Delivered records are kept this long, then purged. */
   readonly retentionMs: number;
+  /** How that purge deletes and is scheduled. */
+  readonly purge: PurgePolicy;
 }
 
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
@@ -23,6 +26,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   pollMs: 1_000,
   backoff: DEFAULT_BACKOFF,
   retentionMs: 7 * 86_400_000,
+  purge: DEFAULT_PURGE_POLICY,
 };
 
 export interface RelayObserver {
@@ -30,8 +34,6 @@ export interface RelayObserver {
   failed?(record: OutboxRecord, error: string, retryInMs: number): void;
   crashed?(error: unknown): void;
 }
-
-const PURGE_EVERY_MS = 3_600_000;
 
 /**
  * Delivers recorded events to the platform: at least once, with the same eventId every time,
@@ -49,10 +51,14 @@ export class OutboxRelay {
   private stopping = false;
   private woken = false;
   private wakeUp: (() => void) | null = null;
-  private lastPurge = 0;
+  /**
+   * Deletes delivered records past the retention, beside the deliveries (its passes never hold a
+   * batch back); its `lastSuccessAt` is the last purge that did not fail.
+   */
+  readonly purge: PurgeJob;
 
   constructor(
-    deps: { store: OutboxStore; publisher: EventPublisher; clock: Clock; observer?: RelayObserver },
+    deps: { store: OutboxStore; publisher: EventPublisher; clock: Clock; observer?: RelayObserver; purgeObserver?: PurgeObserver },
     options: Partial<RelayOptions> = {},
   ) {
     this.store = deps.store;
@@ -60,12 +66,26 @@ export class OutboxRelay {
     this.clock = deps.clock;
     this.observer = deps.observer ?? {};
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
+    const store = this.store;
+    this.purge = new PurgeJob(
+      {
+        name: 'outbox_delivered',
+        target: {
+          purgeBatch: (before, limit, resume) => store.purgeDelivered(before, limit, resume),
+          estimateExpired: (before) => store.estimateDelivered(before),
+        },
+        clock: this.clock,
+        observer: deps.purgeObserver ?? {},
+      },
+      { retentionMs: this.options.retentionMs, policy: this.options.purge },
+    );
   }
 
   start(): void {
     if (this.running) return;
     this.stopping = false;
     this.running = this.loop();
+    this.purge.start();
   }
 
   /** New records were committed: look now instead of at the next poll. */
@@ -78,7 +98,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
-    await this.running;
+    await Promise.all([this.running, this.purge.stop()]);
     this.running = null;
   }
 
@@ -117,7 +137,6 @@ export class OutboxRelay {
       this.woken = false;
       try {
         claimed = await this.deliverBatch();
-        await this.purgeIfDue();
       } catch (err) {
         // The database is unreachable or the like: keep going, the poll will retry.
         this.observer.crashed?.(err);
@@ -126,13 +145,6 @@ export class OutboxRelay {
       if (claimed === this.options.batchSize || this.woken) continue;
       await this.sleep(this.options.pollMs);
     }
-  }
-
-  private async purgeIfDue(): Promise<void> {
-    const now = this.clock.now().getTime();
-    if (now - this.lastPurge < PURGE_EVERY_MS) return;
-    this.lastPurge = now;
-    await this.store.purgeDelivered(new Date(now - this.options.retentionMs));
   }
 
   private sleep(ms: number): Promise<void> {
