@@ -13,7 +13,7 @@ import { principalOfRequests } from './principal.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
-import { OPENAPI_TAGS } from './routes/docs.ts';
+import { OPENAPI_SERVERS, OPENAPI_TAGS } from './routes/docs.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -148,6 +148,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
         version: '1.0.0',
         description: 'Orders paid from a pre-charged balance, with coupons. Errors are application/problem+json.',
       },
+      servers: OPENAPI_SERVERS,
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       tags: OPENAPI_TAGS,
     },

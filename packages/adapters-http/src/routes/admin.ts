@@ -27,7 +27,15 @@ export const adminRoutes =
 
     app.post(
       '/admin/users',
-      { schema: { ...common, summary: 'Create a user', body: CreateUserBody, response: { 201: UserResponse, ...errorResponses } } },
+      {
+        schema: {
+          ...common,
+          operationId: 'createUser',
+          summary: 'Create a user',
+          body: CreateUserBody,
+          response: { 201: UserResponse, ...errorResponses },
+        },
+      },
       async (req, reply) => {
         const actor = await principalOf(req);
         return reply.code(201).send(await createUser(deps.uow, actor, req.body.name));
@@ -37,7 +45,13 @@ export const adminRoutes =
     app.post(
       '/admin/products',
       {
-        schema: { ...common, summary: 'Create a product', body: CreateProductBody, response: { 201: ProductResponse, ...errorResponses } },
+        schema: {
+          ...common,
+          operationId: 'createProduct',
+          summary: 'Create a product',
+          body: CreateProductBody,
+          response: { 201: ProductResponse, ...errorResponses },
+        },
       },
       async (req, reply) => {
         const actor = await principalOf(req);
@@ -50,6 +64,7 @@ export const adminRoutes =
       {
         schema: {
           ...common,
+          operationId: 'updateProduct',
           summary: "Change a product's price or stock",
           params: ProductIdParams,
           body: UpdateProductBody,
@@ -65,7 +80,13 @@ export const adminRoutes =
     app.post(
       '/admin/coupons',
       {
-        schema: { ...common, summary: 'Create a coupon', body: CreateCouponBody, response: { 201: CouponResponse, ...errorResponses } },
+        schema: {
+          ...common,
+          operationId: 'createCoupon',
+          summary: 'Create a coupon',
+          body: CreateCouponBody,
+          response: { 201: CouponResponse, ...errorResponses },
+        },
       },
       async (req, reply) => {
         const actor = await principalOf(req);
@@ -83,6 +104,7 @@ export const adminRoutes =
       {
         schema: {
           ...common,
+          operationId: 'grantCoupon',
           summary: 'Give a coupon to a user outside first-come issuance',
           params: CouponIdParams,
           body: GrantCouponBody,

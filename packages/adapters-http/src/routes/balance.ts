@@ -14,6 +14,7 @@ export const balanceRoutes =
       {
         schema: {
           tags: ['balance'],
+          operationId: 'getBalance',
           summary: "A user's balance",
           security: USER_SECURITY,
           params: UserIdParams,
@@ -31,6 +32,7 @@ export const balanceRoutes =
       {
         schema: {
           tags: ['balance'],
+          operationId: 'chargeBalance',
           summary: 'Top up a balance',
           security: USER_SECURITY,
           params: UserIdParams,
@@ -55,6 +57,7 @@ export const balanceRoutes =
       {
         schema: {
           tags: ['balance'],
+          operationId: 'getBalanceHistory',
           summary: 'Balance ledger, newest first',
           security: USER_SECURITY,
           params: UserIdParams,

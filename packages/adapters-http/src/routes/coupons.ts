@@ -14,6 +14,7 @@ export const couponRoutes =
       {
         schema: {
           tags: ['coupons'],
+          operationId: 'issueCoupon',
           summary: "Claim a coupon: first come, first served, one per user (the user's own token; an admin token is 403)",
           security: USER_SECURITY,
           params: CouponIdParams,
@@ -33,6 +34,7 @@ export const couponRoutes =
       {
         schema: {
           tags: ['coupons'],
+          operationId: 'listUserCoupons',
           summary: 'Coupons a user holds',
           security: USER_SECURITY,
           params: UserIdParams,

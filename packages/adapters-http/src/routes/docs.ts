@@ -1,7 +1,19 @@
 import { ProblemResponse } from '../schemas.ts';
 
+/** Operations that take a bearer token (a user's, or an admin's). */
 export const USER_SECURITY = [{ bearerAuth: [] }];
+/**
+ * Operations that take no token, said explicitly (`security: []`) so that a client generator
+ * and a reader of /openapi.json need not guess: the contract's public endpoints.
+ */
+export const PUBLIC_SECURITY: Array<Record<string, string[]>> = [];
 export const errorResponses = { '4xx': ProblemResponse, '5xx': ProblemResponse } as const;
+
+/**
+ * Where the API is: relative to the document, so the base URL a client generator or /docs uses
+ * is whichever host (and port, behind whatever proxy) served /openapi.json.
+ */
+export const OPENAPI_SERVERS = [{ url: '/', description: 'The host that served this document' }];
 
 /**
  * The groups of /openapi.json and /docs, in the order a client developer reads the API: placing

@@ -26,6 +26,7 @@ export const eventRoutes =
       {
         schema: {
           ...common,
+          operationId: 'listEvents',
           summary: 'Undelivered data-platform events: pending (not yet failed) or failed (retrying)',
           querystring: EventsQuery,
           response: { 200: EventPage, ...errorResponses },
@@ -42,6 +43,7 @@ export const eventRoutes =
       {
         schema: {
           ...common,
+          operationId: 'redeliverEvent',
           summary: 'Deliver an event now (again, if it was delivered), with the same eventId',
           body: NoBody,
           params: EventIdParams,

@@ -6,9 +6,14 @@ import type { PrincipalOf } from '../principal.ts';
 import { sendProblem } from '../errors.ts';
 import { sendMetrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
-import { USER_SECURITY } from './docs.ts';
+import { errorResponses, PUBLIC_SECURITY, USER_SECURITY } from './docs.ts';
 
 const Status = z.object({ status: z.string() });
+/** Sent as it is (sendMetrics): documented, not serialized. */
+const MetricsText = {
+  description: 'The Prometheus text exposition format',
+  content: { 'text/plain': { schema: z.string() } },
+};
 
 /** How long one readiness answer is reused. */
 export const READY_MAX_AGE_MS = 1_000;
@@ -39,18 +44,50 @@ export const healthRoutes =
   (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
     const ready = sharedCheck(deps.checkReady, READY_MAX_AGE_MS);
-    app.get('/health/live', { schema: { tags: ['operations'], response: { 200: Status } } }, async () => ({ status: 'ok' }));
+    app.get(
+      '/health/live',
+      {
+        schema: {
+          tags: ['operations'],
+          operationId: 'getLiveness',
+          summary: 'Liveness: 200 while the process runs (no token)',
+          security: PUBLIC_SECURITY,
+          response: { 200: Status, ...errorResponses },
+        },
+      },
+      async () => ({ status: 'ok' }),
+    );
     // On the public port only for admins; without a token on METRICS_PORT (metrics.ts).
     app.get(
       '/metrics',
-      { schema: { tags: ['operations'], summary: 'Prometheus metrics (admin token; or no token on METRICS_PORT)', security: USER_SECURITY } },
+      {
+        schema: {
+          tags: ['operations'],
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics (admin token; or no token on METRICS_PORT)',
+          security: USER_SECURITY,
+          response: { 200: MetricsText, ...errorResponses },
+        },
+      },
       async (req, reply) => {
         assertAdmin(await principalOf(req));
         return sendMetrics(deps.metrics, reply);
       },
     );
-    app.get('/health/ready', { schema: { tags: ['operations'], response: { 200: Status } } }, async (_req, reply) => {
-      if (await ready()) return { status: 'ok' };
-      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
-    });
+    app.get(
+      '/health/ready',
+      {
+        schema: {
+          tags: ['operations'],
+          operationId: 'getReadiness',
+          summary: 'Readiness: 200 when the database answers, else 503 (no token)',
+          security: PUBLIC_SECURITY,
+          response: { 200: Status, ...errorResponses },
+        },
+      },
+      async (_req, reply) => {
+        if (await ready()) return { status: 'ok' };
+        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
+      },
+    );
   };

@@ -23,6 +23,7 @@ export const orderRoutes =
       {
         schema: {
           tags: ['orders'],
+          operationId: 'placeOrder',
           summary: "Place an order and pay for it from the balance (the user's own token; an admin token is 403)",
           security: USER_SECURITY,
           headers: IdempotencyHeaders,
@@ -49,6 +50,7 @@ export const orderRoutes =
       {
         schema: {
           tags: ['orders'],
+          operationId: 'getOrder',
           summary: 'One order (its owner or an admin)',
           security: USER_SECURITY,
           params: OrderIdParams,
@@ -66,6 +68,7 @@ export const orderRoutes =
       {
         schema: {
           tags: ['orders'],
+          operationId: 'cancelOrder',
           summary: 'Cancel a paid order and refund it: stock, payment and coupon copy given back (its owner or an admin)',
           description:
             'A PAID order placed at most ORDER_CANCEL_DAYS days ago (default 7) becomes CANCELLED in one atomic write: ' +
@@ -96,6 +99,7 @@ export const orderRoutes =
       {
         schema: {
           tags: ['orders'],
+          operationId: 'listUserOrders',
           summary: "A user's orders, newest first",
           security: USER_SECURITY,
           params: UserIdParams,

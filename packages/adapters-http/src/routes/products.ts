@@ -3,7 +3,7 @@ import { getProduct, listProducts } from '@shop/application';
 import { CATALOG_CACHING_DOC, catalogCaching } from '../cache.ts';
 import type { HttpDeps } from '../context.ts';
 import { BestSellersQuery, BestSellersResponse, PageQuery, ProductIdParams, ProductPage, ProductResponse } from '../schemas.ts';
-import { errorResponses } from './docs.ts';
+import { errorResponses, PUBLIC_SECURITY } from './docs.ts';
 
 export const productRoutes =
   (deps: HttpDeps): FastifyPluginAsyncZod =>
@@ -14,8 +14,10 @@ export const productRoutes =
         onSend: catalogCaching,
         schema: {
           tags: ['products'],
+          operationId: 'listProducts',
           summary: 'Products by id',
           description: CATALOG_CACHING_DOC,
+          security: PUBLIC_SECURITY,
           querystring: PageQuery,
           response: { 200: ProductPage, ...errorResponses },
         },
@@ -29,8 +31,10 @@ export const productRoutes =
         onSend: catalogCaching,
         schema: {
           tags: ['products'],
+          operationId: 'getBestSellers',
           summary: 'Best sellers by units in PAID orders of the last days (fresh within seconds)',
           description: CATALOG_CACHING_DOC,
+          security: PUBLIC_SECURITY,
           querystring: BestSellersQuery,
           response: { 200: BestSellersResponse, ...errorResponses },
         },
@@ -47,8 +51,10 @@ export const productRoutes =
         onSend: catalogCaching,
         schema: {
           tags: ['products'],
+          operationId: 'getProduct',
           summary: 'One product',
           description: CATALOG_CACHING_DOC,
+          security: PUBLIC_SECURITY,
           params: ProductIdParams,
           response: { 200: ProductResponse, ...errorResponses },
         },
