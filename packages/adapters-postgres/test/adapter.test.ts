@@ -35,6 +35,18 @@ async function seedUser(balance: number): Promise<number> {
   }
   return row!.id;
 }
+/** A 300-won coupon, one copy of it held (unused) by `userId`. */
+async function seedHeldCoupon(userId: number): Promise<number> {
+  const [coupon] = await tdb.query<{ id: number }>(
+    `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
+     VALUES ('c', 'FIXED', 300, 5, 1, 7) RETURNING id`,
+  );
+  await tdb.query(
+    `INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now() - interval '1 hour', now() + interval '7 days')`,
+    [userId, coupon!.id],
+  );
+  return coupon!.id;
+}
 async function seedProduct(price: number, stock: number): Promise<number> {
   const [row] = await tdb.query<{ id: number }>('INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id', ['p', price, stock]);
   return row!.id;
@@ -372,15 +384,7 @@ describe('pgOrderBook', () => {
     const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
     const [buyer, other] = [await seedUser(50_000), await seedUser(50_000)];
     const productId = await seedProduct(1_000, 10);
-    const [coupon] = await tdb.query<{ id: number }>(
-      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
-       VALUES ('c', 'FIXED', 300, 5, 1, 7) RETURNING id`,
-    );
-    const couponId = coupon!.id;
-    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now() - interval '1 hour', now() + interval '7 days')`, [
-      buyer,
-      couponId,
-    ]);
+    const couponId = await seedHeldCoupon(buyer);
     const bookSeen = async (userId: number, withCoupon: boolean) => book.snapshot(userId, [productId], withCoupon ? couponId : null, null);
     const one = [{ productId, quantity: 1 }];
     const claim = (key: string): KeyClaim => ({ key, fingerprint: key, result: {} });
@@ -408,15 +412,7 @@ describe('pgOrderBook', () => {
     const book = pgOrderBook(tdb.db.kysely, { writesInFlight: 1 });
     const buyer = await seedUser(50_000);
     const productId = await seedProduct(1_000, 10);
-    const [coupon] = await tdb.query<{ id: number }>(
-      `INSERT INTO coupons (name, discount_type, discount_value, total_quantity, issued_quantity, valid_days)
-       VALUES ('c', 'FIXED', 300, 5, 1, 7) RETURNING id`,
-    );
-    const couponId = coupon!.id;
-    await tdb.query(`INSERT INTO user_coupons (user_id, coupon_id, issued_at, expires_at) VALUES ($1, $2, now() - interval '1 hour', now() + interval '7 days')`, [
-      buyer,
-      couponId,
-    ]);
+    const couponId = await seedHeldCoupon(buyer);
     // Both decided on one snapshot with the copy unused; the first is written alone.
     const seen = await book.snapshot(buyer, [productId], couponId, null);
     const first = decided(buyer, [{ productId, quantity: 1 }], seen, { couponId });
