@@ -64,6 +64,14 @@ const cancel = (orderId: string, options: RequestOptions = {}) =>
   client.request('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, undefined, options);
 
 const replayed = (r: Reply) => r.headers.get('idempotent-replayed') === 'true';
+/** The order body once cancelled: unchanged but for its status, its cancellation time, and everything refunded. */
+const cancelledBody = (placed: { paidAmount: number; items: Array<{ quantity: number }> }) => ({
+  ...placed,
+  status: 'CANCELLED',
+  cancelledAt: expect.any(String),
+  refundedAmount: placed.paidAmount,
+  items: placed.items.map((i) => ({ ...i, refundedQuantity: i.quantity })),
+});
 
 function expectProblem(res: Reply, status: number, code: string) {
   expect([res.status, res.body?.code], JSON.stringify(res.body)).toEqual([status, code]);
@@ -134,14 +142,13 @@ describe('cancelling an order', () => {
     const after = Date.now();
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(replayed(res)).toBe(false);
-    // The order body, unchanged but for its status and cancellation time.
-    expect(res.body).toEqual({ ...placed, status: 'CANCELLED', cancelledAt: expect.any(String) });
+    expect(res.body).toEqual(cancelledBody(placed));
     expect(new Date(res.body.cancelledAt).toISOString()).toBe(res.body.cancelledAt);
     expect(Date.parse(res.body.cancelledAt)).toBeGreaterThanOrEqual(before);
     expect(Date.parse(res.body.cancelledAt)).toBeLessThanOrEqual(after);
 
     // Reads show the cancelled state.
-    expect((await client.get(`/orders/${placed.orderId}`, { token: buyer!.token })).body).toEqual(res.body);
+    expect((await client.get(`/orders/${placed.orderId}`, { token: buyer!.token })).body).toEqual({ ...res.body, refunds: [] });
     const list = await client.get(`/users/${buyer!.userId}/orders`, { token: buyer!.token });
     expect(list.body.items).toEqual([res.body]);
 
@@ -435,7 +442,7 @@ describe('concurrent cancels', () => {
     expect(winners, JSON.stringify(outcomes(replies))).toHaveLength(1);
     const winner = winners[0]!;
     const winnerKey = keyOf(winner.i);
-    expect(winner.r.body).toEqual({ ...placed, status: 'CANCELLED', cancelledAt: expect.any(String) });
+    expect(winner.r.body).toEqual(cancelledBody(placed));
     // A replay only for a request carrying the winner's key, with the winner's body.
     for (const { r, i } of ok) {
       expect(r.body).toEqual(winner.r.body);

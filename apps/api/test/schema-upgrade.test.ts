@@ -17,12 +17,16 @@ import { Receiver } from '../../../test/support/receiver.ts';
  */
 const FIXTURE = new URL('../../../packages/adapters-postgres/test/fixtures/release-853825d.sql', import.meta.url);
 
-/** Every row of every table, as text, per table: equal digests, equal contents. */
-async function contents(tdb: TestDatabase, tables: readonly string[]): Promise<Record<string, { rows: number; digest: string }>> {
+/**
+ * Every row of every table, as text, per table, over the columns each table had before the
+ * upgrade (a column a migration adds is new, not a change): equal digests, equal contents.
+ */
+async function contents(tdb: TestDatabase, columns: Record<string, string[]>): Promise<Record<string, { rows: number; digest: string }>> {
   const out: Record<string, { rows: number; digest: string }> = {};
-  for (const table of tables) {
+  for (const [table, cols] of Object.entries(columns)) {
     const [r] = await tdb.query<{ rows: number; digest: string }>(
-      `SELECT count(*)::int AS rows, coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') AS digest FROM ${table} t`,
+      `SELECT count(*)::int AS rows, coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') AS digest
+         FROM (SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${table}) t`,
     );
     out[table] = r!;
   }
@@ -31,7 +35,7 @@ async function contents(tdb: TestDatabase, tables: readonly string[]): Promise<R
 
 let old: TestDatabase;
 let fresh: TestDatabase;
-let oldTables: string[];
+let oldColumns: Record<string, string[]>;
 let before: Record<string, { rows: number; digest: string }>;
 let applied: string[];
 
@@ -45,8 +49,13 @@ beforeAll(async () => {
   } finally {
     await loader.end();
   }
-  oldTables = (await old.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).map((r) => r.t);
-  before = await contents(old, oldTables.filter((t) => t !== 'schema_migrations'));
+  const columns = await old.query<{ t: string; c: string }>(
+    `SELECT table_name AS t, column_name AS c FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY table_name, ordinal_position`,
+  );
+  oldColumns = {};
+  for (const { t, c } of columns) (oldColumns[t] ??= []).push(c);
+  before = await contents(old, oldColumns);
   ({ applied } = await migrate(old.db.pool));
   fresh = await createTestDatabase();
 });
@@ -57,18 +66,30 @@ afterAll(async () => {
 
 describe('upgrading a database of the previous release (853825d)', () => {
   test('applies what that release lacks, and records a checksum for every migration, its own included', async () => {
-    expect(applied[0]).toBe('0011_drop_unused_functions.sql');
-    expect(applied.slice(1).every((a) => a.startsWith('definitions/'))).toBe(true);
+    expect(applied.slice(0, 2)).toEqual(['0011_drop_unused_functions.sql', '0012_partial_refunds.sql']);
+    expect(applied.slice(2).every((a) => a.startsWith('definitions/'))).toBe(true);
     const history = await old.query<{ name: string; checksum: string | null }>('SELECT name, checksum FROM schema_migrations ORDER BY name');
-    expect(history).toHaveLength(11);
+    expect(history).toHaveLength(12);
     expect(history.every((h) => h.checksum !== null)).toBe(true);
   });
 
   test('loses and changes no row', async () => {
     expect(before.orders!.rows).toBe(25);
     expect(before.idempotency_keys!.rows).toBe(18);
-    expect(await contents(old, Object.keys(before))).toEqual(before);
+    expect(await contents(old, oldColumns)).toEqual(before);
     expect(await auditInvariants(old.db.pool, new Map())).toEqual([]);
+  });
+
+  test('says of the orders cancelled before refunds existed that they gave everything back', async () => {
+    const cancelled = await old.query<{ refunded: boolean; units: boolean }>(
+      `SELECT o.refunded_amount = o.paid_amount AS refunded,
+              (SELECT bool_and(i.refunded_quantity = i.quantity) FROM order_items i WHERE i.order_id = o.id) AS units
+         FROM orders o WHERE o.status = 'CANCELLED'`,
+    );
+    expect(cancelled).toHaveLength(6);
+    expect(cancelled.every((c) => c.refunded && c.units)).toBe(true);
+    const paid = await old.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE status = 'PAID' AND refunded_amount = 0`);
+    expect(paid[0]!.n).toBe(19);
   });
 
   test('ends with the catalog of a new database', async () => {

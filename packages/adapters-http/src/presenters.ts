@@ -1,4 +1,4 @@
-import type { Coupon, Order } from '@shop/domain';
+import type { Coupon, Order, RefundRecord } from '@shop/domain';
 import type { HeldCouponView, LedgerEntry, Page } from '@shop/application';
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -7,13 +7,28 @@ export const presentOrder = (o: Order) => ({
   orderId: o.orderId,
   userId: o.userId,
   status: o.status,
-  items: o.items.map(({ productId, quantity, unitPrice, lineAmount }) => ({ productId, quantity, unitPrice, lineAmount })),
+  items: o.items.map(({ productId, quantity, unitPrice, lineAmount, refundedQuantity }) => ({
+    productId,
+    quantity,
+    unitPrice,
+    lineAmount,
+    refundedQuantity,
+  })),
   totalAmount: o.totalAmount,
   discountAmount: o.discountAmount,
   paidAmount: o.paidAmount,
   couponId: o.couponId,
   createdAt: o.createdAt.toISOString(),
   cancelledAt: o.cancelledAt === null ? null : o.cancelledAt.toISOString(),
+  refundedAmount: o.refundedAmount,
+});
+
+export const presentRefund = (r: RefundRecord) => ({
+  refundId: r.refundId,
+  orderId: r.orderId,
+  items: r.items.map(({ productId, quantity }) => ({ productId, quantity })),
+  amount: r.amount,
+  createdAt: r.createdAt.toISOString(),
 });
 
 export const presentOrderPage = (p: Page<Order>) => ({ items: p.items.map(presentOrder), nextCursor: p.nextCursor });

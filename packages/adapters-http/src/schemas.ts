@@ -4,6 +4,7 @@ import {
   MAX_CHARGE,
   MAX_LINE_QUANTITY,
   MAX_ORDER_LINES,
+  MAX_REFUND_LINES,
   MAX_PRICE,
   MAX_STOCK,
   MIN_CHARGE,
@@ -61,6 +62,15 @@ export const PlaceOrderBody = z.strictObject({
   couponId: id.optional(),
 });
 
+export const RefundBody = z.strictObject({
+  items: z
+    .array(z.strictObject({ productId: id, quantity: z.int().min(1).max(Number.MAX_SAFE_INTEGER) }))
+    .min(1)
+    .max(MAX_REFUND_LINES)
+    .refine((items) => new Set(items.map((i) => i.productId)).size === items.length, 'a productId may appear once')
+    .describe("the units to give back; more than the order has left is 400 REFUND_EXCEEDS_ORDER"),
+});
+
 /**
  * The body of an action that takes none (cancel, redeliver): absent or `{}`. A field is refused
  * (400), never ignored: `{"items":[…]}` on cancel must not cancel the whole order for a client
@@ -106,19 +116,35 @@ export const GrantCouponBody = z.strictObject({ userId: id });
 
 // Responses
 
-const OrderLine = z.object({ productId: id, quantity: z.int(), unitPrice: z.int(), lineAmount: z.int() });
+const OrderLine = z.object({
+  productId: id,
+  quantity: z.int(),
+  unitPrice: z.int(),
+  lineAmount: z.int(),
+  refundedQuantity: z.int().describe('units of this line given back so far'),
+});
 export const OrderResponse = z.object({
   orderId: z.string(),
   userId: id,
-  status: z.enum(['PAID', 'CANCELLED']),
+  status: z.enum(['PAID', 'PARTIALLY_REFUNDED', 'CANCELLED']),
   items: z.array(OrderLine),
   totalAmount: z.int(),
   discountAmount: z.int(),
   paidAmount: z.int(),
   couponId: id.nullable(),
   createdAt: z.string(),
-  cancelledAt: z.string().nullable().describe('when the order was cancelled and refunded; null while it is PAID'),
+  cancelledAt: z.string().nullable().describe('when the order was cancelled and refunded; null until it is CANCELLED'),
+  refundedAmount: z.int().describe('credited back so far: floor(paidAmount × gross refunded ÷ totalAmount); paidAmount once CANCELLED'),
 });
+const RefundFields = {
+  refundId: z.string(),
+  orderId: z.string(),
+  items: z.array(z.object({ productId: id, quantity: z.int() })),
+  amount: z.int().describe("what this refund credited: the rise of the order's refundedAmount"),
+  createdAt: z.string(),
+};
+export const RefundResponse = z.object({ ...RefundFields, order: OrderResponse.describe('the order as this refund left it') });
+export const OrderWithRefundsResponse = OrderResponse.extend({ refunds: z.array(z.object(RefundFields)).describe('partial refunds, oldest first') });
 export const OrderPage = z.object({ items: z.array(OrderResponse), nextCursor: z.string().nullable() });
 export const BalanceResponse = z.object({ userId: id, balance: z.int() });
 export const LedgerPage = z.object({

@@ -15,6 +15,7 @@ export function batchEntry({ effects: e, claim }: BookWrite): Record<string, unk
     coupon: e.coupon,
     guard: e.guard,
     order: e.order,
+    refund: e.refund,
     event: e.event,
     claim,
   };

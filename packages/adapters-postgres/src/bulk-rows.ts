@@ -16,8 +16,10 @@ export const INSERTABLE_COLUMNS = {
     'id', 'name', 'discount_type', 'discount_value', 'total_quantity', 'issued_quantity',
     'min_order_amount', 'issue_starts_at', 'issue_ends_at', 'valid_days', 'created_at',
   ],
-  orders: ['id', 'user_id', 'status', 'total_amount', 'discount_amount', 'paid_amount', 'coupon_id', 'created_at', 'cancelled_at'],
-  order_items: ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price', 'line_amount'],
+  orders: [
+    'id', 'user_id', 'status', 'total_amount', 'discount_amount', 'paid_amount', 'coupon_id', 'created_at', 'cancelled_at', 'refunded_amount',
+  ],
+  order_items: ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price', 'line_amount', 'refunded_quantity'],
   user_coupons: ['user_id', 'coupon_id', 'issued_at', 'expires_at', 'used_at', 'order_id'],
   balance_ledger: ['id', 'user_id', 'type', 'amount', 'balance_after', 'order_id', 'created_at'],
   outbox_events: [
@@ -26,6 +28,8 @@ export const INSERTABLE_COLUMNS = {
   ],
   product_sales_hourly: ['hour', 'product_id', 'quantity'],
   idempotency_keys: ['user_id', 'key', 'fingerprint', 'result', 'created_at'],
+  refunds: ['id', 'order_id', 'amount', 'created_at', 'xact_id'],
+  refund_items: ['refund_id', 'line_no', 'product_id', 'quantity'],
 } as const satisfies { [T in Table]: ReadonlyArray<keyof Database[T]> };
 
 // Does not compile while schema.ts has a column the lists above lack.

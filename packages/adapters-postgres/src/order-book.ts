@@ -64,7 +64,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
 
     keyState: lookAtKey,
 
-    async cancelSnapshot(orderId, key) {
+    async changeSnapshot(orderId, key) {
       // Any string names an order or none (the contract): only the exact id the service issued names one.
       if (!isIssuedId(orderId)) return { order: null, key: keyState(null, false) };
       const query = sql<OrderRow & {
@@ -74,7 +74,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         SELECT ${ORDER_COLUMNS}, k.completed, k.key_free
           FROM orders o CROSS JOIN LATERAL key_state(o.user_id, ${key}::text) k
          WHERE o.id = ${orderId}::uuid`;
-      const rows = await executePrepared(db, 'cancel_snapshot', query);
+      const rows = await executePrepared(db, 'change_snapshot', query);
       const row = rows[0];
       if (!row) return { order: null, key: keyState(null, false) };
       return {

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { isIssuedId, type LedgerEntry, type Page, type ReadStore } from '@shop/application';
+import type { RefundRecord } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isPositiveId } from './cursor.ts';
 import { executePrepared } from './prepared.ts';
@@ -31,6 +32,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
         'o.coupon_id',
         'o.created_at',
         'o.cancelled_at',
+        'o.refunded_amount',
         ITEMS_JSON.as('items'),
       ]);
 
@@ -78,6 +80,24 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
       // Every idempotent replay of an order reads it here.
       const [row] = await executePrepared(db, 'order_by_id', orders().where('o.id', '=', orderId));
       return row ? toOrder(row) : null;
+    },
+    async refunds(orderId) {
+      if (!isIssuedId(orderId)) return [];
+      const query = db
+        .selectFrom('refunds as r')
+        .select([
+          'r.id',
+          'r.order_id',
+          'r.amount',
+          'r.created_at',
+          sql<RefundRecord['items']>`(
+            SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity) ORDER BY i.line_no)
+            FROM refund_items i WHERE i.refund_id = r.id)`.as('items'),
+        ])
+        .where('r.order_id', '=', orderId)
+        .orderBy('r.id');
+      const rows = await executePrepared(db, 'refunds_of_order', query);
+      return rows.map((r) => ({ refundId: r.id, orderId: r.order_id, items: r.items, amount: r.amount, createdAt: r.created_at }));
     },
     async ordersOf(userId, limit, cursor) {
       let q = orders()

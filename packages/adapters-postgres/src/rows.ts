@@ -83,6 +83,7 @@ export interface OrderRow {
   coupon_id: number | null;
   created_at: Date;
   cancelled_at: Date | null;
+  refunded_amount: number;
   items: Order['items'];
 }
 
@@ -97,15 +98,16 @@ export const toOrder = (r: OrderRow): Order => ({
   couponId: r.coupon_id,
   createdAt: r.created_at,
   cancelledAt: r.cancelled_at,
+  refundedAmount: r.refunded_amount,
 });
 
 /** The items of the order aliased `o`, as the domain lists them. */
 export const ITEMS_JSON = sql<OrderRow['items']>`(
   SELECT coalesce(json_agg(json_build_object(
            'productId', i.product_id, 'quantity', i.quantity,
-           'unitPrice', i.unit_price, 'lineAmount', i.line_amount) ORDER BY i.line_no), '[]'::json)
+           'unitPrice', i.unit_price, 'lineAmount', i.line_amount, 'refundedQuantity', i.refunded_quantity) ORDER BY i.line_no), '[]'::json)
   FROM order_items i WHERE i.order_id = o.id)`;
 
 /** An OrderRow's columns of the order aliased `o`, for raw statements (the read store builds its own with Kysely). */
 export const ORDER_COLUMNS = sql`o.id, o.user_id, o.status, o.total_amount, o.discount_amount, o.paid_amount, o.coupon_id,
-  o.created_at, o.cancelled_at, ${ITEMS_JSON} AS items`;
+  o.created_at, o.cancelled_at, o.refunded_amount, ${ITEMS_JSON} AS items`;

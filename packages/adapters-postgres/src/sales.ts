@@ -5,14 +5,16 @@ import type { Database } from './schema.ts';
 const ROLLUP_LOCK = [0x5e7a11, 2];
 
 /**
- * Folds newly committed orders and cancellations into product_sales_hourly. Only transactions
- * whose id is below the snapshot's xmin are taken — every transaction below it has finished, so
- * no order or cancellation can still appear there later — and each is taken once
- * (processed_until moves past it). Each fold decides by transaction ids alone, never by what its
- * snapshot happens to see: an order counts when its placing transaction is folded, unless its
- * cancelling one is folded with it or before; a cancellation subtracts when it is folded, if its
- * order was counted by an earlier fold. So every order is added once and, if cancelled,
- * subtracted once, whatever commits during a fold.
+ * Folds newly committed orders, refunds and cancellations into product_sales_hourly, at the hour
+ * each order was placed. Only transactions whose id is below the snapshot's xmin are taken — every
+ * transaction below it has finished, so nothing can still appear there later — and each is taken
+ * once (processed_until moves past it): an order adds its units when its placing transaction is
+ * folded, a partial refund takes back its units when its own is, and a cancellation the units no
+ * refund took back when its own is. A refund or cancellation is decided on a state that shows the
+ * order (and the order's earlier refunds) committed, so its transaction id is above theirs and it
+ * is never folded before them: whatever commits during a fold, every unit is added once and taken
+ * back at most once. Within one fold an hour's net is negative only when an earlier fold counted
+ * its units, so its row exists.
  * One process at a time does it; the others find the advisory lock taken and skip.
  */
 export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: boolean }> {
@@ -32,12 +34,20 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
         SELECT date_trunc('hour', o.created_at) AS hour, i.product_id, sum(i.quantity)::bigint AS quantity
         FROM orders o JOIN order_items i ON i.order_id = o.id
         WHERE o.xact_id >= ${lo}::xid8 AND o.xact_id < ${hi}::xid8
-          AND (o.cancel_xact_id IS NULL OR o.cancel_xact_id >= ${hi}::xid8)
         GROUP BY 1, 2
         UNION ALL
-        SELECT date_trunc('hour', o.created_at), i.product_id, -sum(i.quantity)::bigint
+        SELECT date_trunc('hour', o.created_at), ri.product_id, -sum(ri.quantity)::bigint
+        FROM refunds r JOIN refund_items ri ON ri.refund_id = r.id JOIN orders o ON o.id = r.order_id
+        WHERE r.xact_id >= ${lo}::xid8 AND r.xact_id < ${hi}::xid8
+        GROUP BY 1, 2
+        UNION ALL
+        -- No refund follows a cancellation, so every refund of a cancelled order is already counted here.
+        SELECT date_trunc('hour', o.created_at), i.product_id, -sum(i.quantity - coalesce(back.quantity, 0))::bigint
         FROM orders o JOIN order_items i ON i.order_id = o.id
-        WHERE o.cancel_xact_id >= ${lo}::xid8 AND o.cancel_xact_id < ${hi}::xid8 AND o.xact_id < ${lo}::xid8
+        LEFT JOIN LATERAL (
+          SELECT sum(ri.quantity) AS quantity FROM refunds r JOIN refund_items ri ON ri.refund_id = r.id
+          WHERE r.order_id = o.id AND ri.product_id = i.product_id) back ON true
+        WHERE o.cancel_xact_id >= ${lo}::xid8 AND o.cancel_xact_id < ${hi}::xid8
         GROUP BY 1, 2
       ), fresh AS (
         SELECT hour, product_id, sum(quantity)::bigint AS quantity FROM delta GROUP BY 1, 2
@@ -66,13 +76,13 @@ export function pgSalesStats(db: Kysely<Database>): SalesStats {
         WITH sales AS (
           SELECT s.product_id, s.quantity FROM product_sales_hourly s WHERE s.hour >= ${wholeFrom}
           UNION ALL
-          SELECT i.product_id, i.quantity::bigint FROM orders o JOIN order_items i ON i.order_id = o.id
-          WHERE o.status = 'PAID' AND o.created_at >= ${from} AND o.created_at < ${wholeFrom}
+          SELECT i.product_id, (i.quantity - i.refunded_quantity)::bigint FROM orders o JOIN order_items i ON i.order_id = o.id
+          WHERE o.status <> 'CANCELLED' AND o.created_at >= ${from} AND o.created_at < ${wholeFrom}
         )
         SELECT s.product_id, p.name, p.price, sum(s.quantity)::bigint AS sold
         FROM sales s JOIN products p ON p.id = s.product_id
         GROUP BY s.product_id, p.name, p.price
-        -- A product whose every sale in the window was cancelled has sold nothing.
+        -- A product whose every sale in the window was given back has sold nothing.
         HAVING sum(s.quantity) > 0
         ORDER BY sold DESC, s.product_id
         LIMIT ${limit}`.execute(db);

@@ -28,13 +28,14 @@ export interface Database {
   orders: {
     id: string;
     user_id: number;
-    status: 'PAID' | 'CANCELLED';
+    status: 'PAID' | 'PARTIALLY_REFUNDED' | 'CANCELLED';
     total_amount: number;
     discount_amount: number;
     paid_amount: number;
     coupon_id: number | null;
     created_at: Timestamp;
     cancelled_at: Timestamp | null;
+    refunded_amount: Generated<number>;
   };
   order_items: {
     order_id: string;
@@ -43,7 +44,11 @@ export interface Database {
     quantity: number;
     unit_price: number;
     line_amount: number;
+    refunded_quantity: Generated<number>;
   };
+  /** Partial refunds (migration 0012), written by write_order_group. */
+  refunds: { id: string; order_id: string; amount: number; created_at: Timestamp; xact_id: Generated<string> };
+  refund_items: { refund_id: string; line_no: number; product_id: number; quantity: number };
   user_coupons: {
     user_id: number;
     coupon_id: number;

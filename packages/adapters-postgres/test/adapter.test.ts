@@ -511,8 +511,8 @@ describe('pgOrderBook', () => {
       expect(await book.write(w)).toBe('written');
       expect((await book.snapshot(userId, [productId], null, 'k1')).completed).toEqual({ fingerprint: 'f', result: { orderId: 'x' } });
       expect(await book.keyState(userId, 'k1')).toEqual({ state: 'completed', stored: { fingerprint: 'f', result: { orderId: 'x' } } });
-      expect((await book.cancelSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
-      expect(await statements()).toEqual({ cancel_snapshot: 1, key_states: 1, place_snapshot: 3, write_order_group: 1 });
+      expect((await book.changeSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
+      expect(await statements()).toEqual({ change_snapshot: 1, key_states: 1, place_snapshot: 3, write_order_group: 1 });
       // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).
       const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
         `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_order_group') ORDER BY proname`,

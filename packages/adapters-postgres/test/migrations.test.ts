@@ -88,7 +88,7 @@ describe('migrate', () => {
   test('refuses a new migration named before one already applied', async () => {
     await migrate(tdb.db.pool, { dir });
     await writeFile(dir + '0010_a_late_branch.sql', 'CREATE TABLE must_not_exist (id int);');
-    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0010_a_late_branch\.sql is new but sorts before 0011_/);
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0010_a_late_branch\.sql is new but sorts before \d{4}_/);
     expect(await tdb.query(`SELECT to_regclass('must_not_exist') AS t`)).toEqual([{ t: null }]);
   });
 

@@ -1,6 +1,16 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { DomainError, cancellationEffects, decideCancellation, decideOrder, placementEffects, type OrderSnapshot } from '@shop/domain';
+import {
+  DomainError,
+  cancellationEffects,
+  decideCancellation,
+  decideOrder,
+  decideRefund,
+  placementEffects,
+  refundEffects,
+  type Order,
+  type OrderSnapshot,
+} from '@shop/domain';
 import { uuidV7, type BookWrite } from '@shop/application';
 import { pgOrderBook, writeOrderGroup } from '../src/index.ts';
 import { MemoryShop } from '../../application/test/fakes.ts';
@@ -8,8 +18,8 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/dat
 
 /**
  * The Postgres order writer (write_order_group) and the in-memory fake the application tests run on
- * must give the same answers: random states with orders already paid, random groups of orders
- * and cancellations decided on one snapshot, random changes between that snapshot and the write,
+ * must give the same answers: random states with orders already paid and partly refunded, random
+ * groups of orders, refunds and cancellations decided on one snapshot, random changes between that snapshot and the write,
  * then the same group through both. Same outcomes, same final state, or the fake is testing a
  * different service.
  */
@@ -30,9 +40,12 @@ interface World {
   held: [number, number][];
   /** Placed through both writers before the group: what the group's cancellations undo. */
   earlier: OrderSpec[];
-  /** The group: new orders, and cancellations of earlier orders (an index into `earlier`). */
+  /** Refunds of earlier orders written before the group, so that it meets partly refunded orders. */
+  earlierRefunds: RefundSpec[];
+  /** The group: new orders, and refunds and cancellations of earlier orders (an index into `earlier`). */
   orders: OrderSpec[];
   cancels: { target: number; key: string | null; at: number }[];
+  refunds: RefundSpec[];
   /** Commits of others between the snapshot and the write. */
   changes: Change[];
 }
@@ -44,13 +57,22 @@ interface OrderSpec {
   key: string | null;
 }
 
+/** Units of some lines of an earlier order (line index, quantity): more than it has left is refused. */
+interface RefundSpec {
+  target: number;
+  lines: { line: number; quantity: number }[];
+  key: string | null;
+  at: number;
+}
+
 type Change =
   | { kind: 'price'; product: number; value: number }
   | { kind: 'stock'; product: number; value: number }
   | { kind: 'balance'; user: number; value: number }
   | { kind: 'use-coupon'; user: number; coupon: number }
   | { kind: 'complete-key'; user: number; key: string }
-  | { kind: 'cancel-elsewhere'; target: number };
+  | { kind: 'cancel-elsewhere'; target: number }
+  | { kind: 'refund-elsewhere'; target: number; line: number };
 
 const KEYS = ['k1', 'k2'];
 
@@ -73,7 +95,18 @@ const worldArb: fc.Arbitrary<World> = fc
       // Weighted: it only matters when it hits the user and key of an order of the group.
       { arbitrary: fc.record({ kind: fc.constant('complete-key' as const), user, key: fc.constantFrom(...KEYS) }), weight: 4 },
       fc.record({ kind: fc.constant('cancel-elsewhere' as const), target: fc.nat({ max: 3 }) }),
+      fc.record({ kind: fc.constant('refund-elsewhere' as const), target: fc.nat({ max: 1 }), line: fc.nat({ max: 2 }) }),
     );
+    const refundSpec = fc.record({
+      target: fc.nat({ max: 1 }),
+      lines: fc.uniqueArray(fc.record({ line: fc.nat({ max: 2 }), quantity: fc.integer({ min: 1, max: 3 }) }), {
+        minLength: 1,
+        maxLength: 3,
+        selector: (l) => l.line,
+      }),
+      key: fc.option(fc.constantFrom('r1', 'r2'), { freq: 2 }),
+      at: fc.nat({ max: 8 }),
+    });
     const orderSpec = fc.record({
       user,
       items: fc.uniqueArray(fc.record({ product, quantity: fc.integer({ min: 1, max: 3 }) }), {
@@ -106,6 +139,8 @@ const worldArb: fc.Arbitrary<World> = fc
       cancels: fc.array(fc.record({ target: fc.nat({ max: 1 }), key: fc.option(fc.constantFrom('c1', 'c2'), { freq: 2 }), at: fc.nat({ max: 8 }) }), {
         maxLength: 4,
       }),
+      earlierRefunds: fc.array(refundSpec, { maxLength: 2 }),
+      refunds: fc.array(refundSpec, { maxLength: 4 }),
       changes: fc.array(change, { maxLength: 3 }),
     });
   });
@@ -117,7 +152,8 @@ const couponId = (i: number) => 201 + i;
 
 async function arrange(world: World, now: Date): Promise<MemoryShop> {
   await tdb.query(
-    `TRUNCATE users, products, coupons, user_coupons, orders, order_items, balance_ledger, outbox_events, idempotency_keys RESTART IDENTITY CASCADE`,
+    `TRUNCATE users, products, coupons, user_coupons, orders, order_items, refunds, refund_items, balance_ledger, outbox_events, idempotency_keys
+     RESTART IDENTITY CASCADE`,
   );
   const shop = new MemoryShop();
   for (const [i, balance] of world.balances.entries()) {
@@ -187,9 +223,14 @@ async function change(shop: MemoryShop, c: Change, now: Date): Promise<void> {
   } else if (c.kind === 'cancel-elsewhere') {
     const target = earlierIds[c.target];
     const order = target === undefined ? undefined : s.orders.get(target);
-    if (!order || order.status !== 'PAID') return;
+    if (!order || order.status === 'CANCELLED') return;
     const w = cancelWrite(decideCancellation(order, now, 7), null);
     expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(await shop.writeGroup([w]));
+  } else if (c.kind === 'refund-elsewhere') {
+    const target = earlierIds[c.target];
+    const order = target === undefined ? undefined : s.orders.get(target);
+    const w = order && refundWrite(order, { target: c.target, lines: [{ line: c.line, quantity: 1 }], key: null, at: 0 }, now);
+    if (w) expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(await shop.writeGroup([w]));
   } else {
     if (s.idempotency.has(`${userId(c.user)}:${c.key}`)) return;
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, $2, 'elsewhere', '{}')`, [
@@ -207,7 +248,22 @@ const cancelWrite = (cancellation: ReturnType<typeof decideCancellation>, key: s
   effects: cancellationEffects(cancellation, uuidV7.next()),
   claim: key === null ? null : { key, fingerprint: `f-${key}`, result: { orderId: cancellation.order.orderId } },
 });
-const isCancel = (w: BookWrite) => w.effects.guard.orderStatus !== null;
+/** A refund of `spec`'s units of `order`, or null when the domain refuses it (a unit it does not have left, a cancelled order). */
+function refundWrite(order: Order, spec: RefundSpec, now: Date): BookWrite | null {
+  const lines = spec.lines.flatMap(({ line, quantity }) => {
+    const item = order.items[line];
+    return item ? [{ productId: item.productId, quantity }] : [];
+  });
+  try {
+    const refund = decideRefund(order, lines, uuidV7.next(), now, 7);
+    const claim = spec.key === null ? null : { key: spec.key, fingerprint: `f-${spec.key}`, result: { orderId: order.orderId, refundId: refund.record.refundId } };
+    return { effects: refundEffects(refund, uuidV7.next()), claim };
+  } catch (err) {
+    if (!(err instanceof DomainError)) throw err;
+    return null;
+  }
+}
+const kindOf = (w: BookWrite) => (w.effects.refund !== null ? 'refund' : w.effects.guard.order !== null ? 'cancel' : 'order');
 
 /** What both sides stored, in one comparable shape. */
 async function pgState() {
@@ -217,10 +273,18 @@ async function pgState() {
     products: await q<{ id: number; price: number; stock: number }>('SELECT id, price, stock FROM products ORDER BY id'),
     held: await q(`SELECT user_id, coupon_id, used_at IS NOT NULL AS used, order_id::text FROM user_coupons ORDER BY 1, 2`),
     orders: await q(
-      `SELECT id::text, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, cancelled_at
+      `SELECT id::text, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, cancelled_at, refunded_amount
          FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id) ORDER BY id`,
     ),
-    items: await q(`SELECT order_id::text, line_no, product_id, quantity, unit_price, line_amount FROM order_items ORDER BY 1, 2`),
+    items: await q(
+      `SELECT order_id::text, line_no, product_id, quantity, unit_price, line_amount, refunded_quantity FROM order_items ORDER BY 1, 2`,
+    ),
+    refunds: await q(
+      `SELECT r.id::text, r.order_id::text, r.amount, r.created_at,
+              (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity) ORDER BY i.line_no)
+                 FROM refund_items i WHERE i.refund_id = r.id) AS items
+         FROM refunds r ORDER BY r.id`,
+    ),
     ledger: await q(`SELECT user_id, type, amount, balance_after, order_id::text FROM balance_ledger ORDER BY order_id, type, user_id`),
     events: await q(`SELECT event_id::text, event_type, aggregate_id, payload FROM outbox_events ORDER BY event_id`),
     keys: await q(`SELECT user_id, key, fingerprint, result FROM idempotency_keys ORDER BY 1, 2`),
@@ -252,6 +316,7 @@ function fakeState(shop: MemoryShop) {
           paid_amount: o.paidAmount,
           coupon_id: o.couponId,
           cancelled_at: o.cancelledAt,
+          refunded_amount: o.refundedAmount,
         },
       ]),
     ),
@@ -261,10 +326,24 @@ function fakeState(shop: MemoryShop) {
           (l, n) =>
             [
               `${o.orderId}:${n}`,
-              { order_id: o.orderId, line_no: n + 1, product_id: l.productId, quantity: l.quantity, unit_price: l.unitPrice, line_amount: l.lineAmount },
+              {
+                order_id: o.orderId,
+                line_no: n + 1,
+                product_id: l.productId,
+                quantity: l.quantity,
+                unit_price: l.unitPrice,
+                line_amount: l.lineAmount,
+                refunded_quantity: l.refundedQuantity,
+              },
             ] as [string, object],
         ),
       ),
+    ),
+    refunds: byId(
+      [...s.refunds.values()].flat().map((r) => [
+        r.refundId,
+        { id: r.refundId, order_id: r.orderId, amount: r.amount, created_at: r.createdAt, items: r.items },
+      ]),
     ),
     ledger: byId(
       s.ledger.map((e) => [
@@ -284,13 +363,14 @@ function fakeState(shop: MemoryShop) {
   };
 }
 
-test('write_order_group and the in-memory writer place, cancel, refuse and store exactly the same', async () => {
+test('write_order_group and the in-memory writer place, refund, cancel, refuse and store exactly the same', async () => {
   const book = pgOrderBook(tdb.db.kysely);
   let groupsWithSeveralWritten = 0;
   let guardFailedSeen = 0;
   let keyCompletedSeen = 0;
-  let cancelsWritten = 0;
-  let cancelsRefused = 0;
+  const written = { order: 0, cancel: 0, refund: 0 };
+  const refused = { order: 0, cancel: 0, refund: 0 };
+  let partlyRefundedCancelled = 0;
   await fc.assert(
     fc.asyncProperty(worldArb, async (world) => {
       const now = new Date();
@@ -323,16 +403,30 @@ test('write_order_group and the in-memory writer place, cancel, refuse and store
       const earlier = await decide(world.earlier);
       if (earlier.length > 0) expect(await writeOrderGroup(tdb.db.kysely, earlier, 1_000)).toEqual(await shop.writeGroup(earlier));
       earlierIds = earlier.flatMap((w) => (shop.state.orders.has(w.effects.order.orderId) ? [w.effects.order.orderId] : []));
+      for (const r of world.earlierRefunds) {
+        const order = earlierIds[r.target] === undefined ? undefined : shop.state.orders.get(earlierIds[r.target]!);
+        const w = order && refundWrite(order, { ...r, key: null }, now);
+        if (w) expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(await shop.writeGroup([w]));
+      }
 
       const writes = await decide(world.orders);
       for (const c of world.cancels) {
         const target = earlierIds[c.target];
         if (target === undefined) continue;
-        const seen = await book.cancelSnapshot(target, c.key);
-        const fakeSeen = await shop.book.cancelSnapshot(target, c.key);
+        const seen = await book.changeSnapshot(target, c.key);
+        const fakeSeen = await shop.book.changeSnapshot(target, c.key);
         expect({ ...fakeSeen, key: fakeSeen.key.state }).toEqual({ ...seen, key: seen.key.state });
-        if (seen.key.state !== 'free' || !seen.order || seen.order.status !== 'PAID') continue;
+        if (seen.key.state !== 'free' || !seen.order || seen.order.status === 'CANCELLED') continue;
         writes.splice(Math.min(c.at, writes.length), 0, cancelWrite(decideCancellation(seen.order, now, 7), c.key));
+      }
+      for (const r of world.refunds) {
+        const target = earlierIds[r.target];
+        if (target === undefined) continue;
+        const seen = await book.changeSnapshot(target, r.key);
+        const fakeSeen = await shop.book.changeSnapshot(target, r.key);
+        expect({ ...fakeSeen, key: fakeSeen.key.state }).toEqual({ ...seen, key: seen.key.state });
+        const w = seen.key.state === 'free' && seen.order ? refundWrite(seen.order, r, now) : null;
+        if (w) writes.splice(Math.min(r.at, writes.length), 0, w);
       }
       for (const c of world.changes) await change(shop, c, now);
       if (writes.length === 0) return;
@@ -345,8 +439,9 @@ test('write_order_group and the in-memory writer place, cancel, refuse and store
       if (pgOutcomes.includes('guard_failed')) guardFailedSeen++;
       if (pgOutcomes.includes('key_completed')) keyCompletedSeen++;
       writes.forEach((w, i) => {
-        if (isCancel(w) && pgOutcomes[i] === 'written') cancelsWritten++;
-        if (isCancel(w) && pgOutcomes[i] === 'guard_failed') cancelsRefused++;
+        if (pgOutcomes[i] === 'written') written[kindOf(w)]++;
+        if (pgOutcomes[i] === 'guard_failed') refused[kindOf(w)]++;
+        if (pgOutcomes[i] === 'written' && kindOf(w) === 'cancel' && w.effects.guard.order!.refundedUnits > 0) partlyRefundedCancelled++;
       });
     }),
     { numRuns: 200 },
@@ -355,6 +450,9 @@ test('write_order_group and the in-memory writer place, cancel, refuse and store
   expect(groupsWithSeveralWritten).toBeGreaterThan(10);
   expect(guardFailedSeen).toBeGreaterThan(10);
   expect(keyCompletedSeen).toBeGreaterThan(1);
-  expect(cancelsWritten).toBeGreaterThan(10);
-  expect(cancelsRefused).toBeGreaterThan(5);
+  expect(written.cancel).toBeGreaterThan(10);
+  expect(refused.cancel).toBeGreaterThan(5);
+  expect(written.refund).toBeGreaterThan(10);
+  expect(refused.refund).toBeGreaterThan(5);
+  expect(partlyRefundedCancelled).toBeGreaterThan(2);
 });

@@ -4,6 +4,7 @@ export * from './idempotency.ts';
 export * from './retry-later.ts';
 export * from './use-cases/place-order.ts';
 export * from './use-cases/cancel-order.ts';
+export * from './use-cases/refund-order.ts';
 export * from './use-cases/balance.ts';
 export * from './use-cases/catalog.ts';
 export * from './use-cases/coupons.ts';

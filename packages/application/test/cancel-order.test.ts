@@ -45,7 +45,13 @@ describe('cancelOrder', () => {
     clock.advance(DAY);
     const { order: cancelled, replayed } = await cancelOrder(deps, { orderId: order.orderId, actor: admin });
     expect(replayed).toBe(false);
-    expect(cancelled).toEqual({ ...order, status: 'CANCELLED', cancelledAt: new Date(NOW.getTime() + DAY) });
+    expect(cancelled).toEqual({
+      ...order,
+      status: 'CANCELLED',
+      cancelledAt: new Date(NOW.getTime() + DAY),
+      refundedAmount: order.paidAmount,
+      items: order.items.map((l) => ({ ...l, refundedQuantity: l.quantity })),
+    });
     expect(shop.state.users.get(userId)!.balance).toBe(10_000);
     expect(shop.state.products.get(productId)!.stock).toBe(5);
     expect(shop.state.held.get(`${userId}:${couponId}`)).toMatchObject({ usedAt: null, orderId: null });

@@ -18,7 +18,7 @@ import type {
   UnitOfWork,
   WriteOutcome,
 } from '@shop/application';
-import { guardHolds, type GuardedRows, type Order, type OrderEffects, type OrderEvent, type Won } from '@shop/domain';
+import { guardHolds, refundedUnits, type GuardedRows, type Order, type OrderEffects, type OrderEvent, type RefundRecord, type Won } from '@shop/domain';
 
 /**
  * In-memory fakes of the application's ports. They keep the promises the Postgres adapter keeps
@@ -52,6 +52,8 @@ interface State {
   coupons: Map<number, Coupon>;
   held: Map<string, HeldCoupon>;
   orders: Map<string, Order>;
+  /** Each order's partial refunds, oldest first. */
+  refunds: Map<string, RefundRecord[]>;
   outbox: OrderEvent[];
   idempotency: Map<string, { fingerprint: string; result: unknown }>;
   nextId: number;
@@ -73,6 +75,7 @@ export class MemoryShop {
     coupons: new Map(),
     held: new Map(),
     orders: new Map(),
+    refunds: new Map(),
     outbox: [],
     idempotency: new Map(),
     nextId: 1,
@@ -203,6 +206,7 @@ export class MemoryShop {
     product: async (id) => this.state.products.get(id) ?? null,
     products: async (limit, cursor) => page([...this.state.products.values()], limit, cursor),
     order: async (id) => structuredClone(this.state.orders.get(id) ?? null),
+    refunds: async (id) => structuredClone(this.state.refunds.get(id) ?? []),
     ordersOf: async (userId, limit, cursor) =>
       page([...this.state.orders.values()].filter((o) => o.userId === userId).reverse(), limit, cursor),
     heldCoupons: async (userId) => [...this.state.held.values()].filter((h) => h.userId === userId),
@@ -225,7 +229,7 @@ export class MemoryShop {
       return keyState(structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null), this.claims.has(`${userId}:${key}`));
     },
     write: async (w) => (await this.writeGroup([w]))[0]!,
-    cancelSnapshot: async (orderId, key) => {
+    changeSnapshot: async (orderId, key) => {
       const order = structuredClone(this.state.orders.get(orderId) ?? null);
       const k = order && key !== null ? `${order.userId}:${key}` : null;
       const seen = {
@@ -367,9 +371,10 @@ function orderSnapshot(s: State, userId: number, ids: readonly number[], couponI
 /** The rows a write's guard names, as they are in `s`. */
 function guardedRows(s: State, { guard, order }: OrderEffects): GuardedRows {
   const held = guard.coupon === null ? undefined : s.held.get(heldKey(guard.userId, guard.coupon.couponId));
+  const current = s.orders.get(order.orderId);
   return {
     ...orderSnapshot(s, guard.userId, guard.stock.map((g) => g.productId), null),
-    orderStatus: s.orders.get(order.orderId)?.status ?? null,
+    order: current === undefined ? null : { status: current.status, refundedUnits: refundedUnits(current) },
     couponHeldBy: held === undefined ? undefined : held.orderId,
   };
 }
@@ -392,6 +397,7 @@ function apply(s: State, { effects: e, claim }: BookWrite): void {
     s.held.set(k, { ...s.held.get(k)!, orderId: heldBy, usedAt: heldBy === null ? null : e.at });
   }
   s.orders.set(e.order.orderId, structuredClone(e.order));
+  if (e.refund !== null) s.refunds.set(e.order.orderId, [...(s.refunds.get(e.order.orderId) ?? []), structuredClone(e.refund)]);
   s.outbox.push(structuredClone(e.event));
   if (claim !== null) {
     s.idempotency.set(`${userId}:${claim.key}`, { fingerprint: claim.fingerprint, result: structuredClone(claim.result) });

@@ -1,4 +1,5 @@
 import type { Cancellation } from './order-cancellation.ts';
+import type { Refund } from './order-refund.ts';
 import type { Order } from './order.ts';
 
 /** The `order.paid` event exactly as the data platform receives it (see the API contract). */
@@ -9,7 +10,7 @@ export interface OrderPaidEvent {
   readonly data: {
     readonly orderId: string;
     readonly userId: number;
-    readonly items: Order['items'];
+    readonly items: ReadonlyArray<Omit<Order['items'][number], 'refundedQuantity'>>;
     readonly totalAmount: number;
     readonly discountAmount: number;
     readonly paidAmount: number;
@@ -27,7 +28,7 @@ export function orderPaidEvent(eventId: string, order: Order): OrderPaidEvent {
     data: {
       orderId: order.orderId,
       userId: order.userId,
-      items: order.items,
+      items: order.items.map(({ productId, quantity, unitPrice, lineAmount }) => ({ productId, quantity, unitPrice, lineAmount })),
       totalAmount: order.totalAmount,
       discountAmount: order.discountAmount,
       paidAmount: order.paidAmount,
@@ -52,7 +53,41 @@ export interface OrderCancelledEvent {
   };
 }
 
-export type OrderEvent = OrderPaidEvent | OrderCancelledEvent;
+/** The `order.refunded` event of a partial refund, exactly as the data platform receives it (see the API contract). */
+export interface OrderRefundedEvent {
+  readonly eventId: string;
+  readonly type: 'order.refunded';
+  readonly occurredAt: string;
+  readonly data: {
+    readonly orderId: string;
+    readonly userId: number;
+    readonly refundId: string;
+    /** This refund's amount. */
+    readonly refundedAmount: number;
+    readonly items: ReadonlyArray<{ readonly productId: number; readonly quantity: number }>;
+    readonly refundedAt: string;
+  };
+}
+
+export type OrderEvent = OrderPaidEvent | OrderCancelledEvent | OrderRefundedEvent;
+
+export function orderRefundedEvent(eventId: string, refund: Refund): OrderRefundedEvent {
+  const { record } = refund;
+  const at = record.createdAt.toISOString();
+  return {
+    eventId,
+    type: 'order.refunded',
+    occurredAt: at,
+    data: {
+      orderId: record.orderId,
+      userId: refund.order.userId,
+      refundId: record.refundId,
+      refundedAmount: record.amount,
+      items: record.items,
+      refundedAt: at,
+    },
+  };
+}
 
 export function orderCancelledEvent(eventId: string, cancellation: Cancellation): OrderCancelledEvent {
   const { order } = cancellation;
@@ -64,8 +99,9 @@ export function orderCancelledEvent(eventId: string, cancellation: Cancellation)
     data: {
       orderId: order.orderId,
       userId: order.userId,
+      // What this cancellation gave back: an earlier refund's units and amount were in its own event.
       refundedAmount: cancellation.refund,
-      items: order.items.map(({ productId, quantity }) => ({ productId, quantity })),
+      items: cancellation.restock,
       couponId: cancellation.releasedCoupon,
       cancelledAt: at,
     },

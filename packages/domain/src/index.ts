@@ -7,5 +7,6 @@ export * from './order.ts';
 export * from './events.ts';
 export * from './order-decision.ts';
 export * from './order-cancellation.ts';
+export * from './order-refund.ts';
 export * from './write-guard.ts';
 export * from './order-effects.ts';

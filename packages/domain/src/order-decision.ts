@@ -55,7 +55,7 @@ export function decideOrder(request: OrderRequest, seen: OrderSnapshot): OrderDe
       userId: order.userId,
       balanceAtLeast: order.paidAmount,
       stock: order.items.map((l) => ({ productId: l.productId, atLeast: l.quantity, price: l.unitPrice })),
-      orderStatus: null,
+      order: null,
       coupon: order.couponId === null ? null : { couponId: order.couponId, heldBy: null },
     },
   };

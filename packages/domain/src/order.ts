@@ -7,15 +7,22 @@ export const MAX_LINE_QUANTITY = 10_000;
 
 /**
  * An order is created already paid: placing and paying are one transaction, so no order is ever
- * seen unpaid. The one transition is PAID → CANCELLED (order-cancellation.ts), which is final.
+ * seen unpaid. Refunds of some of its units move it to PARTIALLY_REFUNDED (order-refund.ts); a
+ * cancellation, or a refund of its last units, to CANCELLED, which is final.
+ *
+ *   PAID ──refund──▶ PARTIALLY_REFUNDED ──refund──▶ PARTIALLY_REFUNDED
+ *     │                      │
+ *     └─cancel / last refund─┴──────────────▶ CANCELLED
  */
-export type OrderStatus = 'PAID' | 'CANCELLED';
+export type OrderStatus = 'PAID' | 'PARTIALLY_REFUNDED' | 'CANCELLED';
 
 export interface OrderLine {
   readonly productId: number;
   readonly quantity: number;
   readonly unitPrice: Won;
   readonly lineAmount: Won;
+  /** Units of this line given back so far (all of them once the order is CANCELLED). */
+  readonly refundedQuantity: number;
 }
 
 export interface Order {
@@ -28,8 +35,10 @@ export interface Order {
   readonly paidAmount: Won;
   readonly couponId: number | null;
   readonly createdAt: Date;
-  /** When it was cancelled; null while it is PAID. */
+  /** When it was cancelled; null until it is CANCELLED. */
   readonly cancelledAt: Date | null;
+  /** Credited back so far: paidAmount once it is CANCELLED (the amount rule: order-refund.ts). */
+  readonly refundedAmount: Won;
 }
 
 /**
@@ -53,7 +62,7 @@ export function requestedProductIds(lines: readonly RequestedLine[]): number[] {
   return [...seen].sort((a, b) => a - b);
 }
 
-export function totalOf(lines: readonly AllocatedLine[]): Won {
+export function totalOf(lines: readonly Pick<AllocatedLine, 'lineAmount'>[]): Won {
   return lines.reduce((sum, l) => sum + l.lineAmount, 0);
 }
 
@@ -78,6 +87,7 @@ export function paidOrder(args: {
       quantity,
       unitPrice,
       lineAmount,
+      refundedQuantity: 0,
     })),
     totalAmount,
     discountAmount: args.discountAmount,
@@ -85,13 +95,25 @@ export function paidOrder(args: {
     couponId: args.couponId,
     createdAt: args.createdAt,
     cancelledAt: null,
+    refundedAmount: 0,
   };
+}
+
+/** Units refunded so far: a refund always raises it, so a write guards on it (write-guard.ts). */
+export function refundedUnits(order: Order): number {
+  return order.items.reduce((sum, l) => sum + l.refundedQuantity, 0);
 }
 
 /**
  * The order as it was answered when it was placed: a replay of the placing request repeats that
- * answer even after the order was cancelled (the contract's "first response").
+ * answer even after the order was refunded or cancelled (the contract's "first response").
  */
 export function asPlaced(order: Order): Order {
-  return { ...order, status: 'PAID', cancelledAt: null };
+  return {
+    ...order,
+    status: 'PAID',
+    cancelledAt: null,
+    refundedAmount: 0,
+    items: order.items.map((l) => ({ ...l, refundedQuantity: 0 })),
+  };
 }

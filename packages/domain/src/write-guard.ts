@@ -19,10 +19,19 @@ export interface WriteGuard {
   /** The user must exist, and their balance may have moved but must still cover this. */
   readonly balanceAtLeast: Won;
   readonly stock: readonly StockGuard[];
-  /** The order's status now; null: the order must not exist yet (the write creates it). */
-  readonly orderStatus: OrderStatus | null;
+  /**
+   * The order as the decision saw it; null: the order must not exist yet (the write creates it).
+   * Every refund raises its refunded units, so two changes decided on one state never both apply.
+   */
+  readonly order: OrderState | null;
   /** The user's copy of the coupon must still be held by this order (null: unused); null: no copy involved. */
   readonly coupon: { readonly couponId: number; readonly heldBy: string | null } | null;
+}
+
+/** What a change of an existing order was decided on. */
+export interface OrderState {
+  readonly status: OrderStatus;
+  readonly refundedUnits: number;
 }
 
 /** The rows a guard is checked against, as they are now. */
@@ -31,7 +40,7 @@ export interface GuardedRows {
   readonly balance: Won | null;
   readonly products: readonly StockedProduct[];
   /** Null when the order does not exist. */
-  readonly orderStatus: OrderStatus | null;
+  readonly order: OrderState | null;
   /** The order holding the user's copy of the guarded coupon (null: unused); undefined: no copy. */
   readonly couponHeldBy: string | null | undefined;
 }
@@ -46,7 +55,9 @@ export function guardHolds(guard: WriteGuard, now: GuardedRows): boolean {
       const p = byId.get(s.productId);
       return p !== undefined && p.stock >= s.atLeast && p.price === s.price;
     }) &&
-    now.orderStatus === guard.orderStatus &&
+    (guard.order === null
+      ? now.order === null
+      : now.order !== null && now.order.status === guard.order.status && now.order.refundedUnits === guard.order.refundedUnits) &&
     (guard.coupon === null || now.couponHeldBy === guard.coupon.heldBy)
   );
 }

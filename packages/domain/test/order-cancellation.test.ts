@@ -37,14 +37,26 @@ describe('decideCancellation', () => {
   test('gives back exactly what the order took: its payment, its units, its coupon copy', () => {
     const at = new Date(PLACED.getTime() + DAY);
     const c = decideCancellation(order, at, 7);
-    expect(c.order).toEqual({ ...order, status: 'CANCELLED', cancelledAt: at });
+    expect(c.order).toEqual({
+      ...order,
+      status: 'CANCELLED',
+      cancelledAt: at,
+      refundedAmount: 2_200,
+      items: order.items.map((l) => ({ ...l, refundedQuantity: l.quantity })),
+    });
     expect(c.refund).toBe(2_200);
     expect(c.restock).toEqual([
-      { productId: 4, quantity: 1 },
       { productId: 9, quantity: 2 },
+      { productId: 4, quantity: 1 },
     ]);
     expect(c.releasedCoupon).toBe(7);
-    expect(c.guard).toEqual({ userId: 3, balanceAtLeast: 0, stock: [], orderStatus: 'PAID', coupon: { couponId: 7, heldBy: 'o-1' } });
+    expect(c.guard).toEqual({
+      userId: 3,
+      balanceAtLeast: 0,
+      stock: [],
+      order: { status: 'PAID', refundedUnits: 0 },
+      coupon: { couponId: 7, heldBy: 'o-1' },
+    });
   });
 
   test('an order without a coupon releases none', () => {
@@ -64,12 +76,13 @@ describe('decideCancellation', () => {
   });
 });
 
-test('the guard holds only while the order is still PAID and still holds its coupon copy', () => {
+test('the guard holds only while the order is as decided on (status and refunded units) and still holds its coupon copy', () => {
   const { guard } = decideCancellation(order, PLACED, 7);
-  const now = { balance: 0, products: [], orderStatus: 'PAID', couponHeldBy: 'o-1' } as const;
+  const now = { balance: 0, products: [], order: { status: 'PAID', refundedUnits: 0 }, couponHeldBy: 'o-1' } as const;
   expect(guardHolds(guard, now)).toBe(true);
-  expect(guardHolds(guard, { ...now, orderStatus: 'CANCELLED' })).toBe(false);
-  expect(guardHolds(guard, { ...now, orderStatus: null })).toBe(false);
+  expect(guardHolds(guard, { ...now, order: { status: 'CANCELLED', refundedUnits: 3 } })).toBe(false);
+  expect(guardHolds(guard, { ...now, order: { status: 'PAID', refundedUnits: 1 } })).toBe(false);
+  expect(guardHolds(guard, { ...now, order: null })).toBe(false);
   expect(guardHolds(guard, { ...now, couponHeldBy: null })).toBe(false);
   expect(guardHolds(guard, { ...now, balance: null })).toBe(false);
 });
@@ -113,7 +126,7 @@ describe('what a write does', () => {
       discountAmount: 500,
       createdAt: new Date('2026-11-24T09:00:00Z'),
     });
-    const guard = { userId: 1, balanceAtLeast: 2_000, stock: [], orderStatus: null, coupon: { couponId: 5, heldBy: null } };
+    const guard = { userId: 1, balanceAtLeast: 2_000, stock: [], order: null, coupon: { couponId: 5, heldBy: null } };
     const placed = placementEffects({ order, guard }, 'e-1');
     expect(placed).toMatchObject({
       guard,

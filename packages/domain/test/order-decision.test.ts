@@ -52,7 +52,7 @@ describe('decideOrder', () => {
         { productId: 2, atLeast: 2, price: 300 },
         { productId: 1, atLeast: 3, price: 1_000 },
       ],
-      orderStatus: null,
+      order: null,
       coupon: { couponId: 7, heldBy: null },
     });
   });
@@ -69,7 +69,7 @@ describe('decideOrder', () => {
 
 describe('guardHolds', () => {
   const { guard } = decideOrder(request, seen);
-  const rows: GuardedRows = { balance: seen.balance, products: seen.products, orderStatus: null, couponHeldBy: null };
+  const rows: GuardedRows = { balance: seen.balance, products: seen.products, order: null, couponHeldBy: null };
 
   test('holds on the state it was decided on, and on any state that still covers the order', () => {
     expect(guardHolds(guard, rows)).toBe(true);
@@ -93,7 +93,7 @@ describe('guardHolds', () => {
     ['a product is gone', { products: [seen.products[0]!] }],
     ['the coupon was used', { couponHeldBy: 'x' }],
     ['the coupon is not held', { couponHeldBy: undefined }],
-    ['the order exists already', { orderStatus: 'PAID' }],
+    ['the order exists already', { order: { status: 'PAID', refundedUnits: 0 } }],
   ])('fails when %s', (_why, change) => {
     expect(guardHolds(guard, { ...rows, ...change })).toBe(false);
   });

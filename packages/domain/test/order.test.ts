@@ -57,13 +57,14 @@ describe('paidOrder', () => {
       orderId: 'o-1',
       userId: 7,
       status: 'PAID',
-      items: allocated,
+      items: allocated.map((l) => ({ ...l, refundedQuantity: 0 })),
       totalAmount: 3_001,
       discountAmount: 450,
       paidAmount: 2_551,
       couponId: 3,
       createdAt,
       cancelledAt: null,
+      refundedAmount: 0,
     });
   });
 

@@ -44,6 +44,7 @@ const routes: { [K in OperationId]: RouteOf<K> } = {
   placeOrder: ['post', '/orders'],
   getOrder: ['get', '/orders/{orderId}'],
   cancelOrder: ['post', '/orders/{orderId}/cancel'],
+  refundOrder: ['post', '/orders/{orderId}/refunds'],
   listUserOrders: ['get', '/users/{userId}/orders'],
   getBalance: ['get', '/users/{userId}/balance'],
   chargeBalance: ['post', '/users/{userId}/balance/charge'],
@@ -150,7 +151,14 @@ export async function callEveryOperation(baseUrl: string, admin: string, userTok
     body: { userId, items: [{ productId: product.productId, quantity: 2 }], couponId: held.couponId },
   });
   const orderId: string = order.orderId;
-  const status: 'PAID' | 'CANCELLED' = (await api(token, 'getOrder', { params: { path: { orderId } } })).status;
+  const refund = await api(token, 'refundOrder', {
+    params: { path: { orderId }, header: { 'idempotency-key': 'refund-1' } },
+    body: { items: [{ productId: product.productId, quantity: 1 }] },
+  });
+  const refundedAmount: number = refund.amount + refund.order.refundedAmount;
+  const read1 = await api(token, 'getOrder', { params: { path: { orderId } } });
+  const status: 'PAID' | 'PARTIALLY_REFUNDED' | 'CANCELLED' = read1.status;
+  const refundIds: string[] = read1.refunds.map((r) => r.refundId);
   const orders = await api(token, 'listUserOrders', { params: { path: { userId: String(userId) }, query: { limit: '5' } } });
   const totals: number[] = orders.items.map((o) => o.totalAmount);
   const cancelled = await api(token, 'cancelOrder', { params: { path: { orderId } }, body: {} });
@@ -171,5 +179,5 @@ export async function callEveryOperation(baseUrl: string, admin: string, userTok
     void code;
   }
 
-  void [live, ready, metrics, stock, grantedTo, names, nextProducts, price, since, balance, read.balance, entries, heldIds, status, totals, cancelledAt, attempts];
+  void [live, ready, metrics, stock, grantedTo, names, nextProducts, price, since, balance, read.balance, entries, heldIds, status, totals, cancelledAt, attempts, refundedAmount, refundIds];
 }

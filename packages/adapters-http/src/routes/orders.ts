@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { cancelOrder, getOrder, listOrders, placeOrder } from '@shop/application';
+import { cancelOrder, getOrderWithRefunds, listOrders, placeOrder, refundOrder } from '@shop/application';
 import type { HttpDeps } from '../context.ts';
 import type { PrincipalOf } from '../principal.ts';
-import { presentOrder, presentOrderPage } from '../presenters.ts';
+import { presentOrder, presentOrderPage, presentRefund } from '../presenters.ts';
 import {
   IdempotencyHeaders,
   NoBody,
   OrderIdParams,
   OrderPage,
   OrderResponse,
+  OrderWithRefundsResponse,
   PageQuery,
   PlaceOrderBody,
+  RefundBody,
+  RefundResponse,
   UserIdParams,
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
@@ -51,15 +54,16 @@ export const orderRoutes =
         schema: {
           tags: ['orders'],
           operationId: 'getOrder',
-          summary: 'One order (its owner or an admin)',
+          summary: 'One order with its partial refunds (its owner or an admin)',
           security: USER_SECURITY,
           params: OrderIdParams,
-          response: { 200: OrderResponse, ...errorResponses },
+          response: { 200: OrderWithRefundsResponse, ...errorResponses },
         },
       },
       async (req) => {
         const actor = await principalOf(req);
-        return presentOrder(await getOrder(deps.reads, actor, req.params.orderId));
+        const { order, refunds } = await getOrderWithRefunds(deps.reads, actor, req.params.orderId);
+        return { ...presentOrder(order), refunds: refunds.map(presentRefund) };
       },
     );
 
@@ -69,12 +73,12 @@ export const orderRoutes =
         schema: {
           tags: ['orders'],
           operationId: 'cancelOrder',
-          summary: 'Cancel a paid order and refund it: stock, payment and coupon copy given back (its owner or an admin)',
+          summary: 'Cancel an order and refund what is left: stock, payment and coupon copy given back (its owner or an admin)',
           description:
-            'A PAID order placed at most ORDER_CANCEL_DAYS days ago (default 7) becomes CANCELLED in one atomic write: ' +
-            'every item\'s stock restored, paidAmount refunded to the balance (a REFUND ledger entry, never refused by the ' +
-            'balance cap), the coupon copy usable again, and one order.cancelled event recorded. Concurrent cancels refund once. ' +
-            '409 ORDER_NOT_CANCELLABLE when it is already cancelled or too old.',
+            'A PAID or PARTIALLY_REFUNDED order placed at most ORDER_CANCEL_DAYS days ago (default 7) becomes CANCELLED in one ' +
+            'atomic write: the stock of every unit not yet refunded restored, paidAmount − refundedAmount credited to the balance ' +
+            '(a REFUND ledger entry, never refused by the balance cap), the coupon copy usable again, and one order.cancelled ' +
+            'event recorded. Concurrent cancels refund once. 409 ORDER_NOT_CANCELLABLE when it is already cancelled or too old.',
           security: USER_SECURITY,
           headers: IdempotencyHeaders,
           body: NoBody,
@@ -91,6 +95,40 @@ export const orderRoutes =
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
+      },
+    );
+
+    app.post(
+      '/orders/:orderId/refunds',
+      {
+        schema: {
+          tags: ['orders'],
+          operationId: 'refundOrder',
+          summary: 'Refund some units of an order (its owner or an admin)',
+          description:
+            'A PAID or PARTIALLY_REFUNDED order placed at most ORDER_CANCEL_DAYS days ago gives back the listed units in one ' +
+            "atomic write: their stock restored, the refund's amount credited (a REFUND ledger entry), the order's " +
+            'refundedAmount and refundedQuantity raised, its status PARTIALLY_REFUNDED, or CANCELLED once every unit is back ' +
+            '(the coupon copy then usable again), and one order.refunded event recorded. The order\'s refundedAmount is ' +
+            'floor(paidAmount × G ÷ totalAmount), G the gross of every unit refunded so far, so its refunds add up to exactly ' +
+            'paidAmount. Concurrent refunds never refund a unit twice.',
+          security: USER_SECURITY,
+          headers: IdempotencyHeaders,
+          params: OrderIdParams,
+          body: RefundBody,
+          response: { 201: RefundResponse, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const actor = await principalOf(req);
+        const { refund, order, replayed } = await refundOrder(deps, {
+          actor,
+          orderId: req.params.orderId,
+          items: req.body.items,
+          idempotencyKey: req.headers['idempotency-key'],
+        });
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        return reply.code(201).send({ ...presentRefund(refund), order: presentOrder(order) });
       },
     );
 

@@ -1,16 +1,17 @@
--- The one writer of orders (ADR 0007): applies a group of decided writes, orders and their
--- cancellations alike, in one transaction. `writes` is a JSON array, one object per write, as
+-- The one writer of orders (ADR 0007): applies a group of decided writes, orders, their refunds
+-- and cancellations alike, in one transaction. `writes` is a JSON array, one object per write, as
 -- book-write.ts sends the domain's OrderEffects:
 --   { orderId, userId, at, balanceChange, ledgerType, stockChanges: [{ productId, change }],
 --     coupon: { couponId, heldBy } | null,
---     guard: { balanceAtLeast, stock: [{ productId, atLeast, price }], orderStatus | null,
---              coupon: { couponId, heldBy } | null },
+--     guard: { balanceAtLeast, stock: [{ productId, atLeast, price }],
+--              order: { status, refundedUnits } | null, coupon: { couponId, heldBy } | null },
 --     order: { status, totalAmount, discountAmount, paidAmount, couponId, createdAt, cancelledAt,
---              items: [{ productId, quantity, unitPrice, lineAmount }] },
+--              refundedAmount, items: [{ productId, quantity, unitPrice, lineAmount, refundedQuantity }] },
+--     refund: { refundId, amount, createdAt, items: [{ productId, quantity }] } | null,
 --     event, claim: { key, fingerprint, result } | null }
 -- Nothing is decided here: each write's guard is compared with the rows, and if it holds exactly
--- its values are applied (a guard with no orderStatus creates the order, one with a status moves
--- it to order.status). Returns, per write and in the same order:
+-- its values are applied (a guard with no order creates the order, one with an order moves it to
+-- the state `order` gives). Returns, per write and in the same order:
 --   written        every effect, its event and its key are in this commit;
 --   guard_failed   a guarded value no longer holds (nothing of it written);
 --   key_completed  its key was completed since its snapshot (nothing of it written);
@@ -29,6 +30,7 @@ DECLARE
   write_user bigint[];
   guard_balance bigint[];
   guard_status text[];
+  guard_refunded bigint[];
   guard_coupon bigint[];
   guard_coupon_holder uuid[];
   balance_after bigint[];
@@ -60,6 +62,7 @@ DECLARE
   copy_changed boolean[];
   moved_order uuid[];
   moved_status text[];
+  moved_refunded bigint[];
   -- Keys claimed by writes that then failed their guard: their rows are removed at the end.
   released_users bigint[] := '{}';
   released_keys text[] := '{}';
@@ -79,9 +82,9 @@ BEGIN
     j int;
   BEGIN
     SELECT array_agg((w->>'userId')::bigint ORDER BY k), array_agg((w->'guard'->>'balanceAtLeast')::bigint ORDER BY k),
-           array_agg(w->'guard'->>'orderStatus' ORDER BY k), array_agg((w->'guard'->'coupon'->>'couponId')::bigint ORDER BY k),
-           array_agg((w->'guard'->'coupon'->>'heldBy')::uuid ORDER BY k)
-      INTO write_user, guard_balance, guard_status, guard_coupon, guard_coupon_holder
+           array_agg(w->'guard'->'order'->>'status' ORDER BY k), array_agg((w->'guard'->'order'->>'refundedUnits')::bigint ORDER BY k),
+           array_agg((w->'guard'->'coupon'->>'couponId')::bigint ORDER BY k), array_agg((w->'guard'->'coupon'->>'heldBy')::uuid ORDER BY k)
+      INTO write_user, guard_balance, guard_status, guard_refunded, guard_coupon, guard_coupon_holder
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k);
     total := cardinality(write_user);
     outcome := array_fill(NULL::text, ARRAY[total]);
@@ -173,11 +176,13 @@ BEGIN
        ORDER BY uc.user_id, uc.coupon_id FOR NO KEY UPDATE OF uc) uc;
     SELECT array_agg(id), array_agg(stock), array_agg(price) INTO locked_product, locked_stock, locked_price FROM (
       SELECT p.id, p.stock, p.price FROM products p WHERE p.id = ANY(change_product || stock_guard_product) ORDER BY p.id FOR NO KEY UPDATE) r;
-    -- Only the orders whose status a write moves; a new order's id is new (its primary key says so).
-    SELECT array_agg(id), array_agg(status) INTO moved_order, moved_status FROM (
-      SELECT o.id, o.status FROM orders o
-       WHERE o.id = ANY(ARRAY(SELECT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w WHERE w->'guard'->>'orderStatus' IS NOT NULL))
-       ORDER BY o.id FOR NO KEY UPDATE) r;
+    -- Only the orders a write moves; a new order's id is new (its primary key says so). The order's
+    -- row lock is what every change of it takes, so its items' refunded units cannot move meanwhile.
+    SELECT array_agg(id), array_agg(status), array_agg(refunded) INTO moved_order, moved_status, moved_refunded FROM (
+      SELECT o.id, o.status, (SELECT sum(i.refunded_quantity) FROM order_items i WHERE i.order_id = o.id)::bigint AS refunded FROM (
+        SELECT o.id, o.status FROM orders o
+         WHERE o.id = ANY(ARRAY(SELECT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w WHERE jsonb_typeof(w->'guard'->'order') = 'object'))
+         ORDER BY o.id FOR NO KEY UPDATE) o) r;
     balance_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_user), 0)]);
     stock_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_product), 0)]);
     copy_changed := array_fill(false, ARRAY[coalesce(cardinality(copy_key), 0)]);
@@ -205,7 +210,8 @@ BEGIN
         END LOOP;
       END IF;
       IF ok AND guard_status[n] IS NOT NULL THEN
-        ok := coalesce(moved_status[array_position(moved_order, (w->>'orderId')::uuid)] = guard_status[n], false);
+        x := array_position(moved_order, (w->>'orderId')::uuid);
+        ok := x IS NOT NULL AND moved_status[x] = guard_status[n] AND moved_refunded[x] = guard_refunded[n];
       END IF;
       IF ok AND guard_coupon[n] IS NOT NULL THEN
         x := array_position(copy_key, write_user[n] || ':' || guard_coupon[n]);
@@ -244,7 +250,9 @@ BEGIN
         copy_changed[x] := true;
       END IF;
       IF guard_status[n] IS NOT NULL THEN
-        moved_status[array_position(moved_order, (w->>'orderId')::uuid)] := w->'order'->>'status';
+        x := array_position(moved_order, (w->>'orderId')::uuid);
+        moved_status[x] := w->'order'->>'status';
+        moved_refunded[x] := (SELECT sum((i->>'refundedQuantity')::bigint) FROM jsonb_array_elements(w->'order'->'items') i);
       END IF;
       outcome[n] := 'written';
     END LOOP;
@@ -272,10 +280,23 @@ BEGIN
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k), jsonb_array_elements(w->'order'->'items') WITH ORDINALITY u(i, m)
      WHERE outcome[k] = 'written' AND guard_status[k] IS NULL;
     -- cancel_xact_id lets the best-seller rollup take a cancellation exactly once (ADR 0005, 0008).
+    -- Each order is moved by one written write at most: a move changes what the next one's guard compares.
     UPDATE orders o SET status = w->'order'->>'status', cancelled_at = (w->'order'->>'cancelledAt')::timestamptz,
-           cancel_xact_id = CASE WHEN w->'order'->>'cancelledAt' IS NOT NULL THEN pg_current_xact_id() END
+           cancel_xact_id = CASE WHEN w->'order'->>'cancelledAt' IS NOT NULL THEN pg_current_xact_id() END,
+           refunded_amount = (w->'order'->>'refundedAmount')::bigint
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k)
      WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL AND o.id = (w->>'orderId')::uuid AND o.id = ANY(moved_order);
+    UPDATE order_items oi SET refunded_quantity = (i->>'refundedQuantity')::int
+      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k), jsonb_array_elements(w->'order'->'items') i
+     WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL AND oi.order_id = (w->>'orderId')::uuid AND oi.order_id = ANY(moved_order)
+       AND oi.product_id = (i->>'productId')::bigint AND oi.refunded_quantity <> (i->>'refundedQuantity')::int;
+    INSERT INTO refunds (id, order_id, amount, created_at)
+    SELECT (w->'refund'->>'refundId')::uuid, (w->>'orderId')::uuid, (w->'refund'->>'amount')::bigint, (w->'refund'->>'createdAt')::timestamptz
+      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND jsonb_typeof(w->'refund') = 'object';
+    INSERT INTO refund_items (refund_id, line_no, product_id, quantity)
+    SELECT (w->'refund'->>'refundId')::uuid, m, (i->>'productId')::bigint, (i->>'quantity')::int
+      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k), jsonb_array_elements(w->'refund'->'items') WITH ORDINALITY u(i, m)
+     WHERE outcome[k] = 'written' AND jsonb_typeof(w->'refund') = 'object';
     UPDATE user_coupons uc SET order_id = r.holder, used_at = r.used_at
       FROM unnest(copy_user, copy_coupon, copy_holder, copy_used_at, copy_changed) r(user_id, coupon_id, holder, used_at, changed)
      WHERE r.changed AND uc.user_id = r.user_id AND uc.coupon_id = r.coupon_id AND uc.user_id = ANY(copy_user);

@@ -39,7 +39,7 @@ export interface BookWrite {
 }
 
 /** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */
-export interface CancelSnapshot {
+export interface ChangeSnapshot {
   readonly order: Order | null;
   readonly key: KeyState;
 }
@@ -75,5 +75,5 @@ export interface OrderBook {
   /** The key's state now; asked when a keyed order is refused, since idempotency is answered first. */
   keyState(userId: number, key: string): Promise<KeyState>;
   /** The order to cancel and, when `key` is given, that key in the order's owner's keys. */
-  cancelSnapshot(orderId: string, key: string | null): Promise<CancelSnapshot>;
+  changeSnapshot(orderId: string, key: string | null): Promise<ChangeSnapshot>;
 }

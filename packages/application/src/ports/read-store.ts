@@ -1,4 +1,4 @@
-import type { HeldCoupon, Order, Won } from '@shop/domain';
+import type { HeldCoupon, Order, RefundRecord, Won } from '@shop/domain';
 import type { LedgerEntry, Page, Product } from './records.ts';
 
 /** Reads that need no lock; each sees one committed state. Cursors are opaque to callers. */
@@ -9,6 +9,8 @@ export interface ReadStore {
   product(productId: number): Promise<Product | null>;
   products(limit: number, cursor: string | null): Promise<Page<Product>>;
   order(orderId: string): Promise<Order | null>;
+  /** The order's partial refunds, oldest first (none for an id that names no order). */
+  refunds(orderId: string): Promise<RefundRecord[]>;
   ordersOf(userId: number, limit: number, cursor: string | null): Promise<Page<Order>>;
   heldCoupons(userId: number): Promise<HeldCoupon[]>;
 }

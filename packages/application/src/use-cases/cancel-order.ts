@@ -41,7 +41,7 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
   const print = fingerprint('POST /orders/{orderId}/cancel', { orderId: cmd.orderId });
 
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
-    const seen = await deps.book.cancelSnapshot(cmd.orderId, key);
+    const seen = await deps.book.changeSnapshot(cmd.orderId, key);
     if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
     assertActsFor(cmd.actor, seen.order.userId);
     // A cancelled order stays as its cancellation left it: reading it repeats the first answer. Read

@@ -1,4 +1,4 @@
-import { DomainError, type Order } from '@shop/domain';
+import { DomainError, type Order, type RefundRecord } from '@shop/domain';
 import { assertActsFor, type Actor } from '../authorization.ts';
 import type { Page, ReadStore } from '../ports/index.ts';
 
@@ -8,6 +8,12 @@ export async function getOrder(reads: ReadStore, actor: Actor, orderId: string):
   if (!order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${orderId}`);
   assertActsFor(actor, order.userId);
   return order;
+}
+
+/** One order with its partial refunds, oldest first: what GET /orders/{orderId} answers. */
+export async function getOrderWithRefunds(reads: ReadStore, actor: Actor, orderId: string): Promise<{ order: Order; refunds: RefundRecord[] }> {
+  const order = await getOrder(reads, actor, orderId);
+  return { order, refunds: order.status === 'PAID' ? [] : await reads.refunds(orderId) };
 }
 
 export async function listOrders(
