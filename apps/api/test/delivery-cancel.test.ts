@@ -366,6 +366,61 @@ test('SIGKILL between an order\'s two deliveries, then a new process on the same
   await assertDrained(tdb, stock);
 });
 
+test('partial refunds: platform down, the process SIGKILLed and replaced: each order\'s paid → refunded → refunded (→ cancelled) in that order, once each', async () => {
+  const tdb = await database();
+  const platform = await receiver();
+  const env = { DATA_PLATFORM_URL: platform.url, ...RELAY_ENV };
+  const first = await ownProcess(tdb, env);
+  const stock = new Map<number, number>();
+  const [p1, p2] = [await product(first.client, stock), await product(first.client, stock)];
+  const people = await buyers(first.client, 3);
+
+  await platform.stop();
+  const orders: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const b = people[i % people.length]!;
+    const items = [{ productId: p1, quantity: 2 }, { productId: p2, quantity: 1 }];
+    const placed = await first.client.post('/orders', { userId: b.userId, items }, { token: b.token });
+    expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+    const orderId: string = placed.body.orderId;
+    for (const productId of [p1, p2]) {
+      const refunded = await first.client.post(`/orders/${orderId}/refunds`, { items: [{ productId, quantity: 1 }] }, { token: b.token });
+      expect(refunded.status, JSON.stringify(refunded.body)).toBe(201);
+    }
+    // Half end cancelled (the rest given back), half stay partly refunded.
+    if (i % 2 === 0) await cancel(first.client, b, orderId);
+    orders.push(orderId);
+  }
+  const rows = await untilPaidRetriedTwice(tdb, orders, 'every order.paid refused twice more after the refunds');
+  expect(rows.filter((e) => e.event_type !== 'order.paid' && e.attempts > 0), 'later events tried while their order.paid is refused').toEqual([]);
+
+  await first.proc.stop('SIGKILL');
+  await platform.start();
+  const second = await ownProcess(tdb, env);
+  const recorded = await eventsOf(tdb, orders); // in recording order (seq)
+  expect(recorded).toHaveLength(6 * 3 + 3);
+  const acceptedIds = () => new Set(platform.accepted.map((e) => e.body?.eventId));
+  await platform.until(() => recorded.every((e) => acceptedIds().has(e.event_id)), 'every event accepted from the new process', 60_000);
+
+  for (const orderId of orders) {
+    const mine = recorded.filter((e) => e.aggregate_id === orderId);
+    expect(mine.map((e) => e.event_type)).toEqual(
+      ['order.paid', 'order.refunded', 'order.refunded', ...(orders.indexOf(orderId) % 2 === 0 ? ['order.cancelled'] : [])],
+    );
+    // Each event's first acceptance came before the next one reached the platform at all.
+    for (let k = 1; k < mine.length; k++) {
+      const accepted = platform.accepted.find((e) => e.body?.eventId === mine[k - 1]!.event_id)!;
+      const next = platform.arrivals!.find((e) => e.body?.eventId === mine[k]!.event_id)!;
+      expect(accepted.at, `order ${orderId}: ${mine[k]!.event_type} #${k} sent before the event before it was accepted`).toBeLessThan(next.at);
+    }
+  }
+  // Once each as a logical event: nothing accepted for these orders that was not recorded.
+  const known = new Set(recorded.map((e) => e.event_id));
+  expect(platform.accepted.filter((e) => orders.includes(e.body?.data?.orderId) && !known.has(e.body.eventId))).toEqual([]);
+  expect(await second.proc.stop('SIGTERM')).toBe(0);
+  await assertDrained(tdb, stock);
+});
+
 test('GET /admin/events: a failing order.paid under status=failed, its waiting order.cancelled under pending, paged by cursor', async () => {
   const tdb = await database();
   const platform = await receiver();
