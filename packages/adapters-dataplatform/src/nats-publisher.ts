@@ -2,8 +2,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { EventPublisher, OutboxRecord } from '@shop/application';
 
-/** An event's subject is its type's: order.paid on orders.paid, order.cancelled on orders.cancelled. */
-export const NATS_SUBJECTS = { 'order.paid': 'orders.paid', 'order.cancelled': 'orders.cancelled' } as const;
+/** An event's subject is its type's: order.paid on orders.paid, order.refunded on orders.refunded, order.cancelled on orders.cancelled. */
+export const NATS_SUBJECTS = { 'order.paid': 'orders.paid', 'order.refunded': 'orders.refunded', 'order.cancelled': 'orders.cancelled' } as const;
 export const NATS_SUBJECT = NATS_SUBJECTS['order.paid'];
 export const NATS_STREAM = 'ORDERS';
 /** Redeliveries can come long after the first try (an outage); JetStream must still drop them. */
@@ -50,12 +50,12 @@ export class NatsEventPublisher implements EventPublisher {
   }
 
   /**
-   * One stream for both subjects: its sequence is the order consumers read, and the relay
-   * publishes an order's order.cancelled only after its order.paid was stored (ADR 0008). A stream
-   * created before cancellations carried only orders.paid; it gains orders.cancelled. If it may
-   * not be changed (an account without the right, a stream managed elsewhere), order.paid keeps
-   * flowing: only order.cancelled then fails, retried and shown in GET /admin/events, until an
-   * operator adds the subject.
+   * One stream for every subject: its sequence is the order consumers read, and the relay
+   * publishes an order's order.refunded and order.cancelled only after the event before it was
+   * stored (ADR 0008). A stream created by an earlier release lacks the newer subjects; it gains
+   * them. If it may not be changed (an account without the right, a stream managed elsewhere),
+   * order.paid keeps flowing: only the events of a missing subject then fail, retried and shown in
+   * GET /admin/events, until an operator adds the subject.
    */
   private async ensureStream(nc: NatsConnection): Promise<void> {
     const jsm = await jetstreamManager(nc, { timeout: this.options.timeoutMs });
