@@ -3,6 +3,7 @@ export * from './authorization.ts';
 export * from './idempotency.ts';
 export * from './retry-later.ts';
 export * from './use-cases/place-order.ts';
+export * from './use-cases/order-change.ts';
 export * from './use-cases/cancel-order.ts';
 export * from './use-cases/refund-order.ts';
 export * from './use-cases/balance.ts';

@@ -1,24 +1,15 @@
-import {
-  checkRefundLines,
-  decideRefund,
-  DomainError,
-  orderAfterRefunds,
-  refundEffects,
-  type Order,
-  type RefundRecord,
-  type Restock,
-} from '@shop/domain';
-import { assertActsFor, type Actor } from '../authorization.ts';
-import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
-import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
+import { checkRefundLines, decideRefund, orderAfterRefunds, refundEffects, type Order, type RefundRecord, type Restock } from '@shop/domain';
+import type { Actor } from '../authorization.ts';
+import { fingerprint } from '../idempotency.ts';
+import type { ReadStore } from '../ports/index.ts';
+import { changeOrder, type OrderChangeDeps } from './order-change.ts';
 
 export interface RefundOrderCommand {
   readonly orderId: string;
   /** As the client listed them. */
   readonly items: readonly Restock[];
   readonly idempotencyKey?: string | undefined;
-  /** The order's owner or an admin; checked once the order is read (404 before 403). */
+  /** The order's owner or an admin. */
   readonly actor: Actor;
 }
 
@@ -36,48 +27,28 @@ interface RefundKeyResult {
   readonly refundId: string;
 }
 
-export interface RefundOrderDeps {
-  readonly book: OrderBook;
-  readonly reads: ReadStore;
-  readonly clock: Clock;
-  readonly ids: IdGenerator;
-  /** How many days after it was placed an order may be refunded (ORDER_CANCEL_DAYS). */
-  readonly cancelDays: number;
-  readonly events?: { recorded(): void };
-}
+export type RefundOrderDeps = OrderChangeDeps;
 
 /**
- * Refunds some units of an order, the way it is cancelled: decided on an unlocked snapshot,
- * written by the order book under the decision's guard (the order's status and refunded units as
- * seen), decided again when that no longer holds. So two concurrent refunds never give back one
- * unit twice: the second, decided again, sees the first's units gone (or the order cancelled).
- * The key lives in the order owner's keys, as a cancel's does.
+ * Refunds some units of an order (ADR 0012). Two concurrent refunds never give back one unit twice:
+ * the second, decided again, sees the first's units gone (or the order cancelled).
  */
 export async function refundOrder(deps: RefundOrderDeps, cmd: RefundOrderCommand): Promise<RefundOrderResult> {
-  checkRefundLines(cmd.items);
-  const key = cmd.idempotencyKey ?? null;
-  const print = fingerprint('POST /orders/{orderId}/refunds', { orderId: cmd.orderId, items: cmd.items });
-
-  for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
-    const seen = await deps.book.changeSnapshot(cmd.orderId, key);
-    if (!seen.order) throw new DomainError('ORDER_NOT_FOUND', `no order with id ${cmd.orderId}`);
-    assertActsFor(cmd.actor, seen.order.userId);
-    const prior = replayable(seen.key, print);
-    if (prior) return { ...(await firstAnswer(deps.reads, seen.order, prior.result as RefundKeyResult)), replayed: true };
-
-    const refund = decideRefund(seen.order, cmd.items, deps.ids.next(), deps.clock.now(), deps.cancelDays);
-    const result: RefundKeyResult = { orderId: cmd.orderId, refundId: refund.record.refundId };
-    const outcome = await deps.book.write({
-      effects: refundEffects(refund, deps.ids.next()),
-      claim: key === null ? null : { key, fingerprint: print, result },
-    });
-    if (outcome === 'written') {
-      deps.events?.recorded();
-      return { refund: refund.record, order: refund.order, replayed: false };
-    }
-    if (outcome === 'key_busy') throw keyInUse();
-  }
-  throw new RetryLaterError(`the order's rows changed under its refund ${MAX_DECISIONS} times in a row`);
+  checkRefundLines(cmd.items); // a malformed request is 400 before the order is looked for
+  const { answer, replayed } = await changeOrder(deps, {
+    orderId: cmd.orderId,
+    actor: cmd.actor,
+    key: cmd.idempotencyKey ?? null,
+    print: fingerprint('POST /orders/{orderId}/refunds', { orderId: cmd.orderId, items: cmd.items }),
+    what: 'refund',
+    decide(order) {
+      const refund = decideRefund(order, cmd.items, deps.ids.next(), deps.clock.now(), deps.cancelDays);
+      const keyResult: RefundKeyResult = { orderId: cmd.orderId, refundId: refund.record.refundId };
+      return { effects: refundEffects(refund, deps.ids.next()), keyResult, answer: { refund: refund.record, order: refund.order } };
+    },
+    replay: (order, stored) => firstAnswer(deps.reads, order, stored as RefundKeyResult),
+  });
+  return { ...answer, replayed };
 }
 
 /** A replay's answer: the stored refund, and the order as it and the refunds before it left it. */
