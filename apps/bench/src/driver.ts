@@ -2,15 +2,16 @@ import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { auditInvariants } from '@shop/adapters-postgres';
+import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
-import { checkEvents, createMeter, processTicks, quiesce, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
+import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
 import { refundWindow } from './run/refund.ts';
-import { keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord } from './run/report.ts';
+import { keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
 import { seedPgbenchRows, seedThroughApi, startTarget } from './run/target.ts';
-import { checkSoldOut, WORKLOADS, type Options, type Workload, type WorkloadName } from './workloads.ts';
+import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workloads.ts';
 
 export interface BenchOptions extends Options {
   readonly workloads: readonly WorkloadName[];

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBenchmark } from './driver.ts';
-import { WORKLOAD_NAMES, type WorkloadName } from './workloads.ts';
+import { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 
 const HELP = `pnpm bench [options]
   --workloads  uniform,uniform-keyed,hot-product,hot-product-keyed,coupon-burst,mixed,slow-platform,refund

@@ -1,9 +1,8 @@
+import { countCancelled, couponIssued, productStock, waitForDelivery } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
-import { observeLockWaits, waitForDelivery } from './run/measure.ts';
-import { checkRefund, countCancelled } from './run/refund.ts';
+import { observeLockWaits } from './run/measure.ts';
+import { checkRefund } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
-
-export { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
 
@@ -42,7 +41,7 @@ export interface Workload {
 /** Every hot run, service or Node ceiling, sells exactly HOT_STOCK units and no more. */
 export async function checkSoldOut({ run, target }: Pick<Checked, 'run' | 'target'>, productId: number): Promise<string[]> {
   const [sold, soldOut] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0];
-  const stock = Number((await target.pool.query('SELECT stock FROM products WHERE id = $1', [productId])).rows[0].stock);
+  const stock = await productStock(target.pool, productId);
   // Sales per second while there was stock: the figure a flash sale cares about.
   const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
   run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
@@ -75,10 +74,7 @@ export const WORKLOADS: readonly Workload[] = [
     async check({ run, target, fixture }) {
       run.exhaustedP99Ms = latency(run.samples, (s) => s[3] === 'COUPON_EXHAUSTED').p99;
       const [issued, exhausted] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['409 COUPON_EXHAUSTED'] ?? 0];
-      const c = (await target.pool.query<{ issued: number; holders: number }>(
-        `SELECT issued_quantity AS issued, (SELECT count(DISTINCT user_id)::int FROM user_coupons WHERE coupon_id = $1) AS holders FROM coupons WHERE id = $1`,
-        [fixture.couponId],
-      )).rows[0]!;
+      const c = await couponIssued(target.pool, fixture.couponId);
       if ([issued, c.issued, c.holders].every((n) => n === BURST_COUPONS) && exhausted === run.summary.requests - BURST_COUPONS) return [];
       return [`coupon-burst: ${issued} answered 201, ${c.issued} counted, ${c.holders} holders; expected exactly ${BURST_COUPONS}, the rest COUPON_EXHAUSTED`];
     },

@@ -1,5 +1,6 @@
 import type { ReplayStats } from './child.ts';
-import type { CpuWindow, EventCheck, LockWaits, StatementStats } from './measure.ts';
+import type { StatementStats } from '@shop/adapters-postgres/bench';
+import type { CpuWindow, EventCheck, LockWaits } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
