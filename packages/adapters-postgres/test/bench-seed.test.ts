@@ -1,14 +1,18 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent } from '@shop/domain';
-import { auditInvariants, pgReadStore } from '../src/index.ts';
-import { seedHistory, type SeededHistory } from '../src/bench/index.ts';
+import { auditInvariants, insertSelect, pgReadStore } from '../src/index.ts';
+import { pgbenchScript, seedHistory, type SeededHistory } from '../src/bench/index.ts';
 import { describeCatalog } from '../../../test/support/catalog.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { makeTempDir, removeTempDir } from '../../../test/support/temp.ts';
 
 /**
  * The benchmark's SQL, written beside the service's own statements, held to what the service and
- * the domain would have written: the --scale history seed, at a tiny factor.
+ * the domain would have written: the --scale history seed (at a tiny factor) and pgbench's script.
  */
 
 /** Every order.paid event of the database against the domain's event of the order it names: the mismatches. */
@@ -58,5 +62,42 @@ describe('the --scale history seed, at a tiny factor', () => {
     const data = events.map((e) => (e.payload as { data: { couponId: number | null; items: unknown[] } }).data);
     expect(data.some((d) => d.couponId !== null)).toBe(true);
     expect(data.some((d) => d.items.length > 1)).toBe(true);
+  });
+});
+
+const pgbench = spawnSync('pgbench', ['--version']);
+describe.skipIf(pgbench.error !== undefined)("pgbench's uniform script", () => {
+  let tdb: TestDatabase;
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+  });
+  afterAll(async () => tdb?.drop());
+
+  test("places orders the audit accepts, each with the domain's order.paid event", async () => {
+    // Ten users charged as the service charges them (balance = ledger), twenty products.
+    await tdb.query(insertSelect('users', { id: 'g', name: `'u' || g`, balance: '1000000' }, 'FROM generate_series(1, 10) g'));
+    await tdb.query(insertSelect('balance_ledger', {
+      user_id: 'g', type: "'CHARGE'", amount: '1000000', balance_after: '1000000', order_id: 'NULL', created_at: 'now()',
+    }, 'FROM generate_series(1, 10) g'));
+    await tdb.query(insertSelect('products', { id: 'g', name: `'p' || g`, price: '1000 * g', stock: '100' }, 'FROM generate_series(1, 20) g'));
+    const dir = makeTempDir('bench-pgbench-');
+    try {
+      writeFileSync(path.join(dir, 'uniform.sql'), pgbenchScript('uniform'));
+      const url = new URL(tdb.url);
+      const env = { ...process.env, PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: decodeURIComponent(url.username),
+        PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1) };
+      const vars = ['ufirst=1', 'ulast=10', 'pfirst=1', 'plast=20'].flatMap((v) => ['-D', v]);
+      const run = spawnSync('pgbench', ['-n', '-M', 'prepared', '-t', '5', '-c', '2', '-f', 'uniform.sql', ...vars], { cwd: dir, env, encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+    } finally {
+      await removeTempDir(dir);
+    }
+    const [{ n }] = (await tdb.query<{ n: number }>('SELECT count(*)::int AS n FROM orders')) as [{ n: number }];
+    expect(n).toBe(10);
+    const initialStock = new Map(Array.from({ length: 20 }, (_, i) => [i + 1, 100] as const));
+    expect(await auditInvariants(tdb.db.pool, initialStock)).toEqual([]);
+    const { events, unlike } = await paidEventsUnlikeTheDomain(tdb);
+    expect(events).toHaveLength(10);
+    expect(unlike.slice(0, 3)).toEqual([]);
   });
 });

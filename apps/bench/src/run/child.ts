@@ -3,13 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import type pg from 'pg';
 import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
-import { insertValues, openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork } from '@shop/adapters-postgres';
+import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork } from '@shop/adapters-postgres';
+import { plainRowLockOrder } from '@shop/adapters-postgres/bench';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
-import { isDomainError, orderPaidEvent, paidOrder } from '@shop/domain';
-import { CANCEL, ORDER, pick, quantile, round, seededRandom, sortedMs, uniformItems, type Sample, type Shape } from './stats.ts';
+import { isDomainError } from '@shop/domain';
+import { CANCEL, ORDER, percentiles, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
 /**
@@ -28,7 +28,7 @@ export type LoadPlan = Common & {
   /** hot: the product every order buys. */
   readonly productId: number;
 };
-/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the textbook transaction below. */
+/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction (bench/reference-transactions.ts). */
 export type CeilingPlan = Common & {
   readonly kind: 'ceiling'; readonly variant: 'service-sql' | 'plain-row-lock'; readonly databaseUrl: string;
   /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. */
@@ -236,8 +236,7 @@ async function load(plan: LoadPlan) {
     }
   }));
   await pool.close();
-  const sorted = sortedMs(replayMs);
-  const latencyMs = { p50: round(quantile(sorted, 0.5)), p99: round(quantile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) };
+  const latencyMs = percentiles(replayMs);
   const refunds = plan.requests === 'refund';
   return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs } : undefined };
 }
@@ -248,71 +247,24 @@ async function ceiling(plan: CeilingPlan) {
   const book = pgOrderBook(db.kysely, { writesInFlight: plan.orderWrites });
   const deps = { uow: new PgUnitOfWork(db.kysely), book, reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
   const rand = seededRandom(plan.seed);
-  const serviceSql = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {
-    try {
-      await placeOrder(deps, { actor: { role: 'user', userId }, userId, items });
-      return { status: 201, code: '', kind: ORDER };
-    } catch (err) {
+  const answer = (code: string): Attempt => (code === 'PLACED'
+    ? { status: 201, code: '', kind: ORDER }
+    : { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(code) ? 404 : 400, code, kind: ORDER });
+  const serviceSql = (userId: number, items: Array<{ productId: number; quantity: number }>) =>
+    placeOrder(deps, { actor: { role: 'user', userId }, userId, items }).then(() => answer('PLACED'), (err) => {
       if (!isDomainError(err)) throw err;
-      return { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(err.code) ? 404 : 400, code: err.code, kind: ORDER };
-    }
-  };
+      return answer(err.code);
+    });
   const attempt = (): Promise<Attempt> => {
     const [userId, productId] = [pick(rand, plan.userIds), plan.productIds[0]!];
     if (plan.productIds.length > 1) return serviceSql(userId, uniformItems(rand, plan.productIds));
-    return plan.variant === 'plain-row-lock' ? plainRowLockOrder(db.pool, userId, productId) : serviceSql(userId, [{ productId, quantity: 1 }]);
+    return plan.variant === 'plain-row-lock' ? plainRowLockOrder(db.pool, userId, productId).then(answer) : serviceSql(userId, [{ productId, quantity: 1 }]);
   };
   // Every connection open before measuring, as the service's pool and the load's sockets are.
   await Promise.all(Array.from({ length: plan.poolSize }, () => db.pool.query('SELECT 1')));
   const result = await closedLoop(plan.shape, plan.connections, attempt);
   await db.close();
   return result;
-}
-
-const PLAIN_ORDER = [
-  insertValues('orders', {
-    id: '$1', user_id: '$2', status: "'PAID'", total_amount: '$3', discount_amount: '0', paid_amount: '$3', coupon_id: 'NULL', created_at: '$4',
-  }),
-  insertValues('order_items', { order_id: '$1', line_no: '1', product_id: '$2', quantity: '1', unit_price: '$3', line_amount: '$3' }),
-  insertValues('balance_ledger', { user_id: '$1', type: "'PAYMENT'", amount: '$2', balance_after: '$3', order_id: '$4', created_at: '$5' }),
-  insertValues('outbox_events', { event_id: '$1', event_type: "'order.paid'", aggregate_id: '$2', payload: '$3', occurred_at: '$4' }),
-] as const;
-
-/**
- * The textbook order transaction the hot product is measured against (pgbench's hot script,
- * statement for statement): the stock row locked first, then everything else one statement at a
- * time, so the product's lock is held across about ten round trips. The service never runs this.
- */
-async function plainRowLockOrder(pool: pg.Pool, userId: number, productId: number): Promise<Attempt> {
-  const c = await pool.connect();
-  const refuse = async (status: number, code: string): Promise<Attempt> => {
-    await c.query('ROLLBACK');
-    return { status, code, kind: ORDER };
-  };
-  try {
-    await c.query('BEGIN');
-    const product = (await c.query<{ price: number; stock: number }>('SELECT price, stock FROM products WHERE id = $1 FOR UPDATE', [productId])).rows[0];
-    if (!product) return await refuse(404, 'PRODUCT_NOT_FOUND');
-    if (product.stock < 1) return await refuse(400, 'OUT_OF_STOCK');
-    const balance = (await c.query<{ balance: number }>('SELECT balance FROM users WHERE id = $1 FOR UPDATE', [userId])).rows[0]!.balance;
-    if (balance < product.price) return await refuse(400, 'INSUFFICIENT_BALANCE');
-    const line = { productId, quantity: 1, unitPrice: product.price, lineAmount: product.price };
-    const o = paidOrder({ orderId: uuidV7.next(), userId, lines: [line], couponId: null, discountAmount: 0, createdAt: new Date() });
-    const event = orderPaidEvent(uuidV7.next(), o);
-    await c.query('UPDATE products SET stock = stock - 1, updated_at = $2 WHERE id = $1', [productId, o.createdAt]);
-    await c.query('UPDATE users SET balance = balance - $2 WHERE id = $1', [userId, o.paidAmount]);
-    await c.query(PLAIN_ORDER[0], [o.orderId, userId, o.paidAmount, o.createdAt]);
-    await c.query(PLAIN_ORDER[1], [o.orderId, productId, product.price]);
-    await c.query(PLAIN_ORDER[2], [userId, -o.paidAmount, balance - o.paidAmount, o.orderId, o.createdAt]);
-    await c.query(PLAIN_ORDER[3], [event.eventId, o.orderId, JSON.stringify(event), o.createdAt]);
-    await c.query('COMMIT');
-    return { status: 201, code: '', kind: ORDER };
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
 }
 
 // Forked by runInChild: one plan in, one result out, then exit.
