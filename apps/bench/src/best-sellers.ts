@@ -3,23 +3,21 @@ import { performance } from 'node:perf_hooks';
 import { pgSalesStats, refreshSalesRollup } from '@shop/adapters-postgres';
 import { addFreshOrders, countRows, loadSalesMonth, plainTopSellers } from '@shop/adapters-postgres/bench';
 import { msOf, narrowBench, timings } from './narrow.ts';
+import { table } from './run/report.ts';
 
 /**
  * Loads a million order items spread over 30 days and measures GET /products/top's query (the
  * rollup-backed one the service runs) against the plain index-backed aggregate it replaces.
  * Usage: pnpm bench:top [items=1000000]
  */
-const ITEMS = Number(process.argv[2] ?? 1_000_000);
-const PRODUCTS = 1_000;
-const ITEMS_PER_ORDER = 3;
-const RUNS = 30;
+const [ITEMS, PRODUCTS, ITEMS_PER_ORDER, RUNS] = [Number(process.argv[2] ?? 1_000_000), 1_000, 3, 30];
+
 await narrowBench('best-sellers.json', async (bench) => {
   const { pool, kysely } = bench.db;
   process.stderr.write(`loading ${ITEMS} order items on ${bench.where}…\n`);
   const t0 = performance.now();
   const n = await loadSalesMonth(pool, { items: ITEMS, products: PRODUCTS, itemsPerOrder: ITEMS_PER_ORDER });
   const loadSeconds = (performance.now() - t0) / 1000;
-
   const firstFoldSeconds = (await msOf(() => refreshSalesRollup(kysely))) / 1000;
   const rollupRows = await countRows(pool, 'product_sales_hourly');
 
@@ -43,13 +41,12 @@ await narrowBench('best-sellers.json', async (bench) => {
   const lines = [
     `## Best sellers with ${n.toLocaleString('en')} order items (${bench.where}, ${os.cpus().length} cores)`,
     '',
-    `Load: ${loadSeconds.toFixed(1)} s. First fold of the rollup: ${firstFoldSeconds.toFixed(1)} s → ${rollupRows.toLocaleString('en')} hourly rows. ` +
+    `Load: ${fmt(loadSeconds)} s. First fold of the rollup: ${fmt(firstFoldSeconds)} s → ${rollupRows.toLocaleString('en')} hourly rows. ` +
       `Folding 5,000 new orders: ${fmt(incrementalMs)} ms.`,
     '',
-    '| query | days | p50 ms | p95 ms | max ms |',
-    '|---|---:|---:|---:|---:|',
-    ...results.map((r) => `| ${r.query} | ${r.days} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.max)} |`),
-    '',
+    ...table(results, [
+      ['query', (r) => r.query], ['days', (r) => r.days], ['p50 ms', (r) => fmt(r.p50)], ['p95 ms', (r) => fmt(r.p95)], ['max ms', (r) => fmt(r.max)],
+    ]),
     `${RUNS} runs each after one warm-up, limit 5. Command: \`pnpm bench:top ${ITEMS}\`.`,
   ];
   return { lines, json: { items: n, where: bench.where, loadSeconds, firstFoldSeconds, incrementalMs, results } };

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { BIG_TABLES, historyTableSizes, orderPathPlans, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
+import { section, table } from './report.ts';
 import { seededRandom } from './stats.ts';
 import { seedThroughApi, type Target } from './target.ts';
 
@@ -69,24 +70,18 @@ export function scaleMarkdown(s: ScaleInfo): string {
   ];
   return `${[
     '',
-    `## Data at scale (--scale, factor ${s.factor})`,
-    '',
-    `Seeded straight into the database in **${n(s.seedingSeconds)} s**: ${n(s.seeded.users)} users, ${n(s.seeded.products)} products, ` +
-      `${n(s.seeded.orders)} orders between ${h.from.slice(0, 10)} and ${h.to.slice(0, 16)}Z, ${n(s.seeded.coupons)} coupon campaigns. ` +
-      `Database size after seeding: **${mib(s.databaseBytes)}** (pg_database_size). Delivered events are kept for the orders since ` +
-      `${h.eventsRetainedSince.slice(0, 16)}Z only (the relay's ${h.retentionDays}-day retention would have purged older ones); ` +
-      'the audit requires exactly one event of every order placed since then, at most one of older ones. ' +
-      `The load: ${n(s.load.users)} users drawn at random from all ${n(s.seeded.users)}, ${n(s.load.products)} products from all ` +
-      `${n(s.seeded.products)} (as many as the default run's). Schema after seeding identical to the migrations': ${s.schemaUnchanged ? 'yes' : '**no**'}.`,
-    '',
-    '| table | rows | size |',
-    '|---|---:|---:|',
-    ...Object.keys(s.rows).map((t) => `| ${t} | ${n(s.rows[t]!)} | ${mib(s.tableBytes[t]!)} |`),
-    '',
-    '| seeding step | s | rows |',
-    '|---|---:|---:|',
-    ...s.steps.map((st) => `| ${st.step} | ${n(st.seconds)} | ${st.rows === undefined ? '' : n(st.rows)} |`),
-    '',
+    ...section(
+      `Data at scale (--scale, factor ${s.factor})`,
+      `Seeded straight into the database in **${n(s.seedingSeconds)} s**: ${n(s.seeded.users)} users, ${n(s.seeded.products)} products, ` +
+        `${n(s.seeded.orders)} orders between ${h.from.slice(0, 10)} and ${h.to.slice(0, 16)}Z, ${n(s.seeded.coupons)} coupon campaigns. ` +
+        `Database size after seeding: **${mib(s.databaseBytes)}** (pg_database_size). Delivered events are kept for the orders since ` +
+        `${h.eventsRetainedSince.slice(0, 16)}Z only (the relay's ${h.retentionDays}-day retention would have purged older ones); ` +
+        'the audit requires exactly one event of every order placed since then, at most one of older ones. ' +
+        `The load: ${n(s.load.users)} users drawn at random from all ${n(s.seeded.users)}, ${n(s.load.products)} products from all ` +
+        `${n(s.seeded.products)} (as many as the default run's). Schema after seeding identical to the migrations': ${s.schemaUnchanged ? 'yes' : '**no**'}.`,
+      table(Object.keys(s.rows), [['table', (t) => t], ['rows', (t) => s.rows[t]], ['size', (t) => mib(s.tableBytes[t]!)]]),
+      table(s.steps, [['seeding step', (st) => st.step], ['s', (st) => st.seconds], ['rows', (st) => st.rows]]),
+    ),
     '### Order path plans on the seeded tables (auto_explain, ANALYZE, BUFFERS)',
     '',
     s.seqScansOnBigTables.length === 0
