@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent } from '@shop/domain';
 import { auditInvariants, insertSelect, pgReadStore } from '../src/index.ts';
-import { pgbenchScript, seedHistory, type SeededHistory } from '../src/bench/index.ts';
+import { pgbenchEnv, pgbenchScript, pgbenchVars, seedHistory, type SeededHistory } from '../src/bench/index.ts';
 import { describeCatalog } from '../../../test/support/catalog.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { makeTempDir, removeTempDir } from '../../../test/support/temp.ts';
@@ -83,11 +83,8 @@ describe.skipIf(pgbench.error !== undefined)("pgbench's uniform script", () => {
     const dir = makeTempDir('bench-pgbench-');
     try {
       writeFileSync(path.join(dir, 'uniform.sql'), pgbenchScript('uniform'));
-      const url = new URL(tdb.url);
-      const env = { ...process.env, PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: decodeURIComponent(url.username),
-        PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1) };
-      const vars = ['ufirst=1', 'ulast=10', 'pfirst=1', 'plast=20'].flatMap((v) => ['-D', v]);
-      const run = spawnSync('pgbench', ['-n', '-M', 'prepared', '-t', '5', '-c', '2', '-f', 'uniform.sql', ...vars], { cwd: dir, env, encoding: 'utf8' });
+      const args = ['-n', '-M', 'prepared', '-t', '5', '-c', '2', '-f', 'uniform.sql', ...pgbenchVars({ ufirst: 1, ulast: 10, pfirst: 1, plast: 20 })];
+      const run = spawnSync('pgbench', args, { cwd: dir, env: { ...process.env, ...pgbenchEnv(tdb.url) }, encoding: 'utf8' });
       expect(run.status, run.stderr).toBe(0);
     } finally {
       await removeTempDir(dir);

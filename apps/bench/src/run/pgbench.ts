@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { holdProductRow, ordersOfUsers, pgbenchScript, productSales, sessions, type PgbenchWorkload } from '@shop/adapters-postgres/bench';
+import {
+  holdProductRow, ordersOfUsers, pgbenchEnv, pgbenchScript, pgbenchVars, productSales, sessions, type PgbenchWorkload,
+} from '@shop/adapters-postgres/bench';
 import { processTicks, type Meter } from './measure.ts';
 import { round, summarise, type Sample, type Shape } from './stats.ts';
 import { HOT_STOCK, type PgbenchRows } from './target.ts';
@@ -43,23 +45,18 @@ export async function runPgbench(
   const { shape, rows: f, pool } = o;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pgbench-'));
   writeFileSync(path.join(dir, `${workload}.sql`), pgbenchScript(workload));
-  const url = new URL(o.databaseUrl);
-  const env = {
-    ...process.env, PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: decodeURIComponent(url.username),
-    PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1), PGAPPNAME: APP_NAME,
-  };
   const vars = { ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId };
   const length = shape.kind === 'timed'
     ? ['-T', String(Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2)]
     : ['-t', String(Math.ceil(shape.attempts / o.clients))];
   const args = [
     '-n', '-M', 'prepared', '-c', String(o.clients), '-j', String(PGBENCH_THREADS), ...length, '-f', `${workload}.sql`,
-    ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]), '-l', '--log-prefix', 'tx',
+    ...pgbenchVars(vars), '-l', '--log-prefix', 'tx',
   ];
   const ordersOfItsUsers = () => ordersOfUsers(pool, f.users.first, f.users.last);
   const ordersBefore = await ordersOfItsUsers();
   const gate = workload === 'hot-product' ? await holdProductRow(pool, f.hotProductId) : null;
-  const child = spawn('pgbench', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('pgbench', args, { cwd: dir, env: { ...process.env, ...pgbenchEnv(o.databaseUrl, APP_NAME) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let [stdout, stderr, exitCode] = ['', '', null as number | null];
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -77,22 +74,18 @@ export async function runPgbench(
     await exited;
     throw new Error(`pgbench did not connect its ${o.clients} clients (exit ${exitCode}):\n${stderr.slice(-2000)}`);
   }
-  let [windowStart, windowEnd] = [0, Number.POSITIVE_INFINITY];
-  if (shape.kind === 'timed') {
-    await sleep(shape.warmupMs);
-    window.begin();
-    windowStart = epochNow();
+  if (shape.kind === 'timed') await sleep(shape.warmupMs);
+  window.begin();
+  const windowStart = epochNow();
+  let windowEnd = Number.POSITIVE_INFINITY;
+  if (shape.kind === 'count') await gate!.release(true);
+  else {
     await sleep(shape.durationMs);
     window.finish();
     windowEnd = epochNow();
-    await exited;
-  } else {
-    window.begin();
-    windowStart = epochNow();
-    await gate!.release(true);
-    await exited;
-    window.finish();
   }
+  await exited;
+  window.finish(); // hot: as pgbench exits (timed: closed already)
   clearInterval(poll);
 
   // Per-transaction log, one file per thread: client, number, latency µs, script, epoch s, µs.

@@ -91,3 +91,13 @@ const SCRIPTS = {
 };
 export type PgbenchWorkload = keyof typeof SCRIPTS;
 export const pgbenchScript = (workload: PgbenchWorkload) => `${SCRIPTS[workload]().join('\n')}\n`;
+
+/** libpq's environment for pgbench to reach the database at `databaseUrl`, its sessions named `appName`. */
+export function pgbenchEnv(databaseUrl: string, appName = 'pgbench'): Record<string, string> {
+  const url = new URL(databaseUrl);
+  const [user, password] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
+  return { PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: user, PGPASSWORD: password, PGDATABASE: url.pathname.slice(1), PGAPPNAME: appName };
+}
+
+/** A script's variables as pgbench's `-D name=value` arguments. */
+export const pgbenchVars = (vars: Record<string, number>) => Object.entries(vars).flatMap(([name, value]) => ['-D', `${name}=${value}`]);
