@@ -16,6 +16,7 @@ import { narrowBench, timings } from './narrow.ts';
 const REQUESTS = Number(process.argv[2] ?? 2_000);
 const QUANTITY = Number(process.argv[3] ?? 100);
 const CONNECTIONS = Number(process.argv[4] ?? 64);
+
 /** Every user at once, each timed: how long the winners and the losers waited. */
 async function burst(users: number[], issue: (userId: number) => Promise<boolean>) {
   const outcomes = await Promise.all(users.map(async (u) => {

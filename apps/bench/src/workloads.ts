@@ -6,7 +6,9 @@ import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts'
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
 
-export type Options = { readonly connections: number; readonly timed: Shape; readonly hotAttempts: number; readonly refundOrders: number };
+export type Options = {
+  readonly connections: number; readonly timed: Extract<Shape, { kind: 'timed' }>; readonly hotAttempts: number; readonly refundOrders: number;
+};
 
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
 type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
@@ -18,10 +20,7 @@ type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly 
  * and its keyed twin, so that the pair meets the same server.
  */
 export interface Workload {
-  readonly name: WorkloadName;
-  readonly requests: Requests;
-  readonly keyed?: boolean;
-  readonly shape: (o: Options, f: Fixture) => Shape;
+  readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
   /** The hot product its service run sells out (HOT_STOCK each, one per run). */
   readonly hotProduct?: (f: Fixture) => number;
   /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
@@ -29,7 +28,7 @@ export interface Workload {
   /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
   readonly before?: (t: Target) => Promise<unknown> | unknown;
   /** Right after its load ends, before the run is recorded: figures of its own for the run. */
-  readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord>;
+  readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
   /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
   readonly perOperation?: boolean;
   /** Its own invariants, checked after its run: violations. May add figures to the run. */
@@ -66,9 +65,7 @@ export const WORKLOADS: readonly Workload[] = [
   hot('hot-product-keyed', (f) => f.hot.keyed, true),
   {
     // Every user once, at a 100-copy coupon: the losers' answers, and how many sessions queue on a lock.
-    name: 'coupon-burst',
-    requests: 'coupon-burst',
-    shape: (_, f) => ({ kind: 'count', attempts: f.userIds.length }),
+    name: 'coupon-burst', requests: 'coupon-burst', shape: (_, f) => ({ kind: 'count', attempts: f.userIds.length }),
     before: (t) => observeLockWaits(t.pool),
     after: async (locks) => ({ lockWaits: await (locks as ReturnType<typeof observeLockWaits>).stop() }),
     async check({ run, target, fixture }) {
@@ -86,10 +83,7 @@ export const WORKLOADS: readonly Workload[] = [
   {
     // Its requests, orders and cancellations alike: about refundOrders orders, every second one
     // cancelled (an order answered as the loop ends is cancelled after it, unmeasured).
-    name: 'refund',
-    requests: 'refund',
-    shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }),
-    perOperation: true,
+    name: 'refund', requests: 'refund', shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }), perOperation: true,
     before: (t) => countCancelled(t.pool),
     async check({ run, result, target, state }) {
       if (!result.refund) return [`${run.label}: the load process reported no orders or cancellations`];
@@ -98,37 +92,23 @@ export const WORKLOADS: readonly Workload[] = [
       run.refund = report;
       return violations;
     },
-    target: (r, runs) => {
-      const [w, u] = [r.refund!.window, find(runs, 'uniform')];
-      return (
-        `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
-        `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
-        `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`
-      );
-    },
+    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
+      `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
+      `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
+      `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`,
   },
   {
     // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS):
     // the relay falls behind, the orders must not.
-    name: 'slow-platform',
-    requests: 'uniform',
-    shape: timed,
+    name: 'slow-platform', requests: 'uniform', shape: timed,
     before: (t) => {
       if (!t.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
       t.receiver.delayMs = 1_000;
     },
-    after: (_, t) => {
-      t.receiver!.delayMs = 0;
-      return {};
-    },
-    target: ({ summary: s }, runs) => {
-      const u = find(runs, 'uniform')?.summary;
-      if (!u) return '';
-      return (
-        `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
-        `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
-        `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`
-      );
-    },
+    after: (_, t) => void (t.receiver!.delayMs = 0),
+    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' :
+      `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
+      `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+      `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`),
   },
 ];

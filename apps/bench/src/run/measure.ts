@@ -125,22 +125,20 @@ export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
  */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
   const rows = await recordedEvents(pool, seededBefore);
-  const violations: string[] = [];
   const undelivered = rows.filter((r) => !r.delivered).length;
-  if (undelivered > 0) violations.push(`events: ${undelivered} recorded events were never delivered`);
-  if (!receiver) return { recorded: rows.length, undelivered, received: null, duplicates: null, violations };
-  const received = new Set(receiver.accepted.map((e) => e.body.eventId as string));
-  const recorded = new Set(rows.map((r) => r.event_id));
-  const missing = [...recorded].filter((id) => !received.has(id)).length;
-  const invented = [...received].filter((id) => !recorded.has(id)).length;
-  const duplicates = receiver.duplicates();
-  if (missing > 0) violations.push(`events: ${missing} recorded events never reached the receiver`);
-  if (invented > 0) violations.push(`events: ${invented} events reached the receiver that were never recorded`);
-  if (duplicates > 0) violations.push(`events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`);
-  return { recorded: rows.length, undelivered, received: received.size, duplicates, violations };
+  const [recorded, received] = [new Set(rows.map((r) => r.event_id)), receiver && new Set(receiver.accepted.map((e) => e.body.eventId as string))];
+  const duplicates = receiver?.duplicates() ?? null;
+  const [missing, invented] = received ? [[...recorded].filter((id) => !received.has(id)), [...received].filter((id) => !recorded.has(id))] : [[], []];
+  const violations = [
+    undelivered > 0 && `events: ${undelivered} recorded events were never delivered`,
+    missing.length > 0 && `events: ${missing.length} recorded events never reached the receiver`,
+    invented.length > 0 && `events: ${invented.length} events reached the receiver that were never recorded`,
+    duplicates && `events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`,
+  ].filter((v) => typeof v === 'string');
+  return { recorded: rows.length, undelivered, received: received?.size ?? null, duplicates, violations };
 }
 
-/** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: table rows. */
+/** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: the report's section. */
 export function summariseCpuProfiles(dir: string, top = 20): string[] {
   type Node = { callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
   const self = new Map<string, number>();
@@ -156,5 +154,6 @@ export function summariseCpuProfiles(dir: string, top = 20): string[] {
     }
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`);
+  return ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|',
+    ...rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`)];
 }

@@ -1,7 +1,4 @@
-/**
- * One measured request: start (ms since the window opened), latency (ms), status, error code, and
- * what it was: ORDER, CANCEL or 0 for anything else.
- */
+/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL or 0 (other). */
 export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2];
 export const [ORDER, CANCEL] = [1, 2] as const;
 /** Either a timed window after a warm-up, or a fixed number of attempts, all measured. */
@@ -11,7 +8,7 @@ export const round = (n: number) => Math.round(n * 100) / 100;
 export const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 /** Nearest rank: the smallest value with at least q of them at or below it. */
 export const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
-export const sortedMs = (xs: number[]) => xs.sort((a, b) => a - b);
+const sortedMs = (xs: number[]) => xs.sort((a, b) => a - b);
 
 /** Nearest-rank percentiles of some timings (ms), rounded. */
 export function percentiles(ms: number[]) {

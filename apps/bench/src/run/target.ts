@@ -43,12 +43,10 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
   });
   return {
-    baseUrl: api.url, authSecret, databaseUrl: database.url,
+    baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
     /** For the audit and the run's own observations, never for load. */
     pool: database.db.pool,
-    receiver: receiver as Receiver | null,
-    description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`,
-    servicePid: api.child.pid ?? null, statements: database.statements,
+    description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
     async close() {
       await api.stop();
       await receiver.stop();
@@ -108,9 +106,7 @@ export type Fixture = Awaited<ReturnType<typeof seedThroughApi>>['fixture'];
  * coupon (BURST_COUPONS copies), and mixed's coupon granted to `couponHolders` users.
  */
 export async function seedThroughApi(
-  target: Api,
-  size: { users: number; products: number; couponHolders: number },
-  initialStock = new Map<number, number>(),
+  target: Api, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
   drawn?: { userIds: number[]; productIds: number[] },
 ) {
   process.stderr.write('seeding through the admin API…\n');
