@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { insertSelect, insertValues, pgCouponIssuance } from '@shop/adapters-postgres';
+import { pgCouponIssuance } from '@shop/adapters-postgres';
+import { addCoupon, addUsers, issuedQuantity, lockFirstIssue } from '@shop/adapters-postgres/bench';
 import { issueCoupon, systemClock } from '@shop/application';
 import { narrowBench, timings } from './narrow.ts';
 
@@ -15,26 +16,6 @@ import { narrowBench, timings } from './narrow.ts';
 const REQUESTS = Number(process.argv[2] ?? 2_000);
 const QUANTITY = Number(process.argv[3] ?? 100);
 const CONNECTIONS = Number(process.argv[4] ?? 64);
-const ISSUE = insertValues('user_coupons', { user_id: '$1', coupon_id: '$2', issued_at: 'now()', expires_at: "now() + interval '30 days'" });
-
-async function lockFirst(pool: pg.Pool, couponId: number, userId: number): Promise<boolean> {
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
-    const coupon = (await c.query('SELECT issued_quantity, total_quantity FROM coupons WHERE id = $1 FOR UPDATE', [couponId])).rows[0];
-    const held = await c.query('SELECT 1 FROM user_coupons WHERE user_id = $1 AND coupon_id = $2', [userId, couponId]);
-    if (coupon.issued_quantity >= coupon.total_quantity || held.rowCount) {
-      await c.query('ROLLBACK');
-      return false;
-    }
-    await c.query('UPDATE coupons SET issued_quantity = issued_quantity + 1 WHERE id = $1', [couponId]);
-    await c.query(ISSUE, [userId, couponId]);
-    await c.query('COMMIT');
-    return true;
-  } finally {
-    c.release();
-  }
-}
 
 /** Every user at once, each timed: how long the winners and the losers waited. */
 async function burst(users: number[], issue: (userId: number) => Promise<boolean>) {
@@ -50,12 +31,11 @@ async function burst(users: number[], issue: (userId: number) => Promise<boolean
 await narrowBench('coupon-burst-sql.json', async (bench) => {
   const pool = new pg.Pool({ connectionString: bench.url, max: CONNECTIONS });
   try {
-    await pool.query(insertSelect('users', { name: `'u' || g` }, 'FROM generate_series(1, $1) g'), [2 * REQUESTS]);
-    const all = (await pool.query<{ id: number }>('SELECT id FROM users ORDER BY id')).rows.map((r) => r.id);
+    const all = await addUsers(pool, 2 * REQUESTS);
     const [users, late] = [all.slice(0, REQUESTS), all.slice(REQUESTS)];
     const issuance = pgCouponIssuance(bench.db.kysely);
     const strategies: Array<[string, (couponId: number, userId: number) => Promise<boolean>]> = [
-      ['lock first', (c, u) => lockFirst(pool, c, u)],
+      ['lock first', (c, u) => lockFirstIssue(pool, c, u)],
       ['served (unlocked read, then one counting statement)', (c, u) =>
         issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
     ];
@@ -63,12 +43,11 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
     const rows: string[] = [];
     const fmt = (x: number) => x.toFixed(1);
     for (const [label, issue] of strategies) {
-      const coupon = { name: '$1', discount_type: "'FIXED'", discount_value: '1000', total_quantity: '$2', min_order_amount: '0', valid_days: '30' };
-      const couponId = (await pool.query<{ id: number }>(insertValues('coupons', coupon, 'RETURNING id'), [label, QUANTITY])).rows[0]!.id;
+      const couponId = await addCoupon(pool, label, QUANTITY);
       const start = performance.now();
       const first = await burst(users, (u) => issue(couponId, u));
       const wallMs = performance.now() - start;
-      const issued = (await pool.query('SELECT issued_quantity FROM coupons WHERE id = $1', [couponId])).rows[0].issued_quantity;
+      const issued = await issuedQuantity(pool, couponId);
       if (issued !== QUANTITY || first.winners.n !== QUANTITY) throw new Error(`${label}: issued ${issued}, expected exactly ${QUANTITY}`);
       // A second wave after the coupon is gone: what a flash sale's latecomers see.
       const latecomers = await burst(late, (u) => issue(couponId, u));

@@ -2,31 +2,23 @@ import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { auditInvariants } from '@shop/adapters-postgres';
+import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
-import { checkEvents, createMeter, processTicks, quiesce, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
+import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
 import { refundWindow } from './run/refund.ts';
-import { keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord } from './run/report.ts';
+import { find, keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
 import { seedPgbenchRows, seedThroughApi, startTarget } from './run/target.ts';
-import { checkSoldOut, WORKLOADS, type Options, type Workload, type WorkloadName } from './workloads.ts';
+import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workloads.ts';
 
-export interface BenchOptions extends Options {
-  readonly workloads: readonly WorkloadName[];
-  readonly replayShare: number;
-  readonly poolSize: number;
-  readonly orderWrites: number;
-  readonly users: number;
-  readonly products: number;
-  readonly url?: string;
+export type BenchOptions = Options & {
+  readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
+  readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
   /** Where the dated results directory goes. */
   readonly out: string;
-  readonly cpuProf: boolean;
-  readonly scaleFactor: number | null;
-  /** Shown in the report's header line. */
-  readonly shown: Record<string, number>;
-}
+};
 
 const SEED = 42;
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -135,27 +127,19 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
     violations.push(...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
 
-    const cpus = os.cpus();
+    const [cpus, keyed] = [os.cpus(), o.workloads.some((w) => w.endsWith('-keyed'))];
     const report: Report = {
-      startedAt: startedAt.toISOString(),
-      target: target.description,
-      pgbench: { version: pgbench, threads: PGBENCH_THREADS },
-      statements: target.statements,
+      startedAt: startedAt.toISOString(), target: target.description, pgbench: { version: pgbench, threads: PGBENCH_THREADS }, statements: target.statements,
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       options: {
-        ...o.shown, users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: o.hotAttempts,
-        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}),
-        ...(o.workloads.some((w) => w.endsWith('-keyed')) ? { replayShare: o.replayShare } : {}),
+        connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
+        warmupS: o.timed.warmupMs / 1000, users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: o.hotAttempts,
+        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}),
       },
-      events,
-      runs,
-      keyedVsUnkeyed: keyedVsUnkeyed(runs),
-      violations,
+      events, runs, keyedVsUnkeyed: keyedVsUnkeyed(runs), violations,
     };
-    const extraTargets = selected.flatMap((w) => {
-      const run = runs.find((r) => r.workload === w.name && r.runner === 'service');
-      return w.target && run ? [w.target(run, runs)].filter(Boolean) : [];
-    });
+    // What each workload says of its own service run, in the Targets.
+    const extraTargets = selected.flatMap((w) => (w.target && find(runs, w.name) ? [w.target(find(runs, w.name)!, runs)].filter(Boolean) : []));
     const markdown = markdownReport(report, extraTargets) + (scaled ? scaleMarkdown(scaled.scale) : '');
     process.stdout.write(`${markdown}\n`);
     // One directory per day; a later run the same day replaces that day's figures.
@@ -169,8 +153,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   } finally {
     await target.close(); // the service writes its CPU profile as it exits
     if (cpuProfileDir && dir) {
-      const table = ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|'];
-      const text = `${[...table, ...summariseCpuProfiles(cpuProfileDir)].join('\n')}\n`;
+      const text = `${summariseCpuProfiles(cpuProfileDir).join('\n')}\n`;
       process.stdout.write(text);
       appendFileSync(path.join(dir, 'bench.md'), text);
     }
@@ -182,14 +165,10 @@ function replayViolations(run: RunRecord, result: LoadResult, replayShare: numbe
   const r = result.replays;
   if (!r) return [`${run.label}: the load process reported no replays`];
   run.replays = r;
-  const out: string[] = [];
-  if (r.mismatched > 0) {
-    out.push(
-      `${run.label}: ${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
-        `${JSON.stringify(r.mismatchKinds)}; e.g. ${r.examples.slice(0, 2).join(' | ')}`,
-    );
-  }
-  if (r.firstAnswersMarkedReplayed > 0) out.push(`${run.label}: ${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`);
-  if (replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0) out.push(`${run.label}: orders succeeded but none was replayed`);
-  return out;
+  return [
+    r.mismatched > 0 && `${run.label}: ${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
+      `${JSON.stringify(r.mismatchKinds)}; e.g. ${r.examples.slice(0, 2).join(' | ')}`,
+    r.firstAnswersMarkedReplayed > 0 && `${run.label}: ${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`,
+    replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0 && `${run.label}: orders succeeded but none was replayed`,
+  ].filter((v): v is string => typeof v === 'string');
 }

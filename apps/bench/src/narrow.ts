@@ -1,22 +1,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { quantile } from './run/stats.ts';
-import { benchDatabase } from './run/target.ts';
+import { percentiles } from './run/stats.ts';
+import { benchDatabase, type BenchDatabase } from './run/target.ts';
 
 export async function msOf(f: () => Promise<unknown>): Promise<number> {
   const s = performance.now();
   await f();
   return performance.now() - s;
 }
-
-/** Nearest-rank percentiles of some timings (ms). */
-export function timings(times: number[]) {
-  const sorted = times.sort((a, b) => a - b);
-  return { n: sorted.length, p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? 0 };
-}
+export const timings = (times: number[]) => ({ n: times.length, ...percentiles(times) });
 
 /** What bench:top and bench:coupon share: a fresh database, their Markdown on stdout, their JSON in bench/results/<date>/. */
-export async function narrowBench(file: string, run: (bench: Awaited<ReturnType<typeof benchDatabase>>) => Promise<{ lines: string[]; json: unknown }>) {
+export async function narrowBench(file: string, run: (bench: BenchDatabase) => Promise<{ lines: string[]; json: unknown }>) {
   const bench = await benchDatabase();
   try {
     const { lines, json } = await run(bench);

@@ -1,13 +1,14 @@
+import { countCancelled, couponIssued, productStock, waitForDelivery } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
-import { observeLockWaits, waitForDelivery } from './run/measure.ts';
-import { checkRefund, countCancelled } from './run/refund.ts';
+import { observeLockWaits } from './run/measure.ts';
+import { checkRefund } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
-
-export { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
 
-export type Options = { readonly connections: number; readonly timed: Shape; readonly hotAttempts: number; readonly refundOrders: number };
+export type Options = {
+  readonly connections: number; readonly timed: Extract<Shape, { kind: 'timed' }>; readonly hotAttempts: number; readonly refundOrders: number;
+};
 
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
 type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
@@ -19,10 +20,7 @@ type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly 
  * and its keyed twin, so that the pair meets the same server.
  */
 export interface Workload {
-  readonly name: WorkloadName;
-  readonly requests: Requests;
-  readonly keyed?: boolean;
-  readonly shape: (o: Options, f: Fixture) => Shape;
+  readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
   /** The hot product its service run sells out (HOT_STOCK each, one per run). */
   readonly hotProduct?: (f: Fixture) => number;
   /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
@@ -30,7 +28,7 @@ export interface Workload {
   /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
   readonly before?: (t: Target) => Promise<unknown> | unknown;
   /** Right after its load ends, before the run is recorded: figures of its own for the run. */
-  readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord>;
+  readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
   /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
   readonly perOperation?: boolean;
   /** Its own invariants, checked after its run: violations. May add figures to the run. */
@@ -42,7 +40,7 @@ export interface Workload {
 /** Every hot run, service or Node ceiling, sells exactly HOT_STOCK units and no more. */
 export async function checkSoldOut({ run, target }: Pick<Checked, 'run' | 'target'>, productId: number): Promise<string[]> {
   const [sold, soldOut] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['400 OUT_OF_STOCK'] ?? 0];
-  const stock = Number((await target.pool.query('SELECT stock FROM products WHERE id = $1', [productId])).rows[0].stock);
+  const stock = await productStock(target.pool, productId);
   // Sales per second while there was stock: the figure a flash sale cares about.
   const lastSale = Math.max(...run.samples.filter((s) => s[2] === 201).map((s) => s[0] + s[1]));
   run.salesPerSecond = Math.round((sold / (lastSale / 1000)) * 100) / 100;
@@ -67,18 +65,13 @@ export const WORKLOADS: readonly Workload[] = [
   hot('hot-product-keyed', (f) => f.hot.keyed, true),
   {
     // Every user once, at a 100-copy coupon: the losers' answers, and how many sessions queue on a lock.
-    name: 'coupon-burst',
-    requests: 'coupon-burst',
-    shape: (_, f) => ({ kind: 'count', attempts: f.userIds.length }),
+    name: 'coupon-burst', requests: 'coupon-burst', shape: (_, f) => ({ kind: 'count', attempts: f.userIds.length }),
     before: (t) => observeLockWaits(t.pool),
     after: async (locks) => ({ lockWaits: await (locks as ReturnType<typeof observeLockWaits>).stop() }),
     async check({ run, target, fixture }) {
       run.exhaustedP99Ms = latency(run.samples, (s) => s[3] === 'COUPON_EXHAUSTED').p99;
       const [issued, exhausted] = [run.summary.outcomes['201'] ?? 0, run.summary.outcomes['409 COUPON_EXHAUSTED'] ?? 0];
-      const c = (await target.pool.query<{ issued: number; holders: number }>(
-        `SELECT issued_quantity AS issued, (SELECT count(DISTINCT user_id)::int FROM user_coupons WHERE coupon_id = $1) AS holders FROM coupons WHERE id = $1`,
-        [fixture.couponId],
-      )).rows[0]!;
+      const c = await couponIssued(target.pool, fixture.couponId);
       if ([issued, c.issued, c.holders].every((n) => n === BURST_COUPONS) && exhausted === run.summary.requests - BURST_COUPONS) return [];
       return [`coupon-burst: ${issued} answered 201, ${c.issued} counted, ${c.holders} holders; expected exactly ${BURST_COUPONS}, the rest COUPON_EXHAUSTED`];
     },
@@ -90,10 +83,7 @@ export const WORKLOADS: readonly Workload[] = [
   {
     // Its requests, orders and cancellations alike: about refundOrders orders, every second one
     // cancelled (an order answered as the loop ends is cancelled after it, unmeasured).
-    name: 'refund',
-    requests: 'refund',
-    shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }),
-    perOperation: true,
+    name: 'refund', requests: 'refund', shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }), perOperation: true,
     before: (t) => countCancelled(t.pool),
     async check({ run, result, target, state }) {
       if (!result.refund) return [`${run.label}: the load process reported no orders or cancellations`];
@@ -102,37 +92,23 @@ export const WORKLOADS: readonly Workload[] = [
       run.refund = report;
       return violations;
     },
-    target: (r, runs) => {
-      const [w, u] = [r.refund!.window, find(runs, 'uniform')];
-      return (
-        `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
-        `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
-        `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`
-      );
-    },
+    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
+      `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
+      `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
+      `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`,
   },
   {
     // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS):
     // the relay falls behind, the orders must not.
-    name: 'slow-platform',
-    requests: 'uniform',
-    shape: timed,
+    name: 'slow-platform', requests: 'uniform', shape: timed,
     before: (t) => {
       if (!t.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
       t.receiver.delayMs = 1_000;
     },
-    after: (_, t) => {
-      t.receiver!.delayMs = 0;
-      return {};
-    },
-    target: ({ summary: s }, runs) => {
-      const u = find(runs, 'uniform')?.summary;
-      if (!u) return '';
-      return (
-        `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
-        `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
-        `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`
-      );
-    },
+    after: (_, t) => void (t.receiver!.delayMs = 0),
+    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' :
+      `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
+      `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+      `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`),
   },
 ];

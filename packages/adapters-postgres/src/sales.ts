@@ -2,7 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import type { SalesStats } from '@shop/application';
 import type { Database } from './schema.ts';
 
-const ROLLUP_LOCK = [0x5e7a11, 2];
+/** The rollup job's advisory lock: one process folds at a time (the --scale seed holds it while it writes). */
+export const ROLLUP_LOCK = [0x5e7a11, 2] as const;
 
 /**
  * Folds newly committed orders, refunds and cancellations into product_sales_hourly, at the hour

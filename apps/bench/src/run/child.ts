@@ -3,13 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import type pg from 'pg';
 import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
-import { insertValues, openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork } from '@shop/adapters-postgres';
+import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork, ping } from '@shop/adapters-postgres';
+import { plainRowLockOrder } from '@shop/adapters-postgres/bench';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
-import { isDomainError, orderPaidEvent, paidOrder } from '@shop/domain';
-import { CANCEL, ORDER, pick, quantile, round, seededRandom, sortedMs, uniformItems, type Sample, type Shape } from './stats.ts';
+import { isDomainError } from '@shop/domain';
+import { CANCEL, ORDER, percentiles, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
 /**
@@ -23,12 +23,10 @@ type Common = { readonly connections: number; readonly shape: Shape; readonly se
 export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
-  /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again. */
-  readonly keyed: boolean; readonly replayShare: number;
-  /** hot: the product every order buys. */
-  readonly productId: number;
+  /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again; hot: the product every order buys. */
+  readonly keyed: boolean; readonly replayShare: number; readonly productId: number;
 };
-/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the textbook transaction below. */
+/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
   readonly kind: 'ceiling'; readonly variant: 'service-sql' | 'plain-row-lock'; readonly databaseUrl: string;
   /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. */
@@ -56,8 +54,6 @@ export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' 
   });
 }
 
-const tell = (m: Message) => process.send!(m);
-
 /**
  * `connections` workers each send the next request as soon as the previous one is answered, as a
  * pool of keep-alive clients does. A timed shape measures the window after the warm-up; a counted
@@ -70,7 +66,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   const [warmup, length] = shape.kind === 'timed' ? [shape.warmupMs, shape.durationMs] : [0, Number.POSITIVE_INFINITY];
   const [start, end] = [t0 + warmup, t0 + warmup + length];
   const more = () => (shape.kind === 'timed' ? performance.now() < end : started < shape.attempts);
-  const edge = (e: 'start' | 'end') => tell({ type: 'edge', edge: e });
+  const edge = (e: 'start' | 'end') => process.send!({ type: 'edge', edge: e } satisfies Message);
   const edges = shape.kind === 'timed' ? [setTimeout(() => edge('start'), warmup), setTimeout(() => edge('end'), warmup + length)] : [];
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
@@ -97,6 +93,7 @@ const parse = (text: string): any => {
     return undefined;
   }
 };
+const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
 
 /** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
 async function load(plan: LoadPlan) {
@@ -106,10 +103,10 @@ async function load(plan: LoadPlan) {
   const rand = seededRandom(plan.seed);
   const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: string, key?: string) => {
-    const headers: Record<string, string> = {};
-    if (userId !== null) headers.authorization = tokens.get(userId)!;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (key) headers['idempotency-key'] = key;
+    const headers: Record<string, string> = {
+      ...(userId !== null && { authorization: tokens.get(userId)! }), ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(key && { 'idempotency-key': key }),
+    };
     const res = await pool.request({ method, path, headers, body });
     const text = await res.body.text();
     const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
@@ -122,8 +119,7 @@ async function load(plan: LoadPlan) {
   // body. Replays are not samples and draw from their own random stream, so the orders themselves
   // are the unkeyed twin's, request for request.
   const replayRand = seededRandom(plan.seed ^ 0x2545f491);
-  const inFlight = new Set<Promise<void>>();
-  const replayMs: number[] = [];
+  const [inFlight, replayMs] = [new Set<Promise<void>>(), [] as number[]];
   const replays = {
     sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
     /** First answers (a fresh key) marked `idempotent-replayed`: a key collision or a bug. */
@@ -131,7 +127,7 @@ async function load(plan: LoadPlan) {
   };
   const mismatch = (kind: string, detail: string) => {
     replays.mismatched++;
-    replays.mismatchKinds[kind] = (replays.mismatchKinds[kind] ?? 0) + 1;
+    bump(replays.mismatchKinds, kind);
     if (replays.examples.length < 5) replays.examples.push(`${kind}: ${detail}`.slice(0, 600));
   };
   const replay = async (userId: number, body: string, key: string, first: string) => {
@@ -162,7 +158,7 @@ async function load(plan: LoadPlan) {
   const cancel = async ({ orderId, userId }: { orderId: string; userId: number }): Promise<Attempt> => {
     refund.cancelsSent++;
     const tally = (outcome: string) => {
-      refund.outcomes[outcome] = (refund.outcomes[outcome] ?? 0) + 1;
+      bump(refund.outcomes, outcome);
       if (outcome !== '200') refund.refused.push([orderId, outcome]);
     };
     const r = await exchange('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, userId).catch((err: { code?: string }) => {
@@ -170,13 +166,11 @@ async function load(plan: LoadPlan) {
       throw err;
     });
     tally(r.status === 200 ? '200' : `${r.status} ${r.code}`.trim());
-    if (r.status === 200) {
-      refund.cancelled.push(orderId);
-      const o = parse(r.text) ?? {};
-      if (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string') {
-        refund.badBodies++;
-        if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
-      }
+    const o = r.status === 200 ? (parse(r.text) ?? {}) : null;
+    if (o) refund.cancelled.push(orderId);
+    if (o && (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string')) {
+      refund.badBodies++;
+      if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
     }
     return { status: r.status, code: r.code, kind: CANCEL };
   };
@@ -204,15 +198,9 @@ async function load(plan: LoadPlan) {
   const requests: Record<Requests, (index: number) => Promise<Attempt>> = {
     uniform,
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
-    'coupon-burst': (index) => {
-      const userId = f.userIds[index % f.userIds.length]!;
-      return send('POST', `/coupons/${f.couponId}/issue`, userId, { userId });
-    },
+    'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => send('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued cancellation before a new order.
-    refund: () => {
-      const queued = cancelQueue.shift();
-      return queued ? cancel(queued) : uniform();
-    },
+    refund: (_, queued = cancelQueue.shift()) => (queued ? cancel(queued) : uniform()),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();
@@ -236,10 +224,8 @@ async function load(plan: LoadPlan) {
     }
   }));
   await pool.close();
-  const sorted = sortedMs(replayMs);
-  const latencyMs = { p50: round(quantile(sorted, 0.5)), p99: round(quantile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) };
   const refunds = plan.requests === 'refund';
-  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs } : undefined };
+  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs: percentiles(replayMs) } : undefined };
 }
 
 /** The ceilings, with as many concurrent callers as the HTTP load has connections and a pool as the service's. */
@@ -248,71 +234,24 @@ async function ceiling(plan: CeilingPlan) {
   const book = pgOrderBook(db.kysely, { writesInFlight: plan.orderWrites });
   const deps = { uow: new PgUnitOfWork(db.kysely), book, reads: pgReadStore(db.kysely), clock: systemClock, ids: uuidV7 };
   const rand = seededRandom(plan.seed);
-  const serviceSql = async (userId: number, items: Array<{ productId: number; quantity: number }>): Promise<Attempt> => {
-    try {
-      await placeOrder(deps, { actor: { role: 'user', userId }, userId, items });
-      return { status: 201, code: '', kind: ORDER };
-    } catch (err) {
+  const answer = (code: string): Attempt => (code === 'PLACED'
+    ? { status: 201, code: '', kind: ORDER }
+    : { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(code) ? 404 : 400, code, kind: ORDER });
+  const serviceSql = (userId: number, items: Array<{ productId: number; quantity: number }>) =>
+    placeOrder(deps, { actor: { role: 'user', userId }, userId, items }).then(() => answer('PLACED'), (err) => {
       if (!isDomainError(err)) throw err;
-      return { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(err.code) ? 404 : 400, code: err.code, kind: ORDER };
-    }
-  };
+      return answer(err.code);
+    });
   const attempt = (): Promise<Attempt> => {
     const [userId, productId] = [pick(rand, plan.userIds), plan.productIds[0]!];
     if (plan.productIds.length > 1) return serviceSql(userId, uniformItems(rand, plan.productIds));
-    return plan.variant === 'plain-row-lock' ? plainRowLockOrder(db.pool, userId, productId) : serviceSql(userId, [{ productId, quantity: 1 }]);
+    return plan.variant === 'plain-row-lock' ? plainRowLockOrder(db.pool, userId, productId).then(answer) : serviceSql(userId, [{ productId, quantity: 1 }]);
   };
   // Every connection open before measuring, as the service's pool and the load's sockets are.
-  await Promise.all(Array.from({ length: plan.poolSize }, () => db.pool.query('SELECT 1')));
+  await Promise.all(Array.from({ length: plan.poolSize }, () => ping(db.kysely)));
   const result = await closedLoop(plan.shape, plan.connections, attempt);
   await db.close();
   return result;
-}
-
-const PLAIN_ORDER = [
-  insertValues('orders', {
-    id: '$1', user_id: '$2', status: "'PAID'", total_amount: '$3', discount_amount: '0', paid_amount: '$3', coupon_id: 'NULL', created_at: '$4',
-  }),
-  insertValues('order_items', { order_id: '$1', line_no: '1', product_id: '$2', quantity: '1', unit_price: '$3', line_amount: '$3' }),
-  insertValues('balance_ledger', { user_id: '$1', type: "'PAYMENT'", amount: '$2', balance_after: '$3', order_id: '$4', created_at: '$5' }),
-  insertValues('outbox_events', { event_id: '$1', event_type: "'order.paid'", aggregate_id: '$2', payload: '$3', occurred_at: '$4' }),
-] as const;
-
-/**
- * The textbook order transaction the hot product is measured against (pgbench's hot script,
- * statement for statement): the stock row locked first, then everything else one statement at a
- * time, so the product's lock is held across about ten round trips. The service never runs this.
- */
-async function plainRowLockOrder(pool: pg.Pool, userId: number, productId: number): Promise<Attempt> {
-  const c = await pool.connect();
-  const refuse = async (status: number, code: string): Promise<Attempt> => {
-    await c.query('ROLLBACK');
-    return { status, code, kind: ORDER };
-  };
-  try {
-    await c.query('BEGIN');
-    const product = (await c.query<{ price: number; stock: number }>('SELECT price, stock FROM products WHERE id = $1 FOR UPDATE', [productId])).rows[0];
-    if (!product) return await refuse(404, 'PRODUCT_NOT_FOUND');
-    if (product.stock < 1) return await refuse(400, 'OUT_OF_STOCK');
-    const balance = (await c.query<{ balance: number }>('SELECT balance FROM users WHERE id = $1 FOR UPDATE', [userId])).rows[0]!.balance;
-    if (balance < product.price) return await refuse(400, 'INSUFFICIENT_BALANCE');
-    const line = { productId, quantity: 1, unitPrice: product.price, lineAmount: product.price };
-    const o = paidOrder({ orderId: uuidV7.next(), userId, lines: [line], couponId: null, discountAmount: 0, createdAt: new Date() });
-    const event = orderPaidEvent(uuidV7.next(), o);
-    await c.query('UPDATE products SET stock = stock - 1, updated_at = $2 WHERE id = $1', [productId, o.createdAt]);
-    await c.query('UPDATE users SET balance = balance - $2 WHERE id = $1', [userId, o.paidAmount]);
-    await c.query(PLAIN_ORDER[0], [o.orderId, userId, o.paidAmount, o.createdAt]);
-    await c.query(PLAIN_ORDER[1], [o.orderId, productId, product.price]);
-    await c.query(PLAIN_ORDER[2], [userId, -o.paidAmount, balance - o.paidAmount, o.orderId, o.createdAt]);
-    await c.query(PLAIN_ORDER[3], [event.eventId, o.orderId, JSON.stringify(event), o.createdAt]);
-    await c.query('COMMIT');
-    return { status: 201, code: '', kind: ORDER };
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
 }
 
 // Forked by runInChild: one plan in, one result out, then exit.

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
+import { backendPid, recordedEvents, resetStatements, sessions, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 import { round } from './stats.ts';
 
@@ -15,7 +16,6 @@ import { round } from './stats.ts';
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const count = async (pool: pg.Pool, sql: string, values: unknown[] = []) => (await pool.query<{ n: number }>(sql, values)).rows[0]!.n;
 
 function readStat(pid: number) {
   try {
@@ -52,25 +52,10 @@ function clusterTicks(postmaster: number) {
 export type Meter = Awaited<ReturnType<typeof createMeter>>;
 export type MeasuredWindow = ReturnType<Meter['window']>;
 export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>>['cpu']>;
-export type StatementStats = Awaited<ReturnType<typeof readStatements>>;
-
-/** The most expensive statements by total_exec_time, nested ones (track = all) included; top level counted once. */
-async function readStatements(pool: pg.Pool) {
-  const db = 'dbid = (SELECT oid FROM pg_database WHERE datname = current_database())';
-  const { rows } = await pool.query<{ query: string; toplevel: boolean; calls: string; total: number; rows: string }>(
-    `SELECT query, toplevel, calls, total_exec_time AS total, rows FROM pg_stat_statements
-     WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8`,
-  );
-  const sum = (await pool.query(`SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE ${db} AND toplevel`)).rows[0];
-  const top = rows.map((r) => ({
-    query: r.query.replace(/\s+/g, ' ').trim(), toplevel: r.toplevel, calls: Number(r.calls), totalMs: r.total, rows: Number(r.rows),
-  }));
-  return { top, toplevelMs: Number(sum.ms ?? 0), toplevelCalls: Number(sum.calls ?? 0) };
-}
 
 export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
   // The postmaster is the parent of one of the pool's backends, when that runs on this machine.
-  const backend = readStat(await count(pool, 'SELECT pg_backend_pid() AS n'));
+  const backend = readStat(await backendPid(pool));
   let postmasterPid: number | null = null;
   try {
     if (backend && /postgres|postmaster/.test(readFileSync(`/proc/${backend.ppid}/cmdline`, 'utf8'))) postmasterPid = backend.ppid;
@@ -92,12 +77,12 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
       return {
         begin() {
           start = sample(loadTicks);
-          if (statements) chain = chain.then(() => pool.query('SELECT pg_stat_statements_reset()'));
+          if (statements) chain = chain.then(() => resetStatements(pool));
         },
         finish() {
           if (!start || end) return;
           end = sample(loadTicks);
-          if (statements) chain = chain.then(async () => (stats = await readStatements(pool)));
+          if (statements) chain = chain.then(async () => (stats = await topStatements(pool)));
         },
         async result() {
           await chain;
@@ -116,39 +101,13 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   };
 }
 
-/** Waits until the outbox holds no undelivered record (the relay has caught up). */
-export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; ; await sleep(200)) {
-    const n = await count(pool, 'SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
-    if (n === 0) return;
-    if (Date.now() > deadline) throw new Error(`${n} events still undelivered after ${timeoutMs} ms`);
-  }
-}
-
-/**
- * The same quiet server before each measured run: the previous run's events delivered, the tables
- * it grew vacuumed and analysed, its dirty pages written. Otherwise a run pays for the autovacuum
- * and checkpoint of the runs before it, and a same-run ratio between twins measures their order.
- */
-export async function quiesce(pool: pg.Pool): Promise<void> {
-  await waitForDelivery(pool);
-  // Not an empty table: its statistics would then say "empty" for the whole next run, and plans
-  // cached on that scan it as it grows (seen costing 0.2-0.35 ms per order in uniform).
-  const tables = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'user_coupons', 'outbox_events', 'idempotency_keys'];
-  const filled = [];
-  for (const t of tables) if ((await pool.query(`SELECT 1 FROM ${t} LIMIT 1`)).rowCount) filled.push(t);
-  if (filled.length > 0) await pool.query(`VACUUM (ANALYZE) ${filled.join(', ')}`);
-  await pool.query('CHECKPOINT').catch(() => undefined); // needs superuser or pg_checkpoint: not on every --url database
-}
-
 export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
 /** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
 export function observeLockWaits(pool: pg.Pool) {
   const seen: number[] = [];
   let running = true;
-  const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
   const loop = (async () => {
-    for (; running; await sleep(20)) seen.push(await count(pool, waiting));
+    for (; running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
   })();
   return {
     async stop() {
@@ -165,27 +124,21 @@ export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
  * delivered before `seededBefore` are a --scale seed's history, older than this run's receiver.
  */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
-  const { rows } = await pool.query<{ event_id: string; delivered: boolean }>(
-    `SELECT event_id::text, delivered_at IS NOT NULL AS delivered FROM outbox_events
-     WHERE delivered_at IS NULL OR $1::timestamptz IS NULL OR created_at >= $1::timestamptz`,
-    [seededBefore],
-  );
-  const violations: string[] = [];
+  const rows = await recordedEvents(pool, seededBefore);
   const undelivered = rows.filter((r) => !r.delivered).length;
-  if (undelivered > 0) violations.push(`events: ${undelivered} recorded events were never delivered`);
-  if (!receiver) return { recorded: rows.length, undelivered, received: null, duplicates: null, violations };
-  const received = new Set(receiver.accepted.map((e) => e.body.eventId as string));
-  const recorded = new Set(rows.map((r) => r.event_id));
-  const missing = [...recorded].filter((id) => !received.has(id)).length;
-  const invented = [...received].filter((id) => !recorded.has(id)).length;
-  const duplicates = receiver.duplicates();
-  if (missing > 0) violations.push(`events: ${missing} recorded events never reached the receiver`);
-  if (invented > 0) violations.push(`events: ${invented} events reached the receiver that were never recorded`);
-  if (duplicates > 0) violations.push(`events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`);
-  return { recorded: rows.length, undelivered, received: received.size, duplicates, violations };
+  const [recorded, received] = [new Set(rows.map((r) => r.event_id)), receiver && new Set(receiver.accepted.map((e) => e.body.eventId as string))];
+  const duplicates = receiver?.duplicates() ?? null;
+  const [missing, invented] = received ? [[...recorded].filter((id) => !received.has(id)), [...received].filter((id) => !recorded.has(id))] : [[], []];
+  const violations = [
+    undelivered > 0 && `events: ${undelivered} recorded events were never delivered`,
+    missing.length > 0 && `events: ${missing.length} recorded events never reached the receiver`,
+    invented.length > 0 && `events: ${invented.length} events reached the receiver that were never recorded`,
+    duplicates && `events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`,
+  ].filter((v) => typeof v === 'string');
+  return { recorded: rows.length, undelivered, received: received?.size ?? null, duplicates, violations };
 }
 
-/** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: table rows. */
+/** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: the report's section. */
 export function summariseCpuProfiles(dir: string, top = 20): string[] {
   type Node = { callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
   const self = new Map<string, number>();
@@ -201,5 +154,6 @@ export function summariseCpuProfiles(dir: string, top = 20): string[] {
     }
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`);
+  return ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|',
+    ...rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`)];
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { countCancelled, ordersWithRefunds } from '@shop/adapters-postgres/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 import type { RefundLoad } from './child.ts';
 import { CANCEL, latency, ORDER, round, type Sample } from './stats.ts';
@@ -18,8 +19,6 @@ export function refundWindow(samples: readonly Sample[], windowMs: number) {
 }
 
 export type RefundReport = Awaited<ReturnType<typeof checkRefund>>['report'];
-export const countCancelled = async (pool: pg.Pool) =>
-  (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE status = 'CANCELLED'`)).rows[0]!.n;
 const some = (ids: readonly string[]) => ids.slice(0, 3).join(', ') + (ids.length > 3 ? ', …' : '');
 
 /**
@@ -44,14 +43,7 @@ export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load
   v(load.badBodies, `${load.badBodies} 200 answers were not the order, CANCELLED, with a cancelledAt: ${load.examples.slice(0, 2).join(' | ')}`);
 
   // Every order placed as the database holds it: status, paid amount, refunds.
-  const { rows } = await pool.query<{ id: string; status: string | null; paid: string; refunds: number; refunded: string | null }>(
-    `WITH placed AS (SELECT unnest($1::uuid[]) AS id),
-          refunds AS (SELECT l.order_id, count(*)::int AS n, sum(l.amount)::bigint AS amount
-                      FROM balance_ledger l JOIN placed p ON p.id = l.order_id WHERE l.type = 'REFUND' GROUP BY l.order_id)
-     SELECT p.id::text, o.status, o.paid_amount::text AS paid, coalesce(r.n, 0) AS refunds, r.amount::text AS refunded
-     FROM placed p LEFT JOIN orders o ON o.id = p.id LEFT JOIN refunds r ON r.order_id = p.id`,
-    [load.placed],
-  );
+  const rows = await ordersWithRefunds(pool, load.placed);
   const answered = new Set(load.cancelled);
   const found = rows.filter((r) => r.status !== null);
   const cancelled = found.filter((r) => r.status === 'CANCELLED');

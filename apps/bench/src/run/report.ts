@@ -1,5 +1,6 @@
+import type { StatementStats } from '@shop/adapters-postgres/bench';
 import type { ReplayStats } from './child.ts';
-import type { CpuWindow, EventCheck, LockWaits, StatementStats } from './measure.ts';
+import type { CpuWindow, EventCheck, LockWaits } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
@@ -19,35 +20,21 @@ const RUNNER_NAMES: Record<Runner, string> = {
 };
 
 export interface RunRecord {
-  readonly workload: WorkloadName;
-  readonly runner: Runner;
-  readonly label: string;
-  readonly summary: Summary;
-  readonly samples: Sample[];
+  readonly workload: WorkloadName; readonly runner: Runner; readonly label: string; readonly summary: Summary; readonly samples: Sample[];
   /** The window's CPU and what it is divided by: orders (hot: units sold; refund: operations) or requests. */
   cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' };
   /** pg_stat_statements over the window; null when the server does not load it. */
   statements?: StatementStats | null;
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
-  salesPerSecond?: number;
-  exhaustedP99Ms?: number;
-  lockWaits?: LockWaits;
-  replays?: ReplayStats;
-  refund?: RefundReport;
+  salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
 }
 
 export interface Report {
-  readonly startedAt: string;
-  readonly target: string;
+  readonly startedAt: string; readonly target: string; readonly statements: boolean; readonly options: Record<string, number>;
   /** pgbench's version, or null when it is not on PATH (the Node runners are the ceilings then). */
   readonly pgbench: { readonly version: string | null; readonly threads: number };
-  readonly statements: boolean;
   readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
-  readonly options: Record<string, number>;
-  readonly events: EventCheck;
-  readonly runs: RunRecord[];
-  readonly keyedVsUnkeyed: ReturnType<typeof keyedVsUnkeyed>;
-  readonly violations: string[];
+  readonly events: EventCheck; readonly runs: RunRecord[]; readonly keyedVsUnkeyed: ReturnType<typeof keyedVsUnkeyed>; readonly violations: string[];
 }
 
 /** Keyed twins (and slow-platform) and the workload whose service run and ceilings each is set against. */
@@ -65,7 +52,7 @@ const tally = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[
 
 /** A Markdown table from column declarations: header, cell (numbers formatted), and 'left' for a left-aligned column. */
 type Column<T> = readonly [header: string, cell: (row: T) => string | number | undefined, align?: 'left'];
-function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string[] {
+export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string[] {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const show = (v: string | number | undefined) => (v === undefined ? '' : typeof v === 'number' ? fmt(v) : v);
   return [
@@ -75,6 +62,9 @@ function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string
     '',
   ];
 }
+/** A section: its heading, then each paragraph (a string) or table (lines) followed by a blank line. */
+export const section = (title: string, ...parts: Array<string | string[]>) =>
+  [`## ${title}`, '', ...parts.flatMap((p) => (typeof p === 'string' ? [p, ''] : p))];
 
 /** Each keyed workload's service run against its unkeyed twin's, same run. */
 export function keyedVsUnkeyed(runs: readonly RunRecord[]) {
@@ -99,7 +89,7 @@ function ceilingOf(runs: readonly RunRecord[], workload: WorkloadName) {
   return { run: f, name: `${RUNNER_NAMES[f.runner]} (fallback: pgbench not installed)`, fallback: true };
 }
 
-/** The Targets lines: each workload against its ceilings, what `extraTargets` says of the others, keyed against unkeyed. */
+/** The Targets lines: each workload against its ceilings, the keyed ones against their twins, then what the workloads say (`extraTargets`). */
 function targets(report: Report, extraTargets: string[]): string[] {
   const runs = report.runs;
   const lines = HEADLINED.flatMap((w) => {
@@ -109,26 +99,21 @@ function targets(report: Report, extraTargets: string[]): string[] {
     const tps = c.run.pgbench ? ` (${fmt(c.run.pgbench.tps)} transactions/s)` : '';
     const others = (isHot(w) ? (['ceiling', 'plain-row-lock'] as const) : (['ceiling'] as const))
       .flatMap((k) => (k === c.run.runner ? [] : (find(runs, baseOf(w), k) ?? [])))
-      .map((r) => `${ratio(figure(s), figure(r)) ?? '–'}× the ${RUNNER_NAMES[r.runner]}'s ${fmt(figure(r) ?? 0)}`);
+      .map((r) => `; ${ratio(figure(s), figure(r)) ?? '–'}× the ${RUNNER_NAMES[r.runner]}'s ${fmt(figure(r) ?? 0)}`);
     const limit = c.fallback ? c.name : "database's own limit (pgbench, textbook transaction, same server, same run)";
-    return [
-      `${w}: service ${fmt(figure(s) ?? 0)} ${unit} = **${x(ratio(figure(s), figure(c.run)))}** the ${limit}: ${fmt(figure(c.run) ?? 0)} ${unit}${tps}` +
-        `${others.map((o) => `; ${o}`).join('')}; p99 ${fmt(s.summary.latencyMs.p99)} ms`,
-    ];
+    return `${w}: service ${fmt(figure(s) ?? 0)} ${unit} = **${x(ratio(figure(s), figure(c.run)))}** the ${limit}: ${fmt(figure(c.run) ?? 0)} ${unit}${tps}` +
+      `${others.join('')}; p99 ${fmt(s.summary.latencyMs.p99)} ms`;
   });
   // The issue-5 targets, against the Node runners they were set against.
   const u = ratio(find(runs, 'uniform')?.summary.ordersPerSecond, find(runs, 'uniform', 'ceiling')?.summary.ordersPerSecond);
   if (u !== null) lines.push(`issue-5 target, uniform ≥ 0.5× the same SQL through one Node process: ${u}× ${u >= 0.5 ? 'met' : '**not met**'}`);
   const h = ratio(find(runs, 'hot-product')?.salesPerSecond, find(runs, 'hot-product', 'plain-row-lock')?.salesPerSecond);
   if (h !== null) lines.push(`issue-5 target, hot-product ≥ 1.5× the plain row lock through one Node process: ${h}× ${h >= 1.5 ? 'met' : '**not met**'}`);
-  for (const c of report.keyedVsUnkeyed) {
-    const replays = c.replays ? `; replays ${fmt(c.replays.sent)} sent, ${fmt(c.replays.matched)} matched, ${fmt(c.replays.mismatched)} mismatched` : '';
-    extraTargets.push(
-      `${c.workload} (every order with its own Idempotency-Key): ${fmt(c.ordersPerSecond.keyed)} orders/s = **${x(c.ordersPerSecond.ratio)}** ` +
-        `${c.twin}'s ${fmt(c.ordersPerSecond.unkeyed)}; p99 ${fmt(c.p99Ms.keyed)} ms = ${x(c.p99Ms.ratio)} its ${fmt(c.p99Ms.unkeyed)} ms${replays}`,
-    );
-  }
-  return [...lines, ...extraTargets];
+  const keyed = report.keyedVsUnkeyed.map((c) =>
+    `${c.workload} (every order with its own Idempotency-Key): ${fmt(c.ordersPerSecond.keyed)} orders/s = **${x(c.ordersPerSecond.ratio)}** ` +
+      `${c.twin}'s ${fmt(c.ordersPerSecond.unkeyed)}; p99 ${fmt(c.p99Ms.keyed)} ms = ${x(c.p99Ms.ratio)} its ${fmt(c.p99Ms.unkeyed)} ms` +
+      (c.replays ? `; replays ${fmt(c.replays.sent)} sent, ${fmt(c.replays.matched)} matched, ${fmt(c.replays.mismatched)} mismatched` : ''));
+  return [...lines, ...extraTargets, ...keyed];
 }
 
 /** CPU milliseconds per successful order (per operation for refund, per request for a run without orders). */
@@ -148,11 +133,11 @@ function statementTable(r: RunRecord): string[] {
   const n = r.cost?.orders || r.cost?.requests || 0;
   const per = (v: number) => (n > 0 ? (v / n).toFixed(3) : '');
   const query = (q: string) => (q.length > 160 ? `${q.slice(0, 157)}…` : q).replace(/\|/g, '\\|').replace(/`/g, "'");
+  const unit = r.cost?.orders ? (r.cost.unit ?? 'order') : 'request';
   return [
     `### ${r.label}`,
     '',
-    `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ${per(st.toplevelMs)} ms per ` +
-      `${r.cost?.orders ? (r.cost.unit ?? 'order') : 'request'}.`,
+    `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ${per(st.toplevelMs)} ms per ${unit}.`,
     '',
     ...table(st.top, [
       ['statement', (t) => `\`${query(t.query)}\``], ['top level', (t) => (t.toplevel ? 'yes' : 'no'), 'left'], ['calls', (t) => t.calls],
@@ -169,31 +154,24 @@ function cpuSection(report: Report): string[] {
     const [p, c] = [perOrder(r)?.postgres, perOrder(ceilingOf(report.runs, r.workload)?.run)?.postgres];
     return r.runner === 'pgbench' ? '1×' : p != null && c ? `${(p / c).toFixed(2)}×` : '';
   };
-  return rows.length === 0 ? [] : [
-    '## CPU ms per order',
-    '',
-    "CPU time (utime + stime from /proc/<pid>/stat) spent in each run's measured window ÷ the successful orders completed in it " +
-      '(hot product: units sold; refund: orders + cancellations, "ops"; a run without orders: per request). **service**: the apps/api process; ' +
-      "**PostgreSQL**: this cluster's postmaster and every process under it (backends, background workers; ended backends through the postmaster's " +
-      'cutime); **load generator**: the HTTP load process, the Node ceiling process (load and the order code in one), or pgbench. ' +
-      "Under pgbench the service column is its outbox relay delivering pgbench's events. " +
-      "**PostgreSQL ÷ ceiling**: this run's PostgreSQL ms per order ÷ that of its ceiling run (pgbench when installed).",
-    '',
-    ...table(rows, [
+  return rows.length === 0 ? [] : section(
+    'CPU ms per order',
+    "CPU time (utime + stime, /proc/<pid>/stat) in each run's measured window ÷ its successful orders (hot product: units sold; refund: orders + " +
+      'cancellations, "ops"; no orders: requests). **service**: apps/api (under pgbench, its relay delivering pgbench\'s events); **PostgreSQL**: the ' +
+      "postmaster and every process under it (ended backends through its cutime); **load generator**: the HTTP load process, the Node ceiling process " +
+      "(load and order code in one), or pgbench. **PostgreSQL ÷ ceiling**: this run's PostgreSQL ms per order ÷ its ceiling run's (pgbench when installed).",
+    table(rows, [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
       ['service', (r) => ms(perOrder(r)?.service)], ['PostgreSQL', (r) => ms(perOrder(r)?.postgres)],
       ['load generator', (r) => ms(perOrder(r)?.load)], ['total', (r) => ms(perOrder(r)?.total)], ['PostgreSQL ÷ ceiling', pgVsCeiling],
     ]),
-  ];
+  );
 }
 
 /** Each workload against its ceilings, the figure that matters: orders/s, or sales/s for the hot product. */
 function ceilingSection(report: Report): string[] {
-  const rows = HEADLINED.flatMap((w) => {
-    const s = find(report.runs, w);
-    return s ? [{ w, s }] : [];
-  });
+  const rows = HEADLINED.flatMap((w) => (find(report.runs, w) ? [{ w, s: find(report.runs, w)! }] : []));
   if (rows.length === 0) return [];
   const against = (runner: Runner, name: string, ratioName = 'service ÷ it'): Array<Column<(typeof rows)[number]>> => {
     const other = ({ w }: { w: WorkloadName }) => (runner === 'plain-row-lock' && !isHot(w) ? undefined : find(report.runs, baseOf(w), runner));
@@ -208,22 +186,21 @@ function ceilingSection(report: Report): string[] {
     const cpu = c ? `; CPU per transaction: PostgreSQL ${perTx(c.postgresMs)} ms, pgbench ${perTx(c.loadMs)} ms` : '';
     return `- ${r.label}: ${fmt(p.transactions)} transactions in the window, ${fmt(p.tps)}/s${cpu}; \`${p.command}\``;
   };
+  const v = report.pgbench.version;
   return [
-    "## Against the database's own limit",
-    '',
-    (report.pgbench.version
-      ? `The ceiling is ${report.pgbench.version}, \`-M prepared\`, as many clients as the load has connections, ${report.pgbench.threads} threads, `
-      : '**pgbench is not installed here (not on PATH): the headline ratios fall back to the Node runners, labelled so.** With it, the ceiling is pgbench ') +
-      'running the textbook order transaction on the same server in the same run, on users and products of its own (BEGIN; each product row locked ' +
-      'with SELECT … FOR UPDATE, in id order; one UPDATE per item; the balance updated; order, items, ledger entry and event inserted; COMMIT; for the ' +
-      "hot product, the plain row-lock transaction: the hot row locked first). The second column is the ceiling used until now: the service's own order " +
-      "code and SQL called from one Node process, no HTTP. Keyed twins are set against their unkeyed workload's ceilings.",
-    '',
-    ...table(rows, [
-      ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
-      ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
-      ...against('plain-row-lock', 'plain row lock through one Node process'),
-    ]),
+    ...section(
+      "Against the database's own limit",
+      (v ? `The ceiling is ${v}, \`-M prepared\`, as many clients as the load has connections, ${report.pgbench.threads} threads, ` : '**pgbench is ' +
+        'not installed here (not on PATH): the headline ratios fall back to the Node runners, labelled so.** With it, the ceiling is pgbench ') +
+        'running the textbook order transaction on the same server in the same run, on users and products of its own (each product row locked in id ' +
+        'order, then one statement per write; the hot product: its row locked first). The second column is the earlier ceiling: the service\'s own ' +
+        "order code and SQL from one Node process, no HTTP. Keyed twins are set against their unkeyed workload's ceilings.",
+      table(rows, [
+        ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
+        ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
+        ...against('plain-row-lock', 'plain row lock through one Node process'),
+      ]),
+    ),
     ...report.runs.filter((r) => r.pgbench).map(pgbenchLine),
     '',
   ];
@@ -231,8 +208,7 @@ function ceilingSection(report: Report): string[] {
 
 export function markdownReport(report: Report, extraTargets: string[]): string {
   const { machine: m, events: e, runs } = report;
-  const keyedRuns = runs.filter((r) => r.replays);
-  const refundRuns = runs.filter((r) => r.refund);
+  const [keyedRuns, refundRuns] = [runs.filter((r) => r.replays), runs.filter((r) => r.refund)];
   const lat = (l: { p50: number; p95: number; p99: number; max: number }) => [l.p50, l.p95, l.p99, l.max].map(fmt).join(' / ');
   const wholeRefund = ({ label, refund }: RunRecord) => {
     const { run, database, events } = refund!;
@@ -245,10 +221,8 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
         : '; events not checked at a receiver (--url)')
     );
   };
-  const held = refundRuns.length
-    ? "; refund: every 200 cancellation's order CANCELLED and refunded once, as many CANCELLED orders as 200 answers, no cancellation answered 5xx, " +
-      'each order.cancelled accepted after its order.paid.'
-    : '.';
+  const held = refundRuns.length ? "; refund: every 200 cancellation's order CANCELLED and refunded once, as many CANCELLED orders as 200 answers, " +
+    'no cancellation answered 5xx, each order.cancelled accepted after its order.paid.' : '.';
   return [
     `# Benchmark ${report.startedAt}`,
     '',
@@ -257,71 +231,51 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
     '',
     ...cpuSection(report),
     ...ceilingSection(report),
-    '## Targets',
-    '',
-    ...targets(report, extraTargets).map((l) => `- ${l}`),
-    '',
-    '## Runs',
-    '',
-    ...table(runs, [
+    ...section('Targets', [...targets(report, extraTargets).map((l) => `- ${l}`), '']),
+    ...section('Runs', table(runs, [
       ['run', (r) => r.label], ['requests', (r) => r.summary.requests], ['req/s', (r) => r.summary.requestsPerSecond],
       ['orders/s', (r) => r.summary.ordersPerSecond], ['sales/s', (r) => r.salesPerSecond], ['p50 ms', (r) => r.summary.latencyMs.p50],
       ['p95 ms', (r) => r.summary.latencyMs.p95], ['p99 ms', (r) => r.summary.latencyMs.p99], ['max ms', (r) => r.summary.latencyMs.max],
       ['outcomes', (r) => tally(r.summary.outcomes), 'left'],
-    ]),
-    ...(keyedRuns.length === 0 ? [] : [
-      '## Keyed ÷ unkeyed',
-      '',
+    ])),
+    ...(keyedRuns.length === 0 ? [] : section(
+      'Keyed ÷ unkeyed',
       ...(report.keyedVsUnkeyed.length === 0 ? [] : [
         "Each keyed workload is its twin's load with an `Idempotency-Key` on every order (the service run, same run, same requests).",
-        '',
-        ...table(report.keyedVsUnkeyed, [
+        table(report.keyedVsUnkeyed, [
           ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
           ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
           ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
         ]),
       ]),
       `Replays: about ${Math.round((report.options.replayShare ?? 0.1) * 100)}% of the keyed orders answered 201, sent again 5–100 ms later with the ` +
-        'same key and body, over the same connections, during the load (warm-up included); each must answer 201, `idempotent-replayed: true` and the ' +
-        'first body. They are not counted as orders.',
-      '',
-      ...table(keyedRuns, [
+        'same key and body over the same connections, warm-up included; each must answer 201, `idempotent-replayed: true` and the first body. They ' +
+        'are not counted as orders.',
+      table(keyedRuns, [
         ['run', (r) => r.label], ['replays sent', (r) => r.replays!.sent], ['matched', (r) => r.replays!.matched],
         ['byte-identical', (r) => r.replays!.byteIdentical], ['mismatched', (r) => r.replays!.mismatched],
         ['replay p50 ms', (r) => r.replays!.latencyMs.p50], ['replay p99 ms', (r) => r.replays!.latencyMs.p99],
       ]),
-    ]),
-    ...(refundRuns.length === 0 ? [] : [
-      '## Refund: orders and cancellations racing',
-      '',
-      'Uniform orders (three random products, one unit each); every second order answered 201 is cancelled by its owner as the next request of a free ' +
-        'connection, so cancellations (stock back, refund, `order.cancelled`) race new orders on the same rows. Rates and latencies are the measured ' +
-        "window's; the cancellations of orders answered as the loop ended are sent after it, counted in the totals, not in the rates.",
-      '',
-      ...table(refundRuns.map((r) => ({ label: r.label, ...r.refund!.window })), [
+    )),
+    ...(refundRuns.length === 0 ? [] : section(
+      'Refund: orders and cancellations racing',
+      "Uniform orders; every second one answered 201 is cancelled by its owner as a free connection's next request, so cancellations (stock back, " +
+        "refund, `order.cancelled`) race new orders on the same rows. Rates and latencies are the window's; cancellations of orders answered as the " +
+        'loop ended are sent after it, in the totals only.',
+      table(refundRuns.map((r) => ({ label: r.label, ...r.refund!.window })), [
         ['run', (w) => w.label], ['s', (w) => w.seconds], ['orders', (w) => w.orders], ['orders/s', (w) => w.ordersPerSecond],
         ['cancellations', (w) => w.cancels], ['cancellations/s', (w) => w.cancelsPerSecond], ['ops/s', (w) => w.operationsPerSecond],
         ['order p50 / p95 / p99 / max ms', (w) => lat(w.orderLatencyMs), 'left'],
         ['cancellation p50 / p95 / p99 / max ms', (w) => lat(w.cancelLatencyMs), 'left'],
       ]),
-      ...refundRuns.map(wholeRefund),
-      '',
-    ]),
+      [...refundRuns.map(wholeRefund), ''],
+    )),
     ...(report.statements
-      ? [
-        "## Statements (pg_stat_statements, each run's window)",
-        '',
-        'Reset as each window opened, read as it closed; `track = all`, so statements inside write_order_group appear beside the call that ran them ' +
-          "(not top level), and their time is also in that call's.",
-        '',
-        ...runs.flatMap(statementTable),
-      ]
-      : ['## Statements', '', 'pg_stat_statements is not loaded on this server.', '']),
-    '## Invariants',
-    '',
-    `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` +
-      (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`),
-    '',
+      ? section("Statements (pg_stat_statements, each run's window)", 'Reset as each window opened, read as it closed; `track = all`, so statements ' +
+        "inside write_order_group appear beside the call that ran them (not top level), their time also in that call's.", runs.flatMap(statementTable))
+      : section('Statements', 'pg_stat_statements is not loaded on this server.')),
+    ...section('Invariants', `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` +
+      (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`)),
     report.violations.length === 0
       ? 'All hold: balances = ledgers, every order paid once with one event (a cancelled one refunded once with a second event), coupons never past ' +
         `their total, stock + sold = initial, every event delivered once${held}`

@@ -1,7 +1,4 @@
-/**
- * One measured request: start (ms since the window opened), latency (ms), status, error code, and
- * what it was: ORDER, CANCEL or 0 for anything else.
- */
+/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL or 0 (other). */
 export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2];
 export const [ORDER, CANCEL] = [1, 2] as const;
 /** Either a timed window after a warm-up, or a fixed number of attempts, all measured. */
@@ -11,14 +8,16 @@ export const round = (n: number) => Math.round(n * 100) / 100;
 export const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 /** Nearest rank: the smallest value with at least q of them at or below it. */
 export const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
-export const sortedMs = (xs: number[]) => xs.sort((a, b) => a - b);
+const sortedMs = (xs: number[]) => xs.sort((a, b) => a - b);
 
-/** Percentiles of the samples `which` picks (all by default). */
-export function latency(samples: readonly Sample[], which: (s: Sample) => boolean = () => true) {
-  const sorted = sortedMs(samples.filter(which).map((s) => s[1]));
+/** Nearest-rank percentiles of some timings (ms), rounded. */
+export function percentiles(ms: number[]) {
+  const sorted = sortedMs(ms);
   const q = (p: number) => round(quantile(sorted, p));
   return { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: round(sorted.at(-1) ?? 0) };
 }
+/** Percentiles of the samples `which` picks (all by default). */
+export const latency = (samples: readonly Sample[], which: (s: Sample) => boolean = () => true) => percentiles(samples.filter(which).map((s) => s[1]));
 
 export type Summary = ReturnType<typeof summarise>;
 export function summarise({ samples, windowMs, transportErrors }: { samples: Sample[]; windowMs: number; transportErrors: number }) {

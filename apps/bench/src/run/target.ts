@@ -1,59 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { signToken } from '@shop/adapters-http';
-import { migrate, openDatabase, startEmbeddedPostgres } from '@shop/adapters-postgres';
+import { readsStatements, scratchDatabase } from '@shop/adapters-postgres/bench';
 import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
 
-/** Whether pg_stat_statements can be read in the database `pool` talks to. */
-async function readsStatements(pool: pg.Pool, create: boolean): Promise<boolean> {
-  if (create) await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch(() => undefined);
-  return pool.query('SELECT 1 FROM pg_stat_statements LIMIT 1').then(() => true, () => false);
-}
-
-/**
- * A fresh, migrated database, dropped afterwards: on DATABASE_URL's server when given, otherwise
- * on an embedded PostgreSQL that loads pg_stat_statements tracking statements inside functions too
- * (write_order_group is PL/pgSQL), so each workload can list what its time in the database went to.
- */
+/** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL. */
 export async function benchDatabase() {
-  let [admin, stopEmbedded] = [process.env.DATABASE_URL || null, async () => undefined];
-  if (!admin) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'order-service-bench-'));
-    const flags = ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'];
-    const embedded = await startEmbeddedPostgres(dir, undefined, { extraFlags: flags });
-    admin = embedded.url;
-    stopEmbedded = async () => {
-      await embedded.stop();
-      await rm(dir, { recursive: true, force: true });
-    };
-  }
-  const adminQuery = async (sql: string) => {
-    const c = new pg.Client({ connectionString: admin });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  };
-  const name = `bench_${Date.now().toString(36)}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  const db = openDatabase({ connectionString: url.toString(), max: 8 });
-  await migrate(db.pool);
-  return {
-    db, url: url.toString(), where: process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL',
-    statements: await readsStatements(db.pool, true), // on DATABASE_URL's server, only when that server preloads it
-    async close() {
-      await db.close();
-      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await stopEmbedded();
-    },
-  };
+  const admin = process.env.DATABASE_URL || null;
+  return { ...(await scratchDatabase(admin)), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' };
 }
+export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
@@ -84,12 +43,10 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
   });
   return {
-    baseUrl: api.url, authSecret, databaseUrl: database.url,
+    baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
     /** For the audit and the run's own observations, never for load. */
     pool: database.db.pool,
-    receiver: receiver as Receiver | null,
-    description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`,
-    servicePid: api.child.pid ?? null, statements: database.statements,
+    description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
     async close() {
       await api.stop();
       await receiver.stop();
@@ -149,9 +106,7 @@ export type Fixture = Awaited<ReturnType<typeof seedThroughApi>>['fixture'];
  * coupon (BURST_COUPONS copies), and mixed's coupon granted to `couponHolders` users.
  */
 export async function seedThroughApi(
-  target: Api,
-  size: { users: number; products: number; couponHolders: number },
-  initialStock = new Map<number, number>(),
+  target: Api, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
   drawn?: { userIds: number[]; productIds: number[] },
 ) {
   process.stderr.write('seeding through the admin API…\n');

@@ -1,0 +1,13 @@
+/**
+ * The benchmark's SQL (apps/bench): everything it writes or reads beside the service's own
+ * statements, kept here with the schema it depends on. Not used by the service.
+ */
+export { addFreshOrders, loadSalesMonth, plainTopSellers } from './best-seller-history.ts';
+export { addCoupon, addUsers, issuedQuantity } from './coupon-burst-rows.ts';
+export { HISTORY_TABLES, historyTableSizes, seedHistory, type HistoryStep, type SeededHistory } from './history-seed.ts';
+export { BIG_TABLES, orderPathPlans, type OrderPathPlan } from './order-path-plans.ts';
+export { paidEventSql } from './paid-event-sql.ts';
+export { pgbenchEnv, pgbenchScript, pgbenchVars, type PgbenchWorkload } from './pgbench-scripts.ts';
+export * from './probes.ts';
+export { holdProductRow, lockFirstIssue, plainRowLockOrder, type PlainOrderOutcome } from './reference-transactions.ts';
+export { scratchDatabase } from './scratch-database.ts';

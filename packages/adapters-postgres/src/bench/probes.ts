@@ -1,0 +1,108 @@
+import type pg from 'pg';
+
+/** What the benchmark reads of the database to check and explain its runs. */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = async (pool: pg.Pool, sql: string, values: unknown[] = []) => (await pool.query<{ n: number }>(sql, values)).rows[0]!.n;
+
+/** Whether pg_stat_statements can be read in the database `pool` talks to; `create` creates the extension first if it can. */
+export async function readsStatements(pool: pg.Pool, create: boolean): Promise<boolean> {
+  if (create) await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch(() => undefined);
+  return pool.query('SELECT 1 FROM pg_stat_statements LIMIT 1').then(() => true, () => false);
+}
+
+export const resetStatements = (pool: pg.Pool) => pool.query('SELECT pg_stat_statements_reset()');
+
+export type StatementStats = Awaited<ReturnType<typeof topStatements>>;
+/** The most expensive statements by total_exec_time, nested ones (track = all) included; top level counted once. */
+export async function topStatements(pool: pg.Pool) {
+  const db = 'dbid = (SELECT oid FROM pg_database WHERE datname = current_database())';
+  const { rows } = await pool.query<{ query: string; toplevel: boolean; calls: string; total: number; rows: string }>(
+    `SELECT query, toplevel, calls, total_exec_time AS total, rows FROM pg_stat_statements
+     WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8`,
+  );
+  const sum = (await pool.query(`SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE ${db} AND toplevel`)).rows[0];
+  const top = rows.map((r) => ({
+    query: r.query.replace(/\s+/g, ' ').trim(), toplevel: r.toplevel, calls: Number(r.calls), totalMs: r.total, rows: Number(r.rows),
+  }));
+  return { top, toplevelMs: Number(sum.ms ?? 0), toplevelCalls: Number(sum.calls ?? 0) };
+}
+
+/** The process id of the backend serving one of the pool's connections. */
+export const backendPid = (pool: pg.Pool) => count(pool, 'SELECT pg_backend_pid() AS n');
+
+/** Waits until the outbox holds no undelivered record (the relay has caught up). */
+export async function waitForDelivery(pool: pg.Pool, timeoutMs = 180_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(200)) {
+    const n = await count(pool, 'SELECT count(*)::int AS n FROM outbox_events WHERE delivered_at IS NULL');
+    if (n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${n} events still undelivered after ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * The same quiet server before each measured run: the previous run's events delivered, the tables
+ * it grew vacuumed and analysed, its dirty pages written. Otherwise a run pays for the autovacuum
+ * and checkpoint of the runs before it, and a same-run ratio between twins measures their order.
+ */
+export async function quiesce(pool: pg.Pool): Promise<void> {
+  await waitForDelivery(pool);
+  // Not an empty table: its statistics would then say "empty" for the whole next run, and plans
+  // cached on that scan it as it grows (seen costing 0.2-0.35 ms per order in uniform).
+  const tables = ['users', 'products', 'orders', 'order_items', 'balance_ledger', 'user_coupons', 'outbox_events', 'idempotency_keys'];
+  const filled = [];
+  for (const t of tables) if ((await pool.query(`SELECT 1 FROM ${t} LIMIT 1`)).rowCount) filled.push(t);
+  if (filled.length > 0) await pool.query(`VACUUM (ANALYZE) ${filled.join(', ')}`);
+  await pool.query('CHECKPOINT').catch(() => undefined); // needs superuser or pg_checkpoint: not on every --url database
+}
+
+/** Sessions of this database (of one application, if named) waiting on a lock, or connected at all when `onLock` is false. */
+export const sessions = (pool: pg.Pool, o: { applicationName?: string; onLock: boolean }) =>
+  count(
+    pool,
+    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND ($1::text IS NULL OR application_name = $1)' +
+      (o.onLock ? " AND wait_event_type = 'Lock'" : ''),
+    [o.applicationName ?? null],
+  );
+
+/** The outbox's events, but for those delivered before `seededBefore` (a seeded history's): id and whether delivered. */
+export const recordedEvents = async (pool: pg.Pool, seededBefore: Date | null) =>
+  (await pool.query<{ event_id: string; delivered: boolean }>(
+    `SELECT event_id::text, delivered_at IS NOT NULL AS delivered FROM outbox_events
+     WHERE delivered_at IS NULL OR $1::timestamptz IS NULL OR created_at >= $1::timestamptz`,
+    [seededBefore],
+  )).rows;
+
+/** Each order of `ids` as the database holds it (status null: not there): its paid amount and its refunds. */
+export const ordersWithRefunds = async (pool: pg.Pool, ids: readonly string[]) =>
+  (await pool.query<{ id: string; status: string | null; paid: string; refunds: number; refunded: string | null }>(
+    `WITH placed AS (SELECT unnest($1::uuid[]) AS id),
+          refunds AS (SELECT l.order_id, count(*)::int AS n, sum(l.amount)::bigint AS amount
+                      FROM balance_ledger l JOIN placed p ON p.id = l.order_id WHERE l.type = 'REFUND' GROUP BY l.order_id)
+     SELECT p.id::text, o.status, o.paid_amount::text AS paid, coalesce(r.n, 0) AS refunds, r.amount::text AS refunded
+     FROM placed p LEFT JOIN orders o ON o.id = p.id LEFT JOIN refunds r ON r.order_id = p.id`,
+    [ids],
+  )).rows;
+
+export const countCancelled = (pool: pg.Pool) => count(pool, `SELECT count(*)::int AS n FROM orders WHERE status = 'CANCELLED'`);
+export const productStock = async (pool: pg.Pool, productId: number) =>
+  Number((await pool.query('SELECT stock FROM products WHERE id = $1', [productId])).rows[0].stock);
+export const ordersOfUsers = (pool: pg.Pool, first: number, last: number) =>
+  count(pool, 'SELECT count(*)::int AS n FROM orders WHERE user_id BETWEEN $1 AND $2', [first, last]);
+export const countRows = (pool: pg.Pool, table: 'order_items' | 'product_sales_hourly') =>
+  count(pool, `SELECT count(*)::int AS n FROM ${table}`);
+
+/** A coupon's issued count and how many users hold a copy. */
+export const couponIssued = async (pool: pg.Pool, couponId: number) =>
+  (await pool.query<{ issued: number; holders: number }>(
+    `SELECT issued_quantity AS issued, (SELECT count(DISTINCT user_id)::int FROM user_coupons WHERE coupon_id = $1) AS holders FROM coupons WHERE id = $1`,
+    [couponId],
+  )).rows[0]!;
+
+/** A product's units sold (one order item each), its last sale's order time and its stock left. */
+export const productSales = async (pool: pg.Pool, productId: number) =>
+  (await pool.query<{ n: number; last: Date | null; stock: string }>(
+    `SELECT count(*)::int AS n, max(o.created_at) AS last, (SELECT stock FROM products WHERE id = $1) AS stock
+     FROM order_items i JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1`,
+    [productId],
+  )).rows[0]!;
