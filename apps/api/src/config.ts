@@ -16,6 +16,8 @@ export interface Config {
   readonly logLevel: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  /** Streaming replicas for the reads that may be a moment old (DATABASE_READ_URL, DATABASE_READ_MAX_LAG_MS). */
+  readonly readReplicas: { readonly urls: readonly string[]; readonly maxLagMs: number };
   /** Rate limits and load shedding (0 turns one off). */
   readonly limits: Limits;
   /** Redis shared by all instances for the rate limits; null = limits kept per process. */
@@ -123,6 +125,15 @@ function trustProxy(env: NodeJS.ProcessEnv): false | number | readonly string[] 
   );
 }
 
+/** DATABASE_READ_URL: one or a comma list of postgres:// replicas; none when unset. */
+function readReplicaUrls(env: NodeJS.ProcessEnv): string[] {
+  const urls = (text(env, 'DATABASE_READ_URL') ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const url of urls) {
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new Error('DATABASE_READ_URL must be one or a comma list of postgres:// connection strings');
+  }
+  return urls;
+}
+
 function redisUrl(env: NodeJS.ProcessEnv): string | null {
   const url = text(env, 'REDIS_URL');
   if (url !== null && !/^rediss?:\/\//.test(url)) throw new Error('REDIS_URL must be a redis:// or rediss:// URL');
@@ -159,6 +170,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 16, 1, 500),
     statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
+    readReplicas: {
+      urls: readReplicaUrls(env),
+      maxLagMs: integer(env, 'DATABASE_READ_MAX_LAG_MS', 1_000, 0, 3_600_000),
+    },
     limits: {
       // Generous per address: a flash sale's buyers often share one carrier NAT.
       perIp: rate(env, 'RATE_LIMIT_IP_PER_SEC', 1_000, 'RATE_LIMIT_IP_BURST', 5_000),

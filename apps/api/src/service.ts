@@ -7,13 +7,14 @@ import {
   migrate,
   openDatabase,
   pgCouponIssuance,
-  pgSalesStats,
+  pgSalesStatsWithReplicas,
   refreshSalesRollup,
   pgOrderBook,
   pgOutboxStore,
   PgWakeChannel,
   ping,
-  pgReadStore,
+  pgReadStoreWithReplicas,
+  ReadReplicas,
   PgUnitOfWork,
   pgIdempotencyKeyPurge,
   startEmbeddedPostgres,
@@ -95,10 +96,26 @@ export async function startService(config: Config, log: Logger): Promise<Service
       ({ secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir));
     }
     const outbox = pgOutboxStore(db.kysely);
+    // Set once the metrics exist: they count where each of its reads went.
+    let replicas: ReadReplicas | null = null;
     const metrics = createMetrics({
       outboxStats: () => outbox.stats(),
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
+      ...(config.readReplicas.urls.length > 0 ? { replicas: () => replicas?.states() ?? [] } : {}),
     });
+    if (config.readReplicas.urls.length > 0) {
+      const started = new ReadReplicas(db.kysely, {
+        urls: config.readReplicas.urls,
+        maxLagMs: config.readReplicas.maxLagMs,
+        poolSize: config.poolSize,
+        onRead: (on) => metrics.observeReplicaRead(on),
+      });
+      replicas = started;
+      cleanup.push(() => started.close());
+      // Not awaited: until a check finds a replica close enough, every read is on the primary.
+      void started.start();
+      log.info({ replicas: config.readReplicas.urls.length, maxLagMs: config.readReplicas.maxLagMs }, 'catalog reads go to read replicas within the lag');
+    }
     const publisher = createPublisher(config.dataPlatformUrl, {
       dataDir: config.dataDir,
       timeoutMs: config.relay.timeoutMs,
@@ -150,8 +167,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
     };
 
     const uow = new PgUnitOfWork(db.kysely);
-    const reads = pgReadStore(db.kysely);
-    const bestSellers = bestSellersQuery({ sales: pgSalesStats(db.kysely), clock: systemClock }, config.bestSellers.cacheMs);
+    const reads = pgReadStoreWithReplicas(db.kysely, replicas);
+    const bestSellers = bestSellersQuery({ sales: pgSalesStatsWithReplicas(db.kysely, replicas), clock: systemClock }, config.bestSellers.cacheMs);
     const deps = {
       uow: untilReady(uow),
       book: untilReady(pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight })),

@@ -30,3 +30,13 @@ test('REDIS_URL and METRICS_PORT: unset means limits per process and no metrics 
   expect(load({ NATS_STREAM_REPLICAS: '3' }).natsStreamReplicas).toBe(3);
   expect(() => load({ NATS_STREAM_REPLICAS: '0' })).toThrow(/NATS_STREAM_REPLICAS/);
 });
+
+test('DATABASE_READ_URL: none by default; one or a comma list of postgres:// replicas; DATABASE_READ_MAX_LAG_MS 1000 by default', () => {
+  expect(load({}).readReplicas).toEqual({ urls: [], maxLagMs: 1_000 });
+  expect(load({ DATABASE_READ_URL: 'postgres://r1/shop, postgresql://r2/shop', DATABASE_READ_MAX_LAG_MS: '250' }).readReplicas).toEqual({
+    urls: ['postgres://r1/shop', 'postgresql://r2/shop'],
+    maxLagMs: 250,
+  });
+  expect(() => load({ DATABASE_READ_URL: 'mysql://r1/shop' })).toThrow(/DATABASE_READ_URL/);
+  expect(() => load({ DATABASE_READ_MAX_LAG_MS: '-1' })).toThrow(/DATABASE_READ_MAX_LAG_MS/);
+});

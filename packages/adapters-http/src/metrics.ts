@@ -15,12 +15,16 @@ export interface Metrics {
    * so label values stay bounded whatever clients send; `code` is the problem code of an error.
    */
   observeRequest(method: string, route: string, status: number, code: string | null, seconds: number): void;
+  /** A read that may be a moment old (the catalog, best sellers), and where it was served. */
+  observeReplicaRead(on: 'replica' | 'primary'): void;
 }
 
 export interface MetricSources {
   readonly outboxStats: () => Promise<OutboxStats>;
   /** The database pool right now: connections open, idle, and requests waiting for one. */
   readonly pool?: () => { total: number; idle: number; waiting: number };
+  /** The read replicas right now (DATABASE_READ_URL), by position in that list. */
+  readonly replicas?: () => ReadonlyArray<{ healthy: boolean; lagMs: number | null }>;
 }
 
 /** How long a scrape waits for the outbox gauges' query before answering with the last values. */
@@ -36,7 +40,7 @@ const OUTCOME_COUNTERS: Record<string, 'orders' | 'coupon_issues'> = {
  * Prometheus metrics. The outbox gauges are read from the database at scrape time, so every
  * API process reports the shared backlog (aggregate them with max(), not sum()).
  */
-export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
+export function createMetrics({ outboxStats, pool, replicas }: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -74,6 +78,33 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
     gauge('db_pool_connections_in_use', 'Database connections checked out of the pool', (p) => p.total - p.idle);
     gauge('db_pool_connections_idle', 'Open database connections not in use', (p) => p.idle);
     gauge('db_pool_waiting_requests', 'Requests waiting for a database connection', (p) => p.waiting);
+  }
+
+  const replicaReads = new Counter({
+    name: 'db_replica_reads_total',
+    help: 'Reads that may be a moment old (catalog, best sellers) by where they were served: replica, or primary (no replica close enough, or it failed)',
+    labelNames: ['on'],
+    registers: [registry],
+  });
+  if (replicas) {
+    new Gauge({
+      name: 'db_replica_lag_ms',
+      help: 'How far each read replica was behind the primary at its last check (an upper bound); -1 when unknown (down)',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        replicas().forEach((r, i) => this.set({ replica: String(i) }, r.lagMs ?? -1));
+      },
+    });
+    new Gauge({
+      name: 'db_replica_healthy',
+      help: 'Whether each read replica is read from: reachable and within DATABASE_READ_MAX_LAG_MS (1) or not (0)',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        replicas().forEach((r, i) => this.set({ replica: String(i) }, r.healthy ? 1 : 0));
+      },
+    });
   }
 
   // The outbox gauges need a database query. When the pool is saturated or the database is away
@@ -173,6 +204,9 @@ export function createMetrics({ outboxStats, pool }: MetricSources): Metrics {
       requests.observe({ method, route, status_code: String(status) }, seconds);
       const counter = OUTCOME_COUNTERS[`${method} ${route}`];
       if (counter) outcomes[counter].inc({ outcome: status < 400 ? 'created' : (code ?? `HTTP_${status}`) });
+    },
+    observeReplicaRead(on) {
+      replicaReads.inc({ on });
     },
     relayObserver: {
       delivered(_record, lagMs) {

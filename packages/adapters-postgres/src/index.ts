@@ -1,14 +1,15 @@
 export { openDatabase, type Db, type PoolOptions } from './database.ts';
 export { checksumOf, migrate, MigrationHistoryError, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { PgUnitOfWork } from './unit-of-work.ts';
-export { pgReadStore } from './read-store.ts';
+export { pgReadStore, pgReadStoreWithReplicas } from './read-store.ts';
+export { ReadReplicas, type ReadReplicaOptions, type ReplicaState } from './read-replicas.ts';
 export { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts';
 export { ping, pgIdempotencyKeyPurge, plannerEstimate } from './maintenance.ts';
 export type { Database } from './schema.ts';
 export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';
 export { pgCouponIssuance } from './coupon-issuance.ts';
-export { pgSalesStats, refreshSalesRollup } from './sales.ts';
+export { pgSalesStats, pgSalesStatsWithReplicas, refreshSalesRollup } from './sales.ts';
 export { auditInvariants } from './audit.ts';
 export { pgOrderBook, type OrderBookOptions } from './order-book.ts';
 export { writeOrderGroup, GroupWriteError } from './order-group.ts';

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { isIssuedId, type LedgerEntry, type Page, type ReadStore } from '@shop/application';
 import type { RefundRecord } from '@shop/domain';
 import type { Database } from './schema.ts';
+import type { ReadReplicas } from './read-replicas.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isPositiveId } from './cursor.ts';
 import { executePrepared } from './prepared.ts';
 import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
@@ -16,6 +17,24 @@ function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R)
   const more = rows.length > limit;
   const kept = more ? rows.slice(0, limit) : rows;
   return { items: kept.map(map), nextCursor: more ? encodeCursor(cursorOf(kept[kept.length - 1]!)) : null };
+}
+
+/**
+ * The read store on the primary, with the catalog (products, their list) read on a replica when one
+ * is close enough: the contract lets product reads be a moment old. A user's own data (balance,
+ * history, orders, coupons) stays on the primary, so a user's read after their own write sees it
+ * whichever instance took the write (ADR 0013).
+ */
+export function pgReadStoreWithReplicas(primary: Kysely<Database>, replicas: ReadReplicas | null): ReadStore {
+  const main = pgReadStore(primary);
+  if (!replicas) return main;
+  const on = new Map<Kysely<Database>, ReadStore>();
+  const storeOf = (db: Kysely<Database>) => on.get(db) ?? on.set(db, pgReadStore(db)).get(db)!;
+  return {
+    ...main,
+    product: (productId) => replicas.read((db) => storeOf(db).product(productId)),
+    products: (limit, cursor) => replicas.read((db) => storeOf(db).products(limit, cursor)),
+  };
 }
 
 export function pgReadStore(db: Kysely<Database>): ReadStore {

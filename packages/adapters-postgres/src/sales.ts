@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { SalesStats } from '@shop/application';
 import type { Database } from './schema.ts';
+import type { ReadReplicas } from './read-replicas.ts';
 
 /** The rollup job's advisory lock: one process folds at a time (the --scale seed holds it while it writes). */
 export const ROLLUP_LOCK = [0x5e7a11, 2] as const;
@@ -65,6 +66,12 @@ export async function refreshSalesRollup(db: Kysely<Database>): Promise<{ ran: b
       UPDATE rollup_state SET processed_until = ${hi}::xid8 WHERE name = 'product_sales_hourly'`.execute(trx);
     return { ran: true };
   });
+}
+
+/** Best sellers read on a replica when one is close enough (they may be a moment old), else on the primary. */
+export function pgSalesStatsWithReplicas(primary: Kysely<Database>, replicas: ReadReplicas | null): SalesStats {
+  if (!replicas) return pgSalesStats(primary);
+  return { top: (from, limit) => replicas.read((db) => pgSalesStats(db).top(from, limit)) };
 }
 
 export function pgSalesStats(db: Kysely<Database>): SalesStats {

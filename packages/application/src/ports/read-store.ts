@@ -1,7 +1,11 @@
 import type { HeldCoupon, Order, RefundRecord, Won } from '@shop/domain';
 import type { LedgerEntry, Page, Product } from './records.ts';
 
-/** Reads that need no lock; each sees one committed state. Cursors are opaque to callers. */
+/**
+ * Reads that need no lock; each sees one committed state. Cursors are opaque to callers. The
+ * catalog (`product`, `products`) may be a moment old (a read replica, ADR 0013); everything else
+ * is a user's own data and sees that user's every completed write.
+ */
 export interface ReadStore {
   userExists(userId: number): Promise<boolean>;
   balance(userId: number): Promise<Won | null>;
