@@ -26,6 +26,19 @@ export class FakeIdentityProvider {
   /** 200 with the key set, or this status (an outage). */
   status = 200;
   fetches = 0;
+  /** Requests held unanswered by hold(), not yet released. */
+  waiting = 0;
+  private held: Promise<void> | null = null;
+
+  /** From now on every request waits unanswered until the returned function is called (a provider that hangs). */
+  hold(): () => void {
+    let release!: () => void;
+    this.held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.held = null;
+      release();
+    };
+  }
 
   async start(keys: SigningKey[]): Promise<this> {
     this.published = keys;
@@ -35,6 +48,14 @@ export class FakeIdentityProvider {
         return;
       }
       this.fetches++;
+      if (this.held) {
+        this.waiting++;
+        void this.held.then(() => {
+          this.waiting--;
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.published.map((k) => k.publicJwk) }));
+        });
+        return;
+      }
       if (this.status !== 200) {
         res.writeHead(this.status).end();
         return;

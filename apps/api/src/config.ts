@@ -77,17 +77,19 @@ export interface JwksConfig {
   readonly url: string;
   /** The `iss` every token must carry (contract v1.2: required with AUTH_JWKS_URL). */
   readonly issuer: string;
-  /** Required `aud`; null = not checked. */
+  /** Required `aud`; null = not checked (AUTH_AUDIENCE=*, explicitly). */
   readonly audience: string | null;
   /** Claim name or dotted path whose value is "admin", or an array holding "admin", for an admin token. */
   readonly adminClaim: string;
+  /** While the key set cannot be fetched, how long the last good one is still used (AUTH_JWKS_STALE_MAX_MS). */
+  readonly staleMaxMs: number;
 }
 
 /** AUTH_JWKS_URL and the settings that only mean something with it. */
 function jwks(env: NodeJS.ProcessEnv): JwksConfig | null {
   const url = text(env, 'AUTH_JWKS_URL');
   if (url === null) {
-    const stray = ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_ADMIN_CLAIM'].filter((name) => text(env, name) !== null);
+    const stray = ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_ADMIN_CLAIM', 'AUTH_JWKS_STALE_MAX_MS', 'AUTH_JWKS_ALLOW_HTTP'].filter((name) => text(env, name) !== null);
     if (stray.length > 0) throw new Error(`${stray.join(', ')} only apply with AUTH_JWKS_URL, which is unset`);
     return null;
   }
@@ -97,12 +99,27 @@ function jwks(env: NodeJS.ProcessEnv): JwksConfig | null {
   } catch {
     /* refused below */
   }
-  if (!parsed || !['https:', 'http:'].includes(parsed.protocol)) throw new Error(`AUTH_JWKS_URL must be an https:// (or http://) URL, got "${url}"`);
+  if (!parsed || !['https:', 'http:'].includes(parsed.protocol)) throw new Error(`AUTH_JWKS_URL must be an https:// URL, got "${url}"`);
+  // Keys fetched in clear text can be swapped on the way: only over https, but for a provider on
+  // this machine, or where a deployment says so explicitly.
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+  if (parsed.protocol === 'http:' && !loopback && env.AUTH_JWKS_ALLOW_HTTP !== 'true') {
+    throw new Error('AUTH_JWKS_URL must be https:// (http:// only on loopback, or with AUTH_JWKS_ALLOW_HTTP=true)');
+  }
   const issuer = text(env, 'AUTH_ISSUER');
   // Any issuer's token signed by a key of the set would otherwise pass: an identity provider often
   // signs for several tenants or realms with one set.
   if (issuer === null) throw new Error('AUTH_ISSUER must be set with AUTH_JWKS_URL: only tokens whose iss equals it are accepted');
-  return { url, issuer, audience: text(env, 'AUTH_AUDIENCE'), adminClaim: text(env, 'AUTH_ADMIN_CLAIM') ?? 'role' };
+  // The same for audiences: a token the provider issued for another service of the same realm.
+  const audience = text(env, 'AUTH_AUDIENCE');
+  if (audience === null) throw new Error('AUTH_AUDIENCE must be set with AUTH_JWKS_URL (AUTH_AUDIENCE=* accepts any audience, explicitly)');
+  return {
+    url,
+    issuer,
+    audience: audience === '*' ? null : audience,
+    adminClaim: text(env, 'AUTH_ADMIN_CLAIM') ?? 'role',
+    staleMaxMs: integer(env, 'AUTH_JWKS_STALE_MAX_MS', 21_600_000, 0, 604_800_000),
+  };
 }
 
 const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:.]*:[0-9a-f:.]*)(\/\d{1,3})?$/i;

@@ -91,7 +91,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
     let authenticate: Authenticator | undefined;
     if (config.jwks) {
       authenticate = createJwksAuthenticator(config.jwks);
-      log.info({ jwks: config.jwks.url, issuer: config.jwks.issuer, audience: config.jwks.audience, adminClaim: config.jwks.adminClaim }, 'tokens are verified against the identity provider JWKS');
+      const { url, issuer, audience, adminClaim, staleMaxMs } = config.jwks;
+      log.info({ jwks: url, issuer, audience: audience ?? '* (any)', adminClaim, staleMaxMs }, 'tokens are verified against the identity provider JWKS');
     } else {
       ({ secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir));
     }

@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors, jwksCache, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey, type JWKSCacheInput } from 'jose';
+import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { JwksKeeper, KeySetUnavailable } from './jwks-keeper.ts';
 import { RetryLaterError } from '@shop/application';
 import { DomainError } from '@shop/domain';
 
@@ -117,14 +118,19 @@ export interface JwksOptions {
   readonly url: string | URL;
   /** The `iss` every token must carry. */
   readonly issuer: string;
-  /** Required in `aud` when set. */
-  readonly audience?: string | null;
+  /** Required in `aud`; null only where a deployment turned the check off (AUTH_AUDIENCE=*). */
+  readonly audience: string | null;
   /** Where the admin role is read: a claim name or dotted path whose value is "admin" or an array holding "admin". Default `role`. */
   readonly adminClaim?: string;
-  /** After a fetch, how long an unknown `kid` is refused instead of fetching the set again (jose's default: 30 s). */
+  /** At most one fetch of the key set for an unknown `kid` per this long (default 30 s). */
   readonly cooldownMs?: number;
-  /** How long a fetched key set is used before it is fetched again (jose's default: 10 min). */
+  /** How long a fetched key set is used before it is fetched again, in the background (default 10 min). */
   readonly cacheMaxAgeMs?: number;
+  /** While fetches fail, how long the last good set is still used (AUTH_JWKS_STALE_MAX_MS, default 6 h). */
+  readonly staleMaxMs?: number;
+  /** A failed fetch is tried again after this, doubling up to retryMaxMs (defaults 1 s, 5 min). */
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
   /** How long a fetch of the key set may take (default 5 s). */
   readonly timeoutMs?: number;
   /** How long a verified token is trusted from memory at most (default 60 s; never past its `exp`). */
@@ -132,37 +138,26 @@ export interface JwksOptions {
   readonly maxRemembered?: number;
 }
 
-/** The key set could not be fetched: the identity provider's fault, not the client's. */
-class KeySetUnavailable extends Error {}
-
 /**
- * RS256/ES256 tokens of an identity provider, verified against its JWKS (jose's
- * createRemoteJWKSet: fetched on first use, cached, fetched again when a token names a `kid` the
- * cached set lacks — a rotated-in key — at most once per cooldown). Only the asymmetric
- * algorithms are accepted, so an HS256 token "signed" with a public key is refused.
+ * RS256/ES256 tokens of an identity provider, verified against its JWKS, kept through the
+ * provider's outages (JwksKeeper: the last good set used for hours while refetches back off; an
+ * unknown `kid` fetches the set at most once per cooldown). Only the asymmetric algorithms are
+ * accepted, so an HS256 token "signed" with a public key is refused.
  *
  * Verified tokens are remembered, as for HS256, but for at most `rememberMs`, and all of them are
- * forgotten whenever the key set is fetched again: a key removed from the set stops being trusted
- * as soon as the service has seen the set without it.
+ * forgotten whenever a new key set replaces the held one: a key removed from the set stops being
+ * trusted as soon as the service has seen the set without it.
  */
 export function createJwksAuthenticator(options: JwksOptions): Authenticator {
-  const fetched: JWKSCacheInput = {};
-  const keySet = createRemoteJWKSet(new URL(options.url), {
-    [jwksCache]: fetched,
-    cooldownDuration: options.cooldownMs,
-    cacheMaxAge: options.cacheMaxAgeMs,
-    timeoutDuration: options.timeoutMs ?? 5_000,
+  const keeper = new JwksKeeper({
+    url: new URL(options.url),
+    cooldownMs: options.cooldownMs,
+    cacheMaxAgeMs: options.cacheMaxAgeMs,
+    staleMaxMs: options.staleMaxMs,
+    retryBaseMs: options.retryBaseMs,
+    retryMaxMs: options.retryMaxMs,
+    timeoutMs: options.timeoutMs,
   });
-  const getKey: JWTVerifyGetKey = async (header, token) => {
-    try {
-      return await keySet(header, token);
-    } catch (err) {
-      // No matching key (an unknown or removed kid) is the token's fault; a failed fetch, a
-      // timeout or a malformed set is not.
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
-      throw new KeySetUnavailable('the identity provider key set could not be fetched', { cause: err });
-    }
-  };
   // exp required: a token of an identity provider without one would be trusted for ever.
   const verifyOptions = {
     algorithms: ['RS256', 'ES256'],
@@ -173,11 +168,10 @@ export function createJwksAuthenticator(options: JwksOptions): Authenticator {
   const adminClaim = options.adminClaim || 'role';
   const rememberMs = options.rememberMs ?? 60_000;
   const memory = new TokenMemory(options.maxRemembered ?? 10_000);
-  let generation: number | undefined;
+  let generation = keeper.generation;
   const forgetIfRefetched = () => {
-    const uat = 'uat' in fetched ? fetched.uat : undefined;
-    if (uat !== generation) {
-      generation = uat;
+    if (keeper.generation !== generation) {
+      generation = keeper.generation;
       memory.clear();
     }
   };
@@ -188,7 +182,7 @@ export function createJwksAuthenticator(options: JwksOptions): Authenticator {
     if (hit) return hit;
     let payload: JWTPayload;
     try {
-      payload = (await jwtVerify(token, getKey, verifyOptions)).payload;
+      payload = (await jwtVerify(token, keeper.getKey, verifyOptions)).payload;
     } catch (err) {
       if (err instanceof KeySetUnavailable) throw new RetryLaterError(`${err.message}; try again shortly`);
       throw invalid();

@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 /** An authenticator as the service builds one, but refetching at once on an unknown kid. */
-const authenticator = (options: { issuer?: string; audience?: string | null; adminClaim?: string } = {}) =>
+const authenticator = (options: { issuer?: string; audience?: string | null; adminClaim?: string; retryBaseMs?: number } = {}) =>
   createJwksAuthenticator({ url: idp.jwksUrl, issuer: idp.issuer, audience: AUDIENCE, cooldownMs: 0, ...options });
 
 describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
@@ -54,14 +54,17 @@ describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
     expect(await authenticate(bearer(fresh))).toEqual({ role: 'user', userId: 2 });
   });
 
-  test('an unknown kid within the cooldown is refused without fetching the set again', async () => {
+  test('unknown kids fetch the set at most once per cooldown', async () => {
     idp.publish([rsa]);
-    const authenticate = createJwksAuthenticator({ url: idp.jwksUrl, issuer: idp.issuer, cooldownMs: 60_000 });
-    expect(await authenticate(bearer(await idp.sign(rsa, { sub: '1' })))).toEqual({ role: 'user', userId: 1 });
+    const authenticate = createJwksAuthenticator({ url: idp.jwksUrl, issuer: idp.issuer, audience: AUDIENCE, cooldownMs: 60_000 });
+    expect(await authenticate(bearer(await idp.sign(rsa, { sub: '1' }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: 1 });
     const fetches = idp.fetches;
-    const stranger = await newSigningKey('nobody', 'RS256');
-    await expect(authenticate(bearer(await idp.sign(stranger, { sub: '1' })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    expect(idp.fetches).toBe(fetches);
+    // A client making up kids: the first unknown kid fetches the set once, the rest of the cooldown none.
+    for (let i = 0; i < 20; i++) {
+      const stranger = await newSigningKey(`nobody-${i}`, 'ES256');
+      await expect(authenticate(bearer(await idp.sign(stranger, { sub: '1' }, { audience: AUDIENCE })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    }
+    expect(idp.fetches - fetches).toBeLessThanOrEqual(1);
   });
 
   test('a wrong issuer or audience is refused; the audience is not checked when not configured; a token without exp is refused', async () => {
@@ -132,15 +135,93 @@ describe('tokens of an identity provider (AUTH_JWKS_URL)', () => {
     expect(claimAt({}, 'constructor.name')).toBeUndefined();
   });
 
-  test('the key set unreachable is not the client\'s fault: 503 (retry later), not 401', async () => {
+  test('the key set unreachable before any was fetched is not the client\'s fault: 503 (retry later), not 401; tried again after a backoff', async () => {
     idp.publish([rsa]);
-    const authenticate = authenticator();
+    const authenticate = authenticator({ retryBaseMs: 100 });
     idp.status = 500;
     try {
       await expect(authenticate(bearer(await idp.sign(rsa, { sub: '6' }, { audience: AUDIENCE })))).rejects.toMatchObject({ name: 'RetryLaterError' });
+      // Within the backoff no request reaches the provider.
+      const fetches = idp.fetches;
+      for (let i = 0; i < 10; i++) await expect(authenticate(bearer(await idp.sign(rsa, { sub: '6' }, { audience: AUDIENCE })))).rejects.toMatchObject({ name: 'RetryLaterError' });
+      expect(idp.fetches).toBe(fetches);
     } finally {
       idp.status = 200;
     }
+    await new Promise((r) => setTimeout(r, 150));
     expect(await authenticate(bearer(await idp.sign(rsa, { sub: '6' }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: 6 });
+  });
+});
+
+describe('identity provider outages', () => {
+  test('stopped: the last good key set keeps verifying tokens while refetches back off; past AUTH_JWKS_STALE_MAX_MS, 503', async () => {
+    const provider = await new FakeIdentityProvider().start([rsa]);
+    const authenticate = createJwksAuthenticator({
+      url: provider.jwksUrl, issuer: provider.issuer, audience: AUDIENCE, cacheMaxAgeMs: 20, staleMaxMs: 1_500, retryBaseMs: 200, rememberMs: 0,
+    });
+    const token = (sub: string) => provider.sign(rsa, { sub }, { audience: AUDIENCE });
+    expect(await authenticate(bearer(await token('1')))).toEqual({ role: 'user', userId: 1 });
+    await provider.stop(); // connections refused from now on
+    // 400 ms of requests, each with a fresh token (nothing remembered): all verified on the last good set.
+    const until = Date.now() + 400;
+    let verified = 0;
+    for (let n = 2; Date.now() < until; n++) {
+      expect(await authenticate(bearer(await token(String(n))))).toEqual({ role: 'user', userId: n });
+      verified++;
+    }
+    expect(verified).toBeGreaterThan(20);
+    // Past the stale limit: the identity provider's fault, 503.
+    await new Promise((r) => setTimeout(r, 1_600));
+    await expect(authenticate(bearer(await token('99')))).rejects.toMatchObject({ name: 'RetryLaterError' });
+  });
+
+  test('its refetches back off: a provider failing for 600 ms is asked a handful of times, not once per request', async () => {
+    const provider = await new FakeIdentityProvider().start([rsa]);
+    const authenticate = createJwksAuthenticator({
+      url: provider.jwksUrl, issuer: provider.issuer, audience: AUDIENCE, cacheMaxAgeMs: 0, retryBaseMs: 50, rememberMs: 0,
+    });
+    expect(await authenticate(bearer(await provider.sign(rsa, { sub: '1' }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: 1 });
+    provider.status = 503;
+    const before = provider.fetches;
+    let requests = 0;
+    for (const until = Date.now() + 600; Date.now() < until; requests++) {
+      expect(await authenticate(bearer(await provider.sign(rsa, { sub: '2' }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: 2 });
+    }
+    // 50, 100, 200, 400 ms apart: at most 5 tries in 600 ms, whatever the request count.
+    expect(requests).toBeGreaterThan(50);
+    expect(provider.fetches - before).toBeLessThanOrEqual(6);
+    await provider.stop();
+  });
+
+  test('slow: a request never waits on the refetch of a set it holds', async () => {
+    const provider = await new FakeIdentityProvider().start([rsa]);
+    const authenticate = createJwksAuthenticator({ url: provider.jwksUrl, issuer: provider.issuer, audience: AUDIENCE, cacheMaxAgeMs: 0, rememberMs: 0 });
+    expect(await authenticate(bearer(await provider.sign(rsa, { sub: '1' }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: 1 });
+    // From now on the provider does not answer until released: a request that waited for it would not resolve.
+    const release = provider.hold();
+    try {
+      for (let i = 2; i < 12; i++) expect(await authenticate(bearer(await provider.sign(rsa, { sub: String(i) }, { audience: AUDIENCE })))).toEqual({ role: 'user', userId: i });
+      expect(provider.waiting).toBeGreaterThan(0);
+    } finally {
+      release();
+    }
+    await provider.stop();
+  });
+
+  test('changed while down: once it answers again, the rotated key set replaces the kept one', async () => {
+    const provider = await new FakeIdentityProvider().start([rsa]);
+    const authenticate = createJwksAuthenticator({ url: provider.jwksUrl, issuer: provider.issuer, audience: AUDIENCE, cacheMaxAgeMs: 20, retryBaseMs: 20, cooldownMs: 0 });
+    const old = await provider.sign(rsa, { sub: '1' }, { audience: AUDIENCE });
+    expect(await authenticate(bearer(old))).toEqual({ role: 'user', userId: 1 });
+    provider.status = 500;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await authenticate(bearer(old))).toEqual({ role: 'user', userId: 1 }); // remembered, or verified on the kept set
+    const rotated = await newSigningKey('rsa-rotated', 'RS256');
+    provider.publish([rotated]);
+    provider.status = 200;
+    const fresh = await provider.sign(rotated, { sub: '2' }, { audience: AUDIENCE });
+    expect(await authenticate(bearer(fresh))).toEqual({ role: 'user', userId: 2 });
+    await expect(authenticate(bearer(await provider.sign(rsa, { sub: '1' }, { audience: AUDIENCE })))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await provider.stop();
   });
 });
