@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from './temp.ts';
@@ -80,16 +80,44 @@ export interface NatsCluster {
   logs(): string;
 }
 
-/** A port nothing listens on right now (the kernel's pick). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports the kernel hands out for outgoing connections (Linux; elsewhere the usual default).
+ * A port for a server to listen on is taken below them: a port the kernel picked as free would be
+ * free only until some connection, such as a route the first nodes open to the others, is given
+ * it as its local port, and a node started after that, or restarted on it, could not listen.
+ */
+function ephemeralPorts(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    /* not Linux */
+  }
+  return [32768, 60999];
+}
+
+const handedOut = new Set<number>();
+
+function listensFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A port nothing listens on now, outside the range of outgoing connections' ports, not handed out before. */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralPorts();
+  const from = 10_000;
+  const to = low > from + 1_000 ? low : 65_535;
+  for (let tries = 0; tries < 100; tries++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (handedOut.has(port) || !(await listensFree(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port found between ${from} and ${to}`);
 }
 
 /** Nodes still running when their test file ends (a test that failed before stop()). */
@@ -121,6 +149,18 @@ interface NodeState {
  * `--server_name`, `-js`, `-sd` of its own) and waits until they have a JetStream meta leader.
  */
 export async function startNatsCluster(bin: string, size = 3, clusterName = 'test-cluster'): Promise<NatsCluster> {
+  // A port found free can still be taken before the node listens on it (another test's server):
+  // then the whole cluster starts again on new ports, since every node lists every route.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tryStartCluster(bin, size, clusterName);
+    } catch (err) {
+      if (attempt === 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function tryStartCluster(bin: string, size: number, clusterName: string): Promise<NatsCluster> {
   const nodes: NodeState[] = [];
   for (let i = 1; i <= size; i++) {
     const [clientPort, clusterPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
