@@ -4,7 +4,7 @@ import { HttpEventPublisher } from './http-publisher.ts';
 import { NatsEventPublisher } from './nats-publisher.ts';
 
 export { FileEventPublisher, HttpEventPublisher, NatsEventPublisher };
-export { NATS_STREAM, NATS_SUBJECT, NATS_SUBJECTS, subjectMatches } from './nats-publisher.ts';
+export { DUPLICATE_WINDOW_MS, NATS_STREAM, NATS_SUBJECT, NATS_SUBJECTS, subjectMatches } from './nats-publisher.ts';
 
 export interface PublisherOptions {
   readonly dataDir: string;

@@ -6,8 +6,35 @@ import type { EventPublisher, OutboxRecord } from '@shop/application';
 export const NATS_SUBJECTS = { 'order.paid': 'orders.paid', 'order.refunded': 'orders.refunded', 'order.cancelled': 'orders.cancelled' } as const;
 export const NATS_SUBJECT = NATS_SUBJECTS['order.paid'];
 export const NATS_STREAM = 'ORDERS';
-/** Redeliveries can come long after the first try (an outage); JetStream must still drop them. */
-const DUPLICATE_WINDOW_NS = 24 * 3600 * 1e9;
+/**
+ * JetStream's duplicate window on the stream the service creates: how long after it first stored
+ * an eventId it drops another publish of it (counted from that first store; a dropped duplicate
+ * does not extend it). It must hold every retry of an event already stored whose acknowledgement
+ * was lost (a timeout, a killed stream leader, a killed relay).
+ *
+ * The relay's schedule (packages/application/src/relay, apps/api/src/config.ts): a failed attempt
+ * gives up after T = DATA_PLATFORM_TIMEOUT_MS and is due again within OUTBOX_RETRY_MAX_MS (the
+ * backoff's cap; its jitter only shortens it); a relay killed mid-attempt leaves it leased for
+ * OUTBOX_LEASE_MS. It is claimed again within OUTBOX_POLL_MS of being due, after the batch in
+ * flight, which is at most ceil(100 records / 16 at once) = 7 × T. So while the cluster answers,
+ * the next attempt after a stored one comes within
+ *   T + max(retry cap, lease) + poll + 7 × T
+ *   = 5 + 60 + 1 + 35 = 101 s with the defaults,
+ *   = 60 + 3600 + 60 + 420 = 4140 s (69 min) with every setting at its allowed maximum.
+ * While the cluster (or every relay) is down, attempts keep failing, and the retry that finally
+ * lands comes up to that long after the outage ends. So the window is the outage the stream rides
+ * out without storing an event twice, plus that gap: 24 h rides out 23 h 58 min with the defaults,
+ * 22 h 51 min with the maxima.
+ *
+ * Its cost: the window holds one id per event stored in the last 24 h, on every server with a
+ * replica (each keeps its own map, nats-server's stream.go storeMsgIdLocked): ids/s × window =
+ * 1,000 × 86,400 s = 86.4 M ids at 1,000 events/s; at 147 bytes of Go heap per id (measured on
+ * nats-server 2.9.10 by apps/bench/src/nats-dedupe-memory.ts, docs/scaling.md) that is 11.8 GiB
+ * live heap per replica. An operator may shorten it on the stream: the service leaves an existing
+ * stream's window as it is, and a retry after an outage longer than the window is then stored
+ * again (consumers deduplicate by eventId anyway, docs/delivery.md).
+ */
+export const DUPLICATE_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface NatsPublisherOptions {
   readonly timeoutMs: number;
@@ -65,7 +92,7 @@ export class NatsEventPublisher implements EventPublisher {
     try {
       info = await jsm.streams.info(stream);
     } catch {
-      await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS, num_replicas: this.options.replicas ?? 1 });
+      await jsm.streams.add({ name: stream, subjects, duplicate_window: DUPLICATE_WINDOW_MS * 1e6, num_replicas: this.options.replicas ?? 1 });
       return;
     }
     const held = info.config.subjects ?? [];
