@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { DUPLICATE_WINDOW_MS } from '@shop/adapters-dataplatform';
+import { DUPLICATE_WINDOW_MS } from '../src/index.ts';
 import { findNatsServer, freePort } from '../../../test/support/nats-cluster.ts';
 
 /**
@@ -16,7 +16,7 @@ import { findNatsServer, freePort } from '../../../test/support/nats-cluster.ts'
  * is the cost of one id: the dedupe map entry, its slot in the expiry array, the entry itself and
  * the id string (server/stream.go: ddmap, ddarr, ddentry). Every replica of a stream keeps its own.
  *
- * Usage: pnpm --filter @shop/bench nats-dedupe [messages=500000]
+ * Usage: pnpm --filter @shop/adapters-dataplatform nats-dedupe [messages=500000]
  */
 const MESSAGES = Number(process.argv[2] ?? 500_000);
 const IN_FLIGHT = 512;
