@@ -36,6 +36,8 @@ export interface Config {
   readonly acquireTimeoutMs: number;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
+  /** How long an order, refund or cancel may wait for its group write before it is answered 503 unsent (0: no limit). */
+  readonly orderQueueDeadlineMs: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
   /** ORDER_CANCEL_DAYS: how many days after it was placed a paid order may be cancelled. */
@@ -204,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
+    orderQueueDeadlineMs: integer(env, 'ORDER_QUEUE_DEADLINE_MS', 5_000, 0, 600_000),
     cancelDays: integer(env, 'ORDER_CANCEL_DAYS', DEFAULT_CANCEL_DAYS, 0, 3650),
     bestSellers: {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),

@@ -172,7 +172,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const bestSellers = bestSellersQuery({ sales: pgSalesStatsWithReplicas(db.kysely, replicas), clock: systemClock }, config.bestSellers.cacheMs);
     const deps = {
       uow: untilReady(uow),
-      book: untilReady(pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight })),
+      book: untilReady(
+        pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight, queueDeadlineMs: config.orderQueueDeadlineMs || undefined }),
+      ),
       reads: untilReady(reads),
       clock: systemClock,
       ids: uuidV7,

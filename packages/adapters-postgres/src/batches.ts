@@ -1,3 +1,18 @@
+/** Why a request left the queue without being sent. */
+export class Abandoned extends Error {
+  readonly reason: 'client gone' | 'deadline';
+  constructor(reason: Abandoned['reason']) {
+    super(`left the queue unsent: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/** What may take a queued request out before it is sent: its client's signal, and how long it may wait. */
+export interface QueueLimits {
+  readonly signal?: AbortSignal | undefined;
+  readonly deadlineMs?: number | undefined;
+}
+
 /** One request waiting in a batch; the batch's runner settles it. */
 export interface Pending<T, R> {
   readonly item: T;
@@ -24,10 +39,38 @@ export class Batches<T, R> {
     this.run = run;
   }
 
-  submit(item: T): Promise<R> {
+  /**
+   * Queues `item`. While it waits (never once its batch is out), an aborted `signal` or a passed
+   * `deadlineMs` takes it out and rejects it with Abandoned: nothing of it was sent.
+   */
+  submit(item: T, limits: QueueLimits = {}): Promise<R> {
+    const { signal, deadlineMs } = limits;
+    if (signal?.aborted) return Promise.reject(new Abandoned('client gone'));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
+      let timer: NodeJS.Timeout | undefined;
+      const leave = (reason: Abandoned['reason']) => {
+        const at = this.waiting.indexOf(pending);
+        if (at < 0) return; // already sent: it is written, or answered, as any other
+        this.waiting.splice(at, 1);
+        settle();
+        reject(new Abandoned(reason));
+      };
+      const onAbort = () => leave('client gone');
+      const settle = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const pending: Pending<T, R> = {
+        item,
+        resolve: (r) => (settle(), resolve(r)),
+        reject: (e) => (settle(), reject(e)),
+      };
+      this.waiting.push(pending);
       this.pump();
+      if (this.waiting.includes(pending)) {
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (deadlineMs !== undefined) timer = setTimeout(() => leave('deadline'), deadlineMs);
+      }
     });
   }
 

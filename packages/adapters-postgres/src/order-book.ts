@@ -6,7 +6,7 @@ import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
 import { keyLooks } from './key-looks.ts';
-import { Batches, type Pending } from './batches.ts';
+import { Abandoned, Batches, type Pending } from './batches.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
 type Nullable<T> = { [K in keyof T]: T[K] | null };
@@ -22,6 +22,11 @@ export interface OrderBookOptions {
    * waits for the database to say whether it committed, before it is answered 503.
    */
   readonly outcomeWaitMs?: number;
+  /**
+   * How long a write may wait in the queue for its group (ORDER_QUEUE_DEADLINE_MS): past it, it is
+   * answered `abandoned` unsent, as when its client goes away. Default: no deadline.
+   */
+  readonly queueDeadlineMs?: number;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface OrderBookOptions {
  * instead of once per order, and under light load an order is written at once, alone.
  */
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
-  const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000);
+  const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000, options.queueDeadlineMs);
   const lookAtKey = keyLooks(db);
   return {
     async snapshot(userId, productIds, couponId, key) {
@@ -91,15 +96,21 @@ class GroupWriter {
   private readonly db: Kysely<Database>;
   private readonly outcomeWaitMs: number;
   private readonly groups: Batches<BookWrite, WriteOutcome>;
+  private readonly queueDeadlineMs: number | undefined;
 
-  constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number, outcomeWaitMs: number) {
+  constructor(db: Kysely<Database>, writesInFlight: number, maxGroup: number, outcomeWaitMs: number, queueDeadlineMs: number | undefined) {
     this.db = db;
     this.outcomeWaitMs = outcomeWaitMs;
+    this.queueDeadlineMs = queueDeadlineMs;
     this.groups = new Batches(writesInFlight, maxGroup, (group) => this.write(group));
   }
 
+  /** A write taken out of the queue before it was sent changed nothing: `abandoned`. */
   submit(write: BookWrite): Promise<WriteOutcome> {
-    return this.groups.submit(write);
+    return this.groups.submit(write, { signal: write.signal, deadlineMs: this.queueDeadlineMs }).catch((err: unknown) => {
+      if (err instanceof Abandoned) return 'abandoned';
+      throw err;
+    });
   }
 
   private async write(group: Array<Pending<BookWrite, WriteOutcome>>): Promise<void> {

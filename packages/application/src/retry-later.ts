@@ -6,6 +6,10 @@ export class RetryLaterError extends Error {
   }
 }
 
+/** A write the order book never sent (its client gone, or queued past its deadline): nothing committed. */
+export const abandonedWrite = (): RetryLaterError =>
+  new RetryLaterError('the order writer was too busy to take this request in time; nothing was written, try again');
+
 /**
  * How many times an order or a cancellation is decided before it is answered 503. A write whose
  * guard failed means another commit changed what it was decided on, so every new decision follows

@@ -228,7 +228,7 @@ export class MemoryShop {
       this.keyLooks++;
       return keyState(structuredClone(this.state.idempotency.get(`${userId}:${key}`) ?? null), this.claims.has(`${userId}:${key}`));
     },
-    write: async (w) => (await this.writeGroup([w]))[0]!,
+    write: async (w) => (w.signal?.aborted ? 'abandoned' : (await this.writeGroup([w]))[0]!),
     changeSnapshot: async (orderId, key) => {
       const order = structuredClone(this.state.orders.get(orderId) ?? null);
       const k = order && key !== null ? `${order.userId}:${key}` : null;

@@ -17,6 +17,7 @@ import {
   UserIdParams,
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
+import { clientGone } from '../client-gone.ts';
 
 export const orderRoutes =
   (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
@@ -42,6 +43,7 @@ export const orderRoutes =
           items: req.body.items,
           couponId: req.body.couponId,
           idempotencyKey: req.headers['idempotency-key'],
+          signal: clientGone(reply),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.code(201).send(presentOrder(order));
@@ -92,6 +94,7 @@ export const orderRoutes =
           actor,
           orderId: req.params.orderId,
           idempotencyKey: req.headers['idempotency-key'],
+          signal: clientGone(reply),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
@@ -126,6 +129,7 @@ export const orderRoutes =
           orderId: req.params.orderId,
           items: req.body.items,
           idempotencyKey: req.headers['idempotency-key'],
+          signal: clientGone(reply),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.code(201).send({ ...presentRefund(refund), order: presentOrder(order) });

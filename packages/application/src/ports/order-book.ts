@@ -36,6 +36,8 @@ export interface KeyClaim {
 export interface BookWrite {
   readonly effects: OrderEffects;
   readonly claim: KeyClaim | null;
+  /** Aborted when the request's client has gone: a write still queued then is not written. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */
@@ -52,8 +54,10 @@ export interface ChangeSnapshot {
  * - key_busy: another request's write holds the key right now (409).
  * - rolled_back: the group rolled back through no fault of this write (a deadlock, or a lost answer
  *   that did not commit); decide again.
+ * - abandoned: it was never sent: its client went away, or it waited in the queue past the
+ *   writer's deadline (a client would have given up and retried by then). Answered 503.
  */
-export type WriteOutcome = 'written' | 'guard_failed' | 'key_completed' | 'key_busy' | 'rolled_back';
+export type WriteOutcome = 'written' | 'guard_failed' | 'key_completed' | 'key_busy' | 'rolled_back' | 'abandoned';
 
 /**
  * The one way orders are written: decide on a snapshot read without locks, then write in one

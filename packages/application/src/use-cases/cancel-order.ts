@@ -6,6 +6,8 @@ import { changeOrder, type OrderChangeDeps } from './order-change.ts';
 export interface CancelOrderCommand {
   readonly orderId: string;
   readonly idempotencyKey?: string | undefined;
+  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
+  readonly signal?: AbortSignal | undefined;
   /** The order's owner or an admin. */
   readonly actor: Actor;
 }
@@ -28,6 +30,7 @@ export async function cancelOrder(deps: CancelOrderDeps, cmd: CancelOrderCommand
     orderId: cmd.orderId,
     actor: cmd.actor,
     key: cmd.idempotencyKey ?? null,
+    signal: cmd.signal,
     print: fingerprint('POST /orders/{orderId}/cancel', { orderId: cmd.orderId }),
     what: 'cancellation',
     decide(order) {

@@ -1,7 +1,7 @@
 import { DomainError, type Order, type OrderEffects } from '@shop/domain';
 import { assertActsFor, type Actor } from '../authorization.ts';
 import { keyInUse, replayable } from '../idempotency.ts';
-import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
+import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
 
 /** What a change of an existing order (a cancel, a refund) needs. */
@@ -21,6 +21,8 @@ export interface OrderChange<R> {
   /** The order's owner or an admin; checked once the order is read, as only then is its owner known (404 before 403). */
   readonly actor: Actor;
   readonly key: string | null;
+  /** Aborted when the client goes away: a write still queued then is dropped. */
+  readonly signal?: AbortSignal | undefined;
   /** The request's fingerprint (idempotency.ts). */
   readonly print: string;
   /** e.g. "cancellation", for the 503 after MAX_DECISIONS lost races. */
@@ -51,12 +53,14 @@ export async function changeOrder<R>(deps: OrderChangeDeps, change: OrderChange<
     const outcome = await deps.book.write({
       effects,
       claim: change.key === null ? null : { key: change.key, fingerprint: change.print, result: keyResult },
+      signal: change.signal,
     });
     if (outcome === 'written') {
       deps.events?.recorded();
       return { answer, replayed: false };
     }
     if (outcome === 'key_busy') throw keyInUse();
+    if (outcome === 'abandoned') throw abandonedWrite();
     // Otherwise nothing was written: the next snapshot decides again, or replays the key.
   }
   throw new RetryLaterError(`the order's rows changed under its ${change.what} ${MAX_DECISIONS} times in a row`);

@@ -9,7 +9,7 @@ import {
 } from '@shop/domain';
 import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
-import { MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
+import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import { keyState, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
@@ -19,6 +19,8 @@ export interface PlaceOrderCommand {
   readonly items: readonly RequestedLine[];
   readonly couponId?: number | undefined;
   readonly idempotencyKey?: string | undefined;
+  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface PlaceOrderResult {
@@ -77,12 +79,14 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
     const outcome = await deps.book.write({
       effects: placementEffects(decided, deps.ids.next()),
       claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult },
+      signal: cmd.signal,
     });
     if (outcome === 'written') {
       deps.events?.recorded();
       return { order, replayed: false };
     }
     if (outcome === 'key_busy') throw keyInUse();
+    if (outcome === 'abandoned') throw abandonedWrite();
     // Otherwise nothing was written: the next snapshot decides again, or replays the key.
   }
   throw new RetryLaterError(`the order's rows changed under it ${MAX_DECISIONS} times in a row`);

@@ -9,6 +9,8 @@ export interface RefundOrderCommand {
   /** As the client listed them. */
   readonly items: readonly Restock[];
   readonly idempotencyKey?: string | undefined;
+  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
+  readonly signal?: AbortSignal | undefined;
   /** The order's owner or an admin. */
   readonly actor: Actor;
 }
@@ -39,6 +41,7 @@ export async function refundOrder(deps: RefundOrderDeps, cmd: RefundOrderCommand
     orderId: cmd.orderId,
     actor: cmd.actor,
     key: cmd.idempotencyKey ?? null,
+    signal: cmd.signal,
     print: fingerprint('POST /orders/{orderId}/refunds', { orderId: cmd.orderId, items: cmd.items }),
     what: 'refund',
     decide(order) {
