@@ -121,19 +121,28 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
   const principalOf = principalOfRequests(deps, byUser);
-  let inFlight = 0;
   app.addHook('onRequest', async (req, reply) => {
     if (isHealth(req.url)) return;
-    if (!isMetrics(req.url)) {
-      if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
-        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
-      }
-      inFlight++;
-      // 'close' fires once whether the answer was sent or the client went away.
-      reply.raw.once('close', () => inFlight--);
-    }
+    // Before the body is read: a client over its rate is not waited for.
     const wait = byAddress ? await byAddress(req) : 0;
     if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
+  });
+  // The in-flight cap counts a request once its body has arrived (preValidation runs after the body
+  // is parsed, at once for a request without one). Counted from its head instead, clients that
+  // send a head and then trickle the body held every slot while costing the service nothing, and
+  // everyone else got 503; such a client is cut off by the request timeout and, with many
+  // connections from one address, by the per-address connection limit.
+  let inFlight = 0;
+  app.addHook('preValidation', async (req, reply) => {
+    if (isHealth(req.url) || isMetrics(req.url)) return;
+    // The client went away once its body was read: nothing to count, and 'close' has fired already.
+    if (reply.raw.closed) return;
+    if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
+      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+    }
+    inFlight++;
+    // 'close' fires once whether the answer was sent or the client went away.
+    reply.raw.once('close', () => inFlight--);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
