@@ -33,8 +33,22 @@ export interface AppOptions {
    * or a list of proxy addresses or CIDRs. Never `true`: that believes the client's own header.
    */
   readonly trustProxy?: false | number | readonly string[];
-  /** How long a client may take to send its whole request (slowloris); 30 s by default. */
+  /**
+   * How long a client may take to send its whole request, head and body, counted from its first
+   * byte (slowloris); 15 s by default (DEFAULT_TIMEOUTS). Past it: 408 and the connection closed.
+   */
   readonly requestTimeoutMs?: number;
+  /**
+   * How long a client may take to send the request head, counted from its first byte, or from
+   * the connection opening for the first request; 10 s by default, at most requestTimeoutMs.
+   */
+  readonly headersTimeoutMs?: number;
+  /**
+   * How long a connection may stay idle between requests; 72 s by default, longer than the 60 s
+   * after which nginx and common load balancers close their idle upstream connections, so that the
+   * proxy closes first and never reuses a connection this side is closing at that moment.
+   */
+  readonly keepAliveTimeoutMs?: number;
   /**
    * After an answer that closes the connection before the body was read (413 over bodyLimit),
    * how much more of the body is read and discarded so that a client still writing it reads the
@@ -59,16 +73,29 @@ const isHealth = (url: string) => url.startsWith('/health/');
 /** Nor is /metrics shed; it takes an admin token on this port, so unauthenticated floods are limited. */
 const isMetrics = (url: string) => url === '/metrics' || url.startsWith('/metrics?');
 
+/** The timeouts of a client's connection when AppOptions does not say (README, docs/operations.md). */
+export const DEFAULT_TIMEOUTS = { headersMs: 10_000, requestMs: 15_000, keepAliveMs: 72_000 } as const;
+
 export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const trustProxy = trustedProxies(options.trustProxy ?? false);
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_TIMEOUTS.requestMs;
+  // Node refuses a head timeout longer than the whole request's.
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? DEFAULT_TIMEOUTS.headersMs, requestTimeout);
+  const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_TIMEOUTS.keepAliveMs;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
-    // A client that trickles its request (slowloris) is cut off instead of holding a socket,
-    // checked a tenth of the timeout apart (Node checks every 30 s by default).
-    requestTimeout: requestTimeoutMs,
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(requestTimeoutMs / 10))) },
+    // A client that trickles its request head or body (slowloris) is answered 408 and cut off
+    // instead of holding a socket; Node checks a tenth of the shorter timeout apart (by default
+    // every 30 s, which would let a 10 s timeout run to 40 s).
+    requestTimeout,
+    keepAliveTimeout,
+    http: {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(headersTimeout / 10))),
+    },
     // Every error a client can meet is problem+json, those raised before a route runs too:
     // the router's (a malformed or too long URL), the HTTP parser's, and a server closing
     // (answered by the onRequest hook below instead of Fastify's own JSON 503).
