@@ -29,6 +29,8 @@ export interface Config {
    * request (HTTP_REQUEST_TIMEOUT_MS), and keep an idle connection open (HTTP_KEEP_ALIVE_TIMEOUT_MS).
    */
   readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
+  /** Open connections one client address may have at once (MAX_CONNECTIONS_PER_ADDRESS); 0 = no limit. Trusted proxies are exempt. */
+  readonly maxConnectionsPerAddress: number;
   /** Proxies whose X-Forwarded-For is believed: a hop count, or their addresses; false = none. */
   readonly trustProxy: false | number | readonly string[];
   /** A second listener serving only /metrics, without a token; null = none. */
@@ -219,6 +221,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: redisUrl(env),
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'order-service:rate-limit:',
     http: httpTimeouts(env),
+    // A browser opens at most 6 connections to a host, and buyers behind one carrier NAT share an
+    // address: 256 leaves room for dozens of them at once, while one address opening thousands of
+    // connections is an attack (or a load test, which sets its own).
+    maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     trustProxy: trustProxy(env),
     metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',

@@ -55,3 +55,10 @@ test('HTTP timeouts: head 10 s, whole request 15 s, idle connection 72 s by defa
   expect(() => load({ HTTP_REQUEST_TIMEOUT_MS: '0' })).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
   expect(() => load({ HTTP_KEEP_ALIVE_TIMEOUT_MS: 'x' })).toThrow(/HTTP_KEEP_ALIVE_TIMEOUT_MS/);
 });
+
+test('MAX_CONNECTIONS_PER_ADDRESS: 256 by default, 0 = no limit', () => {
+  expect(load({}).maxConnectionsPerAddress).toBe(256);
+  expect(load({ MAX_CONNECTIONS_PER_ADDRESS: '0' }).maxConnectionsPerAddress).toBe(0);
+  expect(load({ MAX_CONNECTIONS_PER_ADDRESS: '4096' }).maxConnectionsPerAddress).toBe(4_096);
+  expect(() => load({ MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(/MAX_CONNECTIONS_PER_ADDRESS/);
+});

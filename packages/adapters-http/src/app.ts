@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { isTrustedPeer, limitConnectionsPerAddress } from './connections.ts';
 import { DEFAULT_DRAIN, drainBeforeClose, type DrainBounds } from './drain.ts';
 import { answeredCode, clientErrorHandler, errorHandler, frameworkErrorHandler, MAX_URL_LENGTH, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
@@ -25,6 +26,12 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   /** Rate limits and load shedding; none when absent. */
   readonly limits?: Limits;
+  /**
+   * Open connections one client address may have at once; a new one past it is closed as soon as
+   * it is accepted (connections.ts). Connections from the trusted proxies (trustProxy) are not
+   * limited: each carries many clients. 0 or absent = no limit.
+   */
+  readonly maxConnectionsPerAddress?: number;
   /** Where rate-limit counters are shared between instances (Redis); null or absent = in process. */
   readonly sharedLimits?: SharedLimitStore | null;
   /**
@@ -110,6 +117,24 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
     // One line per request at flash-sale rates is noise; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  const maxPerAddress = options.maxConnectionsPerAddress ?? 0;
+  if (maxPerAddress > 0) {
+    // Under a flood every refusal would be a log line: one at most every 10 s, with the count.
+    let refused = 0;
+    let loggedAt = 0;
+    limitConnectionsPerAddress(app.server, {
+      maxPerAddress,
+      exempt: isTrustedPeer(trustProxy),
+      refused(address) {
+        deps.metrics.observeRefusedConnection();
+        refused++;
+        if (Date.now() - loggedAt < 10_000) return;
+        loggedAt = Date.now();
+        app.log.warn({ address, refused, maxPerAddress }, 'connections refused since the last such line: their address already had MAX_CONNECTIONS_PER_ADDRESS open');
+        refused = 0;
+      },
+    });
+  }
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
