@@ -110,9 +110,11 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     LOG_LEVEL: 'silent',
     DATABASE_POOL_SIZE: '20',
     ...(dataDir ? { DATA_DIR: dataDir } : {}),
-    // The tests are one client hammering on purpose; rate limits have their own test.
+    // The tests are one client hammering on purpose (2,000 connections at once from 127.0.0.1 in
+    // the coupon bursts); rate limits and the connection limit have their own tests.
     RATE_LIMIT_USER_PER_SEC: '0',
     RATE_LIMIT_IP_PER_SEC: '0',
+    MAX_CONNECTIONS_PER_ADDRESS: '0',
     ...env,
   });
   const removeDataDir = async () => {

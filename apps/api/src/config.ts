@@ -1,4 +1,4 @@
-import type { Limits, RateLimit } from '@shop/adapters-http';
+import { DEFAULT_TIMEOUTS, type Limits, type RateLimit } from '@shop/adapters-http';
 import path from 'node:path';
 import { DEFAULT_CANCEL_DAYS } from '@shop/domain';
 
@@ -24,6 +24,13 @@ export interface Config {
   readonly redisUrl: string | null;
   /** Prefix of this deployment's keys in that Redis. */
   readonly redisKeyPrefix: string;
+  /**
+   * How long a client may take over its request head (HTTP_HEADERS_TIMEOUT_MS) and its whole
+   * request (HTTP_REQUEST_TIMEOUT_MS), and keep an idle connection open (HTTP_KEEP_ALIVE_TIMEOUT_MS).
+   */
+  readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
+  /** Open connections one client address may have at once (MAX_CONNECTIONS_PER_ADDRESS); 0 = no limit. Trusted proxies are exempt. */
+  readonly maxConnectionsPerAddress: number;
   /** Proxies whose X-Forwarded-For is believed: a hop count, or their addresses; false = none. */
   readonly trustProxy: false | number | readonly string[];
   /** A second listener serving only /metrics, without a token; null = none. */
@@ -159,6 +166,20 @@ function redisUrl(env: NodeJS.ProcessEnv): string | null {
   return url;
 }
 
+/**
+ * The request timeouts. Short: an order's body is a few KiB, 64 KiB at most, and a client that
+ * takes longer is holding a connection rather than sending a request. The head's is at most the
+ * whole request's (Node refuses otherwise).
+ */
+function httpTimeouts(env: NodeJS.ProcessEnv): Config['http'] {
+  const requestTimeoutMs = integer(env, 'HTTP_REQUEST_TIMEOUT_MS', DEFAULT_TIMEOUTS.requestMs, 100, 600_000);
+  const headersTimeoutMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', Math.min(DEFAULT_TIMEOUTS.headersMs, requestTimeoutMs), 100, 600_000);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new Error(`HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not be longer than HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}): the head is part of the request`);
+  }
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_TIMEOUTS.keepAliveMs, 100, 3_600_000) };
+}
+
 /** Reads the environment once, at start, and refuses to run on a value it does not understand. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = env.LOG_LEVEL || 'info';
@@ -201,6 +222,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redisUrl: redisUrl(env),
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'order-service:rate-limit:',
+    http: httpTimeouts(env),
+    // A browser opens at most 6 connections to a host, and buyers behind one carrier NAT share an
+    // address: 256 leaves room for dozens of them at once, while one address opening thousands of
+    // connections is an attack (or a load test, which sets its own).
+    maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     trustProxy: trustProxy(env),
     metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',

@@ -251,7 +251,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
       metricsUrl = listenUrl(await metricsApp.listen({ port: config.metricsPort, host: config.metricsHost }));
       log.info({ metricsUrl }, 'metrics listener (no token) on METRICS_PORT');
     }
-    const app = await buildApp(deps, { logger: log, limits: config.limits, sharedLimits, trustProxy: config.trustProxy });
+    const app = await buildApp(deps, {
+      logger: log,
+      limits: config.limits,
+      sharedLimits,
+      trustProxy: config.trustProxy,
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    });
     // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
     cleanup.push(() => app.close());
     // A flash sale opens thousands of connections at once. Node's default backlog (511) overflows

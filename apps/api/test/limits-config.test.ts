@@ -40,3 +40,25 @@ test('DATABASE_READ_URL: none by default; one or a comma list of postgres:// rep
   expect(() => load({ DATABASE_READ_URL: 'mysql://r1/shop' })).toThrow(/DATABASE_READ_URL/);
   expect(() => load({ DATABASE_READ_MAX_LAG_MS: '-1' })).toThrow(/DATABASE_READ_MAX_LAG_MS/);
 });
+
+test('HTTP timeouts: head 10 s, whole request 15 s, idle connection 72 s by default; the head never longer than the request', () => {
+  expect(load({}).http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 72_000 });
+  expect(load({ HTTP_HEADERS_TIMEOUT_MS: '2000', HTTP_REQUEST_TIMEOUT_MS: '3000', HTTP_KEEP_ALIVE_TIMEOUT_MS: '5000' }).http).toEqual({
+    headersTimeoutMs: 2_000,
+    requestTimeoutMs: 3_000,
+    keepAliveTimeoutMs: 5_000,
+  });
+  // A shorter request timeout shortens the head's default with it.
+  expect(load({ HTTP_REQUEST_TIMEOUT_MS: '4000' }).http.headersTimeoutMs).toBe(4_000);
+  expect(() => load({ HTTP_HEADERS_TIMEOUT_MS: '20000' })).toThrow(/HTTP_HEADERS_TIMEOUT_MS \(20000\) must not be longer than HTTP_REQUEST_TIMEOUT_MS \(15000\)/);
+  // Off is not offered: without them a trickling client holds its connection for ever.
+  expect(() => load({ HTTP_REQUEST_TIMEOUT_MS: '0' })).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
+  expect(() => load({ HTTP_KEEP_ALIVE_TIMEOUT_MS: 'x' })).toThrow(/HTTP_KEEP_ALIVE_TIMEOUT_MS/);
+});
+
+test('MAX_CONNECTIONS_PER_ADDRESS: 256 by default, 0 = no limit', () => {
+  expect(load({}).maxConnectionsPerAddress).toBe(256);
+  expect(load({ MAX_CONNECTIONS_PER_ADDRESS: '0' }).maxConnectionsPerAddress).toBe(0);
+  expect(load({ MAX_CONNECTIONS_PER_ADDRESS: '4096' }).maxConnectionsPerAddress).toBe(4_096);
+  expect(() => load({ MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(/MAX_CONNECTIONS_PER_ADDRESS/);
+});

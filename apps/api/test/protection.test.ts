@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
@@ -130,4 +130,56 @@ test('load shedding: past MAX_IN_FLIGHT_REQUESTS new requests get 503 at once; o
     await holder.end();
   }
   expect((await client.get('/products', { token: null })).status).toBe(200);
+});
+
+/**
+ * A kept-alive connection from `localAddress` that has asked for /health/live: resolves with the
+ * answer's status once it arrives (the service has counted the connection by then), or 0 when the
+ * connection closes without an answer.
+ */
+function connectFrom(baseUrl: string, localAddress: string): Promise<{ status: number; socket: net.Socket }> {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = net.connect({ host: hostname, port: Number(port), localAddress });
+  socket.on('error', () => undefined); // a refused connection is reset
+  return new Promise((resolve) => {
+    socket.once('connect', () => socket.write('GET /health/live HTTP/1.1\r\nHost: shop\r\n\r\n'));
+    socket.once('data', (chunk) => resolve({ status: Number(chunk.toString('latin1').split(' ')[1]), socket }));
+    socket.once('close', () => resolve({ status: 0, socket }));
+  });
+}
+
+test('MAX_CONNECTIONS_PER_ADDRESS: a connection past it is closed unanswered; the trusted proxy is not limited', async () => {
+  const { client } = await start({ MAX_CONNECTIONS_PER_ADDRESS: '3', TRUST_PROXY: '127.0.0.3' });
+  const open: net.Socket[] = [];
+  let refused = 0;
+  try {
+    const first = await Promise.all([1, 2, 3].map(() => connectFrom(client.baseUrl, '127.0.0.2')));
+    open.push(...first.map((c) => c.socket));
+    expect(first.map((c) => c.status)).toEqual([200, 200, 200]);
+    // A fourth, while the three stay open (idle, kept alive), is closed before it is read.
+    expect((await connectFrom(client.baseUrl, '127.0.0.2')).status).toBe(0);
+    refused = 1;
+    // The trusted proxy's connections carry many clients: not limited.
+    const proxied = await Promise.all([1, 2, 3, 4, 5, 6].map(() => connectFrom(client.baseUrl, '127.0.0.3')));
+    open.push(...proxied.map((c) => c.socket));
+    expect(proxied.map((c) => c.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    // Once one closes, the address may open another.
+    first[0]!.socket.destroy();
+    // (The service sees the close a moment later: until then it refuses.)
+    let again = 0;
+    for (let tries = 0; again !== 200 && tries < 50; tries++) {
+      const c = await connectFrom(client.baseUrl, '127.0.0.2');
+      open.push(c.socket);
+      again = c.status;
+      if (again !== 200) {
+        refused++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    expect(again).toBe(200);
+  } finally {
+    for (const socket of open) socket.destroy();
+  }
+  const metrics = (await client.get<string>('/metrics')).body;
+  expect(Number(/^http_connections_refused_total (\d+)$/m.exec(metrics)?.[1])).toBe(refused);
 });

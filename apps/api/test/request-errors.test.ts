@@ -318,7 +318,8 @@ describe('a server closing, and a request not received in time', () => {
   });
 
   test('a request not received in full within the request timeout is 408, problem+json', async () => {
-    // Only the app (no database): the timeout fires before any route runs. 300 ms instead of 30 s.
+    // Only the app (no database): the timeout fires before any route runs. 300 ms instead of 15 s
+    // (the head's timeout, 10 s by default, is then 300 ms too).
     const deps = { checkReady: async () => undefined, metrics: { observeRequest: () => undefined } } as unknown as HttpDeps;
     const slow = await buildApp(deps, { requestTimeoutMs: 300 });
     await slow.listen({ port: 0, host: '127.0.0.1' });

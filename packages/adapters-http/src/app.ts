@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { isTrustedPeer, limitConnectionsPerAddress } from './connections.ts';
 import { DEFAULT_DRAIN, drainBeforeClose, type DrainBounds } from './drain.ts';
 import { answeredCode, clientErrorHandler, errorHandler, frameworkErrorHandler, MAX_URL_LENGTH, sendProblem } from './errors.ts';
 import { problem } from './problem.ts';
@@ -25,6 +26,12 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   /** Rate limits and load shedding; none when absent. */
   readonly limits?: Limits;
+  /**
+   * Open connections one client address may have at once; a new one past it is closed as soon as
+   * it is accepted (connections.ts). Connections from the trusted proxies (trustProxy) are not
+   * limited: each carries many clients. 0 or absent = no limit.
+   */
+  readonly maxConnectionsPerAddress?: number;
   /** Where rate-limit counters are shared between instances (Redis); null or absent = in process. */
   readonly sharedLimits?: SharedLimitStore | null;
   /**
@@ -33,8 +40,22 @@ export interface AppOptions {
    * or a list of proxy addresses or CIDRs. Never `true`: that believes the client's own header.
    */
   readonly trustProxy?: false | number | readonly string[];
-  /** How long a client may take to send its whole request (slowloris); 30 s by default. */
+  /**
+   * How long a client may take to send its whole request, head and body, counted from its first
+   * byte (slowloris); 15 s by default (DEFAULT_TIMEOUTS). Past it: 408 and the connection closed.
+   */
   readonly requestTimeoutMs?: number;
+  /**
+   * How long a client may take to send the request head, counted from its first byte, or from
+   * the connection opening for the first request; 10 s by default, at most requestTimeoutMs.
+   */
+  readonly headersTimeoutMs?: number;
+  /**
+   * How long a connection may stay idle between requests; 72 s by default, longer than the 60 s
+   * after which nginx and common load balancers close their idle upstream connections, so that the
+   * proxy closes first and never reuses a connection this side is closing at that moment.
+   */
+  readonly keepAliveTimeoutMs?: number;
   /**
    * After an answer that closes the connection before the body was read (413 over bodyLimit),
    * how much more of the body is read and discarded so that a client still writing it reads the
@@ -59,16 +80,29 @@ const isHealth = (url: string) => url.startsWith('/health/');
 /** Nor is /metrics shed; it takes an admin token on this port, so unauthenticated floods are limited. */
 const isMetrics = (url: string) => url === '/metrics' || url.startsWith('/metrics?');
 
+/** The timeouts of a client's connection when AppOptions does not say (README, docs/operations.md). */
+export const DEFAULT_TIMEOUTS = { headersMs: 10_000, requestMs: 15_000, keepAliveMs: 72_000 } as const;
+
 export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const trustProxy = trustedProxies(options.trustProxy ?? false);
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_TIMEOUTS.requestMs;
+  // Node refuses a head timeout longer than the whole request's.
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? DEFAULT_TIMEOUTS.headersMs, requestTimeout);
+  const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_TIMEOUTS.keepAliveMs;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
-    // A client that trickles its request (slowloris) is cut off instead of holding a socket,
-    // checked a tenth of the timeout apart (Node checks every 30 s by default).
-    requestTimeout: requestTimeoutMs,
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(requestTimeoutMs / 10))) },
+    // A client that trickles its request head or body (slowloris) is answered 408 and cut off
+    // instead of holding a socket; Node checks a tenth of the shorter timeout apart (by default
+    // every 30 s, which would let a 10 s timeout run to 40 s).
+    requestTimeout,
+    keepAliveTimeout,
+    http: {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(headersTimeout / 10))),
+    },
     // Every error a client can meet is problem+json, those raised before a route runs too:
     // the router's (a malformed or too long URL), the HTTP parser's, and a server closing
     // (answered by the onRequest hook below instead of Fastify's own JSON 503).
@@ -83,6 +117,24 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
     // One line per request at flash-sale rates is noise; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  const maxPerAddress = options.maxConnectionsPerAddress ?? 0;
+  if (maxPerAddress > 0) {
+    // Under a flood every refusal would be a log line: one at most every 10 s, with the count.
+    let refused = 0;
+    let loggedAt = 0;
+    limitConnectionsPerAddress(app.server, {
+      maxPerAddress,
+      exempt: isTrustedPeer(trustProxy),
+      refused(address) {
+        deps.metrics.observeRefusedConnection();
+        refused++;
+        if (Date.now() - loggedAt < 10_000) return;
+        loggedAt = Date.now();
+        app.log.warn({ address, refused, maxPerAddress }, 'connections refused since the last such line: their address already had MAX_CONNECTIONS_PER_ADDRESS open');
+        refused = 0;
+      },
+    });
+  }
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -121,19 +173,28 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
   const principalOf = principalOfRequests(deps, byUser);
-  let inFlight = 0;
   app.addHook('onRequest', async (req, reply) => {
     if (isHealth(req.url)) return;
-    if (!isMetrics(req.url)) {
-      if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
-        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
-      }
-      inFlight++;
-      // 'close' fires once whether the answer was sent or the client went away.
-      reply.raw.once('close', () => inFlight--);
-    }
+    // Before the body is read: a client over its rate is not waited for.
     const wait = byAddress ? await byAddress(req) : 0;
     if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
+  });
+  // The in-flight cap counts a request once its body has arrived (preValidation runs after the body
+  // is parsed, at once for a request without one). Counted from its head instead, clients that
+  // send a head and then trickle the body held every slot while costing the service nothing, and
+  // everyone else got 503; such a client is cut off by the request timeout and, with many
+  // connections from one address, by the per-address connection limit.
+  let inFlight = 0;
+  app.addHook('preValidation', async (req, reply) => {
+    if (isHealth(req.url) || isMetrics(req.url)) return;
+    // The client went away once its body was read: nothing to count, and 'close' has fired already.
+    if (reply.raw.closed) return;
+    if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
+      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+    }
+    inFlight++;
+    // 'close' fires once whether the answer was sent or the client went away.
+    reply.raw.once('close', () => inFlight--);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -109,10 +109,11 @@ function isLongRequestLine(packet: unknown): boolean {
 }
 
 /**
- * What Node's HTTP parser refuses before Fastify sees a request, answered on the socket:
- * a request not received within requestTimeout (408), a request head over Node's 16 KiB (414
- * when the URL is what overflowed, else 431), and anything that is not HTTP (400). Neither 408
- * nor 431 has a code of its own in the contract: both are VALIDATION_ERROR with their status.
+ * What Node's HTTP parser refuses before Fastify sees a request, answered on the socket: a
+ * request whose head or whole body did not arrive in time (headersTimeout, requestTimeout: 408),
+ * a request head over Node's 16 KiB (414 when the URL is what overflowed, else 431), and anything
+ * that is not HTTP (400). Neither 408 nor 431 has a code of its own in the contract: both are
+ * VALIDATION_ERROR with their status.
  */
 export function clientErrorHandler(err: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;

@@ -1,4 +1,4 @@
-export { buildApp, type AppOptions } from './app.ts';
+export { buildApp, DEFAULT_TIMEOUTS, type AppOptions } from './app.ts';
 export type { HttpDeps } from './context.ts';
 export type { DrainBounds } from './drain.ts';
 export { signToken, createAuthenticator, createJwksAuthenticator, type Authenticator, type JwksOptions, type Principal } from './auth.ts';

@@ -17,6 +17,8 @@ export interface Metrics {
   observeRequest(method: string, route: string, status: number, code: string | null, seconds: number): void;
   /** A read that may be a moment old (the catalog, best sellers), and where it was served. */
   observeReplicaRead(on: 'replica' | 'primary'): void;
+  /** A connection closed as soon as it was accepted: its address had the most open connections allowed. */
+  observeRefusedConnection(): void;
 }
 
 export interface MetricSources {
@@ -80,6 +82,11 @@ export function createMetrics({ outboxStats, pool, replicas }: MetricSources): M
     gauge('db_pool_waiting_requests', 'Requests waiting for a database connection', (p) => p.waiting);
   }
 
+  const refusedConnections = new Counter({
+    name: 'http_connections_refused_total',
+    help: 'Connections closed as soon as accepted because their client address already had MAX_CONNECTIONS_PER_ADDRESS open',
+    registers: [registry],
+  });
   const replicaReads = new Counter({
     name: 'db_replica_reads_total',
     help: 'Reads that may be a moment old (catalog, best sellers) by where they were served: replica, or primary (no replica close enough, or it failed)',
@@ -207,6 +214,9 @@ export function createMetrics({ outboxStats, pool, replicas }: MetricSources): M
     },
     observeReplicaRead(on) {
       replicaReads.inc({ on });
+    },
+    observeRefusedConnection() {
+      refusedConnections.inc();
     },
     relayObserver: {
       delivered(_record, lagMs) {

@@ -37,9 +37,9 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   const api = await startApiProcess(database.url, {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
-    // All load comes from one address: the per-address limit would measure itself. The per-user
-    // limit stays at the production default.
-    RATE_LIMIT_IP_PER_SEC: '0', RATE_LIMIT_USER_PER_SEC: '20',
+    // All load comes from one address: the per-address limits (rate, connections) would measure
+    // themselves. The per-user limit stays at the production default.
+    RATE_LIMIT_IP_PER_SEC: '0', MAX_CONNECTIONS_PER_ADDRESS: '0', RATE_LIMIT_USER_PER_SEC: '20',
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
   });
   return {
