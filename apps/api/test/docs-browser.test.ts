@@ -31,7 +31,7 @@ test.skipIf(!executablePath)('the /docs page in headless Chromium lists the endp
   const listed = await paths.allTextContents();
   const normalised = listed.map((p) => p.replace(/\u200b/g, '').trim());
   // The order endpoints come first, as a client developer reads the API.
-  expect(normalised.slice(0, 4)).toEqual(['/orders', '/orders/{orderId}', '/orders/{orderId}/cancel', '/users/{userId}/orders']);
+  expect(normalised.slice(0, 5)).toEqual(['/orders', '/orders/{orderId}', '/orders/{orderId}/cancel', '/orders/{orderId}/refunds', '/users/{userId}/orders']);
   for (const expected of ['/orders', '/orders/{orderId}', '/products', '/products/top', '/users/{userId}/balance/charge', '/coupons/{couponId}/issue', '/admin/products']) {
     expect(normalised).toContain(expected);
   }

@@ -166,9 +166,28 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
     if (/\bclose\b/i.test(String(reply.getHeader('connection') ?? ''))) closingConnections.add(req.raw.socket);
     if (!req.raw.complete) drainBeforeClose(req.raw, drain, lingering);
   });
-  // Those clients have their answers: a shutdown does not wait for the rest of their bodies.
+  // Every connection, and whether it is answering a request. After a client hung up mid-request,
+  // Node stopped seeing any of the server's keep-alive connections as idle, and a shutdown waited
+  // out their keep-alive timer (70 s, seen in the queued-write deadline test): a shutdown ends the
+  // idle ones itself, and each busy one once its answer is written.
+  const busy = new Map<Socket, boolean>();
+  app.server.on('connection', (socket: Socket) => {
+    busy.set(socket, false);
+    socket.once('close', () => busy.delete(socket));
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    const socket = req.raw.socket;
+    if (busy.has(socket)) busy.set(socket, true);
+    reply.raw.once('close', () => {
+      if (!busy.has(socket)) return;
+      busy.set(socket, false);
+      if (closing) socket.end();
+    });
+  });
+  // Those clients have their answers, or nothing being answered: a shutdown does not wait for them.
   app.addHook('preClose', async () => {
     for (const socket of lingering) socket.destroy();
+    for (const [socket, answering] of busy) if (!answering) socket.destroy();
   });
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
