@@ -63,6 +63,15 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
         RETURNING e.event_id, e.event_type, e.payload, e.attempts, e.created_at`.execute(db);
       return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime()).map(toRecord);
     },
+    async renewLease(claims, leaseMs) {
+      if (claims.length === 0) return;
+      // attempts as the claim left it: a record whose lease lapsed and another relay claimed has
+      // more, and keeps that relay's lease.
+      await sql`
+        UPDATE outbox_events e SET next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+        FROM unnest(${claims.map((c) => c.eventId)}::uuid[], ${claims.map((c) => c.attempts)}::int[]) AS c(event_id, attempts)
+        WHERE e.event_id = c.event_id AND e.attempts = c.attempts AND e.delivered_at IS NULL`.execute(db);
+    },
     async markDelivered(eventIds) {
       await sql`
         UPDATE outbox_events SET delivered_at = now(), last_error = NULL

@@ -9,7 +9,7 @@ import {
 } from '@shop/application';
 
 /** An outbox in memory with the same lease semantics as the Postgres one, on a manual clock. */
-class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'markFailed' | 'purgeDelivered' | 'estimateDelivered'> {
+class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'markDelivered' | 'markFailed' | 'purgeDelivered' | 'estimateDelivered'> {
   now = 0;
   readonly rows = new Map<string, { record: OutboxRecord; dueAt: number; deliveredAt: number | null; lastError: string | null }>();
 
@@ -28,6 +28,12 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'markDelivered' | 'mar
       r.dueAt = this.now + leaseMs;
     }
     return due.map((r) => r.record);
+  }
+  async renewLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>, leaseMs: number) {
+    for (const c of claims) {
+      const r = this.rows.get(c.eventId)!;
+      if (r.deliveredAt === null && r.record.attempts === c.attempts) r.dueAt = this.now + leaseMs;
+    }
   }
   async markDelivered(ids: readonly string[]) {
     for (const id of ids) this.rows.get(id)!.deliveredAt = this.now;

@@ -38,6 +38,11 @@ export interface OutboxStore {
    * recorded (order.cancelled only after order.paid was accepted), and the relay need not know it.
    */
   claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
+  /**
+   * Extends the lease of records this relay still holds (each as `attempts` its claim left it,
+   * undelivered) to `leaseMs` from now; a record another relay claimed since is left alone.
+   */
+  renewLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>, leaseMs: number): Promise<void>;
   markDelivered(eventIds: readonly string[]): Promise<void>;
   /** Records a failed attempt; the record is due again after `retryInMs` (database time). */
   markFailed(eventId: string, retryInMs: number, error: string): Promise<void>;

@@ -8,7 +8,10 @@ export interface RelayOptions {
   readonly batchSize: number;
   /** Deliveries in flight at once within a batch. */
   readonly concurrency: number;
-  /** How long a claim keeps other relays away; longer than a delivery's timeout. */
+  /**
+   * How long a claim keeps other relays away; longer than a delivery's timeout, and renewed every
+   * third of it while the batch is delivered, so a slow batch is never claimed by another relay.
+   */
   readonly leaseMs: number;
   /** The safety net: look for due records this often even if nobody woke the relay. */
   readonly pollMs: number;
@@ -106,6 +109,26 @@ export class OutboxRelay {
   async deliverBatch(): Promise<number> {
     const records = await this.store.claim(this.options.batchSize, this.options.leaseMs);
     if (records.length === 0) return 0;
+    // A batch can take longer than its lease (16 deliveries at a time, each up to the platform's
+    // timeout): the records it still holds keep their lease while it runs, failed ones excepted
+    // (their backoff is theirs). Renewals run one at a time; a failed one is tried at the next tick.
+    const failed = new Set<string>();
+    let renewing: Promise<void> | null = null;
+    const renew = setInterval(() => {
+      renewing ??= this.store
+        .renewLease(records.filter((r) => !failed.has(r.eventId)), this.options.leaseMs)
+        .catch((err: unknown) => this.observer.crashed?.(err))
+        .finally(() => (renewing = null));
+    }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    try {
+      return await this.deliverClaimed(records, failed);
+    } finally {
+      clearInterval(renew);
+      await renewing;
+    }
+  }
+
+  private async deliverClaimed(records: OutboxRecord[], failed: Set<string>): Promise<number> {
     const delivered: OutboxRecord[] = [];
     let next = 0;
     const worker = async () => {
@@ -117,6 +140,7 @@ export class OutboxRelay {
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
           const delay = retryDelayMs(record.attempts, this.options.backoff);
+          failed.add(record.eventId);
           await this.store.markFailed(record.eventId, delay, reason.slice(0, 1000));
           this.observer.failed?.(record, reason, delay);
         }
