@@ -195,8 +195,18 @@ export async function startService(config: Config, log: Logger): Promise<Service
       for (;;) {
         await waitForDatabase(() => ping(db.kysely), log, { signal: closing.signal });
         try {
-          const { applied, newer } = await migrate(db.pool);
+          const { applied, newer, tooOld } = await migrate(db.pool);
           if (applied.length > 0) log.info({ applied }, 'database migrations applied');
+          if (tooOld) {
+            // Serving would answer 500s, and an old relay could break the delivery order: stay not
+            // ready (503 to everything that needs the database) until replaced by a newer release.
+            log.error(
+              { release: tooOld.release, oldestAllowed: tooOld.oldestAllowed, newer },
+              'this release is too old for the database (a newer release upgraded it): not ready; deploy a release at least as new as oldestAllowed',
+            );
+            await new Promise((resolve) => closing.signal.addEventListener('abort', resolve, { once: true }));
+            throw new Error('closed while too old for the database');
+          }
           if (newer.length > 0) {
             log.warn({ newer }, 'a newer release has upgraded this database; this one applied nothing and runs on its schema');
           }

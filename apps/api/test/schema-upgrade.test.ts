@@ -66,10 +66,10 @@ afterAll(async () => {
 
 describe('upgrading a database of the previous release (853825d)', () => {
   test('applies what that release lacks, and records a checksum for every migration, its own included', async () => {
-    expect(applied.slice(0, 2)).toEqual(['0011_drop_unused_functions.sql', '0012_partial_refunds.sql']);
-    expect(applied.slice(2).every((a) => a.startsWith('definitions/'))).toBe(true);
+    expect(applied.slice(0, 3)).toEqual(['0011_drop_unused_functions.sql', '0012_partial_refunds.sql', '0013_release_compatibility.sql']);
+    expect(applied.slice(3).every((a) => a.startsWith('definitions/'))).toBe(true);
     const history = await old.query<{ name: string; checksum: string | null }>('SELECT name, checksum FROM schema_migrations ORDER BY name');
-    expect(history).toHaveLength(12);
+    expect(history).toHaveLength(13);
     expect(history.every((h) => h.checksum !== null)).toBe(true);
   });
 

@@ -43,6 +43,12 @@ export interface MigrateResult {
    * texts here would replace the newer release's under its running instances.
    */
   readonly newer: string[];
+  /**
+   * This code's release (the number of its newest numbered migration) when the database allows only
+   * newer ones (schema_compatibility, migration 0013): it must not serve on this schema. Null when
+   * it may.
+   */
+  readonly tooOld: { readonly release: number; readonly oldestAllowed: number } | null;
 }
 
 /**
@@ -64,7 +70,7 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
     const done = await recorded(client, 'schema_migrations');
     const known = new Set(migrations.map((m) => m.name));
     const newer = [...done.keys()].filter((name) => !known.has(name)).sort();
-    if (newer.length > 0) return { applied, newer };
+    if (newer.length > 0) return { applied, newer, tooOld: await compatibility(client, migrations) };
     checkHistory(migrations, done);
     await adoptEarlierReleases(client, migrations, done);
     for (const file of migrations) {
@@ -89,12 +95,20 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
       });
       applied.push(...changed.map((d) => DEFINITIONS_SUBDIR + d.name));
     }
+    return { applied, newer: [], tooOld: await compatibility(client, migrations) };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1, $2)', MIGRATION_LOCK).catch(() => undefined);
     await client.query('RESET statement_timeout').catch(() => undefined);
     client.release();
   }
-  return { applied, newer: [] };
+}
+
+/** Whether this code's release is one the database still allows (schema_compatibility). */
+async function compatibility(client: pg.PoolClient, migrations: readonly SchemaFile[]): Promise<MigrateResult['tooOld']> {
+  const release = Math.max(0, ...migrations.map((m) => Number(/^(\d+)_/.exec(m.name)?.[1] ?? 0)));
+  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass('schema_compatibility')::text AS t`)).rows[0]!.t !== null;
+  const oldestAllowed = exists ? ((await client.query<{ oldest: number }>('SELECT oldest_release AS oldest FROM schema_compatibility')).rows[0]?.oldest ?? 0) : 0;
+  return release < oldestAllowed ? { release, oldestAllowed } : null;
 }
 
 async function schemaFiles(dir: string): Promise<SchemaFile[]> {

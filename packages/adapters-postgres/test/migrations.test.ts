@@ -82,7 +82,7 @@ describe('migrate', () => {
     await migrate(tdb.db.pool, { dir });
     const text = await readFile(dir + '0002_outbox_delivery.sql', 'utf8');
     await writeFile(dir + '0002_outbox_delivery.sql', text.replace(/\n/g, '\r\n'));
-    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [] });
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [], tooOld: null });
   });
 
   test('refuses a new migration named before one already applied', async () => {
@@ -95,7 +95,7 @@ describe('migrate', () => {
   test('adopts the checksum-less history of an earlier release, and then guards it', async () => {
     await migrate(tdb.db.pool, { dir });
     await tdb.query('UPDATE schema_migrations SET checksum = NULL');
-    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [] });
+    await expect(migrate(tdb.db.pool, { dir })).resolves.toEqual({ applied: [], newer: [], tooOld: null });
     expect((await history()).every((r) => r.checksum !== null)).toBe(true);
     await writeFile(dir + '0001_init.sql', '-- rewritten\n' + (await readFile(dir + '0001_init.sql', 'utf8')));
     await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/0001_init\.sql was changed/);
@@ -111,13 +111,23 @@ describe('migrate', () => {
     expect((await migrate(tdb.db.pool, { dir })).applied).toEqual([]);
   });
 
+  test('says when this release is older than the database allows (schema_compatibility), newer migrations or not', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const release = Math.max(...(await readdir(dir)).filter((f) => /^\d{4}_/.test(f)).map((f) => Number(f.slice(0, 4))));
+    expect(await tdb.query('SELECT oldest_release FROM schema_compatibility')).toEqual([{ oldest_release: 12 }]);
+    await tdb.query('UPDATE schema_compatibility SET oldest_release = $1', [release + 1]);
+    expect(await migrate(tdb.db.pool, { dir })).toEqual({ applied: [], newer: [], tooOld: { release, oldestAllowed: release + 1 } });
+    await tdb.query(`INSERT INTO schema_migrations (name, checksum) VALUES ('9999_from_a_newer_release.sql', 'x')`);
+    expect((await migrate(tdb.db.pool, { dir })).tooOld).toEqual({ release, oldestAllowed: release + 1 });
+  });
+
   test('leaves alone a database a newer release upgraded: no migration, no definition of this older code', async () => {
     await migrate(tdb.db.pool, { dir });
     await tdb.query(`INSERT INTO schema_migrations (name, checksum) VALUES ('9999_from_a_newer_release.sql', 'x')`);
     const file = dir + 'definitions/completed_key.sql';
     await writeFile(file, (await readFile(file, 'utf8')).replace('RETURN NULL;', 'RETURN NULL; -- older text'));
-    await writeFile(dir + '0012_pending_here.sql', 'CREATE TABLE must_not_exist (id int);');
-    expect(await migrate(tdb.db.pool, { dir })).toEqual({ applied: [], newer: ['9999_from_a_newer_release.sql'] });
+    await writeFile(dir + '0999_pending_here.sql', 'CREATE TABLE must_not_exist (id int);');
+    expect(await migrate(tdb.db.pool, { dir })).toEqual({ applied: [], newer: ['9999_from_a_newer_release.sql'], tooOld: null });
     const [fn] = await tdb.query<{ d: string }>(`SELECT pg_get_functiondef('completed_key'::regproc) AS d`);
     expect(fn!.d).not.toContain('older text');
     expect(await tdb.query(`SELECT to_regclass('must_not_exist') AS t`)).toEqual([{ t: null }]);
