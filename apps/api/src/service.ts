@@ -96,11 +96,22 @@ export async function startService(config: Config, log: Logger): Promise<Service
     } else {
       ({ secret, generated } = await loadAuthSecret(config.authSecret, config.dataDir));
     }
+    // The relay, the purge of delivered events and the metrics' outbox figures on a small pool of
+    // their own: a platform outage or a purge never takes the connections orders need.
+    const relayDb: Db = openDatabase({
+      connectionString: databaseUrl,
+      max: 3,
+      applicationName: 'order-service-relay',
+      statementTimeoutMs: config.statementTimeoutMs,
+      acquireTimeoutMs: config.acquireTimeoutMs,
+    });
+    cleanup.push(() => relayDb.close());
+    const relayOutbox = pgOutboxStore(relayDb.kysely);
     const outbox = pgOutboxStore(db.kysely);
     // Set once the metrics exist: they count where each of its reads went.
     let replicas: ReadReplicas | null = null;
     const metrics = createMetrics({
-      outboxStats: () => outbox.stats(),
+      outboxStats: () => relayOutbox.stats(),
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
       ...(config.readReplicas.urls.length > 0 ? { replicas: () => replicas?.states() ?? [] } : {}),
     });
@@ -136,7 +147,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     };
     const relay = new OutboxRelay(
       {
-        store: outbox,
+        store: relayOutbox,
         publisher,
         clock: systemClock,
         observer: {
@@ -148,6 +159,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
           crashed(err) {
             metrics.relayObserver.crashed?.(err);
             log.error({ err }, 'outbox relay round failed');
+          },
+          circuit(open) {
+            metrics.relayObserver.circuit?.(open);
+            if (open) log.warn('the data platform is taken for down: delivery paused, one probe at a time until it answers');
+            else log.info('the data platform answers again: delivery resumed');
           },
         },
         purgeObserver,
@@ -181,6 +197,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       authSecret: secret ?? undefined,
       authenticate,
       checkReady: () => (databaseReady ? ping(db.kysely) : Promise.reject(notYet())),
+      deliveryDegraded: () => relay.circuitOpen,
       outbox: untilReady(outbox),
       wakeRelay,
       events: { recorded: wakeRelay },

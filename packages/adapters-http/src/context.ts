@@ -15,6 +15,8 @@ export interface HttpDeps {
   readonly authenticate?: Authenticator;
   /** Resolves when the database answers; rejects otherwise. */
   readonly checkReady: () => Promise<void>;
+  /** True while event delivery is held back (the relay's circuit is open): readiness says degraded. */
+  readonly deliveryDegraded?: () => boolean;
   readonly outbox: OutboxStore;
   /** Wakes the local relay and announces new events to the other processes' relays. */
   readonly wakeRelay: () => void;

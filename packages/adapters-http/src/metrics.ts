@@ -181,6 +181,11 @@ export function createMetrics({ outboxStats, pool, replicas }: MetricSources): M
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers: [registry],
   });
+  const circuitOpen = new Gauge({
+    name: 'outbox_circuit_open',
+    help: 'Whether this process takes the data platform for down (1): one probe at a time until one is accepted',
+    registers: [registry],
+  });
   const relayErrors = new Counter({
     name: 'outbox_relay_errors_total',
     help: 'Relay rounds that failed (for example the database was unreachable)',
@@ -219,6 +224,9 @@ export function createMetrics({ outboxStats, pool, replicas }: MetricSources): M
       refusedConnections.inc();
     },
     relayObserver: {
+      circuit(open) {
+        circuitOpen.set(open ? 1 : 0);
+      },
       delivered(_record, lagMs) {
         delivered.inc();
         lag.observe(Math.max(0, lagMs) / 1000);

@@ -102,6 +102,31 @@ describe('outbox relay', () => {
     expect(outbox.rows.get('poison')!.dueAt - outbox.now).toBeGreaterThanOrEqual(100);
   });
 
+  test('the circuit: after 10 failures in a row, one record at a time (a probe) when due; the first acceptance resumes whole batches', async () => {
+    const outbox = new MemoryOutbox();
+    for (let i = 0; i < 40; i++) outbox.add(`e${i}`);
+    let down = true;
+    const delivered: string[] = [];
+    const relay = relayOver(outbox, async () => {
+      if (down) throw new Error('connect ECONNREFUSED');
+    }, delivered);
+    // A batch of 10 with 4 at a time: the 10th failure opens the circuit.
+    expect(await relay.deliverBatch()).toBe(10);
+    expect(relay.circuitOpen).toBe(true);
+    // Open: nothing is claimed before the probe is due (the relay's clock is real: at most 100 ms).
+    expect(await relay.deliverBatch()).toBe(0);
+    await new Promise((r) => setTimeout(r, 120));
+    outbox.now = 1_000_000; // every record due again
+    expect(await relay.deliverBatch()).toBe(1); // one probe, refused
+    expect(relay.circuitOpen).toBe(true);
+    await new Promise((r) => setTimeout(r, 250));
+    down = false;
+    expect(await relay.deliverBatch()).toBe(1); // the probe accepted: closed
+    expect(relay.circuitOpen).toBe(false);
+    expect(await relay.deliverBatch()).toBe(10);
+    expect(delivered).toHaveLength(11);
+  });
+
   test('a claimed record is left alone by a second relay until its lease runs out', async () => {
     const outbox = new MemoryOutbox();
     outbox.add('x');

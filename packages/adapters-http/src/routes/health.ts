@@ -8,7 +8,10 @@ import { sendMetrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
 import { errorResponses, PUBLIC_SECURITY, USER_SECURITY } from './docs.ts';
 
-const Status = z.object({ status: z.string() });
+const Status = z.object({
+  status: z.string(),
+  delivery: z.enum(['ok', 'degraded']).optional().describe('degraded: the data platform is taken for down; events wait in the outbox'),
+});
 /** Sent as it is (sendMetrics): documented, not serialized. */
 const MetricsText = {
   description: 'The Prometheus text exposition format',
@@ -86,7 +89,8 @@ export const healthRoutes =
         },
       },
       async (_req, reply) => {
-        if (await ready()) return { status: 'ok' };
+        // Delivery down is degraded, not failing: orders still work, and events wait in the outbox.
+        if (await ready()) return { status: 'ok', delivery: deps.deliveryDegraded?.() ? ('degraded' as const) : ('ok' as const) };
         return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
       },
     );

@@ -20,6 +20,12 @@ export interface RelayOptions {
   readonly retentionMs: number;
   /** How that purge deletes and is scheduled. */
   readonly purge: PurgePolicy;
+  /**
+   * The circuit breaker: after this many failed deliveries in a row the platform is taken for down,
+   * and only one record at a time is tried (a probe), backing off like a record's retries, until
+   * one is accepted. The backlog waits in the outbox meanwhile, costing the database nothing.
+   */
+  readonly openAfterFailures: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
@@ -30,12 +36,15 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   backoff: DEFAULT_BACKOFF,
   retentionMs: 7 * 86_400_000,
   purge: DEFAULT_PURGE_POLICY,
+  openAfterFailures: 10,
 };
 
 export interface RelayObserver {
   delivered?(record: OutboxRecord, lagMs: number): void;
   failed?(record: OutboxRecord, error: string, retryInMs: number): void;
   crashed?(error: unknown): void;
+  /** The circuit opened (the platform taken for down) or closed (a probe was accepted). */
+  circuit?(open: boolean): void;
 }
 
 /**
@@ -54,6 +63,10 @@ export class OutboxRelay {
   private stopping = false;
   private woken = false;
   private wakeUp: (() => void) | null = null;
+  /** Failed deliveries in a row, across batches; any acceptance resets it. */
+  private failuresInRow = 0;
+  /** While open: when the next probe may go, and how many probes failed so far. */
+  private breaker: { nextProbeAt: number; probesFailed: number } | null = null;
   /**
    * Deletes delivered records past the retention, beside the deliveries (its passes never hold a
    * batch back); its `lastSuccessAt` is the last purge that did not fail.
@@ -105,9 +118,16 @@ export class OutboxRelay {
     this.running = null;
   }
 
+  /** Whether delivery is held back by an open circuit (the platform taken for down). */
+  get circuitOpen(): boolean {
+    return this.breaker !== null;
+  }
+
   /** One claim-and-deliver round; returns how many records it claimed. Exposed for tests. */
   async deliverBatch(): Promise<number> {
-    const records = await this.store.claim(this.options.batchSize, this.options.leaseMs);
+    // Open: one record, and only when its probe is due.
+    if (this.breaker && this.clock.now().getTime() < this.breaker.nextProbeAt) return 0;
+    const records = await this.store.claim(this.breaker ? 1 : this.options.batchSize, this.options.leaseMs);
     if (records.length === 0) return 0;
     // A batch can take longer than its lease (16 deliveries at a time, each up to the platform's
     // timeout): the records it still holds keep their lease while it runs, failed ones excepted
@@ -132,17 +152,20 @@ export class OutboxRelay {
     const delivered: OutboxRecord[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < records.length) {
+      // Once the circuit opens mid-batch, the records not tried yet keep their lease and wait.
+      while (next < records.length && !(this.breaker && records.length > 1)) {
         const record = records[next++]!;
         try {
           await this.publisher.publish(record);
           delivered.push(record);
+          this.accepted();
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
           const delay = retryDelayMs(record.attempts, this.options.backoff);
           failed.add(record.eventId);
           await this.store.markFailed(record.eventId, delay, reason.slice(0, 1000));
           this.observer.failed?.(record, reason, delay);
+          this.refused();
         }
       }
     };
@@ -153,6 +176,25 @@ export class OutboxRelay {
       for (const r of delivered) this.observer.delivered?.(r, now - r.createdAt.getTime());
     }
     return records.length;
+  }
+
+  private accepted(): void {
+    this.failuresInRow = 0;
+    if (!this.breaker) return;
+    this.breaker = null;
+    this.observer.circuit?.(false);
+  }
+
+  private refused(): void {
+    this.failuresInRow++;
+    const now = this.clock.now().getTime();
+    if (this.breaker) {
+      this.breaker.probesFailed++;
+      this.breaker.nextProbeAt = now + retryDelayMs(this.breaker.probesFailed + 1, this.options.backoff);
+    } else if (this.failuresInRow >= this.options.openAfterFailures) {
+      this.breaker = { nextProbeAt: now + retryDelayMs(1, this.options.backoff), probesFailed: 0 };
+      this.observer.circuit?.(true);
+    }
   }
 
   private async loop(): Promise<void> {
@@ -166,6 +208,11 @@ export class OutboxRelay {
         this.observer.crashed?.(err);
       }
       if (this.stopping) break;
+      if (this.breaker) {
+        // New records wake nobody while the platform is down: sleep to the next probe.
+        await this.sleep(Math.max(10, this.breaker.nextProbeAt - this.clock.now().getTime()));
+        continue;
+      }
       if (claimed === this.options.batchSize || this.woken) continue;
       await this.sleep(this.options.pollMs);
     }
