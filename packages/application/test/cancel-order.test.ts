@@ -1,31 +1,15 @@
-import { beforeEach, describe, expect, test, vi, type Mock } from 'vitest';
-import { cancelOrder, placeOrder, type CancelOrderCommand, type CancelOrderDeps } from '@shop/application';
+import { beforeEach, describe, expect, test } from 'vitest';
+import { cancelOrder, placeOrder, type CancelOrderCommand } from '@shop/application';
 import { admin, user } from './actors.ts';
-import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
+import { DAY, NOW, orderChangeWorld } from './order-change-world.ts';
 
-const DAY = 86_400_000;
-const NOW = new Date('2026-11-24T09:00:00.000Z');
-
-let shop: MemoryShop;
-let clock: ManualClock;
-let deps: CancelOrderDeps & { events: { recorded: Mock<() => void> } };
-
+let { shop, clock, deps, paidOrder: paid } = orderChangeWorld();
 beforeEach(() => {
-  shop = new MemoryShop();
-  clock = new ManualClock(NOW);
-  deps = { book: shop.book, reads: shop.reads, clock, ids: new SequentialIds(), cancelDays: 7, events: { recorded: vi.fn<() => void>() } };
+  ({ shop, clock, deps, paidOrder: paid } = orderChangeWorld());
 });
 
 /** A paid order of 2 units at 1,000 with a 300 coupon: balance 10,000 → 8,300, stock 5 → 3. */
-async function paidOrder() {
-  const userId = shop.addUser(10_000);
-  const productId = shop.addProduct(1_000, 5);
-  const couponId = shop.addCoupon({ discountType: 'FIXED', discountValue: 300 });
-  shop.give(couponId, userId, new Date(NOW.getTime() - DAY), new Date(NOW.getTime() + 7 * DAY));
-  const { order } = await placeOrder(deps, { actor: user(userId), userId, items: [{ productId, quantity: 2 }], couponId });
-  deps.events.recorded.mockClear();
-  return { order, userId, productId, couponId };
-}
+const paidOrder = () => paid(2);
 
 async function failure(cmd: CancelOrderCommand): Promise<string> {
   const before = shop.snapshot();

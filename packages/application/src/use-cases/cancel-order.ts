@@ -1,16 +1,8 @@
 import { cancellationEffects, decideCancellation, type Order } from '@shop/domain';
-import type { Actor } from '../authorization.ts';
 import { fingerprint } from '../idempotency.ts';
-import { changeOrder, type OrderChangeDeps } from './order-change.ts';
+import { changeOrder, type OrderChangeCommand, type OrderChangeDeps } from './order-change.ts';
 
-export interface CancelOrderCommand {
-  readonly orderId: string;
-  readonly idempotencyKey?: string | undefined;
-  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
-  readonly signal?: AbortSignal | undefined;
-  /** The order's owner or an admin. */
-  readonly actor: Actor;
-}
+export type CancelOrderCommand = OrderChangeCommand;
 
 export interface CancelOrderResult {
   readonly order: Order;

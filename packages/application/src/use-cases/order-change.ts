@@ -15,6 +15,16 @@ export interface OrderChangeDeps {
   readonly events?: { recorded(): void };
 }
 
+/** What a request to change an order (POST /orders/{orderId}/cancel, …/refunds) carries. */
+export interface OrderChangeCommand {
+  readonly orderId: string;
+  readonly idempotencyKey?: string | undefined;
+  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
+  readonly signal?: AbortSignal | undefined;
+  /** The order's owner or an admin. */
+  readonly actor: Actor;
+}
+
 /** One change, as its use case states it. */
 export interface OrderChange<R> {
   readonly orderId: string;

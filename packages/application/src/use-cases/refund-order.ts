@@ -1,18 +1,11 @@
 import { checkRefundLines, decideRefund, orderAfterRefunds, refundEffects, type Order, type RefundRecord, type Restock } from '@shop/domain';
-import type { Actor } from '../authorization.ts';
 import { fingerprint } from '../idempotency.ts';
 import type { ReadStore } from '../ports/index.ts';
-import { changeOrder, type OrderChangeDeps } from './order-change.ts';
+import { changeOrder, type OrderChangeCommand, type OrderChangeDeps } from './order-change.ts';
 
-export interface RefundOrderCommand {
-  readonly orderId: string;
+export interface RefundOrderCommand extends OrderChangeCommand {
   /** As the client listed them. */
   readonly items: readonly Restock[];
-  readonly idempotencyKey?: string | undefined;
-  /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
-  readonly signal?: AbortSignal | undefined;
-  /** The order's owner or an admin. */
-  readonly actor: Actor;
 }
 
 export interface RefundOrderResult {
