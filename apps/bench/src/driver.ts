@@ -72,15 +72,15 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 
     const service = async (w: Workload) => {
       const label = `${w.name} · service (HTTP)`;
-      const state = await w.before?.(target);
+      const state = await w.before?.(target, fixture);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
-        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture,
+        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, ...w.plan?.(o, fixture, state),
       });
       const run: RunRecord = { workload: w.name, runner: 'service', label, ...measured, ...(await w.after?.(state, target)) };
-      // refund: CPU per operation, an order or a cancellation that succeeded.
-      const ops = w.perOperation ? refundWindow(result.samples, result.windowMs) : null;
-      await record(run, window, ops ? ops.orders + ops.cancels : run.summary.orders, ops ? 'operation' : undefined);
+      // refund: CPU per operation, an order, refund or cancel that succeeded.
+      const ops = w.perOperation ? refundWindow(result.samples, result.windowMs).operations : null;
+      await record(run, window, ops ?? run.summary.orders, ops === null ? undefined : 'operation');
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
     };

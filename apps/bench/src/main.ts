@@ -15,7 +15,7 @@ const NUMBERS = {
   products: ['1000', 'products to seed'],
   'hot-attempts': ['20000', 'hot-product attempts'],
   'replay-share': ['0.1', "keyed workloads: the share of orders answered 201 sent again; 0 measures the keys' own cost"],
-  'refund-orders': ['10000', 'refund: orders to place, every second one then cancelled'],
+  'refund-orders': ['10000', 'refund: orders to place, each then refunded in parts and cancelled'],
   'scale-factor': ['1', "--scale's sizes × N (e.g. 0.01 for a quick check)"],
 } as const;
 type NumberOption = keyof typeof NUMBERS;
@@ -25,8 +25,8 @@ const HELP = `pnpm bench [options]
                      *-keyed: its twin's load, every order with its own Idempotency-Key, and about --replay-share of
                      the 201s sent again with the same key and body (must replay the first answer; not counted as orders)
                      slow-platform: uniform while every event delivery takes 1 s to be answered
-                     refund: uniform orders, every second one cancelled by its owner as its 201 arrives (--refund-orders),
-                     each cancellation checked against the database and the receiver
+                     refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts after its
+                     201, then cancelled (--refund-orders); balances, stock, coupons and events checked against before
 ${Object.entries(NUMBERS).map(([name, [value, what]]) => `  ${`--${name} N`.padEnd(18)} ${what} (default ${value})`).join('\n')}
   --url URL          benchmark a running service (needs DATABASE_URL and AUTH_SECRET)
   --out DIR          where results go (default bench/results)

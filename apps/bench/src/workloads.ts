@@ -1,7 +1,7 @@
-import { countCancelled, couponIssued, productStock, waitForDelivery } from '@shop/adapters-postgres/bench';
-import type { LoadResult, Requests } from './run/child.ts';
+import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
+import type { LoadPlan, LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits } from './run/measure.ts';
-import { checkRefund } from './run/refund.ts';
+import { checkRefund, refundBefore, type RefundState } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
@@ -25,8 +25,10 @@ export interface Workload {
   readonly hotProduct?: (f: Fixture) => number;
   /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
   readonly ceilings?: ReadonlyArray<{ variant: 'service-sql' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
-  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
-  readonly before?: (t: Target) => Promise<unknown> | unknown;
+  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `plan`, `after` and `check`. */
+  readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
+  /** What its load process is told beside the common plan. */
+  readonly plan?: (o: Options, f: Fixture, state: unknown) => Partial<LoadPlan>;
   /** Right after its load ends, before the run is recorded: figures of its own for the run. */
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
   /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
@@ -81,21 +83,21 @@ export const WORKLOADS: readonly Workload[] = [
   },
   { name: 'mixed', requests: 'mixed', shape: timed },
   {
-    // Its requests, orders and cancellations alike: about refundOrders orders, every second one
-    // cancelled (an order answered as the loop ends is cancelled after it, unmeasured).
-    name: 'refund', requests: 'refund', shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }), perOperation: true,
-    before: (t) => countCancelled(t.pool),
-    async check({ run, result, target, state }) {
-      if (!result.refund) return [`${run.label}: the load process reported no orders or cancellations`];
-      await waitForDelivery(target.pool); // its checks need every event delivered, order.cancelled included
-      const { report, violations } = await checkRefund(target.pool, target.receiver, result.refund, state as number, result.samples, result.windowMs);
-      run.refund = report;
+    // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts then cancelled by its owner: every order and
+    // step measured (the loop ends with the last cancel), holders given only the copies no earlier workload used.
+    name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }), perOperation: true,
+    before: (t, f) => refundBefore(t.pool, f, t.receiver),
+    plan: (o, f, state) => ({ refundOrders: o.refundOrders, fixture: { ...f, couponHolders: (state as RefundState).holders } }),
+    async check({ run, result, target, fixture, state }) {
+      const { report, violations } = await checkRefund(target, result, state as RefundState, fixture);
+      run.refund = report ?? undefined;
       return violations;
     },
     target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
-      `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
-      `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
-      `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`,
+      `refund (orders given back in 1–2 parts, then cancelled): ${fmt(w.orders.perSecond)} orders/s + ${fmt(w.refunds.perSecond)} refunds/s + ` +
+      `${fmt(w.cancels.perSecond)} cancels/s = ${fmt(w.operationsPerSecond)} operations/s` +
+      `${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
+      `p99 ${fmt(w.orders.latencyMs.p99)} ms per order, ${fmt(w.refunds.latencyMs.p99)} per refund, ${fmt(w.cancels.latencyMs.p99)} per cancel`,
   },
   {
     // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS):

@@ -9,7 +9,7 @@ import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork, ping } from '@sho
 import { plainRowLockOrder } from '@shop/adapters-postgres/bench';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
 import { isDomainError } from '@shop/domain';
-import { CANCEL, ORDER, percentiles, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
+import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
 /**
@@ -25,6 +25,8 @@ export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
   /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again; hot: the product every order buys. */
   readonly keyed: boolean; readonly replayShare: number; readonly productId: number;
+  /** refund: the orders it places (its shape counts no attempts: it ends when the last one is cancelled). */
+  readonly refundOrders?: number;
 };
 /** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
@@ -57,9 +59,9 @@ export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' 
 /**
  * `connections` workers each send the next request as soon as the previous one is answered, as a
  * pool of keep-alive clients does. A timed shape measures the window after the warm-up; a counted
- * one every attempt.
+ * one every attempt, until `attempt` has nothing more to send (null); 'wait': nothing yet.
  */
-async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt>) {
+async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
   const samples: Sample[] = [];
   let [failures, started] = [0, 0];
   const t0 = performance.now();
@@ -71,8 +73,15 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
     while (more()) {
-      const [index, a] = [started++, performance.now()];
-      const outcome = await attempt(index).catch((err: { code?: string }): Attempt => {
+      const a = performance.now();
+      const sent = attempt(started);
+      if (sent === null) return;
+      if (sent === 'wait') {
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      started++;
+      const outcome = await sent.catch((err: { code?: string }): Attempt => {
         failures++;
         return { status: 0, code: err.code ?? 'TRANSPORT', kind: 0 };
       });
@@ -145,37 +154,80 @@ async function load(plan: LoadPlan) {
     if (again.text === first) replays.byteIdentical++;
   };
 
-  // refund: every second order answered 201 is cancelled by its owner as the next request a free
-  // connection sends, racing new orders on the same rows; tracked over the whole run, window or not.
-  const cancelQueue: Array<{ orderId: string; userId: number }> = [];
+  // refund: a fifth or more of its orders use the fixture's RATE coupon (a quarter are its holders'; a holder whose copy an open
+  // order of this run holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random
+  // units, then cancelled: each step the next request of a free connection once the one before was answered; a step refused
+  // 429 is queued again 50 ms later. Every order is cancelled inside the loop, so the whole run is its window.
+  type Items = Array<{ productId: number; quantity: number }>;
+  type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
+  const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
+  let [ordered, open] = [0, 0];
   const refund = {
-    placed: [] as string[], cancelsSent: 0, cancelsAfterLoop: 0, cancelled: [] as string[], refused: [] as Array<[orderId: string, outcome: string]>,
-    /** "200", "409 ORDER_NOT_CANCELLABLE", "0 ECONNRESET", … */
-    outcomes: {} as Record<string, number>,
-    /** 200 answers whose body was not this order, CANCELLED, with a cancelledAt. */
-    badBodies: 0, examples: [] as string[],
+    placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, cancelled: 0, requeued: 0,
+    /** Per kind: "201", "429 RATE_LIMITED", "0 ECONNRESET", … */
+    outcomes: { order: {}, refund: {}, cancel: {} } as Record<'order' | 'refund' | 'cancel', Record<string, number>>,
+    /** Steps that ended their order's chain (refused but by the rate limit, 5xx, dropped), and 2xx bodies not as they should be. */
+    broken: [] as string[], badBodies: 0, examples: [] as string[],
   };
-  const cancel = async ({ orderId, userId }: { orderId: string; userId: number }): Promise<Attempt> => {
-    refund.cancelsSent++;
-    const tally = (outcome: string) => {
-      bump(refund.outcomes, outcome);
-      if (outcome !== '200') refund.refused.push([orderId, outcome]);
-    };
-    const r = await exchange('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, userId).catch((err: { code?: string }) => {
-      tally(`0 ${err.code ?? 'TRANSPORT'}`);
+  const outcome = (r: { status: number; code: string }) => (r.status < 300 ? String(r.status) : `${r.status} ${r.code}`.trim());
+  const end = (c: { userId: number; coupon: boolean }) => void (open--, c.coupon && free.add(c.userId));
+  /** The refunds of an order, 1 or 2 of random units leaving at least one, then the cancel (null). */
+  const partSteps = (units: number[], steps: Array<Items | null> = []) => {
+    const k = Math.min(units.length - 1, 1 + Math.floor(stepRand() * 2));
+    for (let j = 0; j < k; j++) {
+      const n = 1 + Math.floor(stepRand() * (units.length - (k - j)));
+      const taken = Array.from({ length: n }, () => units.splice(Math.floor(stepRand() * units.length), 1)[0]!);
+      steps.push([...new Set(taken)].sort((a, b) => a - b).map((productId) => ({ productId, quantity: taken.filter((p) => p === productId).length })));
+    }
+    return [...steps, null];
+  };
+  const placeToRefund = async (): Promise<Attempt> => {
+    [ordered, open] = [ordered + 1, open + 1];
+    const userId = rand() < 0.25 && f.couponHolders.length > 0 ? pick(rand, f.couponHolders) : pick(rand, f.userIds);
+    const [c, items] = [{ userId, coupon: free.delete(userId) }, uniformItems(rand, f.productIds).map((i) => ({ ...i, quantity: 2 }))];
+    const r = await order(userId, items, c.coupon ? f.mixedCouponId : undefined).catch((err: { code?: string }) => {
+      bump(refund.outcomes.order, `0 ${err.code ?? 'TRANSPORT'}`);
+      end(c);
       throw err;
     });
-    tally(r.status === 200 ? '200' : `${r.status} ${r.code}`.trim());
-    const o = r.status === 200 ? (parse(r.text) ?? {}) : null;
-    if (o) refund.cancelled.push(orderId);
-    if (o && (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string')) {
-      refund.badBodies++;
-      if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
+    bump(refund.outcomes.order, outcome(r));
+    if (r.status !== 201) return (end(c), r);
+    refund.placed.push(parse(r.text).orderId);
+    refund.couponOrders += c.coupon ? 1 : 0;
+    queue.push({ ...c, orderId: refund.placed.at(-1)!, steps: partSteps(items.flatMap((i) => [i.productId, i.productId])) });
+    return r;
+  };
+  const step = async (c: Chain): Promise<Attempt> => {
+    const [items, kind] = [c.steps[0]!, c.steps[0] ? ('refund' as const) : ('cancel' as const)];
+    const path = `/orders/${encodeURIComponent(c.orderId)}/${items ? 'refunds' : 'cancel'}`;
+    const r = await exchange('POST', path, c.userId, items ? JSON.stringify({ items }) : undefined).catch((err: { code?: string }) => {
+      bump(refund.outcomes[kind], `0 ${err.code ?? 'TRANSPORT'}`);
+      refund.broken.push(`${kind} of ${c.orderId}: 0 ${err.code ?? 'TRANSPORT'}`);
+      open--;
+      throw err;
+    });
+    bump(refund.outcomes[kind], outcome(r));
+    const b = r.status === (items ? 201 : 200) ? (parse(r.text) ?? {}) : null;
+    if (r.status === 429) {
+      refund.requeued++;
+      setTimeout(() => queue.push(c), 50);
+    } else if (!b) {
+      refund.broken.push(`${kind} of ${c.orderId}: ${outcome(r)}`);
+      open--;
+    } else {
+      const good = b.orderId === c.orderId && (items
+        ? b.order?.status === 'PARTIALLY_REFUNDED' && typeof b.refundId === 'string' && Number.isInteger(b.amount) && isDeepStrictEqual(b.items, items)
+        : b.userId === c.userId && b.status === 'CANCELLED' && typeof b.cancelledAt === 'string');
+      if (!good && refund.badBodies++ < 5) refund.examples.push(`${kind} of ${c.orderId}: ${r.text}`.slice(0, 600));
+      if (items) (refund.refundIds[c.orderId] ??= []).push(String(b.refundId));
+      c.steps.shift();
+      if (items) queue.push(c);
+      else void (refund.cancelled++, end(c));
     }
-    return { status: r.status, code: r.code, kind: CANCEL };
+    return { status: r.status, code: r.code, kind: items ? REFUND : CANCEL };
   };
 
-  const order = async (userId: number, items: Array<{ productId: number; quantity: number }>, couponId?: number): Promise<Attempt> => {
+  const order = async (userId: number, items: Items, couponId?: number): Promise<Attempt & { text: string }> => {
     const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
     const key = plan.keyed ? randomUUID() : undefined;
     const first = await exchange('POST', '/orders', userId, body, key);
@@ -186,21 +238,17 @@ async function load(plan: LoadPlan) {
         inFlight.add(p);
       }
     }
-    if (first.status === 201 && plan.requests === 'refund') {
-      refund.placed.push(parse(first.text).orderId);
-      if (refund.placed.length % 2 === 0) cancelQueue.push({ orderId: refund.placed.at(-1)!, userId });
-    }
-    return { status: first.status, code: first.code, kind: ORDER };
+    return { status: first.status, code: first.code, kind: ORDER, text: first.text };
   };
 
   const holders = [...f.couponHolders];
   const uniform = () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds));
-  const requests: Record<Requests, (index: number) => Promise<Attempt>> = {
+  const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
     uniform,
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
     'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => send('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
-    // A free connection takes a queued cancellation before a new order.
-    refund: (_, queued = cancelQueue.shift()) => (queued ? cancel(queued) : uniform()),
+    // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
+    refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders! ? placeToRefund() : open > 0 ? 'wait' : null),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();
@@ -214,15 +262,7 @@ async function load(plan: LoadPlan) {
   };
 
   const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests]);
-  // The replays it scheduled still count, and so do the cancellations of orders answered as the loop
-  // ended (every second order is cancelled, window or not).
-  while (inFlight.size > 0) await Promise.all([...inFlight]);
-  await Promise.all(Array.from({ length: Math.min(plan.connections, cancelQueue.length) }, async () => {
-    for (let queued = cancelQueue.shift(); queued; queued = cancelQueue.shift()) {
-      refund.cancelsAfterLoop++;
-      await cancel(queued).catch(() => undefined); // tallied as a transport error
-    }
-  }));
+  while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();
   const refunds = plan.requests === 'refund';
   return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs: percentiles(replayMs) } : undefined };

@@ -211,18 +211,15 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
   const [keyedRuns, refundRuns] = [runs.filter((r) => r.replays), runs.filter((r) => r.refund)];
   const lat = (l: { p50: number; p95: number; p99: number; max: number }) => [l.p50, l.p95, l.p99, l.max].map(fmt).join(' / ');
   const wholeRefund = ({ label, refund }: RunRecord) => {
-    const { run, database, events } = refund!;
-    return (
-      `- ${label}, whole run: ${fmt(run.placed)} orders placed, ${fmt(run.cancelsSent)} cancellations sent (${fmt(run.cancelsAfterLoop)} after the loop), ` +
-      `answered ${tally(run.cancelOutcomes) || 'nothing'}${run.badBodies ? `, ${fmt(run.badBodies)} 200 bodies wrong` : ''}; in the database ` +
-      `${fmt(database.cancelled)} of its orders CANCELLED (CANCELLED orders ${fmt(database.cancelledBefore)} → ${fmt(database.cancelledAfter)})` +
-      (events
-        ? `; the receiver accepted ${fmt(events.paidAccepted)} of their order.paid and ${fmt(events.cancelledAccepted)} order.cancelled`
-        : '; events not checked at a receiver (--url)')
-    );
+    const { run: r, database: d, events: e } = refund!;
+    return `- ${label}: ${fmt(r.placed)} orders placed (${fmt(r.couponOrders)} with a coupon), ${fmt(r.refunds)} refunds, ${fmt(r.cancelled)} ` +
+      `cancels; answered: orders ${tally(r.outcomes.order)}; refunds ${tally(r.outcomes.refund)}; cancels ${tally(r.outcomes.cancel)} ` +
+      `(${fmt(r.requeued)} queued again after a 429). In the database ${fmt(d.cancelledAsPaid)} CANCELLED with refunded = paid; as before: ` +
+      `${fmt(d.balances)} balances, ${fmt(d.stock)} products' stock, ${fmt(d.copies)} coupon copies. ` +
+      (e ? `Events: ${fmt(e.recorded)} recorded, ${fmt(e.inOrder)} orders' accepted in recorded order.` : 'Events not checked at a receiver (--url).');
   };
-  const held = refundRuns.length ? "; refund: every 200 cancellation's order CANCELLED and refunded once, as many CANCELLED orders as 200 answers, " +
-    'no cancellation answered 5xx, each order.cancelled accepted after its order.paid.' : '.';
+  const held = refundRuns.length ? '; refund: every order CANCELLED with refunded = paid, its refunds those answered 201, balances, stock ' +
+    'and coupon copies as before, each order\'s events accepted in recorded order.' : '.';
   return [
     `# Benchmark ${report.startedAt}`,
     '',
@@ -258,15 +255,15 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
       ]),
     )),
     ...(refundRuns.length === 0 ? [] : section(
-      'Refund: orders and cancellations racing',
-      "Uniform orders; every second one answered 201 is cancelled by its owner as a free connection's next request, so cancellations (stock back, " +
-        "refund, `order.cancelled`) race new orders on the same rows. Rates and latencies are the window's; cancellations of orders answered as the " +
-        'loop ended are sent after it, in the totals only.',
+      'Refund: orders given back in parts, then cancelled',
+      'Orders of 1–3 products, 2 units each, a fifth or more with a coupon; after its 201 its owner refunds 1–2 random parts of it, then ' +
+        "cancels the rest, each step a free connection's next request, racing new orders on the same rows. The window is the whole run.",
       table(refundRuns.map((r) => ({ label: r.label, ...r.refund!.window })), [
-        ['run', (w) => w.label], ['s', (w) => w.seconds], ['orders', (w) => w.orders], ['orders/s', (w) => w.ordersPerSecond],
-        ['cancellations', (w) => w.cancels], ['cancellations/s', (w) => w.cancelsPerSecond], ['ops/s', (w) => w.operationsPerSecond],
-        ['order p50 / p95 / p99 / max ms', (w) => lat(w.orderLatencyMs), 'left'],
-        ['cancellation p50 / p95 / p99 / max ms', (w) => lat(w.cancelLatencyMs), 'left'],
+        ['run', (w) => w.label], ['s', (w) => w.seconds],
+        ...(['orders', 'refunds', 'cancels'] as const).flatMap((k): Array<Column<RefundReport['window'] & { label: string }>> => [
+          [k, (w) => w[k].n], [`${k}/s`, (w) => w[k].perSecond], [`${k.slice(0, -1)} p50 / p95 / p99 / max ms`, (w) => lat(w[k].latencyMs), 'left'],
+        ]),
+        ['ops/s', (w) => w.operationsPerSecond],
       ]),
       [...refundRuns.map(wholeRefund), ''],
     )),

@@ -1,6 +1,6 @@
-/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL or 0 (other). */
-export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2];
-export const [ORDER, CANCEL] = [1, 2] as const;
+/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL, REFUND or 0 (other). */
+export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2 | 3];
+export const [ORDER, CANCEL, REFUND] = [1, 2, 3] as const;
 /** Either a timed window after a warm-up, or a fixed number of attempts, all measured. */
 export type Shape = { readonly kind: 'timed'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'count'; readonly attempts: number };
 
