@@ -10,7 +10,7 @@ import { refundWindow } from './run/refund.ts';
 import { find, keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
-import { seedPgbenchRows, seedThroughApi, startTarget } from './run/target.ts';
+import { seedFixture, seedPgbenchRows, startTarget } from './run/target.ts';
 import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workloads.ts';
 
 export type BenchOptions = Options & {
@@ -37,12 +37,12 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   try {
     const size = { users: o.users, products: o.products };
     const scaled = o.scaleFactor === null ? null : await seedAtScale(target, o.scaleFactor, size);
-    const { fixture, initialStock } = scaled ?? (await seedThroughApi(target, { ...size, couponHolders: Math.floor(o.users / 5) }));
+    const { fixture, initialStock } = scaled ?? (await seedFixture(target.pool, { ...size, couponHolders: Math.floor(o.users / 5) }));
     // pgbench's own users and products, after everything else so each set's ids are consecutive.
     const pgbench = pgbenchVersion();
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
     const pgRows = pgbench && selected.some((w) => w.ceilings)
-      ? await seedPgbenchRows(target, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock)
+      ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock)
       : null;
     const meter = await createMeter(target.pool, target.servicePid, target.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
@@ -75,7 +75,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       const state = await w.before?.(target, fixture);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
-        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, ...w.plan?.(o, fixture, state),
+        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
       });
       const run: RunRecord = { workload: w.name, runner: 'service', label, ...measured, ...(await w.after?.(state, target)) };
       // refund: CPU per operation, an order, refund or cancel that succeeded.

@@ -1,5 +1,5 @@
 import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
-import type { LoadPlan, LoadResult, Requests } from './run/child.ts';
+import type { LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits } from './run/measure.ts';
 import { checkRefund, refundBefore, type RefundState } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
@@ -25,10 +25,8 @@ export interface Workload {
   readonly hotProduct?: (f: Fixture) => number;
   /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
   readonly ceilings?: ReadonlyArray<{ variant: 'service-sql' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
-  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `plan`, `after` and `check`. */
+  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
   readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
-  /** What its load process is told beside the common plan. */
-  readonly plan?: (o: Options, f: Fixture, state: unknown) => Partial<LoadPlan>;
   /** Right after its load ends, before the run is recorded: figures of its own for the run. */
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
   /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
@@ -84,10 +82,9 @@ export const WORKLOADS: readonly Workload[] = [
   { name: 'mixed', requests: 'mixed', shape: timed },
   {
     // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts then cancelled by its owner: every order and
-    // step measured (the loop ends with the last cancel), holders given only the copies no earlier workload used.
+    // step measured (the loop ends with the last cancel).
     name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }), perOperation: true,
     before: (t, f) => refundBefore(t.pool, f, t.receiver),
-    plan: (o, f, state) => ({ refundOrders: o.refundOrders, fixture: { ...f, couponHolders: (state as RefundState).holders } }),
     async check({ run, result, target, fixture, state }) {
       const { report, violations } = await checkRefund(target, result, state as RefundState, fixture);
       run.refund = report ?? undefined;

@@ -26,7 +26,7 @@ export type LoadPlan = Common & {
   /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again; hot: the product every order buys. */
   readonly keyed: boolean; readonly replayShare: number; readonly productId: number;
   /** refund: the orders it places (its shape counts no attempts: it ends when the last one is cancelled). */
-  readonly refundOrders?: number;
+  readonly refundOrders: number;
 };
 /** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
@@ -154,8 +154,8 @@ async function load(plan: LoadPlan) {
     if (again.text === first) replays.byteIdentical++;
   };
 
-  // refund: a fifth or more of its orders use the fixture's RATE coupon (a quarter are its holders'; a holder whose copy an open
-  // order of this run holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random
+  // refund: a fifth or more of its orders use refund's RATE coupon (a quarter are its holders'; a holder whose copy an open
+  // order holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random
   // units, then cancelled: each step the next request of a free connection once the one before was answered; a step refused
   // 429 is queued again 50 ms later. Every order is cancelled inside the loop, so the whole run is its window.
   type Items = Array<{ productId: number; quantity: number }>;
@@ -185,7 +185,7 @@ async function load(plan: LoadPlan) {
     [ordered, open] = [ordered + 1, open + 1];
     const userId = rand() < 0.25 && f.couponHolders.length > 0 ? pick(rand, f.couponHolders) : pick(rand, f.userIds);
     const [c, items] = [{ userId, coupon: free.delete(userId) }, uniformItems(rand, f.productIds).map((i) => ({ ...i, quantity: 2 }))];
-    const r = await order(userId, items, c.coupon ? f.mixedCouponId : undefined).catch((err: { code?: string }) => {
+    const r = await order(userId, items, c.coupon ? f.refundCouponId : undefined).catch((err: { code?: string }) => {
       bump(refund.outcomes.order, `0 ${err.code ?? 'TRANSPORT'}`);
       end(c);
       throw err;
@@ -248,7 +248,7 @@ async function load(plan: LoadPlan) {
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
     'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => send('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
-    refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders! ? placeToRefund() : open > 0 ? 'wait' : null),
+    refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders ? placeToRefund() : open > 0 ? 'wait' : null),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();

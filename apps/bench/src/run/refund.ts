@@ -20,11 +20,10 @@ export function refundWindow(samples: readonly Sample[], windowMs: number) {
   return { seconds: round(seconds), ...kinds, operations, operationsPerSecond: round(operations / seconds) };
 }
 
-/** What refund must leave as it found: the fixture's balances, stock and copies of its RATE coupon, and the count of CANCELLED orders. */
+/** What refund must leave as it found: the fixture's balances, stock and copies of its coupon, and the count of CANCELLED orders. */
 export async function refundBefore(pool: pg.Pool, f: Fixture, receiver: Receiver | null) {
   if (receiver) receiver.arrivals = []; // its check compares acceptances with arrivals
-  const state = { ...(await balancesStockCopies(pool, { ...f, couponId: f.mixedCouponId })), cancelled: await countCancelled(pool) };
-  return { ...state, holders: f.couponHolders.filter((u) => state.copies.get(String(u)) === 'AVAILABLE') };
+  return { ...(await balancesStockCopies(pool, { ...f, couponId: f.refundCouponId })), cancelled: await countCancelled(pool) };
 }
 export type RefundState = Awaited<ReturnType<typeof refundBefore>>;
 
@@ -58,7 +57,7 @@ export async function checkRefund({ pool, receiver }: Target, { refund: load, sa
   const unlike = rows.filter((r) => !isDeepStrictEqual(r.refund_ids, (load.refundIds[r.id] ?? []).toSorted())).map((r) => r.id);
   v(notBack.length, `${notBack.length} orders placed are not CANCELLED with refunded = paid: ${some(notBack)}`);
   v(unlike.length, `${unlike.length} orders' refunds in the database are not those answered 201: ${some(unlike)}`);
-  const after = { ...(await balancesStockCopies(pool, { ...f, couponId: f.mixedCouponId })), cancelled: await countCancelled(pool) };
+  const after = await refundBefore(pool, f, null);
   v(after.cancelled - before.cancelled !== rows.length, `CANCELLED orders ${before.cancelled} → ${after.cancelled}; ${rows.length} orders placed`);
   const unchanged = { cancelledAsPaid: rows.length - notBack.length, balances: 0, stock: 0, copies: 0 };
   for (const what of ['balances', 'stock', 'copies'] as const) {

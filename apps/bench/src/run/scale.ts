@@ -2,13 +2,13 @@ import { performance } from 'node:perf_hooks';
 import { BIG_TABLES, historyTableSizes, orderPathPlans, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
 import { section, table } from './report.ts';
 import { seededRandom } from './stats.ts';
-import { seedThroughApi, type Target } from './target.ts';
+import { seedFixture, type Target } from './target.ts';
 
 /**
  * `pnpm bench --scale`: a year of a running service's data seeded straight into the database
  * (packages/adapters-postgres/src/bench/history-seed.ts), so that the order path is measured
  * against big tables. The load draws as many users and products as the default run's at random
- * from the whole tables; its hot products and coupons are created through the admin API, as in the
+ * from the whole tables; its hot products and coupons are written as the fixtures of the
  * default run.
  */
 
@@ -24,7 +24,7 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
   const userIds = sample(U, Math.min(U, load.users), seededRandom(11));
   const productIds = sample(P, Math.min(P, load.products), seededRandom(12)).sort((a, b) => a - b);
   const couponHolders = Math.max(1, Math.floor(userIds.length / 50));
-  const seeded = await seedThroughApi(target, { users: 0, products: 0, couponHolders }, initialStock, { userIds, productIds });
+  const seeded = await seedFixture(target.pool, { users: 0, products: 0, couponHolders }, initialStock, { userIds, productIds });
 
   const middle = [productIds[Math.floor(productIds.length / 3)]!, productIds[Math.floor((2 * productIds.length) / 3)]!, productIds.at(-1)!];
   // Under load the service writes orders in groups: 32 orders at once, each of one random product.

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Pool } from 'undici';
-import { signToken } from '@shop/adapters-http';
-import { readsStatements, scratchDatabase } from '@shop/adapters-postgres/bench';
+import { addCoupon, addProducts, addUsers, grantCoupon, readsStatements, scratchDatabase } from '@shop/adapters-postgres/bench';
 import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
@@ -55,77 +53,51 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   };
 }
 
-type Api = { readonly baseUrl: string; readonly authSecret: string };
 export const HOT_STOCK = 5_000;
 export const BURST_COUPONS = 100;
 
 /**
- * The admin API, 32 requests at a time, as an operator would create the data. Users are charged
- * through the API, so each has its CHARGE ledger entry; products are priced 1,000 to 49,000 won
- * from a seeded generator, the same for the service's products and pgbench's.
+ * Users charged 10,000,000 won each (with their CHARGE entries) and products priced 1,000 to 49,000
+ * won from a seeded generator, the same for the service's products and pgbench's, written straight
+ * into the database (the adapter's fixture rows); their stock joins `initialStock`.
  */
-async function adminApi(target: Api, initialStock: Map<number, number>) {
-  const admin = `Bearer ${await signToken(new TextEncoder().encode(target.authSecret), { admin: true })}`;
-  const pool = new Pool(target.baseUrl, { connections: 32 });
-  const post = async (path: string, body: unknown): Promise<any> => {
-    const res = await pool.request({ method: 'POST', path, headers: { authorization: admin, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const text = await res.body.text();
-    if (res.statusCode >= 300) throw new Error(`seed ${path}: ${res.statusCode} ${text}`);
-    return JSON.parse(text);
-  };
-  const many = async <T>(n: number, make: (i: number) => Promise<T>): Promise<T[]> => {
-    const out = new Array<T>(n);
-    let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      for (let i = next++; i < n; i = next++) out[i] = await make(i);
-    }));
-    return out;
-  };
+function rows(pool: pg.Pool, initialStock: Map<number, number>) {
   const rand = seededRandom(7);
-  const product = async (name: string, price = 1_000 + Math.floor(rand() * 49) * 1_000, stock = 1_000_000) => {
-    const { productId } = await post('/admin/products', { name, price, stock });
-    initialStock.set(productId, stock);
-    return productId as number;
+  const products = async (names: string[], stock = 1_000_000, price?: number) => {
+    const ids = await addProducts(pool, names.map((name) => ({ name, price: price ?? 1_000 + Math.floor(rand() * 49) * 1_000, stock })));
+    for (const id of ids) initialStock.set(id, stock);
+    return ids;
   };
   return {
-    post, many, product, close: () => pool.close(),
-    users: (n: number, prefix: string) => many(n, async (i) => {
-      const { userId } = await post('/admin/users', { name: `${prefix} ${i + 1}` });
-      await post(`/users/${userId}/balance/charge`, { amount: 10_000_000 });
-      return userId as number;
-    }),
-    products: (n: number, prefix: string) => many(n, (i) => product(`${prefix} ${i + 1}`)),
+    products, users: (n: number, prefix: string) => addUsers(pool, n, prefix, 10_000_000),
+    numbered: (n: number, prefix: string) => products(Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`)),
   };
 }
 
-export type Fixture = Awaited<ReturnType<typeof seedThroughApi>>['fixture'];
+export type Fixture = Awaited<ReturnType<typeof seedFixture>>['fixture'];
 
 /**
- * The run's data through the admin API: users and products (unless `drawn` from a seed at scale),
- * one HOT_STOCK product per hot run so that each sells out a product of its own, coupon-burst's
- * coupon (BURST_COUPONS copies), and mixed's coupon granted to `couponHolders` users.
+ * The run's data: users and products (unless `drawn` from a seed at scale), one HOT_STOCK product
+ * per hot run so that each sells out a product of its own, coupon-burst's coupon (BURST_COUPONS
+ * copies), and two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose
+ * copies come back with every cancel, while mixed's orders keep theirs).
  */
-export async function seedThroughApi(
-  target: Api, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
+export async function seedFixture(
+  pool: pg.Pool, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
   drawn?: { userIds: number[]; productIds: number[] },
 ) {
-  process.stderr.write('seeding through the admin API…\n');
-  const api = await adminApi(target, initialStock);
-  const userIds: readonly number[] = drawn?.userIds ?? (await api.users(size.users, 'bench user'));
-  const productIds: readonly number[] = drawn?.productIds ?? (await api.products(size.products, 'bench product'));
-  const hotProduct = (what: string) => api.product(`hot product${what}`, 9_900, HOT_STOCK);
-  const hot = {
-    service: await hotProduct(''), keyed: await hotProduct(' (keyed orders)'),
-    serviceSql: await hotProduct(' (ceiling, service SQL)'), plainRowLock: await hotProduct(' (ceiling, plain row lock)'),
-  };
-  const coupon = async (name: string, discountType: string, discountValue: number, totalQuantity: number): Promise<number> =>
-    (await api.post('/admin/coupons', { name, discountType, discountValue, totalQuantity })).couponId;
-  const couponId = await coupon('flash 100', 'FIXED', 1_000, BURST_COUPONS);
-  const mixedCouponId = await coupon('mixed 10%', 'RATE', 10, Math.max(1, size.couponHolders));
+  const add = rows(pool, initialStock);
+  const userIds: readonly number[] = drawn?.userIds ?? (await add.users(size.users, 'bench user'));
+  const productIds: readonly number[] = drawn?.productIds ?? (await add.numbered(size.products, 'bench product'));
+  const runs = { service: '', keyed: ' (keyed orders)', serviceSql: ' (ceiling, service SQL)', plainRowLock: ' (ceiling, plain row lock)' };
+  const hotIds = await add.products(Object.values(runs).map((r) => `hot product${r}`), HOT_STOCK, 9_900);
+  const hot = Object.fromEntries(Object.keys(runs).map((k, i) => [k, hotIds[i]!])) as Record<keyof typeof runs, number>;
+  const couponId = await addCoupon(pool, 'flash 100', BURST_COUPONS);
+  const mixedCouponId = await addCoupon(pool, 'mixed 10%', Math.max(1, size.couponHolders), { type: 'RATE', value: 10 });
+  const refundCouponId = await addCoupon(pool, 'refund 10%', Math.max(1, size.couponHolders), { type: 'RATE', value: 10 });
   const couponHolders: readonly number[] = userIds.slice(0, size.couponHolders);
-  await api.many(couponHolders.length, (i) => api.post(`/admin/coupons/${mixedCouponId}/grant`, { userId: couponHolders[i] }));
-  await api.close();
-  return { fixture: { userIds, productIds, hot, couponId, couponHolders, mixedCouponId }, initialStock };
+  for (const c of [mixedCouponId, refundCouponId]) await grantCoupon(pool, c, couponHolders);
+  return { fixture: { userIds, productIds, hot, couponId, couponHolders, mixedCouponId, refundCouponId }, initialStock };
 }
 
 export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
@@ -135,16 +107,14 @@ export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
  * product, created after everything else so that each set's ids are consecutive (it draws them with
  * random(first, last)). Their stock joins `initialStock`, so the audit checks pgbench's orders too.
  */
-export async function seedPgbenchRows(target: Api, size: { users: number; products: number }, initialStock: Map<number, number>) {
-  const api = await adminApi(target, initialStock);
-  const userIds = await api.users(size.users, 'pgbench user');
-  const productIds = await api.products(size.products, 'pgbench product');
-  const hotProductId = await api.product('hot product (pgbench)', 9_900, HOT_STOCK);
-  await api.close();
+export async function seedPgbenchRows(pool: pg.Pool, size: { users: number; products: number }, initialStock: Map<number, number>) {
+  const add = rows(pool, initialStock);
   const range = (ids: number[], what: string) => {
-    const [first, last] = [Math.min(...ids), Math.max(...ids)];
+    const [first, last] = [ids[0]!, ids.at(-1)!];
     if (last - first + 1 !== ids.length) throw new Error(`pgbench's ${what} ids are not consecutive (${first}..${last} for ${ids.length})`);
     return { first, last };
   };
-  return { users: range(userIds, 'users'), products: range(productIds, 'products'), hotProductId };
+  const users = range(await add.users(size.users, 'pgbench user'), 'users');
+  const products = range(await add.numbered(size.products, 'pgbench product'), 'products');
+  return { users, products, hotProductId: (await add.products(['hot product (pgbench)'], HOT_STOCK, 9_900))[0]! };
 }
