@@ -42,6 +42,7 @@ export type RefundLoad = NonNullable<Loaded['refund']>;
 export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: RefundLoad };
 type Message = { type: 'edge'; edge: 'start' | 'end' } | { type: 'result'; result: LoadResult };
 type Attempt = { status: number; code: string; kind: Sample[4] };
+type Items = Array<{ productId: number; quantity: number }>;
 
 /** Runs a plan in a child process; `onEdge` hears its measured window open and close. */
 export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' | 'end', pid: number) => void): Promise<LoadResult> {
@@ -81,11 +82,9 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
         continue;
       }
       started++;
-      const outcome = await sent.catch((err: { code?: string }): Attempt => {
-        failures++;
-        return { status: 0, code: err.code ?? 'TRANSPORT', kind: 0 };
-      });
+      const outcome = await sent.catch((err: { code?: string }): Attempt => ({ status: 0, code: err.code ?? 'TRANSPORT', kind: 0 }));
       const b = performance.now();
+      if (outcome.status === 0) failures++;
       if (a >= start && b <= end) samples.push([a - start, b - a, outcome.status, outcome.code, outcome.kind]);
     }
   };
@@ -102,7 +101,6 @@ const parse = (text: string): any => {
     return undefined;
   }
 };
-const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
 
 /** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
 async function load(plan: LoadPlan) {
@@ -116,10 +114,14 @@ async function load(plan: LoadPlan) {
       ...(userId !== null && { authorization: tokens.get(userId)! }), ...(body !== undefined && { 'content-type': 'application/json' }),
       ...(key && { 'idempotency-key': key }),
     };
-    const res = await pool.request({ method, path, headers, body });
-    const text = await res.body.text();
-    const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
-    return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
+    try {
+      const res = await pool.request({ method, path, headers, body });
+      const text = await res.body.text();
+      const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
+      return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
+    } catch (err) {
+      return { status: 0, code: (err as { code?: string }).code ?? 'TRANSPORT', text: '', replayed: undefined }; // dropped: a violation
+    }
   };
   const send = (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown): Promise<Attempt> =>
     exchange(method, path, userId, body === undefined ? undefined : JSON.stringify(body)).then(({ status, code }) => ({ status, code, kind: 0 }));
@@ -136,16 +138,15 @@ async function load(plan: LoadPlan) {
   };
   const mismatch = (kind: string, detail: string) => {
     replays.mismatched++;
-    bump(replays.mismatchKinds, kind);
+    replays.mismatchKinds[kind] = (replays.mismatchKinds[kind] ?? 0) + 1;
     if (replays.examples.length < 5) replays.examples.push(`${kind}: ${detail}`.slice(0, 600));
   };
   const replay = async (userId: number, body: string, key: string, first: string) => {
     await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
     replays.sent++;
     const t0 = performance.now();
-    const again = await exchange('POST', '/orders', userId, body, key).catch((err: { code?: string }) => err);
+    const again = await exchange('POST', '/orders', userId, body, key);
     replayMs.push(performance.now() - t0);
-    if (!('status' in again)) return mismatch(`transport ${again.code ?? 'error'}`, `key ${key}`);
     if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
     if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
     const answer = parse(again.text);
@@ -155,21 +156,17 @@ async function load(plan: LoadPlan) {
   };
 
   // refund: a fifth or more of its orders use refund's RATE coupon (a quarter are its holders'; a holder whose copy an open
-  // order holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random
-  // units, then cancelled: each step the next request of a free connection once the one before was answered; a step refused
-  // 429 is queued again 50 ms later. Every order is cancelled inside the loop, so the whole run is its window.
-  type Items = Array<{ productId: number; quantity: number }>;
+  // order holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random units, then
+  // cancelled: each step the next request of a free connection once the one before was answered; a step refused 429 is
+  // queued again 50 ms later. Every order is cancelled inside the loop, so the whole run is its window.
   type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
   const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
   let [ordered, open] = [0, 0];
   const refund = {
-    placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, cancelled: 0, requeued: 0,
-    /** Per kind: "201", "429 RATE_LIMITED", "0 ECONNRESET", … */
-    outcomes: { order: {}, refund: {}, cancel: {} } as Record<'order' | 'refund' | 'cancel', Record<string, number>>,
-    /** Steps that ended their order's chain (refused but by the rate limit, 5xx, dropped), and 2xx bodies not as they should be. */
-    broken: [] as string[], badBodies: 0, examples: [] as string[],
+    placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, requeued: 0,
+    /** Steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as they should be. */
+    problems: [] as string[],
   };
-  const outcome = (r: { status: number; code: string }) => (r.status < 300 ? String(r.status) : `${r.status} ${r.code}`.trim());
   const end = (c: { userId: number; coupon: boolean }) => void (open--, c.coupon && free.add(c.userId));
   /** The refunds of an order, 1 or 2 of random units leaving at least one, then the cancel (null). */
   const partSteps = (units: number[], steps: Array<Items | null> = []) => {
@@ -185,12 +182,7 @@ async function load(plan: LoadPlan) {
     [ordered, open] = [ordered + 1, open + 1];
     const userId = rand() < 0.25 && f.couponHolders.length > 0 ? pick(rand, f.couponHolders) : pick(rand, f.userIds);
     const [c, items] = [{ userId, coupon: free.delete(userId) }, uniformItems(rand, f.productIds).map((i) => ({ ...i, quantity: 2 }))];
-    const r = await order(userId, items, c.coupon ? f.refundCouponId : undefined).catch((err: { code?: string }) => {
-      bump(refund.outcomes.order, `0 ${err.code ?? 'TRANSPORT'}`);
-      end(c);
-      throw err;
-    });
-    bump(refund.outcomes.order, outcome(r));
+    const r = await order(userId, items, c.coupon ? f.refundCouponId : undefined);
     if (r.status !== 201) return (end(c), r);
     refund.placed.push(parse(r.text).orderId);
     refund.couponOrders += c.coupon ? 1 : 0;
@@ -198,31 +190,24 @@ async function load(plan: LoadPlan) {
     return r;
   };
   const step = async (c: Chain): Promise<Attempt> => {
-    const [items, kind] = [c.steps[0]!, c.steps[0] ? ('refund' as const) : ('cancel' as const)];
-    const path = `/orders/${encodeURIComponent(c.orderId)}/${items ? 'refunds' : 'cancel'}`;
-    const r = await exchange('POST', path, c.userId, items ? JSON.stringify({ items }) : undefined).catch((err: { code?: string }) => {
-      bump(refund.outcomes[kind], `0 ${err.code ?? 'TRANSPORT'}`);
-      refund.broken.push(`${kind} of ${c.orderId}: 0 ${err.code ?? 'TRANSPORT'}`);
-      open--;
-      throw err;
-    });
-    bump(refund.outcomes[kind], outcome(r));
+    const [items, kind] = [c.steps[0]!, c.steps[0] ? 'refund' : 'cancel'];
+    const r = await exchange('POST', `/orders/${c.orderId}/${items ? 'refunds' : 'cancel'}`, c.userId, items ? JSON.stringify({ items }) : undefined);
     const b = r.status === (items ? 201 : 200) ? (parse(r.text) ?? {}) : null;
     if (r.status === 429) {
       refund.requeued++;
       setTimeout(() => queue.push(c), 50);
     } else if (!b) {
-      refund.broken.push(`${kind} of ${c.orderId}: ${outcome(r)}`);
+      refund.problems.push(`${kind} of ${c.orderId}: ${r.status} ${r.code}`);
       open--;
     } else {
       const good = b.orderId === c.orderId && (items
         ? b.order?.status === 'PARTIALLY_REFUNDED' && typeof b.refundId === 'string' && Number.isInteger(b.amount) && isDeepStrictEqual(b.items, items)
         : b.userId === c.userId && b.status === 'CANCELLED' && typeof b.cancelledAt === 'string');
-      if (!good && refund.badBodies++ < 5) refund.examples.push(`${kind} of ${c.orderId}: ${r.text}`.slice(0, 600));
+      if (!good) refund.problems.push(`${kind} of ${c.orderId} answered ${r.text.slice(0, 600)}`);
       if (items) (refund.refundIds[c.orderId] ??= []).push(String(b.refundId));
       c.steps.shift();
       if (items) queue.push(c);
-      else void (refund.cancelled++, end(c));
+      else end(c);
     }
     return { status: r.status, code: r.code, kind: items ? REFUND : CANCEL };
   };
@@ -277,7 +262,7 @@ async function ceiling(plan: CeilingPlan) {
   const answer = (code: string): Attempt => (code === 'PLACED'
     ? { status: 201, code: '', kind: ORDER }
     : { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(code) ? 404 : 400, code, kind: ORDER });
-  const serviceSql = (userId: number, items: Array<{ productId: number; quantity: number }>) =>
+  const serviceSql = (userId: number, items: Items) =>
     placeOrder(deps, { actor: { role: 'user', userId }, userId, items }).then(() => answer('PLACED'), (err) => {
       if (!isDomainError(err)) throw err;
       return answer(err.code);

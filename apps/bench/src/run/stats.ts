@@ -19,22 +19,25 @@ export function percentiles(ms: number[]) {
 /** Percentiles of the samples `which` picks (all by default). */
 export const latency = (samples: readonly Sample[], which: (s: Sample) => boolean = () => true) => percentiles(samples.filter(which).map((s) => s[1]));
 
+/** How many samples had each outcome: "201", "409 COUPON_EXHAUSTED", "0 ECONNRESET" (dropped), … */
+export function outcomes(samples: readonly Sample[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [, , status, code] of samples) {
+    const key = status >= 200 && status < 300 ? String(status) : `${status} ${code}`.trim();
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export type Summary = ReturnType<typeof summarise>;
 export function summarise({ samples, windowMs, transportErrors }: { samples: Sample[]; windowMs: number; transportErrors: number }) {
-  const outcomes: Record<string, number> = {};
   const perSecond = new Array<number>(Math.max(1, Math.ceil(windowMs / 1000))).fill(0);
-  let orders = 0;
-  for (const [start, ms, status, code, kind] of samples) {
-    const key = status >= 200 && status < 300 ? String(status) : `${status} ${code}`.trim();
-    outcomes[key] = (outcomes[key] ?? 0) + 1;
-    if (kind === ORDER && status === 201) orders++;
-    perSecond[Math.min(perSecond.length - 1, Math.floor((start + ms) / 1000))]!++;
-  }
-  const seconds = windowMs / 1000;
+  for (const [start, ms] of samples) perSecond[Math.min(perSecond.length - 1, Math.floor((start + ms) / 1000))]!++;
+  const [seconds, orders] = [windowMs / 1000, samples.filter((s) => s[4] === ORDER && s[2] === 201).length];
   const sorted = sortedMs(samples.map((s) => s[1]));
   return {
     requests: samples.length, requestsPerSecond: round(samples.length / seconds), orders, ordersPerSecond: round(orders / seconds),
-    latencyMs: latency(samples), outcomes, transportErrors,
+    latencyMs: latency(samples), outcomes: outcomes(samples), transportErrors,
     /** Requests completed in each second of the window. */
     perSecond,
     /** The latency distribution: ms within which 5 %, 10 %, … 100 % of the requests were answered. */
