@@ -124,3 +124,7 @@ export const productSales = async (pool: pg.Pool, productId: number) =>
      FROM order_items i JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1`,
     [productId],
   )).rows[0]!;
+
+/** `k` distinct ids of the table, drawn at random (ordered by a hash of each id seeded by `seed`), in that order. */
+export const drawIds = async (pool: pg.Pool, table: 'users' | 'products', k: number, seed: number) =>
+  (await pool.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY hashint8extended(id, $2), id LIMIT $1`, [k, seed])).rows.map((r) => Number(r.id));
