@@ -5,17 +5,15 @@ import { pgCouponIssuance } from '@shop/adapters-postgres';
 import { addCoupon, addUsers, issuedQuantity, lockFirstIssue } from '@shop/adapters-postgres/bench';
 import { issueCoupon, systemClock } from '@shop/application';
 import { narrowBench, timings } from './narrow.ts';
+import { table } from './run/report.ts';
 
 /**
- * A coupon burst straight on the database, two ways, same run, same pool of connections:
- *  - "lock first": BEGIN; SELECT … FOR UPDATE the coupon; check; count; insert; COMMIT — every
- *    request, winner or loser, queues on the coupon row;
- *  - "served": the service's issueCoupon — unlocked read first, one short counting statement.
+ * A coupon burst straight on the database, two ways, same run, same pool of connections: "lock first" (BEGIN; SELECT … FOR
+ * UPDATE the coupon; check; count; insert; COMMIT: every request, winner or loser, queues on the coupon row) and "served"
+ * (the service's issueCoupon: unlocked read first, one short counting statement).
  * Usage: pnpm bench:coupon [requests=2000] [quantity=100] [connections=64]
  */
-const REQUESTS = Number(process.argv[2] ?? 2_000);
-const QUANTITY = Number(process.argv[3] ?? 100);
-const CONNECTIONS = Number(process.argv[4] ?? 64);
+const [REQUESTS, QUANTITY, CONNECTIONS] = [Number(process.argv[2] ?? 2_000), Number(process.argv[3] ?? 100), Number(process.argv[4] ?? 64)];
 
 /** Every user at once, each timed: how long the winners and the losers waited. */
 async function burst(users: number[], issue: (userId: number) => Promise<boolean>) {
@@ -39,9 +37,7 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
       ['served (unlocked read, then one counting statement)', (c, u) =>
         issueCoupon({ issuance, clock: systemClock }, { role: 'user', userId: u }, c, u).then(() => true, () => false)],
     ];
-    const runs: Record<string, unknown> = {};
-    const rows: string[] = [];
-    const fmt = (x: number) => x.toFixed(1);
+    const runs: Record<string, Awaited<ReturnType<typeof burst>> & { wallMs: number; issued: number; late: ReturnType<typeof timings> }> = {};
     for (const [label, issue] of strategies) {
       const couponId = await addCoupon(pool, label, QUANTITY);
       const start = performance.now();
@@ -53,17 +49,15 @@ await narrowBench('coupon-burst-sql.json', async (bench) => {
       const latecomers = await burst(late, (u) => issue(couponId, u));
       if (latecomers.winners.n > 0) throw new Error(`${label}: issued past the quantity`);
       runs[label] = { ...first, wallMs, issued, late: latecomers.losers };
-      const { winners: w, losers: l } = first;
-      const pair = (t: { p50: number; p99: number }) => `${fmt(t.p50)} / ${fmt(t.p99)}`;
-      rows.push(`| ${label} | ${fmt(wallMs)} | ${pair(w)} | ${pair(l)} | ${pair(latecomers.losers)} |`);
     }
+    const [fmt, pair] = [(x: number) => x.toFixed(1), (t: { p50: number; p99: number }) => `${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}`];
     const lines = [
       `## Coupon burst: ${REQUESTS} users, ${QUANTITY} copies, ${CONNECTIONS} connections (${bench.where}, ${os.cpus().length} cores)`,
       '',
-      '| strategy | burst wall ms | winners p50 / p99 ms | losers in the burst p50 / p99 ms | latecomers p50 / p99 ms |',
-      '|---|---:|---:|---:|---:|',
-      ...rows,
-      '',
+      ...table(Object.entries(runs), [
+        ['strategy', ([label]) => label], ['burst wall ms', ([, r]) => fmt(r.wallMs)], ['winners p50 / p99 ms', ([, r]) => pair(r.winners)],
+        ['losers in the burst p50 / p99 ms', ([, r]) => pair(r.losers)], ['latecomers p50 / p99 ms', ([, r]) => pair(r.late)],
+      ]),
       `Both issued exactly ${QUANTITY}. Latecomers: ${REQUESTS} more users after the coupon ran out. Latency includes waiting for a pooled connection. ` +
         `Command: \`pnpm bench:coupon ${REQUESTS} ${QUANTITY} ${CONNECTIONS}\`.`,
     ];

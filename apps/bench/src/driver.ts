@@ -6,7 +6,6 @@ import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
 import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
-import { refundWindow } from './run/refund.ts';
 import { find, keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
@@ -78,9 +77,8 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
         baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
       });
       const run: RunRecord = { workload: w.name, runner: 'service', label, ...measured, ...(await w.after?.(state, target)) };
-      // refund: CPU per operation, an order, refund or cancel that succeeded.
-      const ops = w.perOperation ? refundWindow(result.samples, result.windowMs).operations : null;
-      await record(run, window, ops ?? run.summary.orders, ops === null ? undefined : 'operation');
+      const ops = w.operations?.(result);
+      await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
     };
@@ -88,12 +86,12 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const ceilings = async (w: Workload) => {
       for (const c of w.ceilings ?? []) {
         const products = c.products(fixture);
-        const label = `${w.name} · ${c.variant === 'service-sql' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
+        const label = `${w.name} · ${c.variant === 'ceiling' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
         const { result: _, window, ...measured } = await metered({
           ...shared, kind: 'ceiling', variant: c.variant, productIds: products, userIds: fixture.userIds, databaseUrl: target.databaseUrl,
           poolSize: o.poolSize, orderWrites: o.orderWrites, shape: w.shape(o, fixture),
         });
-        const run: RunRecord = { workload: w.name, runner: c.variant === 'service-sql' ? 'ceiling' : 'plain-row-lock', label, ...measured };
+        const run: RunRecord = { workload: w.name, runner: c.variant, label, ...measured };
         await record(run, window, run.summary.orders);
         if (w.hotProduct) violations.push(...(await checkSoldOut({ run, target }, products[0]!)));
       }
@@ -161,14 +159,13 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 }
 
 /** A keyed run's replays: each must have answered the first 201, and no first answer was a replay. */
-function replayViolations(run: RunRecord, result: LoadResult, replayShare: number): string[] {
-  const r = result.replays;
+function replayViolations(run: RunRecord, { replays: r }: LoadResult, replayShare: number): string[] {
   if (!r) return [`${run.label}: the load process reported no replays`];
   run.replays = r;
   return [
-    r.mismatched > 0 && `${run.label}: ${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
+    r.mismatched > 0 && `${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
       `${JSON.stringify(r.mismatchKinds)}; e.g. ${r.examples.slice(0, 2).join(' | ')}`,
-    r.firstAnswersMarkedReplayed > 0 && `${run.label}: ${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`,
-    replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0 && `${run.label}: orders succeeded but none was replayed`,
-  ].filter((v): v is string => typeof v === 'string');
+    r.firstAnswersMarkedReplayed > 0 && `${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`,
+    replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0 && 'orders succeeded but none was replayed',
+  ].flatMap((v) => (v ? [`${run.label}: ${v}`] : []));
 }

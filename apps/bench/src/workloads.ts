@@ -1,7 +1,7 @@
 import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits } from './run/measure.ts';
-import { checkRefund, refundBefore, type RefundState } from './run/refund.ts';
+import { checkRefund, refundBefore, refundWindow, type RefundState } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
@@ -24,13 +24,13 @@ export interface Workload {
   /** The hot product its service run sells out (HOT_STOCK each, one per run). */
   readonly hotProduct?: (f: Fixture) => number;
   /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
-  readonly ceilings?: ReadonlyArray<{ variant: 'service-sql' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
+  readonly ceilings?: ReadonlyArray<{ variant: 'ceiling' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
   /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
   readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
   /** Right after its load ends, before the run is recorded: figures of its own for the run. */
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
-  /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
-  readonly perOperation?: boolean;
+  /** What its CPU is divided by instead of its orders: operations (orders, refunds and cancels that succeeded). */
+  readonly operations?: (result: LoadResult) => number;
   /** Its own invariants, checked after its run: violations. May add figures to the run. */
   readonly check?: (c: Checked) => Promise<string[]> | string[];
   /** Its line in the report's Targets, given every run of the benchmark. */
@@ -56,11 +56,11 @@ const hot = (name: WorkloadName, product: (f: Fixture) => number, keyed = false)
 
 /** In the order they run. */
 export const WORKLOADS: readonly Workload[] = [
-  { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'service-sql', products: (f) => f.productIds }] },
+  { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'ceiling', products: (f) => f.productIds }] },
   { name: 'uniform-keyed', requests: 'uniform', keyed: true, shape: timed },
   {
     ...hot('hot-product', (f) => f.hot.service),
-    ceilings: [{ variant: 'service-sql', products: (f) => [f.hot.serviceSql] }, { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] }],
+    ceilings: [{ variant: 'ceiling', products: (f) => [f.hot.serviceSql] }, { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] }],
   },
   hot('hot-product-keyed', (f) => f.hot.keyed, true),
   {
@@ -83,7 +83,8 @@ export const WORKLOADS: readonly Workload[] = [
   {
     // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts then cancelled by its owner: every order and
     // step measured (the loop ends with the last cancel).
-    name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }), perOperation: true,
+    name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),
+    operations: (r) => refundWindow(r.samples, r.windowMs).operations,
     before: (t, f) => refundBefore(t.pool, f, t.receiver),
     async check({ run, result, target, fixture, state }) {
       const { report, violations } = await checkRefund(target, result, state as RefundState, fixture);

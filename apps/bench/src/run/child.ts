@@ -13,10 +13,9 @@ import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, uniformItems, t
 import type { Fixture } from './target.ts';
 
 /**
- * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP
- * load (`load`), or the order code without HTTP from one Node process (`ceiling`). The orchestrator
- * forks this file with one plan, hears the measured window's edges (it samples CPU there) and gets
- * the samples back.
+ * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the
+ * order code without HTTP from one Node process (`ceiling`). The orchestrator forks this file with one plan, hears the
+ * measured window's edges (it samples CPU there) and gets the samples back.
  */
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
@@ -28,18 +27,15 @@ export type LoadPlan = Common & {
   /** refund: the orders it places (its shape counts no attempts: it ends when the last one is cancelled). */
   readonly refundOrders: number;
 };
-/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
+/** ceiling: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
-  readonly kind: 'ceiling'; readonly variant: 'service-sql' | 'plain-row-lock'; readonly databaseUrl: string;
-  /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. */
-  readonly productIds: readonly number[]; readonly userIds: readonly number[];
-  /** As the service's DATABASE_POOL_SIZE and ORDER_WRITES_IN_FLIGHT. */
-  readonly poolSize: number; readonly orderWrites: number;
+  readonly kind: 'ceiling'; readonly variant: 'ceiling' | 'plain-row-lock'; readonly databaseUrl: string;
+  /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. As the service's: its pool and order writes. */
+  readonly productIds: readonly number[]; readonly userIds: readonly number[]; readonly poolSize: number; readonly orderWrites: number;
 };
 type Loaded = Awaited<ReturnType<typeof load>>;
 export type ReplayStats = NonNullable<Loaded['replays']>;
-export type RefundLoad = NonNullable<Loaded['refund']>;
-export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: RefundLoad };
+export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: Loaded['refund'] };
 type Message = { type: 'edge'; edge: 'start' | 'end' } | { type: 'result'; result: LoadResult };
 type Attempt = { status: number; code: string; kind: Sample[4] };
 type Items = Array<{ productId: number; quantity: number }>;
@@ -58,9 +54,9 @@ export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' 
 }
 
 /**
- * `connections` workers each send the next request as soon as the previous one is answered, as a
- * pool of keep-alive clients does. A timed shape measures the window after the warm-up; a counted
- * one every attempt, until `attempt` has nothing more to send (null); 'wait': nothing yet.
+ * `connections` workers each send the next request as soon as the previous one is answered, as a pool of keep-alive clients
+ * does. A timed shape measures the window after the warm-up; a counted one every attempt, until `attempt` has nothing more to
+ * send (null; 'wait': nothing yet).
  */
 async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
   const samples: Sample[] = [];
@@ -74,8 +70,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
     while (more()) {
-      const a = performance.now();
-      const sent = attempt(started);
+      const [a, sent] = [performance.now(), attempt(started)];
       if (sent === null) return;
       if (sent === 'wait') {
         await new Promise((r) => setTimeout(r, 2));
@@ -84,7 +79,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
       started++;
       const outcome = await sent.catch((err: { code?: string }): Attempt => ({ status: 0, code: err.code ?? 'TRANSPORT', kind: 0 }));
       const b = performance.now();
-      if (outcome.status === 0) failures++;
+      failures += outcome.status === 0 ? 1 : 0;
       if (a >= start && b <= end) samples.push([a - start, b - a, outcome.status, outcome.code, outcome.kind]);
     }
   };
@@ -109,66 +104,60 @@ async function load(plan: LoadPlan) {
   const tokens = new Map(await Promise.all(f.userIds.map(async (id) => [id, `Bearer ${await signToken(secret, { userId: id })}`] as const)));
   const rand = seededRandom(plan.seed);
   const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
-  const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: string, key?: string) => {
+  /** One request (its body a string as given, or JSON): its answer, status 0 if dropped. */
+  const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown, key?: string) => {
+    const json = typeof body === 'string' || body === undefined ? body : JSON.stringify(body);
     const headers: Record<string, string> = {
-      ...(userId !== null && { authorization: tokens.get(userId)! }), ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(userId !== null && { authorization: tokens.get(userId)! }), ...(json !== undefined && { 'content-type': 'application/json' }),
       ...(key && { 'idempotency-key': key }),
     };
     try {
-      const res = await pool.request({ method, path, headers, body });
+      const res = await pool.request({ method, path, headers, body: json });
       const text = await res.body.text();
       const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
-      return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
+      return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'], kind: 0 as const };
     } catch (err) {
-      return { status: 0, code: (err as { code?: string }).code ?? 'TRANSPORT', text: '', replayed: undefined }; // dropped: a violation
+      return { status: 0, code: (err as { code?: string }).code ?? 'TRANSPORT', text: '', replayed: undefined, kind: 0 as const };
     }
   };
-  const send = (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown): Promise<Attempt> =>
-    exchange(method, path, userId, body === undefined ? undefined : JSON.stringify(body)).then(({ status, code }) => ({ status, code, kind: 0 }));
 
-  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and
-  // body. Replays are not samples and draw from their own random stream, so the orders themselves
-  // are the unkeyed twin's, request for request.
-  const replayRand = seededRandom(plan.seed ^ 0x2545f491);
-  const [inFlight, replayMs] = [new Set<Promise<void>>(), [] as number[]];
+  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not
+  // samples and draw from their own random stream, so the orders themselves are the unkeyed twin's, request for request.
+  const [replayRand, inFlight, replayMs] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[]];
   const replays = {
     sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
     /** First answers (a fresh key) marked `idempotent-replayed`: a key collision or a bug. */
     firstAnswersMarkedReplayed: 0,
   };
-  const mismatch = (kind: string, detail: string) => {
-    replays.mismatched++;
-    replays.mismatchKinds[kind] = (replays.mismatchKinds[kind] ?? 0) + 1;
-    if (replays.examples.length < 5) replays.examples.push(`${kind}: ${detail}`.slice(0, 600));
-  };
   const replay = async (userId: number, body: string, key: string, first: string) => {
     await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
-    replays.sent++;
-    const t0 = performance.now();
-    const again = await exchange('POST', '/orders', userId, body, key);
+    const [t0, again] = [performance.now(), await exchange('POST', '/orders', userId, body, key)];
     replayMs.push(performance.now() - t0);
-    if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
-    if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
-    const answer = parse(again.text);
-    if (answer === undefined || !isDeepStrictEqual(answer, parse(first))) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
-    replays.matched++;
-    if (again.text === first) replays.byteIdentical++;
+    replays.sent++;
+    const why = again.status !== 201 ? `status ${again.status} ${again.code}`.trim() : again.replayed !== 'true' ? 'no idempotent-replayed: true'
+      : !isDeepStrictEqual(parse(again.text) ?? NaN, parse(first)) ? 'body differs' : null;
+    replays.matched += why ? 0 : 1;
+    replays.byteIdentical += !why && again.text === first ? 1 : 0;
+    if (!why) return;
+    replays.mismatched++;
+    replays.mismatchKinds[why] = (replays.mismatchKinds[why] ?? 0) + 1;
+    if (replays.examples.length < 5) replays.examples.push(`${why}: key ${key}, replay ${JSON.stringify(again.replayed)} ${again.text} / first ${first}`);
   };
 
-  // refund: a fifth or more of its orders use refund's RATE coupon (a quarter are its holders'; a holder whose copy an open
-  // order holds orders without it). Each order answered 201 is given back by its owner in 1–2 refunds of random units, then
-  // cancelled: each step the next request of a free connection once the one before was answered; a step refused 429 is
-  // queued again 50 ms later. Every order is cancelled inside the loop, so the whole run is its window.
+  // refund: a quarter of its orders are its coupon's holders', each using its copy unless an open order holds it. Each order
+  // answered 201 is given back by its owner in 1–2 refunds of random units, then cancelled, each step the next request of a
+  // free connection once the one before was answered; a step refused 429 is queued again 50 ms later. The loop ends as the
+  // last order is cancelled, so the whole run is its window.
   type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
   const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
   let [ordered, open] = [0, 0];
   const refund = {
     placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, requeued: 0,
-    /** Steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as they should be. */
+    /** Steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as asked. */
     problems: [] as string[],
   };
   const end = (c: { userId: number; coupon: boolean }) => void (open--, c.coupon && free.add(c.userId));
-  /** The refunds of an order, 1 or 2 of random units leaving at least one, then the cancel (null). */
+  /** The refunds of an order of these units, 1 or 2 of random units leaving at least one, then the cancel (null). */
   const partSteps = (units: number[], steps: Array<Items | null> = []) => {
     const k = Math.min(units.length - 1, 1 + Math.floor(stepRand() * 2));
     for (let j = 0; j < k; j++) {
@@ -191,7 +180,7 @@ async function load(plan: LoadPlan) {
   };
   const step = async (c: Chain): Promise<Attempt> => {
     const [items, kind] = [c.steps[0]!, c.steps[0] ? 'refund' : 'cancel'];
-    const r = await exchange('POST', `/orders/${c.orderId}/${items ? 'refunds' : 'cancel'}`, c.userId, items ? JSON.stringify({ items }) : undefined);
+    const r = await exchange('POST', `/orders/${c.orderId}/${items ? 'refunds' : 'cancel'}`, c.userId, items ? { items } : undefined);
     const b = r.status === (items ? 201 : 200) ? (parse(r.text) ?? {}) : null;
     if (r.status === 429) {
       refund.requeued++;
@@ -212,7 +201,7 @@ async function load(plan: LoadPlan) {
     return { status: r.status, code: r.code, kind: items ? REFUND : CANCEL };
   };
 
-  const order = async (userId: number, items: Items, couponId?: number): Promise<Attempt & { text: string }> => {
+  const order = async (userId: number, items: Items, couponId?: number) => {
     const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
     const key = plan.keyed ? randomUUID() : undefined;
     const first = await exchange('POST', '/orders', userId, body, key);
@@ -223,24 +212,23 @@ async function load(plan: LoadPlan) {
         inFlight.add(p);
       }
     }
-    return { status: first.status, code: first.code, kind: ORDER, text: first.text };
+    return { ...first, kind: ORDER };
   };
 
   const holders = [...f.couponHolders];
-  const uniform = () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds));
   const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
-    uniform,
+    uniform: () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds)),
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
-    'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => send('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
+    'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => exchange('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
     refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders ? placeToRefund() : open > 0 ? 'wait' : null),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();
-      if (r < 0.7) return rand() < 0.9 ? send('GET', `/products/${pick(rand, f.productIds)}`, null) : send('GET', '/products?limit=20', null);
+      if (r < 0.7) return exchange('GET', rand() < 0.9 ? `/products/${pick(rand, f.productIds)}` : '/products?limit=20', null);
       const userId = pick(rand, f.userIds);
-      if (r < 0.8) return send('GET', `/users/${userId}/balance`, userId);
-      if (r < 0.85) return send('POST', `/users/${userId}/balance/charge`, userId, { amount: 10_000 });
+      if (r < 0.8) return exchange('GET', `/users/${userId}/balance`, userId);
+      if (r < 0.85) return exchange('POST', `/users/${userId}/balance/charge`, userId, { amount: 10_000 });
       const items = uniformItems(rand, f.productIds);
       return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
     },

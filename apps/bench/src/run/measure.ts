@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { backendPid, recordedEvents, resetStatements, sessions, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
+import { section, table } from './report.ts';
 import { round } from './stats.ts';
 
 /**
@@ -17,15 +18,18 @@ import { round } from './stats.ts';
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function readStat(pid: number) {
+function readProc(file: string): string | null {
   try {
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! };
+    return readFileSync(`/proc/${file}`, 'utf8');
   } catch {
-    return null;
+    return null; // gone, or not this machine's
   }
+}
+function readStat(pid: number) {
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
+  const text = readProc(`${pid}/stat`);
+  const f = text?.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! } : null;
 }
 
 /** CPU ticks a process has used so far (all its threads); null once it is gone. */
@@ -33,20 +37,10 @@ export const processTicks = (pid: number | null) => (pid === null ? null : (read
 
 /** CPU ticks of a postmaster and every process under it, and how many processes that is. */
 function clusterTicks(postmaster: number) {
-  const children = new Map<number, Array<NonNullable<ReturnType<typeof readStat>>>>();
-  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    const s = readStat(Number(name));
-    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
-  }
-  const root = readStat(postmaster);
-  if (!root) return null;
-  let [ticks, processes] = [0, 0];
-  for (const todo = [root]; todo.length > 0; processes++) {
-    const s = todo.pop()!;
-    ticks += s.own + s.reaped;
-    todo.push(...(children.get(s.pid) ?? []));
-  }
-  return { ticks, processes };
+  const all = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => readStat(Number(n)) ?? []);
+  const under = (pid: number): typeof all => all.filter((s) => s.ppid === pid).flatMap((s) => [s, ...under(s.pid)]);
+  const cluster = [...all.filter((s) => s.pid === postmaster), ...under(postmaster)];
+  return cluster.length === 0 ? null : { ticks: cluster.reduce((t, s) => t + s.own + s.reaped, 0), processes: cluster.length };
 }
 
 export type Meter = Awaited<ReturnType<typeof createMeter>>;
@@ -56,12 +50,7 @@ export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>
 export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
   // The postmaster is the parent of one of the pool's backends, when that runs on this machine.
   const backend = readStat(await backendPid(pool));
-  let postmasterPid: number | null = null;
-  try {
-    if (backend && /postgres|postmaster/.test(readFileSync(`/proc/${backend.ppid}/cmdline`, 'utf8'))) postmasterPid = backend.ppid;
-  } catch {
-    postmasterPid = null;
-  }
+  const postmasterPid = backend && /postgres|postmaster/.test(readProc(`${backend.ppid}/cmdline`) ?? '') ? backend.ppid : null;
   const sample = (loadTicks: () => number | null) => {
     const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
     const [service, load] = [processTicks(servicePid), loadTicks()];
@@ -154,6 +143,8 @@ export function summariseCpuProfiles(dir: string, top = 20): string[] {
     }
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|',
-    ...rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`)];
+  return ['', ...section('Service CPU profile (self time, share of busy samples)', table(rows, [
+    ['share', ([, hits]) => `${((hits / Math.max(1, busy)) * 100).toFixed(1)}%`],
+    ['function · file:line', ([key]) => `\`${key.replace(/\|/g, '\\|')}\``, 'left'],
+  ]))];
 }
