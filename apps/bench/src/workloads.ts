@@ -1,7 +1,7 @@
 import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits } from './run/measure.ts';
-import { checkRefund, refundBefore, refundWindow, type RefundState } from './run/refund.ts';
+import { checkRefund, refundBefore, refundWindow } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
@@ -11,7 +11,7 @@ export type Options = {
 };
 
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
-type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
+export type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
 /**
  * One workload: what the load process sends, how long, the product it sells out, what it checks
@@ -84,13 +84,7 @@ export const WORKLOADS: readonly Workload[] = [
     // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts then cancelled by its owner: every order and
     // step measured (the loop ends with the last cancel).
     name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),
-    operations: (r) => refundWindow(r.samples, r.windowMs).operations,
-    before: (t, f) => refundBefore(t.pool, f, t.receiver),
-    async check({ run, result, target, fixture, state }) {
-      const { report, violations } = await checkRefund(target, result, state as RefundState, fixture);
-      run.refund = report ?? undefined;
-      return violations;
-    },
+    operations: (r) => refundWindow(r.samples, r.windowMs).operations, before: refundBefore, check: checkRefund,
     target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
       `refund (orders given back in 1–2 parts, then cancelled): ${fmt(w.orders.perSecond)} orders/s + ${fmt(w.refunds.perSecond)} refunds/s + ` +
       `${fmt(w.cancels.perSecond)} cancels/s = ${fmt(w.operationsPerSecond)} operations/s` +

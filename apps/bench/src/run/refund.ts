@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
 import { balancesStockCopies, countCancelled, orderEvents, refundedOrders, waitForDelivery } from '@shop/adapters-postgres/bench';
-import type { ReceivedEvent, Receiver } from '../../../../test/support/receiver.ts';
-import type { LoadResult } from './child.ts';
+import type { ReceivedEvent } from '../../../../test/support/receiver.ts';
+import type { Checked } from '../workloads.ts';
 import { CANCEL, latency, ORDER, outcomes, REFUND, round, type Sample } from './stats.ts';
 import type { Fixture, Target } from './target.ts';
 
@@ -21,13 +21,16 @@ export function refundWindow(samples: readonly Sample[], windowMs: number) {
 }
 
 /** What refund must leave as it found: the fixture's balances, stock and copies of its coupon, and the count of CANCELLED orders. */
-export async function refundBefore(pool: pg.Pool, f: Fixture, receiver: Receiver | null) {
+export async function refundBefore({ pool, receiver }: Pick<Target, 'pool' | 'receiver'>, f: Fixture) {
   if (receiver) receiver.arrivals = []; // its check compares acceptances with arrivals
   return { ...(await balancesStockCopies(pool, { ...f, couponId: f.refundCouponId })), cancelled: await countCancelled(pool) };
 }
 export type RefundState = Awaited<ReturnType<typeof refundBefore>>;
 
-export type RefundReport = NonNullable<Awaited<ReturnType<typeof checkRefund>>['report']>;
+export type RefundReport = {
+  window: ReturnType<typeof refundWindow>; run: { placed: number; couponOrders: number; requeued: number };
+  database: Record<'cancelledAsPaid' | 'balances' | 'stock' | 'copies', number>; events: { recorded: number; inOrder: number } | null;
+};
 const some = (ids: readonly string[]) => ids.slice(0, 3).join(', ') + (ids.length > 3 ? ', …' : '');
 const firstAt = (list: readonly ReceivedEvent[], at = new Map<string, number>()) => {
   for (const e of list) if (!at.has(e.body?.eventId)) at.set(e.body?.eventId, e.at);
@@ -42,8 +45,9 @@ const firstAt = (list: readonly ReceivedEvent[], at = new Map<string, number>())
  * events order.paid, order.refunded…, order.cancelled as recorded, each first accepted before the
  * next arrived at all. (Stock + units sold = initial stock is the audit's, at the end of the run.)
  */
-export async function checkRefund({ pool, receiver }: Target, { refund: load, samples, windowMs }: LoadResult, before: RefundState, f: Fixture) {
-  if (!load) return { report: null, violations: ['refund: the load process reported no orders, refunds or cancels'] };
+export async function checkRefund({ run: record, result: { refund: load, samples, windowMs }, target: { pool, receiver }, fixture: f, state }: Checked) {
+  if (!load) return ['refund: the load process reported no orders, refunds or cancels'];
+  const before = state as RefundState;
   await waitForDelivery(pool); // every event delivered, order.cancelled included
   const [violations, window] = [[] as string[], refundWindow(samples, windowMs)];
   const v = (bad: number | boolean, what: string) => void (bad && violations.push(`refund: ${what}`));
@@ -57,7 +61,7 @@ export async function checkRefund({ pool, receiver }: Target, { refund: load, sa
   const unlike = rows.filter((r) => !isDeepStrictEqual(r.refund_ids, (load.refundIds[r.id] ?? []).toSorted())).map((r) => r.id);
   v(notBack.length, `${notBack.length} orders placed are not CANCELLED with refunded = paid: ${some(notBack)}`);
   v(unlike.length, `${unlike.length} orders' refunds in the database are not those answered 201: ${some(unlike)}`);
-  const after = await refundBefore(pool, f, null);
+  const after = await refundBefore({ pool, receiver: null }, f);
   v(after.cancelled - before.cancelled !== rows.length, `CANCELLED orders ${before.cancelled} → ${after.cancelled}; ${rows.length} orders placed`);
   const unchanged = { cancelledAsPaid: rows.length - notBack.length, balances: 0, stock: 0, copies: 0 };
   for (const what of ['balances', 'stock', 'copies'] as const) {
@@ -85,6 +89,6 @@ export async function checkRefund({ pool, receiver }: Target, { refund: load, sa
     v(early.length, `${early.length} orders had an event sent before the one recorded before it was accepted: ${some(early)}`);
     events = { recorded: recorded.length, inOrder: load.placed.length - wrong.length - unaccepted.length - early.length };
   }
-  const run = { placed: load.placed.length, couponOrders: load.couponOrders, requeued: load.requeued };
-  return { report: { window, run, database: unchanged, events }, violations };
+  record.refund = { window, run: { placed: load.placed.length, couponOrders: load.couponOrders, requeued: load.requeued }, database: unchanged, events };
+  return violations;
 }

@@ -8,11 +8,7 @@ import { fmt, type Sample, type Summary } from './stats.ts';
 export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
-/**
- * Who ran the orders: the service over HTTP; pgbench with the textbook transaction (the database's
- * own limit); or from one Node process, no HTTP, the service's own SQL ('ceiling') or the plain
- * row-lock transaction.
- */
+/** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
 export type Runner = 'service' | 'pgbench' | 'ceiling' | 'plain-row-lock';
 const RUNNER_NAMES: Record<Runner, string> = {
   service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
@@ -21,18 +17,15 @@ const RUNNER_NAMES: Record<Runner, string> = {
 
 export interface RunRecord {
   readonly workload: WorkloadName; readonly runner: Runner; readonly label: string; readonly summary: Summary; readonly samples: Sample[];
-  /** The window's CPU and what it is divided by: orders (hot: units sold; refund: operations) or requests. */
-  cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' };
-  /** pg_stat_statements over the window; null when the server does not load it. */
-  statements?: StatementStats | null;
+  /** The window's CPU and what it is divided by: orders (hot: units sold; refund: operations) or requests; its pg_stat_statements (null: none). */
+  cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' }; statements?: StatementStats | null;
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
   salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
 }
 
 export interface Report {
   readonly startedAt: string; readonly target: string; readonly statements: boolean; readonly options: Record<string, number>;
-  /** pgbench's version, or null when it is not on PATH (the Node runners are the ceilings then). */
-  readonly pgbench: { readonly version: string | null; readonly threads: number };
+  readonly pgbench: { readonly version: string | null; readonly threads: number }; // version null: not on PATH, the Node runners are the ceilings
   readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
   readonly events: EventCheck; readonly runs: RunRecord[]; readonly keyedVsUnkeyed: ReturnType<typeof keyedVsUnkeyed>; readonly violations: string[];
 }
@@ -138,9 +131,8 @@ function cpuSection({ runs }: Report): string[] {
     (r.runner === 'pgbench' ? '1×' : p != null && c ? `${(p / c).toFixed(2)}×` : '');
   return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
-    "CPU time (utime + stime, /proc/<pid>/stat) in each run's window ÷ its successful orders (hot product: units sold; refund: orders + refunds " +
-      '+ cancels, "ops"; no orders: requests). **service**: apps/api (under pgbench, its relay); **PostgreSQL**: the postmaster and every process ' +
-      'under it; **load generator**: the HTTP load, the Node ceiling process or pgbench. **PostgreSQL ÷ ceiling**: against its ceiling run.',
+    "utime + stime (/proc) in each run's window ÷ its successful orders (hot: units sold; refund: orders + refunds + cancels, \"ops\"; none: " +
+      'requests): apps/api, the postmaster and all under it, the load process (or pgbench). Measured as docs/performance.md says.',
     table(runs.filter((r) => r.cost), [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
@@ -167,10 +159,8 @@ function ceilingSection({ runs, pgbench: { version: v, threads } }: Report): str
   };
   return rows.length === 0 ? [] : [...section(
     "Against the database's own limit",
-    (v ? `The ceiling is ${v}, \`-M prepared\`, a client per load connection, ${threads} threads, ` : '**pgbench is not installed here: the ' +
-      'headline ratios fall back to the Node runners, labelled so.** With it, the ceiling is pgbench ') + 'running the textbook order ' +
-      'transaction on the same server in the same run, on rows of its own (product rows locked in id order, then one statement per write; the ' +
-      "hot product's row first). Then the service's own order code and SQL from one Node process, no HTTP. Keyed twins: their unkeyed workload's.",
+    `${v ? `${v}, \`-M prepared\`, a client per load connection, ${threads} threads,` : '**pgbench not installed: the Node runners instead.**'} ` +
+      "the textbook order transaction on its own rows, same server, same run; then the service's own SQL and a plain row lock from one Node process.",
     table(rows, [
       ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
       ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
@@ -184,13 +174,13 @@ function keyedSection({ runs, keyedVsUnkeyed: pairs, options }: Report): string[
   const keyedRuns = runs.filter((r) => r.replays);
   return keyedRuns.length === 0 ? [] : section(
     'Keyed ÷ unkeyed',
-    ...(pairs.length === 0 ? [] : ["Each keyed workload is its twin's load, same run, with an `Idempotency-Key` on every order.", table(pairs, [
+    ...(pairs.length === 0 ? [] : ["Each keyed workload: its twin's load, same run, an `Idempotency-Key` on every order.", table(pairs, [
       ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
     ])]),
-    `Replays: about ${Math.round((options.replayShare ?? 0.1) * 100)}% of the keyed 201s, sent again 5–100 ms later with the same key and body, ` +
-      'warm-up included; each must answer 201, `idempotent-replayed: true` and the first body. Not counted as orders.',
+    `Replays: about ${Math.round((options.replayShare ?? 0.1) * 100)}% of the keyed 201s, sent again 5–100 ms later (warm-up included), must ` +
+      'answer 201, `idempotent-replayed: true`, the first body. Not orders.',
     table(keyedRuns, [
       ['run', (r) => r.label], ['replays sent', (r) => r.replays!.sent], ['matched', (r) => r.replays!.matched],
       ['byte-identical', (r) => r.replays!.byteIdentical], ['mismatched', (r) => r.replays!.mismatched],
@@ -210,8 +200,8 @@ function refundSection(runs: readonly RunRecord[]): string[] {
     (e ? `Events: ${fmt(e.recorded)} recorded, ${fmt(e.inOrder)} orders' accepted in recorded order.` : 'Events not checked at a receiver (--url).');
   return rows.length === 0 ? [] : section(
     'Refund: orders given back in parts, then cancelled',
-    'Orders of 1–3 products, 2 units each, a fifth or more with a coupon; after its 201 its owner refunds 1–2 random parts of it, then ' +
-      "cancels the rest, each step a free connection's next request, racing new orders on the same rows. The window is the whole run.",
+    "Orders of 1–3 products, 2 units each, a fifth or more with a coupon, each refunded by its owner in 1–2 random parts, then cancelled, each step a free " +
+      "connection's next request. The window is the whole run.",
     table(rows, [
       ['run', (r) => r.label], ['s', (r) => r.window.seconds],
       ...(['orders', 'refunds', 'cancels'] as const).flatMap((k): Array<Column<(typeof rows)[number]>> => [[k, (r) => r.window[k].n],
@@ -242,8 +232,8 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
     ...keyedSection(report),
     ...refundSection(runs),
     ...(report.statements
-      ? section("Statements (pg_stat_statements, each run's window)", 'Reset as each window opened, read as it closed; `track = all`, so statements ' +
-        "inside write_order_group appear beside the call that ran them (not top level), their time also in that call's.", runs.flatMap(statementTable))
+      ? section("Statements (pg_stat_statements, each run's window)", '`track = all`: nested ones (not top level) also in their caller\'s time.',
+        runs.flatMap(statementTable))
       : section('Statements', 'pg_stat_statements is not loaded on this server.')),
     ...section('Invariants', `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` +
       (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`)),
