@@ -6,7 +6,7 @@ import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
 import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
-import { find, keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
+import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
 import { seedFixture, seedPgbenchRows, startTarget } from './run/target.ts';
@@ -15,8 +15,7 @@ import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workload
 export type BenchOptions = Options & {
   readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
-  /** Where the dated results directory goes. */
-  readonly out: string;
+  readonly out: string; // where the dated results directory goes
 };
 
 const SEED = 42;
@@ -30,8 +29,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   const target = await startTarget({ url: o.url, poolSize: o.poolSize, orderWrites: o.orderWrites, cpuProfileDir });
   // Interrupted: still stop the service and the embedded PostgreSQL it started.
   process.once('SIGINT', () => void target.close().finally(() => process.exit(130)));
-  const [violations, runs] = [[] as string[], [] as RunRecord[]];
-  const selected = WORKLOADS.filter((w) => o.workloads.includes(w.name));
+  const [violations, runs, selected] = [[] as string[], [] as RunRecord[], WORKLOADS.filter((w) => o.workloads.includes(w.name))];
   let dir: string | null = null;
   try {
     const size = { users: o.users, products: o.products };
@@ -61,22 +59,18 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const metered = async (plan: LoadPlan | CeilingPlan) => {
       await quiesce(target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (edge, pid) => {
-        if (edge === 'start') (window = meter.window(() => processTicks(pid))).begin();
-        else window?.finish();
-      });
+      const result = await runInChild(plan, (pid) => (window ??= meter.window(() => processTicks(pid))).mark());
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
 
     const service = async (w: Workload) => {
-      const label = `${w.name} · service (HTTP)`;
       const state = await w.before?.(target, fixture);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
         baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
       });
-      const run: RunRecord = { workload: w.name, runner: 'service', label, ...measured, ...(await w.after?.(state, target)) };
+      const run: RunRecord = { workload: w.name, runner: 'service', label: `${w.name} · service (HTTP)`, ...measured, ...(await w.after?.(state, target)) };
       const ops = w.operations?.(result);
       await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
@@ -84,27 +78,25 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     };
 
     const ceilings = async (w: Workload) => {
-      for (const c of w.ceilings ?? []) {
-        const products = c.products(fixture);
-        const label = `${w.name} · ${c.variant === 'ceiling' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
+      for (const { variant, products } of w.ceilings ?? []) {
         const { result: _, window, ...measured } = await metered({
-          ...shared, kind: 'ceiling', variant: c.variant, productIds: products, userIds: fixture.userIds, databaseUrl: target.databaseUrl,
+          ...shared, kind: 'ceiling', variant, productIds: products(fixture), userIds: fixture.userIds, databaseUrl: target.databaseUrl,
           poolSize: o.poolSize, orderWrites: o.orderWrites, shape: w.shape(o, fixture),
         });
-        const run: RunRecord = { workload: w.name, runner: c.variant, label, ...measured };
+        const label = `${w.name} · ${variant === 'ceiling' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
+        const run: RunRecord = { workload: w.name, runner: variant, label, ...measured };
         await record(run, window, run.summary.orders);
-        if (w.hotProduct) violations.push(...(await checkSoldOut({ run, target }, products[0]!)));
+        if (w.hotProduct) violations.push(...(await checkSoldOut({ run, target }, products(fixture)[0]!)));
       }
       if (!pgRows) return;
       // The database's own limit: pgbench, the textbook transaction, on its own rows.
       const workload = w.name as 'uniform' | 'hot-product';
       const label = `${workload} · pgbench, textbook transaction${workload === 'hot-product' ? ', hot row locked first' : ''}`;
       await quiesce(target.pool);
-      const p = await runPgbench(workload, { ...target, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, meter });
-      const { summary, samples, pgbench: figures, salesPerSecond } = p;
-      const run: RunRecord = { workload, runner: 'pgbench', label, summary, samples, pgbench: figures, salesPerSecond };
-      await record(run, p.window, p.orders);
-      violations.push(...p.problems.map((problem) => `${label}: ${problem}`));
+      const { summary, samples, pgbench: figures, salesPerSecond, window, orders, problems } =
+        await runPgbench(workload, { ...target, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, meter });
+      await record({ workload, runner: 'pgbench', label, summary, samples, pgbench: figures, salesPerSecond }, window, orders);
+      violations.push(...problems.map((problem) => `${label}: ${problem}`));
     };
 
     for (const w of selected) {
@@ -117,16 +109,14 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 
     log('checking invariants…');
     await quiesce(target.pool);
-    // At scale, the seeded history's delivered events never went to this run's receiver, and its
-    // orders older than the outbox retention have no event left.
-    const seededBefore = scaled ? new Date(scaled.scale.seededBefore) : null;
-    const events = await checkEvents(target.pool, target.receiver, seededBefore);
-    violations.push(...events.violations);
+    // At scale, the seeded history's delivered events never went to this run's receiver, and its orders older than the
+    // outbox retention have no event left.
+    const events = await checkEvents(target.pool, target.receiver, scaled ? new Date(scaled.scale.seededBefore) : null);
     const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
-    violations.push(...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
+    violations.push(...events.violations, ...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
 
     const [cpus, keyed] = [os.cpus(), o.workloads.some((w) => w.endsWith('-keyed'))];
-    const report: Report = {
+    const report = {
       startedAt: startedAt.toISOString(), target: target.description, pgbench: { version: pgbench, threads: PGBENCH_THREADS }, statements: target.statements,
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       options: {
@@ -141,8 +131,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const markdown = markdownReport(report, extraTargets) + (scaled ? scaleMarkdown(scaled.scale) : '');
     process.stdout.write(`${markdown}\n`);
     // One directory per day; a later run the same day replaces that day's figures.
-    dir = path.resolve(o.out, startedAt.toISOString().slice(0, 10));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync((dir = path.resolve(o.out, startedAt.toISOString().slice(0, 10))), { recursive: true });
     const json = { ...report, ...(scaled ? { scale: scaled.scale } : {}), runs: runs.map(({ samples: _, ...r }) => r) };
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify(json, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);

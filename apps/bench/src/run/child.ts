@@ -41,13 +41,13 @@ type Attempt = { status: number; code: string; kind: Sample[4] };
 type Items = Array<{ productId: number; quantity: number }>;
 
 /** Runs a plan in a child process; `onEdge` hears its measured window open and close. */
-export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' | 'end', pid: number) => void): Promise<LoadResult> {
+export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number) => void): Promise<LoadResult> {
   const child = fork(fileURLToPath(import.meta.url), {
     execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced',
   });
   return new Promise((resolve, reject) => {
     let result: LoadResult | null = null;
-    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(m.edge, child.pid!) : (result = m.result)));
+    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(child.pid!) : (result = m.result)));
     child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${plan.kind} process exited with ${code}`))));
     child.send(plan);
   });

@@ -9,10 +9,9 @@ import { section, table } from './report.ts';
 import { round } from './stats.ts';
 
 /**
- * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the
- * service; PostgreSQL's postmaster and every process under it (backends that ended in the window
- * count through its cutime once reaped; other servers of the machine are not under it); the load
- * generator. And pg_stat_statements, reset as the window opens and read as it closes.
+ * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the service; PostgreSQL's
+ * postmaster and every process under it (ended backends through its cutime); the load generator. And pg_stat_statements,
+ * reset as the window opens and read as it closes.
  */
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
@@ -58,31 +57,23 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   };
   return {
     postmasterPid,
-    /** One measured window: begin() and finish() sample synchronously, at the instant they are called. */
+    /** One measured window: mark() samples at the instant it is called, the first time as it opens, the second as it closes (later: nothing). */
     window(loadTicks: () => number | null) {
-      let [start, end] = [null, null] as Array<ReturnType<typeof sample> | null>;
-      let chain: Promise<unknown> = Promise.resolve();
-      let stats: StatementStats | null = null;
+      const edges: Array<ReturnType<typeof sample>> = [];
+      let [chain, stats] = [Promise.resolve() as Promise<unknown>, null as StatementStats | null];
       return {
-        begin() {
-          start = sample(loadTicks);
-          if (statements) chain = chain.then(() => resetStatements(pool));
-        },
-        finish() {
-          if (!start || end) return;
-          end = sample(loadTicks);
-          if (statements) chain = chain.then(async () => (stats = await topStatements(pool)));
+        mark() {
+          if (edges.length === 2) return;
+          const opening = edges.push(sample(loadTicks)) === 1;
+          if (statements) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool))));
         },
         async result() {
           await chain;
-          const [a, b] = [start, end];
-          if (!a || !b) return { cpu: null, statements: stats };
-          const delta = (x: number | null, y: number | null) => (x === null || y === null ? null : Math.max(0, (y - x) * MS_PER_TICK));
-          const cpu = {
-            wallMs: b.ms - a.ms, serviceMs: delta(a.service, b.service), postgresMs: delta(a.postgres, b.postgres), loadMs: delta(a.load, b.load),
-            /** PostgreSQL processes (postmaster included) seen at the window's end. */
-            postgresProcesses: b.processes,
-          };
+          const [a, b] = edges;
+          const delta = (k: 'service' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          // postgresProcesses: the postmaster and the processes under it, at the window's end.
+          const cpu = a && b ? { wallMs: b.ms - a.ms, serviceMs: delta('service'), postgresMs: delta('postgres'), loadMs: delta('load'),
+            postgresProcesses: b.processes } : null;
           return { cpu, statements: stats };
         },
       };

@@ -12,10 +12,9 @@ import { round, summarise, type Sample, type Shape } from './stats.ts';
 import { HOT_STOCK, type PgbenchRows } from './target.ts';
 
 /**
- * The database's own limit: pgbench (-M prepared) running the textbook order transaction (its
- * scripts: packages/adapters-postgres/src/bench/pgbench-scripts.ts) on the benchmark's tables, same
- * server, same run, as many clients as the HTTP load has connections, on users and products of its
- * own (PgbenchRows), so the audit checks its orders as the service's.
+ * The database's own limit: pgbench (-M prepared) running the textbook order transaction (the adapter's pgbench-scripts.ts)
+ * on the benchmark's tables, same server, same run, a client per HTTP connection, on users and products of its own
+ * (PgbenchRows), so the audit checks its orders as the service's.
  */
 
 const APP_NAME = 'bench-pgbench';
@@ -45,14 +44,10 @@ export async function runPgbench(
   const { shape, rows: f, pool } = o;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pgbench-'));
   writeFileSync(path.join(dir, `${workload}.sql`), pgbenchScript(workload));
-  const vars = { ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId };
   const length = shape.kind === 'timed'
-    ? ['-T', String(Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2)]
-    : ['-t', String(Math.ceil(shape.attempts / o.clients))];
-  const args = [
-    '-n', '-M', 'prepared', '-c', String(o.clients), '-j', String(PGBENCH_THREADS), ...length, '-f', `${workload}.sql`,
-    ...pgbenchVars(vars), '-l', '--log-prefix', 'tx',
-  ];
+    ? ['-T', `${Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2}`] : ['-t', `${Math.ceil(shape.attempts / o.clients)}`];
+  const args = ['-n', '-M', 'prepared', '-c', `${o.clients}`, '-j', `${PGBENCH_THREADS}`, ...length, '-f', `${workload}.sql`, '-l', '--log-prefix', 'tx',
+    ...pgbenchVars({ ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId })];
   const ordersOfItsUsers = () => ordersOfUsers(pool, f.users.first, f.users.last);
   const ordersBefore = await ordersOfItsUsers();
   const gate = workload === 'hot-product' ? await holdProductRow(pool, f.hotProductId) : null;
@@ -75,17 +70,17 @@ export async function runPgbench(
     throw new Error(`pgbench did not connect its ${o.clients} clients (exit ${exitCode}):\n${stderr.slice(-2000)}`);
   }
   if (shape.kind === 'timed') await sleep(shape.warmupMs);
-  window.begin();
+  window.mark();
   const windowStart = epochNow();
   let windowEnd = Number.POSITIVE_INFINITY;
   if (shape.kind === 'count') await gate!.release(true);
   else {
     await sleep(shape.durationMs);
-    window.finish();
+    window.mark();
     windowEnd = epochNow();
   }
   await exited;
-  window.finish(); // hot: as pgbench exits (timed: closed already)
+  window.mark(); // hot: closes as pgbench exits (timed: closed already)
   clearInterval(poll);
 
   // Per-transaction log, one file per thread: client, number, latency µs, script, epoch s, µs.
@@ -107,15 +102,12 @@ export async function runPgbench(
   }
   rmSync(dir, { recursive: true, force: true });
 
-  const problems: string[] = [];
-  if (exitCode !== 0) problems.push(`pgbench exited with ${exitCode}`);
-  if (failedInLog > 0) problems.push(`${failedInLog} transactions failed`);
-  for (const l of stderr.split('\n')) if (/aborted|error/i.test(l) && problems.length < 8) problems.push(l.trim());
+  const problems = [exitCode !== 0 ? `pgbench exited with ${exitCode}` : '', failedInLog > 0 ? `${failedInLog} transactions failed` : '',
+    ...stderr.split('\n').filter((l) => /aborted|error/i.test(l)).slice(0, 6).map((l) => l.trim())].filter(Boolean);
   const windowMs = shape.kind === 'timed' ? shape.durationMs : lastEnd - windowStart;
   const transactions = samples.length;
   const pgbench = {
-    tps: round(transactions / (windowMs / 1000)), transactions,
-    command: `pgbench ${args.join(' ')}`,
+    tps: round(transactions / (windowMs / 1000)), transactions, command: `pgbench ${args.join(' ')}`,
     summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)),
   };
   // Every transaction pgbench processed left exactly one order of its users (hot: one per unit sold).

@@ -132,7 +132,7 @@ function cpuSection({ runs }: Report): string[] {
   return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
     "utime + stime (/proc) in each run's window ÷ its successful orders (hot: units sold; refund: orders + refunds + cancels, \"ops\"; none: " +
-      'requests): apps/api, the postmaster and all under it, the load process (or pgbench). Measured as docs/performance.md says.',
+      'requests): apps/api, the postmaster and all under it, the load process (or pgbench); how: docs/performance.md.',
     table(runs.filter((r) => r.cost), [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
