@@ -6,8 +6,7 @@ import { msOf, narrowBench, timings } from './narrow.ts';
 import { table } from './run/report.ts';
 
 /**
- * Loads a million order items spread over 30 days and measures GET /products/top's query (the
- * rollup-backed one the service runs) against the plain index-backed aggregate it replaces.
+ * Loads a million order items over 30 days and times GET /products/top's query (the rollup-backed one served) against the plain aggregate it replaced.
  * Usage: pnpm bench:top [items=1000000]
  */
 const [ITEMS, PRODUCTS, ITEMS_PER_ORDER, RUNS] = [Number(process.argv[2] ?? 1_000_000), 1_000, 3, 30];

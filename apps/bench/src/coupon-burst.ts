@@ -8,9 +8,8 @@ import { narrowBench, timings } from './narrow.ts';
 import { table } from './run/report.ts';
 
 /**
- * A coupon burst straight on the database, two ways, same run, same pool of connections: "lock first" (BEGIN; SELECT … FOR
- * UPDATE the coupon; check; count; insert; COMMIT: every request, winner or loser, queues on the coupon row) and "served"
- * (the service's issueCoupon: unlocked read first, one short counting statement).
+ * A coupon burst straight on the database, two ways, same pool: "lock first" (SELECT … FOR UPDATE the coupon, check, count, insert: every request,
+ * winner or loser, queues on the coupon row) and "served" (the service's issueCoupon: unlocked read first, one short counting statement).
  * Usage: pnpm bench:coupon [requests=2000] [quantity=100] [connections=64]
  */
 const [REQUESTS, QUANTITY, CONNECTIONS] = [Number(process.argv[2] ?? 2_000), Number(process.argv[3] ?? 100), Number(process.argv[4] ?? 64)];

@@ -109,8 +109,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 
     log('checking invariants…');
     await quiesce(target.pool);
-    // At scale, the seeded history's delivered events never went to this run's receiver, and its orders older than the
-    // outbox retention have no event left.
+    // At scale, the seeded history's events never reached this run's receiver, and orders older than the outbox retention have none left.
     const events = await checkEvents(target.pool, target.receiver, scaled ? new Date(scaled.scale.seededBefore) : null);
     const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
     violations.push(...events.violations, ...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));

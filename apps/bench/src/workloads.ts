@@ -14,10 +14,9 @@ export type Options = {
 export type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
 /**
- * One workload: what the load process sends, how long, the product it sells out, what it checks
- * and how it is reported. Ceiling runs (the same load from one Node process, and pgbench) are
- * declared on the workloads measured against the database's own limit; they run after the workload
- * and its keyed twin, so that the pair meets the same server.
+ * One workload: what the load process sends, how long, the product it sells out, what it checks and how it is reported. Ceiling runs (the same load
+ * from one Node process, and pgbench) are declared on the workloads measured against the database's own limit; they run after the workload and its
+ * keyed twin, so that the pair meets the same server.
  */
 export interface Workload {
   readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
@@ -81,8 +80,7 @@ export const WORKLOADS: readonly Workload[] = [
   },
   { name: 'mixed', requests: 'mixed', shape: timed },
   {
-    // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts then cancelled by its owner: every order and
-    // step measured (the loop ends with the last cancel).
+    // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts, then cancelled by its owner; the loop ends with the last cancel.
     name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),
     operations: (r) => refundWindow(r.samples, r.windowMs).operations, before: refundBefore, check: checkRefund,
     target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
@@ -92,8 +90,7 @@ export const WORKLOADS: readonly Workload[] = [
       `p99 ${fmt(w.orders.latencyMs.p99)} ms per order, ${fmt(w.refunds.latencyMs.p99)} per refund, ${fmt(w.cancels.latencyMs.p99)} per cancel`,
   },
   {
-    // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS):
-    // the relay falls behind, the orders must not.
+    // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS): the relay falls behind, the orders must not.
     name: 'slow-platform', requests: 'uniform', shape: timed,
     before: (t) => {
       if (!t.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');

@@ -13,9 +13,8 @@ import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, uniformItems, t
 import type { Fixture } from './target.ts';
 
 /**
- * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the
- * order code without HTTP from one Node process (`ceiling`). The orchestrator forks this file with one plan, hears the
- * measured window's edges (it samples CPU there) and gets the samples back.
+ * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the order code from one Node
+ * process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
  */
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
@@ -54,9 +53,8 @@ export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number) =
 }
 
 /**
- * `connections` workers each send the next request as soon as the previous one is answered, as a pool of keep-alive clients
- * does. A timed shape measures the window after the warm-up; a counted one every attempt, until `attempt` has nothing more to
- * send (null; 'wait': nothing yet).
+ * `connections` workers each send the next request as soon as the previous one is answered, as a pool of keep-alive clients does. A timed shape
+ * measures the window after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet).
  */
 async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
   const samples: Sample[] = [];
@@ -121,8 +119,8 @@ async function load(plan: LoadPlan) {
     }
   };
 
-  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not
-  // samples and draw from their own random stream, so the orders themselves are the unkeyed twin's, request for request.
+  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not samples and draw from their
+  // own random stream, so the orders themselves are the unkeyed twin's, request for request.
   const [replayRand, inFlight, replayMs] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[]];
   const replays = {
     sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
@@ -144,10 +142,9 @@ async function load(plan: LoadPlan) {
     if (replays.examples.length < 5) replays.examples.push(`${why}: key ${key}, replay ${JSON.stringify(again.replayed)} ${again.text} / first ${first}`);
   };
 
-  // refund: a quarter of its orders are its coupon's holders', each using its copy unless an open order holds it. Each order
-  // answered 201 is given back by its owner in 1–2 refunds of random units, then cancelled, each step the next request of a
-  // free connection once the one before was answered; a step refused 429 is queued again 50 ms later. The loop ends as the
-  // last order is cancelled, so the whole run is its window.
+  // refund: a quarter of its orders are its coupon's holders', each using its copy unless an open order holds it. Each order answered 201 is given
+  // back by its owner in 1–2 refunds of random units, then cancelled, each step the next request of a free connection once the one before was
+  // answered; a step refused 429 is queued again 50 ms later. The loop ends as the last order is cancelled, so the whole run is its window.
   type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
   const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
   let [ordered, open] = [0, 0];

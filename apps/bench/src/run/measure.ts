@@ -9,9 +9,8 @@ import { section, table } from './report.ts';
 import { round } from './stats.ts';
 
 /**
- * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the service; PostgreSQL's
- * postmaster and every process under it (ended backends through its cutime); the load generator. And pg_stat_statements,
- * reset as the window opens and read as it closes.
+ * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the service; PostgreSQL's postmaster and every
+ * process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as the window opens and read as it closes.
  */
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
@@ -100,8 +99,8 @@ export function observeLockWaits(pool: pg.Pool) {
 
 export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
 /**
- * Every recorded event reached the platform once; nothing arrived that was not recorded. Events
- * delivered before `seededBefore` are a --scale seed's history, older than this run's receiver.
+ * Every recorded event reached the platform once; nothing arrived that was not recorded. Events delivered before `seededBefore` are a --scale seed's
+ * history, older than this run's receiver.
  */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
   const rows = await recordedEvents(pool, seededBefore);

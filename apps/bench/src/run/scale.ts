@@ -5,10 +5,9 @@ import { seededRandom } from './stats.ts';
 import { seedFixture, type Target } from './target.ts';
 
 /**
- * `pnpm bench --scale`: a year of a running service's data seeded straight into the database
- * (packages/adapters-postgres/src/bench/history-seed.ts), so that the order path is measured
- * against big tables. The load draws as many users and products as the default run's at random
- * from the whole tables; its hot products and coupons are the default run's fixtures.
+ * `pnpm bench --scale`: a year of a running service's data seeded straight into the database (packages/adapters-postgres/src/bench/history-seed.ts),
+ * so that the order path is measured against big tables. The load draws as many users and products as the default run's at random from the whole
+ * tables; its hot products and coupons are the default run's fixtures.
  */
 export type ScaleInfo = Awaited<ReturnType<typeof seedAtScale>>['scale'];
 

@@ -15,9 +15,8 @@ export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
 /**
- * The service under test. With --url, the user's running service (DATABASE_URL names its database,
- * AUTH_SECRET its secret). Otherwise apps/api started here on a fresh database, delivering its
- * events to a local receiver, so event delivery is part of what is measured.
+ * The service under test. With --url, the user's running service (DATABASE_URL names its database, AUTH_SECRET its secret). Otherwise apps/api
+ * started here on a fresh database, delivering its events to a local receiver, so event delivery is part of what is measured.
  */
 export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null }) {
   if (o.url) {
@@ -35,8 +34,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   const api = await startApiProcess(database.url, {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
-    // All load comes from one address: the per-address limit would measure itself. The per-user
-    // limit stays at the production default.
+    // All load comes from one address: the per-address limit would measure itself. The per-user limit stays at the production default.
     RATE_LIMIT_IP_PER_SEC: '0', RATE_LIMIT_USER_PER_SEC: '20',
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
   });
@@ -57,9 +55,8 @@ export const HOT_STOCK = 5_000;
 export const BURST_COUPONS = 100;
 
 /**
- * Users charged 10,000,000 won each (with their CHARGE entries) and products priced 1,000 to 49,000
- * won from a seeded generator, the same for the service's products and pgbench's, written straight
- * into the database (the adapter's fixture rows); their stock joins `initialStock`.
+ * Users charged 10,000,000 won each (with their CHARGE entries) and products priced 1,000 to 49,000 won from a seeded generator, the same for the
+ * service's products and pgbench's, written straight into the database (the adapter's fixture rows); their stock joins `initialStock`.
  */
 function rows(pool: pg.Pool, initialStock: Map<number, number>) {
   const rand = seededRandom(7);
@@ -77,10 +74,9 @@ function rows(pool: pg.Pool, initialStock: Map<number, number>) {
 export type Fixture = Awaited<ReturnType<typeof seedFixture>>['fixture'];
 
 /**
- * The run's data: users and products (unless `drawn` from a seed at scale), one HOT_STOCK product
- * per hot run so that each sells out a product of its own, coupon-burst's coupon (BURST_COUPONS
- * copies), and two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose
- * copies come back with every cancel, while mixed's orders keep theirs).
+ * The run's data: users and products (unless `drawn` from a seed at scale), one HOT_STOCK product per hot run so that each sells out a product of its
+ * own, coupon-burst's coupon (BURST_COUPONS copies), and two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose copies come
+ * back with every cancel, while mixed's orders keep theirs).
  */
 export async function seedFixture(
   pool: pg.Pool, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
@@ -103,9 +99,8 @@ export async function seedFixture(
 export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
 
 /**
- * pgbench's users and products, as many as the service's and seeded as they are, plus its own hot
- * product, created after everything else so that each set's ids are consecutive (it draws them with
- * random(first, last)). Their stock joins `initialStock`, so the audit checks pgbench's orders too.
+ * pgbench's users and products, as many as the service's and seeded as they are, plus its own hot product, created after everything else so that each
+ * set's ids are consecutive (it draws them with random(first, last)). Their stock joins `initialStock`, so the audit checks pgbench's orders too.
  */
 export async function seedPgbenchRows(pool: pg.Pool, size: { users: number; products: number }, initialStock: Map<number, number>) {
   const add = rows(pool, initialStock);
