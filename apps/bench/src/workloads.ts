@@ -20,19 +20,15 @@ export type Checked = { readonly run: RunRecord; readonly result: LoadResult; re
  */
 export interface Workload {
   readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
-  /** The hot product its service run sells out (HOT_STOCK each, one per run). */
+  /** The hot product its service run sells out (HOT_STOCK each); the ceiling runs after it: the Node runners with their products, then pgbench. */
   readonly hotProduct?: (f: Fixture) => number;
-  /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
   readonly ceilings?: ReadonlyArray<{ variant: 'ceiling' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
-  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
+  /** Set up before its run (what it returns goes to `after` and `check`); figures of its own as its load ends, before the run is recorded. */
   readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
-  /** Right after its load ends, before the run is recorded: figures of its own for the run. */
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
-  /** What its CPU is divided by instead of its orders: operations (orders, refunds and cancels that succeeded). */
+  /** What its CPU is divided by instead of its orders; its own invariants (violations; may add figures to the run); its line in the Targets. */
   readonly operations?: (result: LoadResult) => number;
-  /** Its own invariants, checked after its run: violations. May add figures to the run. */
   readonly check?: (c: Checked) => Promise<string[]> | string[];
-  /** Its line in the report's Targets, given every run of the benchmark. */
   readonly target?: (run: RunRecord, runs: readonly RunRecord[]) => string;
 }
 

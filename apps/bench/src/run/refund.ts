@@ -74,18 +74,18 @@ export async function checkRefund({ run: record, result: { refund: load, samples
     receiver.arrivals = null;
     const byOrder = new Map<string, typeof recorded>();
     for (const e of recorded) byOrder.set(e.order_id, [...(byOrder.get(e.order_id) ?? []), e]);
-    const [wrong, unaccepted, early] = [[] as string[], [] as string[], [] as string[]];
+    const bad: string[] = [];
     for (const id of load.placed) {
-      const mine = byOrder.get(id) ?? [];
-      const types = ['order.paid', ...(load.refundIds[id] ?? []).map(() => 'order.refunded'), 'order.cancelled'];
-      if (!isDeepStrictEqual(mine.map((e) => e.type), types)) wrong.push(`${id} (${mine.map((e) => e.type).join(', ')})`);
-      if (mine.some((e) => !accepted.has(e.event_id))) unaccepted.push(id);
-      else if (mine.some((e, k) => k > 0 && !(accepted.get(mine[k - 1]!.event_id)! < arrived.get(e.event_id)!))) early.push(id);
+      const [mine, types] = [byOrder.get(id) ?? [], ['order.paid', ...(load.refundIds[id] ?? []).map(() => 'order.refunded'), 'order.cancelled']];
+      const why = !isDeepStrictEqual(mine.map((e) => e.type), types) ? `recorded: ${mine.map((e) => e.type).join(', ')}`
+        : mine.some((e) => !accepted.has(e.event_id)) ? 'an event never accepted'
+        : mine.some((e, k) => k > 0 && !(accepted.get(mine[k - 1]!.event_id)! < arrived.get(e.event_id)!)) ? 'one sent before the one before was accepted'
+        : null;
+      if (why) bad.push(`${id} (${why})`);
     }
-    v(wrong.length, `${wrong.length} orders' events were not recorded as order.paid, one order.refunded per refund, order.cancelled: ${some(wrong)}`);
-    v(unaccepted.length, `${unaccepted.length} orders had an event never accepted: ${some(unaccepted)}`);
-    v(early.length, `${early.length} orders had an event sent before the one recorded before it was accepted: ${some(early)}`);
-    events = { recorded: recorded.length, inOrder: load.placed.length - wrong.length - unaccepted.length - early.length };
+    v(bad.length, `${bad.length} orders' events not order.paid, an order.refunded per refund, order.cancelled, each sent once the one before was ` +
+      `accepted: ${some(bad)}`);
+    events = { recorded: recorded.length, inOrder: load.placed.length - bad.length };
   }
   record.refund = { window, run: { placed: load.placed.length, couponOrders: load.couponOrders, requeued: load.requeued }, database: unchanged, events };
   return violations;
