@@ -21,10 +21,8 @@ type Common = { readonly connections: number; readonly shape: Shape; readonly se
 export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
-  /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again; hot: the product every order buys. */
-  readonly keyed: boolean; readonly replayShare: number; readonly productId: number;
-  /** refund: the orders it places (its shape counts no attempts: it ends when the last one is cancelled). */
-  readonly refundOrders: number;
+  /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
+  readonly keyed: boolean; readonly replayShare: number; readonly productId: number; readonly refundOrders: number;
 };
 /** ceiling: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {

@@ -10,10 +10,8 @@ export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
 export type Runner = 'service' | 'pgbench' | 'ceiling' | 'plain-row-lock';
-const RUNNER_NAMES: Record<Runner, string> = {
-  service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
-  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process',
-};
+const RUNNER_NAMES: Record<Runner, string> = { service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
+  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process' };
 
 export interface RunRecord {
   readonly workload: WorkloadName; readonly runner: Runner; readonly label: string; readonly summary: Summary; readonly samples: Sample[];

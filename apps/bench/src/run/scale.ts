@@ -29,23 +29,18 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
   const group = Array.from({ length: 32 }, (_, i) => ({ userId: buyers[i % buyers.length]!, productId: 1 + Math.floor(rand() * P) }));
   const plans = await orderPathPlans(target.databaseUrl, userIds[0]!, middle, group);
   const seqScansOf = (orderPath: boolean) => plans.filter((p) => p.orderPath === orderPath).flatMap((p) => p.seqScans.map((t) => `${t} (${p.what})`));
-  const { steps, schemaUnchanged, history, seededBefore } = seed;
-  const scale = {
-    factor, seeded: seed.seeded,
-    /** Exact row counts and sizes after seeding (the run's own fixtures included). */
-    ...(await historyTableSizes(target.pool)), seedingSeconds, steps, history, seededBefore,
-    load: { users: userIds.length, products: productIds.length, couponHolders }, schemaUnchanged, plans,
-    /** `table (statement)` for every Seq Scan on a big table in the order path's plans, then the background jobs' (relay, rollup). */
-    seqScansOnBigTables: seqScansOf(true), seqScansOffOrderPath: seqScansOf(false),
-  };
+  const { initialStock: _, ...seeding } = seed;
+  // Exact row counts and sizes (the run's fixtures included); every Seq Scan on a big table, `table (statement)`, in the order path's plans and
+  // in the background jobs' (relay, rollup).
+  const scale = { factor, ...seeding, ...(await historyTableSizes(target.pool)), seedingSeconds, plans, seqScansOnBigTables: seqScansOf(true),
+    seqScansOffOrderPath: seqScansOf(false), load: { users: userIds.length, products: productIds.length, couponHolders } };
   return { ...seeded, scale };
 }
 
 /** The scale section of bench.md. */
 export function scaleMarkdown(s: ScaleInfo): string {
-  const n = (x: number) => x.toLocaleString('en-US');
+  const [n, h, seqScans] = [(x: number) => x.toLocaleString('en-US'), s.history, (p: OrderPathPlan) => p.seqScans.join(', ')];
   const mib = (b: number) => `${n(Math.round(b / 2 ** 20))} MiB`;
-  const [h, seqScans] = [s.history, (p: OrderPathPlan) => (p.seqScans.length ? ` — **Seq Scan on ${p.seqScans.join(', ')}**` : '')];
   return `${[
     '',
     ...section(
@@ -67,6 +62,7 @@ export function scaleMarkdown(s: ScaleInfo): string {
     s.seqScansOffOrderPath.length === 0
       ? 'Background jobs beside it (relay, best-seller rollup): no Seq Scan on those tables either.'
       : `**Background jobs beside it, Seq Scan on a big table:** ${s.seqScansOffOrderPath.join('; ')}.`, '',
-    ...s.plans.flatMap((p) => [`<details><summary>${p.what.replace(/</g, '&lt;')}${seqScans(p)}</summary>`, '', '```', p.plan, '```', '</details>', '']),
+    ...s.plans.flatMap((p) => [`<details><summary>${p.what.replace(/</g, '&lt;')}${seqScans(p) && ` — **Seq Scan on ${seqScans(p)}**`}</summary>`,
+      '', '```', p.plan, '```', '</details>', '']),
   ].join('\n')}\n`;
 }

@@ -6,10 +6,8 @@ import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
 
 /** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL. */
-export async function benchDatabase() {
-  const admin = process.env.DATABASE_URL || null;
-  return { ...(await scratchDatabase(admin)), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' };
-}
+export const benchDatabase = async (admin = process.env.DATABASE_URL || null) =>
+  ({ ...(await scratchDatabase(admin)), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' });
 export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
@@ -28,9 +26,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
       servicePid: null as number | null, statements: await readsStatements(pool, false), close: () => pool.end(),
     };
   }
-  const database = await benchDatabase();
-  const receiver = await new Receiver().start();
-  const authSecret = randomBytes(32).toString('base64url');
+  const [database, receiver, authSecret] = [await benchDatabase(), await new Receiver().start(), randomBytes(32).toString('base64url')];
   const api = await startApiProcess(database.url, {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
@@ -40,8 +36,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   });
   return {
     baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
-    /** For the audit and the run's own observations, never for load. */
-    pool: database.db.pool,
+    pool: database.db.pool, // for the audit and the run's own observations, never for load
     description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
     async close() {
       await api.stop();
