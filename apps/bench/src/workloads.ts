@@ -14,9 +14,8 @@ export type Options = {
 export type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
 /**
- * One workload: what the load process sends, how long, the product it sells out, what it checks and how it is reported. Ceiling runs (the same load
- * from one Node process, and pgbench) are declared on the workloads measured against the database's own limit; they run after the workload and its
- * keyed twin, so that the pair meets the same server.
+ * One workload: what the load process sends, how long, what it checks and reports. Its ceiling runs (from one Node process, and pgbench) run after
+ * it and its keyed twin, so that the pair meets the same server.
  */
 export interface Workload {
   readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;

@@ -12,10 +12,8 @@ import { isDomainError } from '@shop/domain';
 import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
-/**
- * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the order code from one Node
- * process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
- */
+// The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the order code from one Node
+// process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
 export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
@@ -50,10 +48,8 @@ export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number) =
   });
 }
 
-/**
- * `connections` workers each send the next request as soon as the previous one is answered, as a pool of keep-alive clients does. A timed shape
- * measures the window after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet).
- */
+// `connections` workers each send the next request once the previous one is answered, as keep-alive clients do. A timed shape measures the window
+// after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet).
 async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
   const samples: Sample[] = [];
   let [failures, started] = [0, 0];
@@ -95,18 +91,14 @@ const parse = (text: string): any => {
 
 /** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
 async function load(plan: LoadPlan) {
-  const { fixture: f } = plan;
-  const secret = new TextEncoder().encode(plan.authSecret);
+  const [f, secret, rand] = [plan.fixture, new TextEncoder().encode(plan.authSecret), seededRandom(plan.seed)];
   const tokens = new Map(await Promise.all(f.userIds.map(async (id) => [id, `Bearer ${await signToken(secret, { userId: id })}`] as const)));
-  const rand = seededRandom(plan.seed);
   const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
   /** One request (its body a string as given, or JSON): its answer, status 0 if dropped. */
   const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown, key?: string) => {
     const json = typeof body === 'string' || body === undefined ? body : JSON.stringify(body);
-    const headers: Record<string, string> = {
-      ...(userId !== null && { authorization: tokens.get(userId)! }), ...(json !== undefined && { 'content-type': 'application/json' }),
-      ...(key && { 'idempotency-key': key }),
-    };
+    const headers: Record<string, string> = { ...(userId !== null && { authorization: tokens.get(userId)! }),
+      ...(json !== undefined && { 'content-type': 'application/json' }), ...(key && { 'idempotency-key': key }) };
     try {
       const res = await pool.request({ method, path, headers, body: json });
       const text = await res.body.text();
@@ -120,11 +112,9 @@ async function load(plan: LoadPlan) {
   // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not samples and draw from their
   // own random stream, so the orders themselves are the unkeyed twin's, request for request.
   const [replayRand, inFlight, replayMs] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[]];
-  const replays = {
-    sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
-    /** First answers (a fresh key) marked `idempotent-replayed`: a key collision or a bug. */
-    firstAnswersMarkedReplayed: 0,
-  };
+  // firstAnswersMarkedReplayed: first answers (a fresh key) marked `idempotent-replayed`, a key collision or a bug.
+  const replays = { sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
+    firstAnswersMarkedReplayed: 0 };
   const replay = async (userId: number, body: string, key: string, first: string) => {
     await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
     const [t0, again] = [performance.now(), await exchange('POST', '/orders', userId, body, key)];

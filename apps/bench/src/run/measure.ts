@@ -8,10 +8,8 @@ import type { Receiver } from '../../../../test/support/receiver.ts';
 import { section, table } from './report.ts';
 import { round } from './stats.ts';
 
-/**
- * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the service; PostgreSQL's postmaster and every
- * process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as the window opens and read as it closes.
- */
+// What a measured window cost each process, utime + stime from /proc/<pid>/stat at its edges: the service; PostgreSQL's postmaster and every
+// process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,14 +81,13 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
 export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
 /** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
 export function observeLockWaits(pool: pg.Pool) {
-  const seen: number[] = [];
-  let running = true;
+  const [seen, state] = [[] as number[], { running: true }];
   const loop = (async () => {
-    for (; running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
+    for (; state.running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
   })();
   return {
     async stop() {
-      running = false;
+      state.running = false;
       await loop;
       return { samples: seen.length, max: Math.max(0, ...seen), mean: seen.length ? round(seen.reduce((a, b) => a + b, 0) / seen.length) : 0 };
     },
@@ -98,10 +95,7 @@ export function observeLockWaits(pool: pg.Pool) {
 }
 
 export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
-/**
- * Every recorded event reached the platform once; nothing arrived that was not recorded. Events delivered before `seededBefore` are a --scale seed's
- * history, older than this run's receiver.
- */
+/** Every recorded event reached the platform once, nothing arrived unrecorded; but for a --scale seed's, delivered before `seededBefore`. */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
   const rows = await recordedEvents(pool, seededBefore);
   const undelivered = rows.filter((r) => !r.delivered).length;

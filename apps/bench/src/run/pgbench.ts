@@ -11,10 +11,7 @@ import { processTicks, type Meter } from './measure.ts';
 import { round, summarise, type Sample, type Shape } from './stats.ts';
 import { HOT_STOCK, type PgbenchRows } from './target.ts';
 
-/**
- * The database's own limit: pgbench (-M prepared) running the textbook order transaction (the adapter's pgbench-scripts.ts), same server, same run, a
- * client per HTTP connection, on users and products of its own (PgbenchRows), so the audit checks its orders as the service's.
- */
+/** The database's own limit: pgbench (-M prepared), the adapter's textbook order transaction on rows of its own, audited as the service's. */
 
 const APP_NAME = 'bench-pgbench';
 export const PGBENCH_THREADS = 2;
@@ -29,10 +26,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
- * uniform: pgbench runs for warm-up + window + 2 s; once all its clients are connected, the window opens after the warm-up and closes `durationMs`
- * later; the transactions counted are those its per-transaction log shows starting and ending inside. hot-product: each client runs its share of the
- * attempts while a gate transaction holds the hot row until every client waits on it, so the window opens as the gate is released and closes when
- * pgbench exits. Returns the run's figures and what its checks found wrong.
+ * uniform: pgbench runs for warm-up + window + 2 s; the window opens a warm-up after all its clients connected; counted: the transactions its log
+ * shows inside. hot-product: each client runs its share while a gate holds the hot row until every client waits on it; the window opens as the gate
+ * is released and closes as pgbench exits. Returns the run's figures and what its checks found wrong.
  */
 export async function runPgbench(
   workload: PgbenchWorkload,

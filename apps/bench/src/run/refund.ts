@@ -38,10 +38,9 @@ const firstAt = (list: readonly ReceivedEvent[], at = new Map<string, number>())
 };
 
 /**
- * refund's own invariants, once every event is delivered: no step refused but by the rate limit, answered 5xx or dropped, every 2xx body as it should
- * be; every order placed CANCELLED with refunded = paid, its refunds in the database those answered 201, and exactly as many more CANCELLED orders;
- * every balance, stock and coupon copy as before; at the receiver each order's events order.paid, order.refunded…, order.cancelled as recorded, each
- * first accepted before the next arrived at all. (Stock + units sold = initial stock is the audit's, at the end of the run.)
+ * refund's own invariants, once every event is delivered: no step refused but by the rate limit, every 2xx body as asked; every order CANCELLED with
+ * refunded = paid, its refunds those answered 201, as many more CANCELLED orders; every balance, stock and coupon copy as before; at the receiver each
+ * order's events order.paid, order.refunded…, order.cancelled as recorded, each first accepted before the next arrived at all.
  */
 export async function checkRefund({ run: record, result: { refund: load, samples, windowMs }, target: { pool, receiver }, fixture: f, state }: Checked) {
   if (!load) return ['refund: the load process reported no orders, refunds or cancels'];

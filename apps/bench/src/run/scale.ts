@@ -4,11 +4,7 @@ import { section, table } from './report.ts';
 import { seededRandom } from './stats.ts';
 import { seedFixture, type Target } from './target.ts';
 
-/**
- * `pnpm bench --scale`: a year of a running service's data seeded straight into the database (packages/adapters-postgres/src/bench/history-seed.ts),
- * so that the order path is measured against big tables. The load draws as many users and products as the default run's at random from the whole
- * tables; its hot products and coupons are the default run's fixtures.
- */
+/** `pnpm bench --scale`: a year of data seeded into the database (the adapter's history-seed.ts), the load's users and products drawn from it. */
 export type ScaleInfo = Awaited<ReturnType<typeof seedAtScale>>['scale'];
 
 /** Seeds the target's database at `factor` (1 = full size; 0.01 for a quick check), then the run's own fixtures. */

@@ -12,10 +12,7 @@ export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
-/**
- * The service under test. With --url, the user's running service (DATABASE_URL names its database, AUTH_SECRET its secret). Otherwise apps/api
- * started here on a fresh database, delivering its events to a local receiver, so event delivery is part of what is measured.
- */
+/** The service: with --url a running one (DATABASE_URL its database, AUTH_SECRET its secret), else apps/api on a fresh database, events to a receiver. */
 export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null }) {
   if (o.url) {
     const { DATABASE_URL: databaseUrl, AUTH_SECRET: authSecret } = process.env;
@@ -49,10 +46,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
 export const HOT_STOCK = 5_000;
 export const BURST_COUPONS = 100;
 
-/**
- * Users charged 10,000,000 won each (with their CHARGE entries) and products priced 1,000 to 49,000 won from a seeded generator, the same for the
- * service's products and pgbench's, written straight into the database (the adapter's fixture rows); their stock joins `initialStock`.
- */
+/** Users charged 10,000,000 won (a CHARGE entry each), products priced 1,000–49,000 won by a seeded generator; their stock joins `initialStock`. */
 function rows(pool: pg.Pool, initialStock: Map<number, number>) {
   const rand = seededRandom(7);
   const products = async (names: string[], stock = 1_000_000, price?: number) => {
@@ -69,9 +63,8 @@ function rows(pool: pg.Pool, initialStock: Map<number, number>) {
 export type Fixture = Awaited<ReturnType<typeof seedFixture>>['fixture'];
 
 /**
- * The run's data: users and products (unless `drawn` from a seed at scale), one HOT_STOCK product per hot run so that each sells out a product of its
- * own, coupon-burst's coupon (BURST_COUPONS copies), and two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose copies come
- * back with every cancel, while mixed's orders keep theirs).
+ * The run's data: users and products (unless `drawn` at scale), a HOT_STOCK product per hot run, coupon-burst's coupon (BURST_COUPONS copies), and
+ * two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose copies come back with every cancel; mixed's orders keep theirs).
  */
 export async function seedFixture(
   pool: pg.Pool, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
@@ -93,10 +86,7 @@ export async function seedFixture(
 
 export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
 
-/**
- * pgbench's users and products, as many as the service's and seeded as they are, plus its own hot product, created after everything else so that each
- * set's ids are consecutive (it draws them with random(first, last)). Their stock joins `initialStock`, so the audit checks pgbench's orders too.
- */
+/** pgbench's users, products and hot product, as the service's, each set's ids consecutive (it draws them with random(first, last)). */
 export async function seedPgbenchRows(pool: pg.Pool, size: { users: number; products: number }, initialStock: Map<number, number>) {
   const add = rows(pool, initialStock);
   const range = (ids: number[], what: string) => {
