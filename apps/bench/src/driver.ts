@@ -39,8 +39,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const pgbench = pgbenchVersion();
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
     const pgRows = pgbench && selected.some((w) => w.ceilings)
-      ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock)
-      : null;
+      ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock) : null;
     const meter = await createMeter(target.pool, target.servicePid, target.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
     if (!target.statements) log('pg_stat_statements is not loaded on this server: no statement figures');

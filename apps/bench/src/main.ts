@@ -6,7 +6,7 @@ import { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 
 /** Every option: its default (a number's as a string; '' none; false a flag), what it sets (\n wraps it in --help), its argument's name. */
 const OPTIONS = {
-  workloads: [WORKLOAD_NAMES.join(','), 'the workloads to run (below; default all)', 'W,…'],
+  workloads: [WORKLOAD_NAMES.join(','), 'the workloads to run (below)', 'W,…'],
   connections: ['64', "HTTP keep-alive connections = the ceilings' concurrent callers and pgbench's clients"],
   pool: ['16', "the service's DATABASE_POOL_SIZE = the ceiling's pg pool"],
   'order-writes': ['2', "the service's ORDER_WRITES_IN_FLIGHT = the ceiling's"],
@@ -34,15 +34,15 @@ const usage = (name: string, [value, what, arg = '']: readonly [string | false, 
 const HELP = `pnpm bench [options]
 ${Object.entries(OPTIONS).map(([name, o]) => usage(name, o)).join('\n')}
 
-Workloads: ${WORKLOAD_NAMES.join(', ')}.
-*-keyed: its twin's load, every order with its own Idempotency-Key, and about --replay-share of the 201s sent again with
-the same key and body (must replay the first answer; not counted as orders).
-slow-platform: uniform while every event delivery takes 1 s to be answered. refund: orders (a fifth or more with a coupon),
-each refunded by its owner in 1–2 random parts after its 201, then cancelled; balances, stock, coupons and events checked.
+Workloads (default all): ${WORKLOAD_NAMES.join(', ')}.
+*-keyed: its twin's load, every order with its own Idempotency-Key, about --replay-share of the 201s sent again with the
+same key and body (must replay the first answer; not counted as orders). slow-platform: uniform while every event delivery
+takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
+after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
 
-uniform and hot-product are measured against pgbench (-M prepared, -j 2) running the textbook order transaction on the same
-server in the same run, on rows of its own; without pgbench on PATH, against the Node runners (the report says so). Every run
-records the CPU per order of the service, PostgreSQL and the load generator, and pg_stat_statements' top statements.`;
+uniform and hot-product are set against pgbench (-M prepared, -j 2), the textbook order transaction on rows of its own, same
+server, same run (without pgbench on PATH, the Node runners). Every run records the CPU per order of each process and
+pg_stat_statements' top statements.`;
 
 const { values: opt } = parseArgs({
   options: Object.fromEntries(Object.entries(OPTIONS).map(([name, [value]]) =>

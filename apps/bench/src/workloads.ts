@@ -78,11 +78,9 @@ export const WORKLOADS: readonly Workload[] = [
     // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts, then cancelled by its owner; the loop ends with the last cancel.
     name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),
     operations: (r) => refundWindow(r.samples, r.windowMs).operations, before: refundBefore, check: checkRefund,
-    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
-      `refund (orders given back in 1–2 parts, then cancelled): ${fmt(w.orders.perSecond)} orders/s + ${fmt(w.refunds.perSecond)} refunds/s + ` +
-      `${fmt(w.cancels.perSecond)} cancels/s = ${fmt(w.operationsPerSecond)} operations/s` +
-      `${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
-      `p99 ${fmt(w.orders.latencyMs.p99)} ms per order, ${fmt(w.refunds.latencyMs.p99)} per refund, ${fmt(w.cancels.latencyMs.p99)} per cancel`,
+    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) => 'refund (orders given back in 1–2 parts, then cancelled): ' +
+      (['orders', 'refunds', 'cancels'] as const).map((k) => `${fmt(w[k].perSecond)} ${k}/s (p99 ${fmt(w[k].latencyMs.p99)} ms)`).join(' + ') +
+      ` = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}`,
   },
   {
     // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS): the relay falls behind, the orders must not.

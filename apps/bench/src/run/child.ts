@@ -185,7 +185,6 @@ async function load(plan: LoadPlan) {
     }
     return { status: r.status, code: r.code, kind: items ? REFUND : CANCEL };
   };
-
   const order = async (userId: number, items: Items, couponId?: number) => {
     const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
     const key = plan.keyed ? randomUUID() : undefined;
@@ -199,7 +198,6 @@ async function load(plan: LoadPlan) {
     }
     return { ...first, kind: ORDER };
   };
-
   const holders = [...f.couponHolders];
   const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
     uniform: () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds)),
@@ -218,7 +216,6 @@ async function load(plan: LoadPlan) {
       return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
     },
   };
-
   const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests]);
   while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();

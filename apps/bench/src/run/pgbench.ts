@@ -53,7 +53,6 @@ export async function runPgbench(
   let lastTicks = processTicks(child.pid!);
   const poll = setInterval(() => (lastTicks = processTicks(child.pid!) ?? lastTicks), 20);
   const window = o.meter.window(() => processTicks(child.pid!) ?? lastTicks);
-
   const waiting = () => sessions(pool, { applicationName: APP_NAME, onLock: gate !== null });
   for (const deadline = Date.now() + 60_000; (await waiting()) < o.clients; await sleep(10)) {
     if (exitCode === null && Date.now() <= deadline) continue;
@@ -94,7 +93,6 @@ export async function runPgbench(
     }
   }
   rmSync(dir, { recursive: true, force: true });
-
   const problems = [exitCode !== 0 ? `pgbench exited with ${exitCode}` : '', failedInLog > 0 ? `${failedInLog} transactions failed` : '',
     ...stderr.split('\n').filter((l) => /aborted|error/i.test(l)).slice(0, 6).map((l) => l.trim())].filter(Boolean);
   const windowMs = shape.kind === 'timed' ? shape.durationMs : lastEnd - windowStart;

@@ -52,7 +52,6 @@ export async function checkRefund({ run: record, result: { refund: load, samples
   v(refusedOrders.length, `orders refused but by the rate limit: ${JSON.stringify(Object.fromEntries(refusedOrders))}`);
   v(load.problems.length, `${load.problems.length} refunds or cancels refused but by the rate limit, answered 5xx, dropped or answered ` +
     `not as asked: ${some(load.problems)}`);
-
   const rows = await refundedOrders(pool, load.placed);
   const notBack = rows.filter((r) => r.status !== 'CANCELLED' || r.refunded !== r.paid).map((r) => `${r.id} (${r.status}, ${r.refunded} of ${r.paid})`);
   const unlike = rows.filter((r) => !isDeepStrictEqual(r.refund_ids, (load.refundIds[r.id] ?? []).toSorted())).map((r) => r.id);

@@ -82,8 +82,7 @@ function targets({ runs, keyedVsUnkeyed: keyed }: Report, extraTargets: string[]
     const [s, c] = [find(runs, w), ceilingOf(runs, w)];
     if (!s || !c) return [];
     const unit = isHot(w) ? 'sales/s' : 'orders/s';
-    const others = (isHot(w) ? (['ceiling', 'plain-row-lock'] as const) : (['ceiling'] as const))
-      .flatMap((k) => (k === c.run.runner ? [] : (find(runs, baseOf(w), k) ?? [])))
+    const others = (['ceiling', 'plain-row-lock'] as const).flatMap((k) => (k === c.run.runner ? [] : (find(runs, baseOf(w), k) ?? [])))
       .map((r) => `; ${ratio(figure(s), figure(r)) ?? '–'}× the ${RUNNER_NAMES[r.runner]}'s ${fmt(figure(r) ?? 0)}`);
     return `${w}: service ${fmt(figure(s) ?? 0)} ${unit} = **${x(ratio(figure(s), figure(c.run)))}** the ${c.name}: ${fmt(figure(c.run) ?? 0)} ${unit}` +
       `${c.run.pgbench ? ` (${fmt(c.run.pgbench.tps)} transactions/s)` : ''}${others.join('')}; p99 ${fmt(s.summary.latencyMs.p99)} ms`;
@@ -144,11 +143,9 @@ function cpuSection({ runs }: Report): string[] {
 function ceilingSection({ runs, pgbench: { version: v, threads } }: Report): string[] {
   const rows = HEADLINED.flatMap((w) => (find(runs, w) ? [{ w, s: find(runs, w)! }] : []));
   const against = (runner: Runner, name: string, ratioName = 'service ÷ it'): Array<Column<(typeof rows)[number]>> => {
-    const other = ({ w }: { w: WorkloadName }) => (runner === 'plain-row-lock' && !isHot(w) ? undefined : find(runs, baseOf(w), runner));
-    return [
-      [name, (row) => (other(row) ? (figure(other(row)) ?? 0) : runner === 'pgbench' && !v ? 'not installed' : '')],
-      [ratioName, (row) => (other(row) ? x(ratio(figure(row.s), figure(other(row)))) : '')],
-    ];
+    const other = ({ w }: { w: WorkloadName }) => find(runs, baseOf(w), runner);
+    return [[name, (row) => (other(row) ? (figure(other(row)) ?? 0) : runner === 'pgbench' && !v ? 'not installed' : '')],
+      [ratioName, (row) => (other(row) ? x(ratio(figure(row.s), figure(other(row)))) : '')]];
   };
   const pgbenchLine = ({ label, cost, pgbench: p }: RunRecord) => {
     const perTx = (v: number | null | undefined) => (v == null || !p!.transactions ? 'n/a' : ms(v / p!.transactions));

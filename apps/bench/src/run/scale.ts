@@ -18,7 +18,6 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
   const productIds = (await drawIds(target.pool, 'products', load.products, 12)).sort((a, b) => a - b);
   const couponHolders = Math.max(1, Math.floor(userIds.length / 50));
   const seeded = await seedFixture(target.pool, { users: 0, products: 0, couponHolders }, initialStock, { userIds, productIds });
-
   const middle = [productIds[Math.floor(productIds.length / 3)]!, productIds[Math.floor((2 * productIds.length) / 3)]!, productIds.at(-1)!];
   // Under load the service writes orders in groups: 32 orders at once, each of one random product.
   const [buyers, rand] = [userIds.slice(1, 33), seededRandom(5)];
