@@ -67,36 +67,18 @@ export function keyedVsUnkeyed(runs: readonly RunRecord[]) {
   });
 }
 
-/** The ceiling a workload is measured against: pgbench's run of its base, or without pgbench the Node runner, so labelled. */
-function ceilingOf(runs: readonly RunRecord[], workload: WorkloadName) {
-  const base = baseOf(workload);
-  const p = find(runs, base, 'pgbench');
-  if (p) return { run: p, name: "database's own limit (pgbench, textbook transaction, same server, same run)" };
-  const f = find(runs, base, base === 'hot-product' ? 'plain-row-lock' : 'ceiling');
-  return f && (base === 'hot-product' || base === 'uniform') ? { run: f, name: `${RUNNER_NAMES[f.runner]} (fallback: pgbench not installed)` } : null;
-}
+/** The run a workload's CPU is set against: pgbench's run of its base, or without pgbench its Node runner. */
+const ceilingOf = (runs: readonly RunRecord[], w: WorkloadName) => find(runs, baseOf(w), 'pgbench') ??
+  (baseOf(w) === 'uniform' || baseOf(w) === 'hot-product' ? find(runs, baseOf(w), isHot(w) ? 'plain-row-lock' : 'ceiling') : undefined);
 
-/** The Targets lines: each workload against its ceilings, the issue-5 targets, what the workloads say (`extraTargets`), the keyed twins. */
-function targets({ runs, keyedVsUnkeyed: keyed }: Report, extraTargets: string[]): string[] {
-  const lines = HEADLINED.flatMap((w) => {
-    const [s, c] = [find(runs, w), ceilingOf(runs, w)];
-    if (!s || !c) return [];
-    const unit = isHot(w) ? 'sales/s' : 'orders/s';
-    const others = (['ceiling', 'plain-row-lock'] as const).flatMap((k) => (k === c.run.runner ? [] : (find(runs, baseOf(w), k) ?? [])))
-      .map((r) => `; ${ratio(figure(s), figure(r)) ?? '–'}× the ${RUNNER_NAMES[r.runner]}'s ${fmt(figure(r) ?? 0)}`);
-    return `${w}: service ${fmt(figure(s) ?? 0)} ${unit} = **${x(ratio(figure(s), figure(c.run)))}** the ${c.name}: ${fmt(figure(c.run) ?? 0)} ${unit}` +
-      `${c.run.pgbench ? ` (${fmt(c.run.pgbench.tps)} transactions/s)` : ''}${others.join('')}; p99 ${fmt(s.summary.latencyMs.p99)} ms`;
-  });
-  // The issue-5 targets, against the Node runners they were set against.
-  const issue5 = [['uniform', 'ceiling', 0.5], ['hot-product', 'plain-row-lock', 1.5]] as const;
-  for (const [w, runner, target] of issue5) {
+/** The Targets lines: the issue-5 targets, against the Node runners they were set against, then what the workloads say (`extraTargets`). */
+function targets(runs: readonly RunRecord[], extraTargets: string[]): string[] {
+  const lines: string[] = [];
+  for (const [w, runner, target] of [['uniform', 'ceiling', 0.5], ['hot-product', 'plain-row-lock', 1.5]] as const) {
     const r = ratio(figure(find(runs, w)), figure(find(runs, w, runner)));
     if (r !== null) lines.push(`issue-5 target, ${w} ≥ ${target}× the ${RUNNER_NAMES[runner]}: ${r}× ${r >= target ? 'met' : '**not met**'}`);
   }
-  return [...lines, ...extraTargets, ...keyed.map((c) =>
-    `${c.workload} (every order with its own Idempotency-Key): ${fmt(c.ordersPerSecond.keyed)} orders/s = **${x(c.ordersPerSecond.ratio)}** ` +
-      `${c.twin}'s ${fmt(c.ordersPerSecond.unkeyed)}; p99 ${fmt(c.p99Ms.keyed)} ms = ${x(c.p99Ms.ratio)} its ${fmt(c.p99Ms.unkeyed)} ms` +
-      (c.replays ? `; replays ${fmt(c.replays.sent)} sent, ${fmt(c.replays.matched)} matched, ${fmt(c.replays.mismatched)} mismatched` : ''))];
+  return [...lines, ...extraTargets];
 }
 
 /** CPU milliseconds per successful order (per operation for refund, per request for a run without orders). */
@@ -124,7 +106,7 @@ function statementTable(r: RunRecord): string[] {
 
 /** The table the report opens with: what one order costs each process. */
 function cpuSection({ runs }: Report): string[] {
-  const pgVsCeiling = (r: RunRecord, [p, c] = [perOrder(r)?.postgres, perOrder(ceilingOf(runs, r.workload)?.run)?.postgres]) =>
+  const pgVsCeiling = (r: RunRecord, [p, c] = [perOrder(r)?.postgres, perOrder(ceilingOf(runs, r.workload))?.postgres]) =>
     (r.runner === 'pgbench' ? '1×' : p != null && c ? `${(p / c).toFixed(2)}×` : '');
   return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
@@ -143,9 +125,9 @@ function cpuSection({ runs }: Report): string[] {
 function ceilingSection({ runs, pgbench: { version: v, threads } }: Report): string[] {
   const rows = HEADLINED.flatMap((w) => (find(runs, w) ? [{ w, s: find(runs, w)! }] : []));
   const against = (runner: Runner, name: string, ratioName = 'service ÷ it'): Array<Column<(typeof rows)[number]>> => {
-    const other = ({ w }: { w: WorkloadName }) => find(runs, baseOf(w), runner);
+    const [other, bold] = [({ w }: { w: WorkloadName }) => find(runs, baseOf(w), runner), runner === 'pgbench' ? '**' : ''];
     return [[name, (row) => (other(row) ? (figure(other(row)) ?? 0) : runner === 'pgbench' && !v ? 'not installed' : '')],
-      [ratioName, (row) => (other(row) ? x(ratio(figure(row.s), figure(other(row)))) : '')]];
+      [ratioName, (row) => (other(row) ? `${bold}${x(ratio(figure(row.s), figure(other(row))))}${bold}` : '')]];
   };
   const pgbenchLine = ({ label, cost, pgbench: p }: RunRecord) => {
     const perTx = (v: number | null | undefined) => (v == null || !p!.transactions ? 'n/a' : ms(v / p!.transactions));
@@ -158,6 +140,7 @@ function ceilingSection({ runs, pgbench: { version: v, threads } }: Report): str
       "the textbook order transaction on its own rows, same server, same run; then the service's own SQL and a plain row lock from one Node process.",
     table(rows, [
       ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
+      ['service p99 ms', ({ s }) => s.summary.latencyMs.p99],
       ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
       ...against('plain-row-lock', 'plain row lock through one Node process'),
     ]),
@@ -217,7 +200,7 @@ export function markdownReport(report: Report, extraTargets: string[]): string {
     '',
     ...cpuSection(report),
     ...ceilingSection(report),
-    ...section('Targets', [...targets(report, extraTargets).map((l) => `- ${l}`), '']),
+    ...section('Targets', [...targets(runs, extraTargets).map((l) => `- ${l}`), '']),
     ...section('Runs', table(runs, [
       ['run', (r) => r.label], ['requests', (r) => r.summary.requests], ['req/s', (r) => r.summary.requestsPerSecond],
       ['orders/s', (r) => r.summary.ordersPerSecond], ['sales/s', (r) => r.salesPerSecond], ['p50 ms', (r) => r.summary.latencyMs.p50],
