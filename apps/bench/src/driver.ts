@@ -62,7 +62,6 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
-
     const service = async (w: Workload) => {
       const state = await w.before?.(target, fixture);
       const { result, window, ...measured } = await metered({
@@ -75,7 +74,6 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
     };
-
     const ceilings = async (w: Workload) => {
       for (const { variant, products } of w.ceilings ?? []) {
         const { result: _, window, ...measured } = await metered({

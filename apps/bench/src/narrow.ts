@@ -9,14 +9,7 @@ import { table } from './run/report.ts';
 import { percentiles } from './run/stats.ts';
 import { benchDatabase, type BenchDatabase } from './run/target.ts';
 
-/**
- * The narrow benches, each on a fresh database, its Markdown on stdout and its JSON in bench/results/<date>/:
- *  - pnpm bench:top [items=1000000]: a million order items over 30 days; GET /products/top's query (the rollup-backed one served) timed against
- *    the plain aggregate it replaced, and the rollup's folds.
- *  - pnpm bench:coupon [requests=2000] [quantity=100] [connections=64]: a coupon burst straight on the database, two ways, same pool: "lock first"
- *    (SELECT … FOR UPDATE the coupon, check, count, insert: every request, winner or loser, queues on the coupon row) and "served" (the service's
- *    issueCoupon: unlocked read first, one short counting statement); then as many latecomers.
- */
+// The narrow benches, bench:top and bench:coupon, each on a fresh database, its Markdown on stdout and its JSON in bench/results/<date>/.
 const [which, ...args] = process.argv.slice(2);
 const arg = (i: number, value: number) => Number(args[i] ?? value);
 const [fmt, pair] = [(x: number) => x.toFixed(1), (t: { p50: number; p99: number }) => `${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}`];
@@ -27,6 +20,7 @@ async function msOf(f: () => Promise<unknown>): Promise<number> {
   return performance.now() - s;
 }
 
+/** pnpm bench:top [items=1000000]: order items over 30 days; GET /products/top's query (the rollup's) against the plain aggregate it replaced. */
 async function bestSellers(bench: BenchDatabase) {
   const [ITEMS, PRODUCTS, ITEMS_PER_ORDER, RUNS] = [arg(0, 1_000_000), 1_000, 3, 30];
   const { pool, kysely } = bench.db;
@@ -74,6 +68,10 @@ async function burst(users: number[], issue: (userId: number) => Promise<boolean
   return { winners: stats(true), losers: stats(false) };
 }
 
+/**
+ * pnpm bench:coupon [requests=2000] [quantity=100] [connections=64]: a coupon burst straight on the database, same pool, "lock first" (SELECT … FOR
+ * UPDATE the coupon: every request, winner or loser, queues on its row) against "served" (the service's issueCoupon); then as many latecomers.
+ */
 async function couponBurst(bench: BenchDatabase) {
   const [REQUESTS, QUANTITY, CONNECTIONS] = [arg(0, 2_000), arg(1, 100), arg(2, 64)];
   const pool = new pg.Pool({ connectionString: bench.url, max: CONNECTIONS });

@@ -13,10 +13,7 @@ export type Options = {
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
 export type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
-/**
- * One workload: what the load process sends, how long, what it checks and reports. Its ceiling runs (from one Node process, and pgbench) run after
- * it and its keyed twin, so that the pair meets the same server.
- */
+/** A workload: what its load sends, how long, what it checks and reports; its ceilings run after it and its keyed twin (the pair meets one server). */
 export interface Workload {
   readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
   /** The hot product its service run sells out (HOT_STOCK each); the ceiling runs after it: the Node runners with their products, then pgbench. */

@@ -130,17 +130,13 @@ async function load(plan: LoadPlan) {
     if (replays.examples.length < 5) replays.examples.push(`${why}: key ${key}, replay ${JSON.stringify(again.replayed)} ${again.text} / first ${first}`);
   };
 
-  // refund: a quarter of its orders are its coupon's holders', each using its copy unless an open order holds it. Each order answered 201 is given
-  // back by its owner in 1–2 refunds of random units, then cancelled, each step the next request of a free connection once the one before was
-  // answered; a step refused 429 is queued again 50 ms later. The loop ends as the last order is cancelled, so the whole run is its window.
+  // refund: a quarter of its orders its coupon holders' (with their copy unless an open order holds it); each 201 then refunded in 1–2 parts of random
+  // units and cancelled, a step at a time, each a free connection's next request (429: again 50 ms later). The last cancel ends the loop.
   type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
   const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
   let [ordered, open] = [0, 0];
-  const refund = {
-    placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, requeued: 0,
-    /** Steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as asked. */
-    problems: [] as string[],
-  };
+  // problems: steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as asked.
+  const refund = { placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, requeued: 0, problems: [] as string[] };
   const end = (c: { userId: number; coupon: boolean }) => void (open--, c.coupon && free.add(c.userId));
   /** The refunds of an order of these units, 1 or 2 of random units leaving at least one, then the cancel (null). */
   const partSteps = (units: number[], steps: Array<Items | null> = []) => {

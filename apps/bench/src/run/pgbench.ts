@@ -26,14 +26,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
- * uniform: pgbench runs for warm-up + window + 2 s; the window opens a warm-up after all its clients connected; counted: the transactions its log
- * shows inside. hot-product: each client runs its share while a gate holds the hot row until every client waits on it; the window opens as the gate
- * is released and closes as pgbench exits. Returns the run's figures and what its checks found wrong.
+ * uniform: pgbench runs for warm-up + window + 2 s, the window a warm-up after all its clients connected, its log's transactions inside counted.
+ * hot-product: each client runs its share; a gate holds the hot row until all wait on it, and its release opens the window; pgbench's exit closes it.
  */
-export async function runPgbench(
-  workload: PgbenchWorkload,
-  o: { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter },
-) {
+type PgbenchRun = { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter };
+export async function runPgbench(workload: PgbenchWorkload, o: PgbenchRun) {
   const { shape, rows: f, pool } = o;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pgbench-'));
   writeFileSync(path.join(dir, `${workload}.sql`), pgbenchScript(workload));
@@ -75,22 +72,18 @@ export async function runPgbench(
   window.mark(); // hot: closes as pgbench exits (timed: closed already)
   clearInterval(poll);
 
-  // Per-transaction log, one file per thread: client, number, latency µs, script, epoch s, µs.
-  const samples: Sample[] = [];
-  let [lastEnd, failedInLog] = [windowStart, 0];
-  for (const file of readdirSync(dir).filter((n) => n.startsWith('tx'))) {
-    for (const t of readFileSync(path.join(dir, file), 'utf8').split('\n').map((l) => l.split(' ')).filter((t) => t.length >= 6)) {
-      if (t[2] === 'failed' || t[2] === 'skipped') {
-        failedInLog++;
-        continue;
-      }
-      const end = Number(t[4]) * 1000 + Number(t[5]) / 1000;
-      // Each client's first hot attempt began before the gate opened: counted from the opening.
-      const start = Math.max(end - Number(t[2]) / 1000, shape.kind === 'count' ? windowStart : 0);
-      if (start < windowStart || end > windowEnd) continue;
-      lastEnd = Math.max(lastEnd, end);
-      samples.push([start - windowStart, end - start, workload === 'uniform' ? 201 : 200, '', workload === 'uniform' ? 1 : 0]);
-    }
+  // Per-transaction log, one file per thread: client, number, latency µs (or failed, skipped), script, epoch s, µs.
+  const logged = readdirSync(dir).filter((n) => n.startsWith('tx')).flatMap((file) => readFileSync(path.join(dir, file), 'utf8').split('\n'))
+    .map((l) => l.split(' ')).filter((t) => t.length >= 6);
+  const [samples, failedInLog] = [[] as Sample[], logged.filter((t) => t[2] === 'failed' || t[2] === 'skipped').length];
+  let lastEnd = windowStart;
+  for (const t of logged.filter((t) => t[2] !== 'failed' && t[2] !== 'skipped')) {
+    const end = Number(t[4]) * 1000 + Number(t[5]) / 1000;
+    // Each client's first hot attempt began before the gate opened: counted from the opening.
+    const start = Math.max(end - Number(t[2]) / 1000, shape.kind === 'count' ? windowStart : 0);
+    if (start < windowStart || end > windowEnd) continue;
+    lastEnd = Math.max(lastEnd, end);
+    samples.push([start - windowStart, end - start, workload === 'uniform' ? 201 : 200, '', workload === 'uniform' ? 1 : 0]);
   }
   rmSync(dir, { recursive: true, force: true });
   const problems = [exitCode !== 0 ? `pgbench exited with ${exitCode}` : '', failedInLog > 0 ? `${failedInLog} transactions failed` : '',

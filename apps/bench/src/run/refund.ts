@@ -38,9 +38,8 @@ const firstAt = (list: readonly ReceivedEvent[], at = new Map<string, number>())
 };
 
 /**
- * refund's own invariants, once every event is delivered: no step refused but by the rate limit, every 2xx body as asked; every order CANCELLED with
- * refunded = paid, its refunds those answered 201, as many more CANCELLED orders; every balance, stock and coupon copy as before; at the receiver each
- * order's events order.paid, order.refunded…, order.cancelled as recorded, each first accepted before the next arrived at all.
+ * refund's invariants once every event is delivered: no step refused but by the rate limit, 2xx bodies as asked; every order CANCELLED, refunded = paid,
+ * its refunds those answered 201; balances, stock, coupon copies as before; each order's events as recorded, each accepted before the next arrived.
  */
 export async function checkRefund({ run: record, result: { refund: load, samples, windowMs }, target: { pool, receiver }, fixture: f, state }: Checked) {
   if (!load) return ['refund: the load process reported no orders, refunds or cancels'];

@@ -173,9 +173,8 @@ function refundSection(runs: readonly RunRecord[]): string[] {
   const totals = ({ label, run: r, window: w, database: d, events: e }: (typeof rows)[number]) =>
     `- ${label}: ${fmt(r.placed)} orders placed (${fmt(r.couponOrders)} with a coupon); answered: orders ${tally(w.orders.outcomes)}; refunds ` +
     `${tally(w.refunds.outcomes)}; cancels ${tally(w.cancels.outcomes)} (${fmt(r.requeued)} queued again after a 429). In the database ` +
-    `${fmt(d.cancelledAsPaid)} CANCELLED with refunded = paid; as before: ${fmt(d.balances)} balances, ` +
-    `${fmt(d.stock)} products' stock, ${fmt(d.copies)} coupon copies. ` +
-    (e ? `Events: ${fmt(e.recorded)} recorded, ${fmt(e.inOrder)} orders' accepted in recorded order.` : 'Events not checked at a receiver (--url).');
+    `${fmt(d.cancelledAsPaid)} CANCELLED with refunded = paid; as before: ${fmt(d.balances)} balances, ${fmt(d.stock)} products' stock, ` +
+    `${fmt(d.copies)} coupon copies. ${e ? `Events: ${fmt(e.recorded)} recorded, ${fmt(e.inOrder)} orders' accepted in order.` : 'No receiver (--url).'}`;
   return rows.length === 0 ? [] : section(
     'Refund: orders given back in parts, then cancelled',
     "Orders of 1–3 products, 2 units each, a fifth or more with a coupon, each refunded by its owner in 1–2 random parts, then cancelled, each step a free " +
@@ -193,11 +192,9 @@ function refundSection(runs: readonly RunRecord[]): string[] {
 export function markdownReport(report: Report, extraTargets: string[]): string {
   const { machine: m, events: e, runs } = report;
   return [
-    `# Benchmark ${report.startedAt}`,
-    '',
+    `# Benchmark ${report.startedAt}`, '',
     `${report.target}; ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}; ` +
-      Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', '),
-    '',
+      Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', '), '',
     ...cpuSection(report),
     ...ceilingSection(report),
     ...section('Targets', [...targets(runs, extraTargets).map((l) => `- ${l}`), '']),
