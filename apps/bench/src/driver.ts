@@ -115,11 +115,9 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const report = {
       startedAt: startedAt.toISOString(), target: target.description, pgbench: { version: pgbench, threads: PGBENCH_THREADS }, statements: target.statements,
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      options: {
-        connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
+      options: { connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
         warmupS: o.timed.warmupMs / 1000, users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: o.hotAttempts,
-        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}),
-      },
+        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}) },
       events, runs, keyedVsUnkeyed: keyedVsUnkeyed(runs), violations,
     };
     // What each workload says of its own service run, in the Targets.

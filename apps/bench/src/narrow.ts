@@ -44,8 +44,7 @@ async function bestSellers(bench: BenchDatabase) {
   await addFreshOrders(pool, 5000);
   const incrementalMs = await msOf(() => refreshSalesRollup(kysely));
   const lines = [
-    `## Best sellers with ${n.toLocaleString('en')} order items (${bench.where}, ${os.cpus().length} cores)`,
-    '',
+    `## Best sellers with ${n.toLocaleString('en')} order items (${bench.where}, ${os.cpus().length} cores)`, '',
     `Load: ${fmt(loadSeconds)} s. First fold of the rollup: ${fmt(firstFoldSeconds)} s → ${rollupRows.toLocaleString('en')} hourly rows. ` +
       `Folding 5,000 new orders: ${fmt(incrementalMs)} ms.`,
     '',
@@ -97,8 +96,7 @@ async function couponBurst(bench: BenchDatabase) {
       runs[label] = { ...first, wallMs, issued, late: latecomers.losers };
     }
     const lines = [
-      `## Coupon burst: ${REQUESTS} users, ${QUANTITY} copies, ${CONNECTIONS} connections (${bench.where}, ${os.cpus().length} cores)`,
-      '',
+      `## Coupon burst: ${REQUESTS} users, ${QUANTITY} copies, ${CONNECTIONS} connections (${bench.where}, ${os.cpus().length} cores)`, '',
       ...table(Object.entries(runs), [
         ['strategy', ([label]) => label], ['burst wall ms', ([, r]) => fmt(r.wallMs)], ['winners p50 / p99 ms', ([, r]) => pair(r.winners)],
         ['losers in the burst p50 / p99 ms', ([, r]) => pair(r.losers)], ['latecomers p50 / p99 ms', ([, r]) => pair(r.late)],

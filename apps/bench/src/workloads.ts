@@ -87,9 +87,8 @@ export const WORKLOADS: readonly Workload[] = [
       t.receiver.delayMs = 1_000;
     },
     after: (_, t) => void (t.receiver!.delayMs = 0),
-    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' :
-      `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
-      `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' : 'slow-platform (every event delivery answered after 1 s): ' +
+      `${fmt(s.ordersPerSecond)} orders/s = **${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
       `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`),
   },
 ];

@@ -9,7 +9,7 @@ import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork, ping } from '@sho
 import { plainRowLockOrder } from '@shop/adapters-postgres/bench';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
 import { isDomainError } from '@shop/domain';
-import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
+import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, sleep, tryOr, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
 // The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the order code from one Node
@@ -65,7 +65,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
       const [a, sent] = [performance.now(), attempt(started)];
       if (sent === null) return;
       if (sent === 'wait') {
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
         continue;
       }
       started++;
@@ -81,13 +81,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures };
 }
 
-const parse = (text: string): any => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
+const parse = (text: string): any => tryOr(() => JSON.parse(text));
 
 /** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
 async function load(plan: LoadPlan) {
@@ -116,7 +110,7 @@ async function load(plan: LoadPlan) {
   const replays = { sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
     firstAnswersMarkedReplayed: 0 };
   const replay = async (userId: number, body: string, key: string, first: string) => {
-    await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
+    await sleep(5 + replayRand() * 95);
     const [t0, again] = [performance.now(), await exchange('POST', '/orders', userId, body, key)];
     replayMs.push(performance.now() - t0);
     replays.sent++;
@@ -228,11 +222,8 @@ async function ceiling(plan: CeilingPlan) {
   const answer = (code: string): Attempt => (code === 'PLACED'
     ? { status: 201, code: '', kind: ORDER }
     : { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(code) ? 404 : 400, code, kind: ORDER });
-  const serviceSql = (userId: number, items: Items) =>
-    placeOrder(deps, { actor: { role: 'user', userId }, userId, items }).then(() => answer('PLACED'), (err) => {
-      if (!isDomainError(err)) throw err;
-      return answer(err.code);
-    });
+  const serviceSql = (userId: number, items: Items) => placeOrder(deps, { actor: { role: 'user', userId }, userId, items })
+    .then(() => answer('PLACED'), (err) => (isDomainError(err) ? answer(err.code) : Promise.reject(err)));
   const attempt = (): Promise<Attempt> => {
     const [userId, productId] = [pick(rand, plan.userIds), plan.productIds[0]!];
     if (plan.productIds.length > 1) return serviceSql(userId, uniformItems(rand, plan.productIds));

@@ -6,21 +6,14 @@ import type pg from 'pg';
 import { backendPid, recordedEvents, resetStatements, sessions, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 import { section, table } from './report.ts';
-import { round } from './stats.ts';
+import { round, sleep, tryOr } from './stats.ts';
 
 // What a measured window cost each process, utime + stime from /proc/<pid>/stat at its edges: the service; PostgreSQL's postmaster and every
 // process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function readProc(file: string): string | null {
-  try {
-    return readFileSync(`/proc/${file}`, 'utf8');
-  } catch {
-    return null; // gone, or not this machine's
-  }
-}
+const readProc = (file: string) => tryOr(() => readFileSync(`/proc/${file}`, 'utf8')); // undefined: gone, or not this machine's
 function readStat(pid: number) {
   // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
   const text = readProc(`${pid}/stat`);

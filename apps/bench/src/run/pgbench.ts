@@ -8,7 +8,7 @@ import {
   holdProductRow, ordersOfUsers, pgbenchEnv, pgbenchScript, pgbenchVars, productSales, sessions, type PgbenchWorkload,
 } from '@shop/adapters-postgres/bench';
 import { processTicks, type Meter } from './measure.ts';
-import { round, summarise, type Sample, type Shape } from './stats.ts';
+import { round, sleep, summarise, type Sample, type Shape } from './stats.ts';
 import { HOT_STOCK, type PgbenchRows } from './target.ts';
 
 /** The database's own limit: pgbench (-M prepared), the adapter's textbook order transaction on rows of its own, audited as the service's. */
@@ -22,7 +22,6 @@ export function pgbenchVersion(): string | null {
   return r.error ? null : r.stdout.toString().trim() || 'pgbench (version unknown)';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
@@ -90,10 +89,8 @@ export async function runPgbench(workload: PgbenchWorkload, o: PgbenchRun) {
     ...stderr.split('\n').filter((l) => /aborted|error/i.test(l)).slice(0, 6).map((l) => l.trim())].filter(Boolean);
   const windowMs = shape.kind === 'timed' ? shape.durationMs : lastEnd - windowStart;
   const transactions = samples.length;
-  const pgbench = {
-    tps: round(transactions / (windowMs / 1000)), transactions, command: `pgbench ${args.join(' ')}`,
-    summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)),
-  };
+  const pgbench = { tps: round(transactions / (windowMs / 1000)), transactions, command: `pgbench ${args.join(' ')}`,
+    summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)) };
   // Every transaction pgbench processed left exactly one order of its users (hot: one per unit sold).
   const made = (await ordersOfItsUsers()) - ordersBefore;
   const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN);

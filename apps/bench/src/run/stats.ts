@@ -5,6 +5,7 @@ export const [ORDER, CANCEL, REFUND] = [1, 2, 3] as const;
 export type Shape = { readonly kind: 'timed'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'count'; readonly attempts: number };
 
 export const round = (n: number) => Math.round(n * 100) / 100;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 /** Nearest rank: the smallest value with at least q of them at or below it. */
 export const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
@@ -52,6 +53,15 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
+}
+
+/** What `f` returns, or undefined if it throws. */
+export function tryOr<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
 }
 
 export const pick = <T>(rand: () => number, from: readonly T[]): T => from[Math.floor(rand() * from.length)]!;
