@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { openDatabase, type Db } from '@shop/adapters-postgres';
 import { addCoupon, addProducts, addUsers, grantCoupon, readsStatements, scratchDatabase } from '@shop/adapters-postgres/bench';
 import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
@@ -17,10 +17,10 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   if (o.url) {
     const { DATABASE_URL: databaseUrl, AUTH_SECRET: authSecret } = process.env;
     if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    const { pool, close } = openDatabase({ connectionString: databaseUrl, max: 4, applicationName: 'bench' }); // bigint ids read as numbers
     return {
       baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`,
-      servicePid: null as number | null, statements: await readsStatements(pool, false), close: () => pool.end(),
+      servicePid: null as number | null, statements: await readsStatements(pool, false), close,
     };
   }
   const [database, receiver, authSecret] = [await benchDatabase(), await new Receiver().start(), randomBytes(32).toString('base64url')];
@@ -47,7 +47,7 @@ export const HOT_STOCK = 5_000;
 export const BURST_COUPONS = 100;
 
 /** Users charged 10,000,000 won (a CHARGE entry each), products priced 1,000–49,000 won by a seeded generator; their stock joins `initialStock`. */
-function rows(pool: pg.Pool, initialStock: Map<number, number>) {
+function rows(pool: Db['pool'], initialStock: Map<number, number>) {
   const rand = seededRandom(7);
   const products = async (names: string[], stock = 1_000_000, price?: number) => {
     const ids = await addProducts(pool, names.map((name) => ({ name, price: price ?? 1_000 + Math.floor(rand() * 49) * 1_000, stock })));
@@ -67,7 +67,7 @@ export type Fixture = Awaited<ReturnType<typeof seedFixture>>['fixture'];
  * two RATE coupons granted to `couponHolders` users: mixed's, and refund's (whose copies come back with every cancel; mixed's orders keep theirs).
  */
 export async function seedFixture(
-  pool: pg.Pool, size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
+  pool: Db['pool'], size: { users: number; products: number; couponHolders: number }, initialStock = new Map<number, number>(),
   drawn?: { userIds: number[]; productIds: number[] },
 ) {
   const add = rows(pool, initialStock);
@@ -87,7 +87,7 @@ export async function seedFixture(
 export type PgbenchRows = Awaited<ReturnType<typeof seedPgbenchRows>>;
 
 /** pgbench's users, products and hot product, as the service's, each set's ids consecutive (it draws them with random(first, last)). */
-export async function seedPgbenchRows(pool: pg.Pool, size: { users: number; products: number }, initialStock: Map<number, number>) {
+export async function seedPgbenchRows(pool: Db['pool'], size: { users: number; products: number }, initialStock: Map<number, number>) {
   const add = rows(pool, initialStock);
   const range = (ids: number[], what: string) => {
     const [first, last] = [ids[0]!, ids.at(-1)!];

@@ -27,7 +27,7 @@ export async function addProducts(pool: pg.Pool, rows: ReadonlyArray<{ name: str
 /** A coupon of `quantity` copies, FIXED 1,000 won unless told otherwise, valid 30 days once issued: its id. */
 export async function addCoupon(pool: pg.Pool, name: string, quantity: number, discount = { type: 'FIXED', value: 1000 }): Promise<number> {
   const coupon = { name: '$1', discount_type: '$3', discount_value: '$4', total_quantity: '$2', min_order_amount: '0', valid_days: '30' };
-  return (await pool.query<{ id: number }>(insertValues('coupons', coupon, 'RETURNING id'), [name, quantity, discount.type, discount.value])).rows[0]!.id;
+  return Number((await pool.query(insertValues('coupons', coupon, 'RETURNING id'), [name, quantity, discount.type, discount.value])).rows[0].id);
 }
 
 /** A copy of the coupon to each user, as an operator's grant: issued now, valid its valid_days, counted as issued. */
