@@ -1,5 +1,4 @@
 import { isDeepStrictEqual } from 'node:util';
-import type pg from 'pg';
 import { balancesStockCopies, countCancelled, orderEvents, refundedOrders, waitForDelivery } from '@shop/adapters-postgres/bench';
 import type { ReceivedEvent } from '../../../../test/support/receiver.ts';
 import type { Checked } from '../workloads.ts';
