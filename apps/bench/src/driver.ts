@@ -6,18 +6,16 @@ import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
 import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
-import { refundWindow } from './run/refund.ts';
-import { find, keyedVsUnkeyed, markdownReport, TWIN, type Report, type RunRecord, type WorkloadName } from './run/report.ts';
+import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
-import { seedPgbenchRows, seedThroughApi, startTarget } from './run/target.ts';
+import { seedFixture, seedPgbenchRows, startTarget } from './run/target.ts';
 import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workloads.ts';
 
 export type BenchOptions = Options & {
   readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
-  /** Where the dated results directory goes. */
-  readonly out: string;
+  readonly out: string; // where the dated results directory goes
 };
 
 const SEED = 42;
@@ -31,19 +29,17 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   const target = await startTarget({ url: o.url, poolSize: o.poolSize, orderWrites: o.orderWrites, cpuProfileDir });
   // Interrupted: still stop the service and the embedded PostgreSQL it started.
   process.once('SIGINT', () => void target.close().finally(() => process.exit(130)));
-  const [violations, runs] = [[] as string[], [] as RunRecord[]];
-  const selected = WORKLOADS.filter((w) => o.workloads.includes(w.name));
+  const [violations, runs, selected] = [[] as string[], [] as RunRecord[], WORKLOADS.filter((w) => o.workloads.includes(w.name))];
   let dir: string | null = null;
   try {
     const size = { users: o.users, products: o.products };
     const scaled = o.scaleFactor === null ? null : await seedAtScale(target, o.scaleFactor, size);
-    const { fixture, initialStock } = scaled ?? (await seedThroughApi(target, { ...size, couponHolders: Math.floor(o.users / 5) }));
+    const { fixture, initialStock } = scaled ?? (await seedFixture(target.pool, { ...size, couponHolders: Math.floor(o.users / 5) }));
     // pgbench's own users and products, after everything else so each set's ids are consecutive.
     const pgbench = pgbenchVersion();
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
     const pgRows = pgbench && selected.some((w) => w.ceilings)
-      ? await seedPgbenchRows(target, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock)
-      : null;
+      ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock) : null;
     const meter = await createMeter(target.pool, target.servicePid, target.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
     if (!target.statements) log('pg_stat_statements is not loaded on this server: no statement figures');
@@ -62,51 +58,42 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const metered = async (plan: LoadPlan | CeilingPlan) => {
       await quiesce(target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (edge, pid) => {
-        if (edge === 'start') (window = meter.window(() => processTicks(pid))).begin();
-        else window?.finish();
-      });
+      const result = await runInChild(plan, (pid) => (window ??= meter.window(() => processTicks(pid))).mark());
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
-
     const service = async (w: Workload) => {
-      const label = `${w.name} · service (HTTP)`;
-      const state = await w.before?.(target);
+      const state = await w.before?.(target, fixture);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
-        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture,
+        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
       });
-      const run: RunRecord = { workload: w.name, runner: 'service', label, ...measured, ...(await w.after?.(state, target)) };
-      // refund: CPU per operation, an order or a cancellation that succeeded.
-      const ops = w.perOperation ? refundWindow(result.samples, result.windowMs) : null;
-      await record(run, window, ops ? ops.orders + ops.cancels : run.summary.orders, ops ? 'operation' : undefined);
+      const run: RunRecord = { workload: w.name, runner: 'service', label: `${w.name} · service (HTTP)`, ...measured, ...(await w.after?.(state, target)) };
+      const ops = w.operations?.(result);
+      await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
     };
-
     const ceilings = async (w: Workload) => {
-      for (const c of w.ceilings ?? []) {
-        const products = c.products(fixture);
-        const label = `${w.name} · ${c.variant === 'service-sql' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
+      for (const { variant, products } of w.ceilings ?? []) {
         const { result: _, window, ...measured } = await metered({
-          ...shared, kind: 'ceiling', variant: c.variant, productIds: products, userIds: fixture.userIds, databaseUrl: target.databaseUrl,
+          ...shared, kind: 'ceiling', variant, productIds: products(fixture), userIds: fixture.userIds, databaseUrl: target.databaseUrl,
           poolSize: o.poolSize, orderWrites: o.orderWrites, shape: w.shape(o, fixture),
         });
-        const run: RunRecord = { workload: w.name, runner: c.variant === 'service-sql' ? 'ceiling' : 'plain-row-lock', label, ...measured };
+        const label = `${w.name} · ${variant === 'ceiling' ? 'same SQL' : 'plain row lock'} through one Node process (no HTTP)`;
+        const run: RunRecord = { workload: w.name, runner: variant, label, ...measured };
         await record(run, window, run.summary.orders);
-        if (w.hotProduct) violations.push(...(await checkSoldOut({ run, target }, products[0]!)));
+        if (w.hotProduct) violations.push(...(await checkSoldOut({ run, target }, products(fixture)[0]!)));
       }
       if (!pgRows) return;
       // The database's own limit: pgbench, the textbook transaction, on its own rows.
       const workload = w.name as 'uniform' | 'hot-product';
       const label = `${workload} · pgbench, textbook transaction${workload === 'hot-product' ? ', hot row locked first' : ''}`;
       await quiesce(target.pool);
-      const p = await runPgbench(workload, { ...target, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, meter });
-      const { summary, samples, pgbench: figures, salesPerSecond } = p;
-      const run: RunRecord = { workload, runner: 'pgbench', label, summary, samples, pgbench: figures, salesPerSecond };
-      await record(run, p.window, p.orders);
-      violations.push(...p.problems.map((problem) => `${label}: ${problem}`));
+      const { summary, samples, pgbench: figures, salesPerSecond, window, orders, problems } =
+        await runPgbench(workload, { ...target, clients: o.connections, shape: w.shape(o, fixture), rows: pgRows, meter });
+      await record({ workload, runner: 'pgbench', label, summary, samples, pgbench: figures, salesPerSecond }, window, orders);
+      violations.push(...problems.map((problem) => `${label}: ${problem}`));
     };
 
     for (const w of selected) {
@@ -119,23 +106,18 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 
     log('checking invariants…');
     await quiesce(target.pool);
-    // At scale, the seeded history's delivered events never went to this run's receiver, and its
-    // orders older than the outbox retention have no event left.
-    const seededBefore = scaled ? new Date(scaled.scale.seededBefore) : null;
-    const events = await checkEvents(target.pool, target.receiver, seededBefore);
-    violations.push(...events.violations);
+    // At scale, the seeded history's events never reached this run's receiver, and orders older than the outbox retention have none left.
+    const events = await checkEvents(target.pool, target.receiver, scaled ? new Date(scaled.scale.seededBefore) : null);
     const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
-    violations.push(...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
+    violations.push(...events.violations, ...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
 
     const [cpus, keyed] = [os.cpus(), o.workloads.some((w) => w.endsWith('-keyed'))];
-    const report: Report = {
+    const report = {
       startedAt: startedAt.toISOString(), target: target.description, pgbench: { version: pgbench, threads: PGBENCH_THREADS }, statements: target.statements,
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      options: {
-        connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
+      options: { connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
         warmupS: o.timed.warmupMs / 1000, users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: o.hotAttempts,
-        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}),
-      },
+        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}) },
       events, runs, keyedVsUnkeyed: keyedVsUnkeyed(runs), violations,
     };
     // What each workload says of its own service run, in the Targets.
@@ -143,8 +125,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const markdown = markdownReport(report, extraTargets) + (scaled ? scaleMarkdown(scaled.scale) : '');
     process.stdout.write(`${markdown}\n`);
     // One directory per day; a later run the same day replaces that day's figures.
-    dir = path.resolve(o.out, startedAt.toISOString().slice(0, 10));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync((dir = path.resolve(o.out, startedAt.toISOString().slice(0, 10))), { recursive: true });
     const json = { ...report, ...(scaled ? { scale: scaled.scale } : {}), runs: runs.map(({ samples: _, ...r }) => r) };
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify(json, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);
@@ -161,14 +142,13 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
 }
 
 /** A keyed run's replays: each must have answered the first 201, and no first answer was a replay. */
-function replayViolations(run: RunRecord, result: LoadResult, replayShare: number): string[] {
-  const r = result.replays;
+function replayViolations(run: RunRecord, { replays: r }: LoadResult, replayShare: number): string[] {
   if (!r) return [`${run.label}: the load process reported no replays`];
   run.replays = r;
   return [
-    r.mismatched > 0 && `${run.label}: ${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
+    r.mismatched > 0 && `${r.mismatched} of ${r.sent} replays did not return the first 201 (same body, idempotent-replayed: true): ` +
       `${JSON.stringify(r.mismatchKinds)}; e.g. ${r.examples.slice(0, 2).join(' | ')}`,
-    r.firstAnswersMarkedReplayed > 0 && `${run.label}: ${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`,
-    replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0 && `${run.label}: orders succeeded but none was replayed`,
-  ].filter((v): v is string => typeof v === 'string');
+    r.firstAnswersMarkedReplayed > 0 && `${r.firstAnswersMarkedReplayed} orders with a fresh Idempotency-Key were answered as replays`,
+    replayShare > 0 && r.sent === 0 && (run.summary.outcomes['201'] ?? 0) > 0 && 'orders succeeded but none was replayed',
+  ].flatMap((v) => (v ? [`${run.label}: ${v}`] : []));
 }

@@ -4,8 +4,9 @@ import { parseArgs } from 'node:util';
 import { runBenchmark } from './driver.ts';
 import { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 
-/** The numeric options: default, and what they set. */
-const NUMBERS = {
+/** Every option: its default (a number's as a string; '' none; false a flag), what it sets (\n wraps it in --help), its argument's name. */
+const OPTIONS = {
+  workloads: [WORKLOAD_NAMES.join(','), 'the workloads to run (below)', 'W,…'],
   connections: ['64', "HTTP keep-alive connections = the ceilings' concurrent callers and pgbench's clients"],
   pool: ['16', "the service's DATABASE_POOL_SIZE = the ceiling's pg pool"],
   'order-writes': ['2', "the service's ORDER_WRITES_IN_FLIGHT = the ceiling's"],
@@ -15,47 +16,43 @@ const NUMBERS = {
   products: ['1000', 'products to seed'],
   'hot-attempts': ['20000', 'hot-product attempts'],
   'replay-share': ['0.1', "keyed workloads: the share of orders answered 201 sent again; 0 measures the keys' own cost"],
-  'refund-orders': ['10000', 'refund: orders to place, every second one then cancelled'],
+  'refund-orders': ['10000', 'refund: orders to place, each then refunded in parts and cancelled'],
   'scale-factor': ['1', "--scale's sizes × N (e.g. 0.01 for a quick check)"],
+  url: ['', 'benchmark a running service (needs DATABASE_URL and AUTH_SECRET)', 'URL'],
+  out: ['', 'where results go (default bench/results)', 'DIR'],
+  'cpu-prof': [false, 'profile the service (V8 --cpu-prof) and list its hottest functions'],
+  scale: [false, 'first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000\n' +
+    'orders…: packages/adapters-postgres/src/bench/history-seed.ts); the load then draws --users users and\n--products products from the whole tables'],
+  help: [false, 'this'],
 } as const;
-type NumberOption = keyof typeof NUMBERS;
+type Name = keyof typeof OPTIONS;
+type Flag = 'cpu-prof' | 'scale' | 'help';
+const usage = (name: string, [value, what, arg = '']: readonly [string | false, string, string?], number = /^[\d.]+$/.test(String(value))) =>
+  `  ${`--${name} ${number ? 'N' : arg}`.padEnd(18)} ` +
+  `${what.replaceAll('\n', `\n${' '.repeat(21)}`)}${number ? ` (default ${value})` : ''}`;
 
 const HELP = `pnpm bench [options]
-  --workloads W,…    ${WORKLOAD_NAMES.join(',')} (default: all)
-                     *-keyed: its twin's load, every order with its own Idempotency-Key, and about --replay-share of
-                     the 201s sent again with the same key and body (must replay the first answer; not counted as orders)
-                     slow-platform: uniform while every event delivery takes 1 s to be answered
-                     refund: uniform orders, every second one cancelled by its owner as its 201 arrives (--refund-orders),
-                     each cancellation checked against the database and the receiver
-${Object.entries(NUMBERS).map(([name, [value, what]]) => `  ${`--${name} N`.padEnd(18)} ${what} (default ${value})`).join('\n')}
-  --url URL          benchmark a running service (needs DATABASE_URL and AUTH_SECRET)
-  --out DIR          where results go (default bench/results)
-  --cpu-prof         profile the service (V8 --cpu-prof) and list its hottest functions
-  --scale            first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000
-                     orders…: packages/adapters-postgres/src/bench/history-seed.ts); the load then draws --users users and
-                     --products products at random from the whole tables
+${Object.entries(OPTIONS).map(([name, o]) => usage(name, o)).join('\n')}
 
-uniform and hot-product are measured against pgbench (-M prepared, -j 2) running the textbook order transaction on the same
-server in the same run, on rows of its own; without pgbench on PATH, against the Node runners (the report says so). Every run
-records the CPU per order of the service, PostgreSQL and the load generator, and pg_stat_statements' top statements.`;
+Workloads (default all): ${WORKLOAD_NAMES.join(', ')}.
+*-keyed: its twin's load, every order with its own Idempotency-Key, about --replay-share of the 201s sent again with the
+same key and body (must replay the first answer; not counted as orders). slow-platform: uniform while every event delivery
+takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
+after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
+
+uniform and hot-product are set against pgbench (-M prepared, -j 2), the textbook order transaction on rows of its own, same
+server, same run (without pgbench on PATH, the Node runners). Every run records the CPU per order of each process and
+pg_stat_statements' top statements.`;
 
 const { values: opt } = parseArgs({
-  options: {
-    ...(Object.fromEntries(Object.entries(NUMBERS).map(([name, [value]]) => [name, { type: 'string', default: value }])) as
-      Record<NumberOption, { type: 'string'; default: string }>),
-    workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
-    url: { type: 'string' },
-    out: { type: 'string' },
-    'cpu-prof': { type: 'boolean', default: false },
-    scale: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
+  options: Object.fromEntries(Object.entries(OPTIONS).map(([name, [value]]) =>
+    [name, value === false ? { type: 'boolean', default: false } : { type: 'string', ...(value ? { default: value } : {}) }])),
+}) as unknown as { values: Record<Exclude<Name, Flag>, string> & Record<Flag, boolean> };
 if (opt.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
-const n = (name: NumberOption) => Number(opt[name]);
+const n = (name: Name) => Number(opt[name]);
 const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
 for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOAD_NAMES.join(', ')}`);
 const replayShare = n('replay-share');
@@ -64,7 +61,7 @@ if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share mus
 runBenchmark({
   workloads, connections: n('connections'), poolSize: n('pool'), orderWrites: n('order-writes'), replayShare,
   timed: { kind: 'timed', warmupMs: n('warmup') * 1000, durationMs: n('duration') * 1000 },
-  hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url,
+  hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url || undefined,
   // Relative to where pnpm was started; by default the repository's bench/results (see its README.md).
   out: opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url)),
   cpuProf: opt['cpu-prof'], scaleFactor: opt.scale ? n('scale-factor') : null,

@@ -1,7 +1,7 @@
-import { countCancelled, couponIssued, productStock, waitForDelivery } from '@shop/adapters-postgres/bench';
+import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
 import { observeLockWaits } from './run/measure.ts';
-import { checkRefund } from './run/refund.ts';
+import { checkRefund, refundBefore, refundWindow } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
 import { BURST_COUPONS, HOT_STOCK, type Fixture, type Target } from './run/target.ts';
@@ -11,29 +11,20 @@ export type Options = {
 };
 
 /** What a workload's check sees: the run it made (to add its figures to), the database, the fixture, what `before` returned. */
-type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
+export type Checked = { readonly run: RunRecord; readonly result: LoadResult; readonly target: Target; readonly fixture: Fixture; readonly state: unknown };
 
-/**
- * One workload: what the load process sends, how long, the product it sells out, what it checks
- * and how it is reported. Ceiling runs (the same load from one Node process, and pgbench) are
- * declared on the workloads measured against the database's own limit; they run after the workload
- * and its keyed twin, so that the pair meets the same server.
- */
+/** A workload: what its load sends, how long, what it checks and reports; its ceilings run after it and its keyed twin (the pair meets one server). */
 export interface Workload {
   readonly name: WorkloadName; readonly requests: Requests; readonly keyed?: boolean; readonly shape: (o: Options, f: Fixture) => Shape;
-  /** The hot product its service run sells out (HOT_STOCK each, one per run). */
+  /** The hot product its service run sells out (HOT_STOCK each); the ceiling runs after it: the Node runners with their products, then pgbench. */
   readonly hotProduct?: (f: Fixture) => number;
-  /** Ceiling runs after it: the Node runners with the products they use, then pgbench. */
-  readonly ceilings?: ReadonlyArray<{ variant: 'service-sql' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
-  /** Set up before its run starts (e.g. a slow receiver); what it returns goes to `after` and `check`. */
-  readonly before?: (t: Target) => Promise<unknown> | unknown;
-  /** Right after its load ends, before the run is recorded: figures of its own for the run. */
+  readonly ceilings?: ReadonlyArray<{ variant: 'ceiling' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
+  /** Set up before its run (what it returns goes to `after` and `check`); figures of its own as its load ends, before the run is recorded. */
+  readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
-  /** Its CPU is per operation (an order or a cancellation that succeeded), not per order. */
-  readonly perOperation?: boolean;
-  /** Its own invariants, checked after its run: violations. May add figures to the run. */
+  /** What its CPU is divided by instead of its orders; its own invariants (violations; may add figures to the run); its line in the Targets. */
+  readonly operations?: (result: LoadResult) => number;
   readonly check?: (c: Checked) => Promise<string[]> | string[];
-  /** Its line in the report's Targets, given every run of the benchmark. */
   readonly target?: (run: RunRecord, runs: readonly RunRecord[]) => string;
 }
 
@@ -56,11 +47,11 @@ const hot = (name: WorkloadName, product: (f: Fixture) => number, keyed = false)
 
 /** In the order they run. */
 export const WORKLOADS: readonly Workload[] = [
-  { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'service-sql', products: (f) => f.productIds }] },
+  { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'ceiling', products: (f) => f.productIds }] },
   { name: 'uniform-keyed', requests: 'uniform', keyed: true, shape: timed },
   {
     ...hot('hot-product', (f) => f.hot.service),
-    ceilings: [{ variant: 'service-sql', products: (f) => [f.hot.serviceSql] }, { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] }],
+    ceilings: [{ variant: 'ceiling', products: (f) => [f.hot.serviceSql] }, { variant: 'plain-row-lock', products: (f) => [f.hot.plainRowLock] }],
   },
   hot('hot-product-keyed', (f) => f.hot.keyed, true),
   {
@@ -81,34 +72,23 @@ export const WORKLOADS: readonly Workload[] = [
   },
   { name: 'mixed', requests: 'mixed', shape: timed },
   {
-    // Its requests, orders and cancellations alike: about refundOrders orders, every second one
-    // cancelled (an order answered as the loop ends is cancelled after it, unmeasured).
-    name: 'refund', requests: 'refund', shape: (o) => ({ kind: 'count', attempts: o.refundOrders + Math.floor(o.refundOrders / 2) }), perOperation: true,
-    before: (t) => countCancelled(t.pool),
-    async check({ run, result, target, state }) {
-      if (!result.refund) return [`${run.label}: the load process reported no orders or cancellations`];
-      await waitForDelivery(target.pool); // its checks need every event delivered, order.cancelled included
-      const { report, violations } = await checkRefund(target.pool, target.receiver, result.refund, state as number, result.samples, result.windowMs);
-      run.refund = report;
-      return violations;
-    },
-    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) =>
-      `refund (every second order cancelled by its owner as its 201 arrives): ${fmt(w.ordersPerSecond)} orders/s + ${fmt(w.cancelsPerSecond)} ` +
-      `cancellations/s = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}; ` +
-      `p99 ${fmt(w.orderLatencyMs.p99)} ms per order, ${fmt(w.cancelLatencyMs.p99)} ms per cancellation`,
+    // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts, then cancelled by its owner; the loop ends with the last cancel.
+    name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),
+    operations: (r) => refundWindow(r.samples, r.windowMs).operations, before: refundBefore, check: checkRefund,
+    target: ({ refund }, runs, w = refund!.window, u = find(runs, 'uniform')) => 'refund (orders given back in 1–2 parts, then cancelled): ' +
+      (['orders', 'refunds', 'cancels'] as const).map((k) => `${fmt(w[k].perSecond)} ${k}/s (p99 ${fmt(w[k].latencyMs.p99)} ms)`).join(' + ') +
+      ` = ${fmt(w.operationsPerSecond)} operations/s${u ? ` (uniform: ${fmt(u.summary.ordersPerSecond)} orders/s)` : ''}`,
   },
   {
-    // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS):
-    // the relay falls behind, the orders must not.
+    // uniform while every delivery takes a second to be answered (within DATA_PLATFORM_TIMEOUT_MS): the relay falls behind, the orders must not.
     name: 'slow-platform', requests: 'uniform', shape: timed,
     before: (t) => {
       if (!t.receiver) throw new Error('slow-platform needs the benchmark to start the service (no --url)');
       t.receiver.delayMs = 1_000;
     },
     after: (_, t) => void (t.receiver!.delayMs = 0),
-    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' :
-      `slow-platform (every event delivery answered after 1 s): ${fmt(s.ordersPerSecond)} orders/s = ` +
-      `**${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
+    target: ({ summary: s }, runs, u = find(runs, 'uniform')?.summary) => (!u ? '' : 'slow-platform (every event delivery answered after 1 s): ' +
+      `${fmt(s.ordersPerSecond)} orders/s = **${ratio(s.ordersPerSecond, u.ordersPerSecond) ?? '–'}×** uniform's with a prompt platform; ` +
       `p99 ${fmt(s.latencyMs.p99)} ms vs ${fmt(u.latencyMs.p99)} ms`),
   },
 ];

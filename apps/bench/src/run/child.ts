@@ -9,57 +9,48 @@ import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork, ping } from '@sho
 import { plainRowLockOrder } from '@shop/adapters-postgres/bench';
 import { placeOrder, systemClock, uuidV7 } from '@shop/application';
 import { isDomainError } from '@shop/domain';
-import { CANCEL, ORDER, percentiles, pick, seededRandom, uniformItems, type Sample, type Shape } from './stats.ts';
+import { CANCEL, ORDER, percentiles, REFUND, pick, seededRandom, sleep, tryOr, uniformItems, type Sample, type Shape } from './stats.ts';
 import type { Fixture } from './target.ts';
 
-/**
- * The load generators, each in a process of its own so that its CPU is not the service's: the HTTP
- * load (`load`), or the order code without HTTP from one Node process (`ceiling`). The orchestrator
- * forks this file with one plan, hears the measured window's edges (it samples CPU there) and gets
- * the samples back.
- */
+// The load generators, each in a process of its own so that its CPU is not the service's: the HTTP load (`load`), or the order code from one Node
+// process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
 export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
-  /** Every order with its own Idempotency-Key, and `replayShare` of those answered 201 sent again; hot: the product every order buys. */
-  readonly keyed: boolean; readonly replayShare: number; readonly productId: number;
+  /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
+  readonly keyed: boolean; readonly replayShare: number; readonly productId: number; readonly refundOrders: number;
 };
-/** service-sql: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
+/** ceiling: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
-  readonly kind: 'ceiling'; readonly variant: 'service-sql' | 'plain-row-lock'; readonly databaseUrl: string;
-  /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. */
-  readonly productIds: readonly number[]; readonly userIds: readonly number[];
-  /** As the service's DATABASE_POOL_SIZE and ORDER_WRITES_IN_FLIGHT. */
-  readonly poolSize: number; readonly orderWrites: number;
+  readonly kind: 'ceiling'; readonly variant: 'ceiling' | 'plain-row-lock'; readonly databaseUrl: string;
+  /** Each order: 1–3 of these products, 1 unit each; or with one product, that one. As the service's: its pool and order writes. */
+  readonly productIds: readonly number[]; readonly userIds: readonly number[]; readonly poolSize: number; readonly orderWrites: number;
 };
 type Loaded = Awaited<ReturnType<typeof load>>;
 export type ReplayStats = NonNullable<Loaded['replays']>;
-export type RefundLoad = NonNullable<Loaded['refund']>;
-export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: RefundLoad };
+export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: Loaded['refund'] };
 type Message = { type: 'edge'; edge: 'start' | 'end' } | { type: 'result'; result: LoadResult };
 type Attempt = { status: number; code: string; kind: Sample[4] };
+type Items = Array<{ productId: number; quantity: number }>;
 
 /** Runs a plan in a child process; `onEdge` hears its measured window open and close. */
-export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (edge: 'start' | 'end', pid: number) => void): Promise<LoadResult> {
+export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number) => void): Promise<LoadResult> {
   const child = fork(fileURLToPath(import.meta.url), {
     execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced',
   });
   return new Promise((resolve, reject) => {
     let result: LoadResult | null = null;
-    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(m.edge, child.pid!) : (result = m.result)));
+    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(child.pid!) : (result = m.result)));
     child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${plan.kind} process exited with ${code}`))));
     child.send(plan);
   });
 }
 
-/**
- * `connections` workers each send the next request as soon as the previous one is answered, as a
- * pool of keep-alive clients does. A timed shape measures the window after the warm-up; a counted
- * one every attempt.
- */
-async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt>) {
+// `connections` workers each send the next request once the previous one is answered, as keep-alive clients do. A timed shape measures the window
+// after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet).
+async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
   const samples: Sample[] = [];
   let [failures, started] = [0, 0];
   const t0 = performance.now();
@@ -71,12 +62,16 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
     while (more()) {
-      const [index, a] = [started++, performance.now()];
-      const outcome = await attempt(index).catch((err: { code?: string }): Attempt => {
-        failures++;
-        return { status: 0, code: err.code ?? 'TRANSPORT', kind: 0 };
-      });
+      const [a, sent] = [performance.now(), attempt(started)];
+      if (sent === null) return;
+      if (sent === 'wait') {
+        await sleep(2);
+        continue;
+      }
+      started++;
+      const outcome = await sent.catch((err: { code?: string }): Attempt => ({ status: 0, code: err.code ?? 'TRANSPORT', kind: 0 }));
       const b = performance.now();
+      failures += outcome.status === 0 ? 1 : 0;
       if (a >= start && b <= end) samples.push([a - start, b - a, outcome.status, outcome.code, outcome.kind]);
     }
   };
@@ -86,96 +81,101 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures };
 }
 
-const parse = (text: string): any => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
-const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
+const parse = (text: string): any => tryOr(() => JSON.parse(text));
 
 /** The HTTP load: HTTP/1.1 keep-alive through one undici pool of `connections` sockets. */
 async function load(plan: LoadPlan) {
-  const { fixture: f } = plan;
-  const secret = new TextEncoder().encode(plan.authSecret);
+  const [f, secret, rand] = [plan.fixture, new TextEncoder().encode(plan.authSecret), seededRandom(plan.seed)];
   const tokens = new Map(await Promise.all(f.userIds.map(async (id) => [id, `Bearer ${await signToken(secret, { userId: id })}`] as const)));
-  const rand = seededRandom(plan.seed);
   const pool = new Pool(plan.baseUrl, { connections: plan.connections, pipelining: 1, keepAliveTimeout: 60_000 });
-  const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: string, key?: string) => {
-    const headers: Record<string, string> = {
-      ...(userId !== null && { authorization: tokens.get(userId)! }), ...(body !== undefined && { 'content-type': 'application/json' }),
-      ...(key && { 'idempotency-key': key }),
-    };
-    const res = await pool.request({ method, path, headers, body });
-    const text = await res.body.text();
-    const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
-    return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'] };
-  };
-  const send = (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown): Promise<Attempt> =>
-    exchange(method, path, userId, body === undefined ? undefined : JSON.stringify(body)).then(({ status, code }) => ({ status, code, kind: 0 }));
-
-  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and
-  // body. Replays are not samples and draw from their own random stream, so the orders themselves
-  // are the unkeyed twin's, request for request.
-  const replayRand = seededRandom(plan.seed ^ 0x2545f491);
-  const [inFlight, replayMs] = [new Set<Promise<void>>(), [] as number[]];
-  const replays = {
-    sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
-    /** First answers (a fresh key) marked `idempotent-replayed`: a key collision or a bug. */
-    firstAnswersMarkedReplayed: 0,
-  };
-  const mismatch = (kind: string, detail: string) => {
-    replays.mismatched++;
-    bump(replays.mismatchKinds, kind);
-    if (replays.examples.length < 5) replays.examples.push(`${kind}: ${detail}`.slice(0, 600));
-  };
-  const replay = async (userId: number, body: string, key: string, first: string) => {
-    await new Promise((r) => setTimeout(r, 5 + replayRand() * 95));
-    replays.sent++;
-    const t0 = performance.now();
-    const again = await exchange('POST', '/orders', userId, body, key).catch((err: { code?: string }) => err);
-    replayMs.push(performance.now() - t0);
-    if (!('status' in again)) return mismatch(`transport ${again.code ?? 'error'}`, `key ${key}`);
-    if (again.status !== 201) return mismatch(`status ${again.status} ${again.code}`.trim(), `key ${key}: ${again.text}`);
-    if (again.replayed !== 'true') return mismatch('no idempotent-replayed: true', `key ${key}: header ${JSON.stringify(again.replayed)}`);
-    const answer = parse(again.text);
-    if (answer === undefined || !isDeepStrictEqual(answer, parse(first))) return mismatch('body differs', `key ${key}: first ${first} / replay ${again.text}`);
-    replays.matched++;
-    if (again.text === first) replays.byteIdentical++;
-  };
-
-  // refund: every second order answered 201 is cancelled by its owner as the next request a free
-  // connection sends, racing new orders on the same rows; tracked over the whole run, window or not.
-  const cancelQueue: Array<{ orderId: string; userId: number }> = [];
-  const refund = {
-    placed: [] as string[], cancelsSent: 0, cancelsAfterLoop: 0, cancelled: [] as string[], refused: [] as Array<[orderId: string, outcome: string]>,
-    /** "200", "409 ORDER_NOT_CANCELLABLE", "0 ECONNRESET", … */
-    outcomes: {} as Record<string, number>,
-    /** 200 answers whose body was not this order, CANCELLED, with a cancelledAt. */
-    badBodies: 0, examples: [] as string[],
-  };
-  const cancel = async ({ orderId, userId }: { orderId: string; userId: number }): Promise<Attempt> => {
-    refund.cancelsSent++;
-    const tally = (outcome: string) => {
-      bump(refund.outcomes, outcome);
-      if (outcome !== '200') refund.refused.push([orderId, outcome]);
-    };
-    const r = await exchange('POST', `/orders/${encodeURIComponent(orderId)}/cancel`, userId).catch((err: { code?: string }) => {
-      tally(`0 ${err.code ?? 'TRANSPORT'}`);
-      throw err;
-    });
-    tally(r.status === 200 ? '200' : `${r.status} ${r.code}`.trim());
-    const o = r.status === 200 ? (parse(r.text) ?? {}) : null;
-    if (o) refund.cancelled.push(orderId);
-    if (o && (o.orderId !== orderId || o.userId !== userId || o.status !== 'CANCELLED' || typeof o.cancelledAt !== 'string')) {
-      refund.badBodies++;
-      if (refund.examples.length < 5) refund.examples.push(`order ${orderId}: ${r.text}`.slice(0, 600));
+  /** One request (its body a string as given, or JSON): its answer, status 0 if dropped. */
+  const exchange = async (method: 'GET' | 'POST', path: string, userId: number | null, body?: unknown, key?: string) => {
+    const json = typeof body === 'string' || body === undefined ? body : JSON.stringify(body);
+    const headers: Record<string, string> = { ...(userId !== null && { authorization: tokens.get(userId)! }),
+      ...(json !== undefined && { 'content-type': 'application/json' }), ...(key && { 'idempotency-key': key }) };
+    try {
+      const res = await pool.request({ method, path, headers, body: json });
+      const text = await res.body.text();
+      const code = res.statusCode < 400 ? '' : parse(text) === undefined ? 'NOT_JSON' : (parse(text)?.code ?? '');
+      return { status: res.statusCode, code, text, replayed: res.headers['idempotent-replayed'], kind: 0 as const };
+    } catch (err) {
+      return { status: 0, code: (err as { code?: string }).code ?? 'TRANSPORT', text: '', replayed: undefined, kind: 0 as const };
     }
-    return { status: r.status, code: r.code, kind: CANCEL };
   };
 
-  const order = async (userId: number, items: Array<{ productId: number; quantity: number }>, couponId?: number): Promise<Attempt> => {
+  // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not samples and draw from their
+  // own random stream, so the orders themselves are the unkeyed twin's, request for request.
+  const [replayRand, inFlight, replayMs] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[]];
+  // firstAnswersMarkedReplayed: first answers (a fresh key) marked `idempotent-replayed`, a key collision or a bug.
+  const replays = { sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
+    firstAnswersMarkedReplayed: 0 };
+  const replay = async (userId: number, body: string, key: string, first: string) => {
+    await sleep(5 + replayRand() * 95);
+    const [t0, again] = [performance.now(), await exchange('POST', '/orders', userId, body, key)];
+    replayMs.push(performance.now() - t0);
+    replays.sent++;
+    const why = again.status !== 201 ? `status ${again.status} ${again.code}`.trim() : again.replayed !== 'true' ? 'no idempotent-replayed: true'
+      : !isDeepStrictEqual(parse(again.text) ?? NaN, parse(first)) ? 'body differs' : null;
+    replays.matched += why ? 0 : 1;
+    replays.byteIdentical += !why && again.text === first ? 1 : 0;
+    if (!why) return;
+    replays.mismatched++;
+    replays.mismatchKinds[why] = (replays.mismatchKinds[why] ?? 0) + 1;
+    if (replays.examples.length < 5) replays.examples.push(`${why}: key ${key}, replay ${JSON.stringify(again.replayed)} ${again.text} / first ${first}`);
+  };
+
+  // refund: a quarter of its orders its coupon holders' (with their copy unless an open order holds it); each 201 then refunded in 1–2 parts of random
+  // units and cancelled, a step at a time, each a free connection's next request (429: again 50 ms later). The last cancel ends the loop.
+  type Chain = { orderId: string; userId: number; coupon: boolean; steps: Array<Items | null> };
+  const [stepRand, queue, free] = [seededRandom(plan.seed ^ 0x5bd1e995), [] as Chain[], new Set(f.couponHolders)];
+  let [ordered, open] = [0, 0];
+  // problems: steps refused but by the rate limit, answered 5xx or dropped (each ends its order's chain), and 2xx bodies not as asked.
+  const refund = { placed: [] as string[], couponOrders: 0, refundIds: {} as Record<string, string[]>, requeued: 0, problems: [] as string[] };
+  const end = (c: { userId: number; coupon: boolean }) => void (open--, c.coupon && free.add(c.userId));
+  /** The refunds of an order of these units, 1 or 2 of random units leaving at least one, then the cancel (null). */
+  const partSteps = (units: number[], steps: Array<Items | null> = []) => {
+    const k = Math.min(units.length - 1, 1 + Math.floor(stepRand() * 2));
+    for (let j = 0; j < k; j++) {
+      const n = 1 + Math.floor(stepRand() * (units.length - (k - j)));
+      const taken = Array.from({ length: n }, () => units.splice(Math.floor(stepRand() * units.length), 1)[0]!);
+      steps.push([...new Set(taken)].sort((a, b) => a - b).map((productId) => ({ productId, quantity: taken.filter((p) => p === productId).length })));
+    }
+    return [...steps, null];
+  };
+  const placeToRefund = async (): Promise<Attempt> => {
+    [ordered, open] = [ordered + 1, open + 1];
+    const userId = rand() < 0.25 && f.couponHolders.length > 0 ? pick(rand, f.couponHolders) : pick(rand, f.userIds);
+    const [c, items] = [{ userId, coupon: free.delete(userId) }, uniformItems(rand, f.productIds).map((i) => ({ ...i, quantity: 2 }))];
+    const r = await order(userId, items, c.coupon ? f.refundCouponId : undefined);
+    if (r.status !== 201) return (end(c), r);
+    refund.placed.push(parse(r.text).orderId);
+    refund.couponOrders += c.coupon ? 1 : 0;
+    queue.push({ ...c, orderId: refund.placed.at(-1)!, steps: partSteps(items.flatMap((i) => [i.productId, i.productId])) });
+    return r;
+  };
+  const step = async (c: Chain): Promise<Attempt> => {
+    const [items, kind] = [c.steps[0]!, c.steps[0] ? 'refund' : 'cancel'];
+    const r = await exchange('POST', `/orders/${c.orderId}/${items ? 'refunds' : 'cancel'}`, c.userId, items ? { items } : undefined);
+    const b = r.status === (items ? 201 : 200) ? (parse(r.text) ?? {}) : null;
+    if (r.status === 429) {
+      refund.requeued++;
+      setTimeout(() => queue.push(c), 50);
+    } else if (!b) {
+      refund.problems.push(`${kind} of ${c.orderId}: ${r.status} ${r.code}`);
+      open--;
+    } else {
+      const good = b.orderId === c.orderId && (items
+        ? b.order?.status === 'PARTIALLY_REFUNDED' && typeof b.refundId === 'string' && Number.isInteger(b.amount) && isDeepStrictEqual(b.items, items)
+        : b.userId === c.userId && b.status === 'CANCELLED' && typeof b.cancelledAt === 'string');
+      if (!good) refund.problems.push(`${kind} of ${c.orderId} answered ${r.text.slice(0, 600)}`);
+      if (items) (refund.refundIds[c.orderId] ??= []).push(String(b.refundId));
+      c.steps.shift();
+      if (items) queue.push(c);
+      else end(c);
+    }
+    return { status: r.status, code: r.code, kind: items ? REFUND : CANCEL };
+  };
+  const order = async (userId: number, items: Items, couponId?: number) => {
     const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
     const key = plan.keyed ? randomUUID() : undefined;
     const first = await exchange('POST', '/orders', userId, body, key);
@@ -186,43 +186,28 @@ async function load(plan: LoadPlan) {
         inFlight.add(p);
       }
     }
-    if (first.status === 201 && plan.requests === 'refund') {
-      refund.placed.push(parse(first.text).orderId);
-      if (refund.placed.length % 2 === 0) cancelQueue.push({ orderId: refund.placed.at(-1)!, userId });
-    }
-    return { status: first.status, code: first.code, kind: ORDER };
+    return { ...first, kind: ORDER };
   };
-
   const holders = [...f.couponHolders];
-  const uniform = () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds));
-  const requests: Record<Requests, (index: number) => Promise<Attempt>> = {
-    uniform,
+  const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
+    uniform: () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds)),
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
-    'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => send('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
-    // A free connection takes a queued cancellation before a new order.
-    refund: (_, queued = cancelQueue.shift()) => (queued ? cancel(queued) : uniform()),
+    'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => exchange('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
+    // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
+    refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders ? placeToRefund() : open > 0 ? 'wait' : null),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();
-      if (r < 0.7) return rand() < 0.9 ? send('GET', `/products/${pick(rand, f.productIds)}`, null) : send('GET', '/products?limit=20', null);
+      if (r < 0.7) return exchange('GET', rand() < 0.9 ? `/products/${pick(rand, f.productIds)}` : '/products?limit=20', null);
       const userId = pick(rand, f.userIds);
-      if (r < 0.8) return send('GET', `/users/${userId}/balance`, userId);
-      if (r < 0.85) return send('POST', `/users/${userId}/balance/charge`, userId, { amount: 10_000 });
+      if (r < 0.8) return exchange('GET', `/users/${userId}/balance`, userId);
+      if (r < 0.85) return exchange('POST', `/users/${userId}/balance/charge`, userId, { amount: 10_000 });
       const items = uniformItems(rand, f.productIds);
       return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
     },
   };
-
   const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests]);
-  // The replays it scheduled still count, and so do the cancellations of orders answered as the loop
-  // ended (every second order is cancelled, window or not).
-  while (inFlight.size > 0) await Promise.all([...inFlight]);
-  await Promise.all(Array.from({ length: Math.min(plan.connections, cancelQueue.length) }, async () => {
-    for (let queued = cancelQueue.shift(); queued; queued = cancelQueue.shift()) {
-      refund.cancelsAfterLoop++;
-      await cancel(queued).catch(() => undefined); // tallied as a transport error
-    }
-  }));
+  while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();
   const refunds = plan.requests === 'refund';
   return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs: percentiles(replayMs) } : undefined };
@@ -237,11 +222,8 @@ async function ceiling(plan: CeilingPlan) {
   const answer = (code: string): Attempt => (code === 'PLACED'
     ? { status: 201, code: '', kind: ORDER }
     : { status: ['USER_NOT_FOUND', 'PRODUCT_NOT_FOUND'].includes(code) ? 404 : 400, code, kind: ORDER });
-  const serviceSql = (userId: number, items: Array<{ productId: number; quantity: number }>) =>
-    placeOrder(deps, { actor: { role: 'user', userId }, userId, items }).then(() => answer('PLACED'), (err) => {
-      if (!isDomainError(err)) throw err;
-      return answer(err.code);
-    });
+  const serviceSql = (userId: number, items: Items) => placeOrder(deps, { actor: { role: 'user', userId }, userId, items })
+    .then(() => answer('PLACED'), (err) => (isDomainError(err) ? answer(err.code) : Promise.reject(err)));
   const attempt = (): Promise<Attempt> => {
     const [userId, productId] = [pick(rand, plan.userIds), plan.productIds[0]!];
     if (plan.productIds.length > 1) return serviceSql(userId, uniformItems(rand, plan.productIds));

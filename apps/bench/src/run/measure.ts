@@ -5,27 +5,20 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { backendPid, recordedEvents, resetStatements, sessions, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
-import { round } from './stats.ts';
+import { section, table } from './report.ts';
+import { round, sleep, tryOr } from './stats.ts';
 
-/**
- * What a measured window cost each process, from /proc/<pid>/stat (utime + stime) at its edges: the
- * service; PostgreSQL's postmaster and every process under it (backends that ended in the window
- * count through its cutime once reaped; other servers of the machine are not under it); the load
- * generator. And pg_stat_statements, reset as the window opens and read as it closes.
- */
+// What a measured window cost each process, utime + stime from /proc/<pid>/stat at its edges: the service; PostgreSQL's postmaster and every
+// process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
 
 const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const readProc = (file: string) => tryOr(() => readFileSync(`/proc/${file}`, 'utf8')); // undefined: gone, or not this machine's
 function readStat(pid: number) {
-  try {
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! };
-  } catch {
-    return null;
-  }
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
+  const text = readProc(`${pid}/stat`);
+  const f = text?.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! } : null;
 }
 
 /** CPU ticks a process has used so far (all its threads); null once it is gone. */
@@ -33,20 +26,10 @@ export const processTicks = (pid: number | null) => (pid === null ? null : (read
 
 /** CPU ticks of a postmaster and every process under it, and how many processes that is. */
 function clusterTicks(postmaster: number) {
-  const children = new Map<number, Array<NonNullable<ReturnType<typeof readStat>>>>();
-  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    const s = readStat(Number(name));
-    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
-  }
-  const root = readStat(postmaster);
-  if (!root) return null;
-  let [ticks, processes] = [0, 0];
-  for (const todo = [root]; todo.length > 0; processes++) {
-    const s = todo.pop()!;
-    ticks += s.own + s.reaped;
-    todo.push(...(children.get(s.pid) ?? []));
-  }
-  return { ticks, processes };
+  const all = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => readStat(Number(n)) ?? []);
+  const under = (pid: number): typeof all => all.filter((s) => s.ppid === pid).flatMap((s) => [s, ...under(s.pid)]);
+  const cluster = [...all.filter((s) => s.pid === postmaster), ...under(postmaster)];
+  return cluster.length === 0 ? null : { ticks: cluster.reduce((t, s) => t + s.own + s.reaped, 0), processes: cluster.length };
 }
 
 export type Meter = Awaited<ReturnType<typeof createMeter>>;
@@ -56,12 +39,7 @@ export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>
 export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
   // The postmaster is the parent of one of the pool's backends, when that runs on this machine.
   const backend = readStat(await backendPid(pool));
-  let postmasterPid: number | null = null;
-  try {
-    if (backend && /postgres|postmaster/.test(readFileSync(`/proc/${backend.ppid}/cmdline`, 'utf8'))) postmasterPid = backend.ppid;
-  } catch {
-    postmasterPid = null;
-  }
+  const postmasterPid = backend && /postgres|postmaster/.test(readProc(`${backend.ppid}/cmdline`) ?? '') ? backend.ppid : null;
   const sample = (loadTicks: () => number | null) => {
     const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
     const [service, load] = [processTicks(servicePid), loadTicks()];
@@ -69,31 +47,23 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   };
   return {
     postmasterPid,
-    /** One measured window: begin() and finish() sample synchronously, at the instant they are called. */
+    /** One measured window: mark() samples at the instant it is called, the first time as it opens, the second as it closes (later: nothing). */
     window(loadTicks: () => number | null) {
-      let [start, end] = [null, null] as Array<ReturnType<typeof sample> | null>;
-      let chain: Promise<unknown> = Promise.resolve();
-      let stats: StatementStats | null = null;
+      const edges: Array<ReturnType<typeof sample>> = [];
+      let [chain, stats] = [Promise.resolve() as Promise<unknown>, null as StatementStats | null];
       return {
-        begin() {
-          start = sample(loadTicks);
-          if (statements) chain = chain.then(() => resetStatements(pool));
-        },
-        finish() {
-          if (!start || end) return;
-          end = sample(loadTicks);
-          if (statements) chain = chain.then(async () => (stats = await topStatements(pool)));
+        mark() {
+          if (edges.length === 2) return;
+          const opening = edges.push(sample(loadTicks)) === 1;
+          if (statements) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool))));
         },
         async result() {
           await chain;
-          const [a, b] = [start, end];
-          if (!a || !b) return { cpu: null, statements: stats };
-          const delta = (x: number | null, y: number | null) => (x === null || y === null ? null : Math.max(0, (y - x) * MS_PER_TICK));
-          const cpu = {
-            wallMs: b.ms - a.ms, serviceMs: delta(a.service, b.service), postgresMs: delta(a.postgres, b.postgres), loadMs: delta(a.load, b.load),
-            /** PostgreSQL processes (postmaster included) seen at the window's end. */
-            postgresProcesses: b.processes,
-          };
+          const [a, b] = edges;
+          const delta = (k: 'service' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          // postgresProcesses: the postmaster and the processes under it, at the window's end.
+          const cpu = a && b ? { wallMs: b.ms - a.ms, serviceMs: delta('service'), postgresMs: delta('postgres'), loadMs: delta('load'),
+            postgresProcesses: b.processes } : null;
           return { cpu, statements: stats };
         },
       };
@@ -104,14 +74,13 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
 export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
 /** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
 export function observeLockWaits(pool: pg.Pool) {
-  const seen: number[] = [];
-  let running = true;
+  const [seen, state] = [[] as number[], { running: true }];
   const loop = (async () => {
-    for (; running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
+    for (; state.running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
   })();
   return {
     async stop() {
-      running = false;
+      state.running = false;
       await loop;
       return { samples: seen.length, max: Math.max(0, ...seen), mean: seen.length ? round(seen.reduce((a, b) => a + b, 0) / seen.length) : 0 };
     },
@@ -119,10 +88,7 @@ export function observeLockWaits(pool: pg.Pool) {
 }
 
 export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
-/**
- * Every recorded event reached the platform once; nothing arrived that was not recorded. Events
- * delivered before `seededBefore` are a --scale seed's history, older than this run's receiver.
- */
+/** Every recorded event reached the platform once, nothing arrived unrecorded; but for a --scale seed's, delivered before `seededBefore`. */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
   const rows = await recordedEvents(pool, seededBefore);
   const undelivered = rows.filter((r) => !r.delivered).length;
@@ -154,6 +120,8 @@ export function summariseCpuProfiles(dir: string, top = 20): string[] {
     }
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return ['', '## Service CPU profile (self time, share of busy samples)', '', '| share | function · file:line |', '|---:|---|',
-    ...rows.map(([key, hits]) => `| ${((hits / Math.max(1, busy)) * 100).toFixed(1)}% | \`${key.replace(/\|/g, '\\|')}\` |`)];
+  return ['', ...section('Service CPU profile (self time, share of busy samples)', table(rows, [
+    ['share', ([, hits]) => `${((hits / Math.max(1, busy)) * 100).toFixed(1)}%`],
+    ['function · file:line', ([key]) => `\`${key.replace(/\|/g, '\\|')}\``, 'left'],
+  ]))];
 }

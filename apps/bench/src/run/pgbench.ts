@@ -8,15 +8,10 @@ import {
   holdProductRow, ordersOfUsers, pgbenchEnv, pgbenchScript, pgbenchVars, productSales, sessions, type PgbenchWorkload,
 } from '@shop/adapters-postgres/bench';
 import { processTicks, type Meter } from './measure.ts';
-import { round, summarise, type Sample, type Shape } from './stats.ts';
+import { round, sleep, summarise, type Sample, type Shape } from './stats.ts';
 import { HOT_STOCK, type PgbenchRows } from './target.ts';
 
-/**
- * The database's own limit: pgbench (-M prepared) running the textbook order transaction (its
- * scripts: packages/adapters-postgres/src/bench/pgbench-scripts.ts) on the benchmark's tables, same
- * server, same run, as many clients as the HTTP load has connections, on users and products of its
- * own (PgbenchRows), so the audit checks its orders as the service's.
- */
+/** The database's own limit: pgbench (-M prepared), the adapter's textbook order transaction on rows of its own, audited as the service's. */
 
 const APP_NAME = 'bench-pgbench';
 export const PGBENCH_THREADS = 2;
@@ -27,32 +22,21 @@ export function pgbenchVersion(): string | null {
   return r.error ? null : r.stdout.toString().trim() || 'pgbench (version unknown)';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
- * uniform: pgbench runs for warm-up + window + 2 s; once all its clients are connected, the window
- * opens after the warm-up and closes `durationMs` later; the transactions counted are those its
- * per-transaction log shows starting and ending inside. hot-product: each client runs its share
- * of the attempts while a gate transaction holds the hot row until every client waits on it, so
- * the window opens as the gate is released and closes when pgbench exits. Returns the run's
- * figures and what its checks found wrong.
+ * uniform: pgbench runs for warm-up + window + 2 s, the window a warm-up after all its clients connected, its log's transactions inside counted.
+ * hot-product: each client runs its share; a gate holds the hot row until all wait on it, and its release opens the window; pgbench's exit closes it.
  */
-export async function runPgbench(
-  workload: PgbenchWorkload,
-  o: { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter },
-) {
+type PgbenchRun = { databaseUrl: string; clients: number; shape: Shape; rows: PgbenchRows; pool: pg.Pool; meter: Meter };
+export async function runPgbench(workload: PgbenchWorkload, o: PgbenchRun) {
   const { shape, rows: f, pool } = o;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-pgbench-'));
   writeFileSync(path.join(dir, `${workload}.sql`), pgbenchScript(workload));
-  const vars = { ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId };
   const length = shape.kind === 'timed'
-    ? ['-T', String(Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2)]
-    : ['-t', String(Math.ceil(shape.attempts / o.clients))];
-  const args = [
-    '-n', '-M', 'prepared', '-c', String(o.clients), '-j', String(PGBENCH_THREADS), ...length, '-f', `${workload}.sql`,
-    ...pgbenchVars(vars), '-l', '--log-prefix', 'tx',
-  ];
+    ? ['-T', `${Math.ceil((shape.warmupMs + shape.durationMs) / 1000) + 2}`] : ['-t', `${Math.ceil(shape.attempts / o.clients)}`];
+  const args = ['-n', '-M', 'prepared', '-c', `${o.clients}`, '-j', `${PGBENCH_THREADS}`, ...length, '-f', `${workload}.sql`, '-l', '--log-prefix', 'tx',
+    ...pgbenchVars({ ufirst: f.users.first, ulast: f.users.last, pfirst: f.products.first, plast: f.products.last, hot: f.hotProductId })];
   const ordersOfItsUsers = () => ordersOfUsers(pool, f.users.first, f.users.last);
   const ordersBefore = await ordersOfItsUsers();
   const gate = workload === 'hot-product' ? await holdProductRow(pool, f.hotProductId) : null;
@@ -65,7 +49,6 @@ export async function runPgbench(
   let lastTicks = processTicks(child.pid!);
   const poll = setInterval(() => (lastTicks = processTicks(child.pid!) ?? lastTicks), 20);
   const window = o.meter.window(() => processTicks(child.pid!) ?? lastTicks);
-
   const waiting = () => sessions(pool, { applicationName: APP_NAME, onLock: gate !== null });
   for (const deadline = Date.now() + 60_000; (await waiting()) < o.clients; await sleep(10)) {
     if (exitCode === null && Date.now() <= deadline) continue;
@@ -75,49 +58,39 @@ export async function runPgbench(
     throw new Error(`pgbench did not connect its ${o.clients} clients (exit ${exitCode}):\n${stderr.slice(-2000)}`);
   }
   if (shape.kind === 'timed') await sleep(shape.warmupMs);
-  window.begin();
+  window.mark();
   const windowStart = epochNow();
   let windowEnd = Number.POSITIVE_INFINITY;
   if (shape.kind === 'count') await gate!.release(true);
   else {
     await sleep(shape.durationMs);
-    window.finish();
+    window.mark();
     windowEnd = epochNow();
   }
   await exited;
-  window.finish(); // hot: as pgbench exits (timed: closed already)
+  window.mark(); // hot: closes as pgbench exits (timed: closed already)
   clearInterval(poll);
 
-  // Per-transaction log, one file per thread: client, number, latency µs, script, epoch s, µs.
-  const samples: Sample[] = [];
-  let [lastEnd, failedInLog] = [windowStart, 0];
-  for (const file of readdirSync(dir).filter((n) => n.startsWith('tx'))) {
-    for (const t of readFileSync(path.join(dir, file), 'utf8').split('\n').map((l) => l.split(' ')).filter((t) => t.length >= 6)) {
-      if (t[2] === 'failed' || t[2] === 'skipped') {
-        failedInLog++;
-        continue;
-      }
-      const end = Number(t[4]) * 1000 + Number(t[5]) / 1000;
-      // Each client's first hot attempt began before the gate opened: counted from the opening.
-      const start = Math.max(end - Number(t[2]) / 1000, shape.kind === 'count' ? windowStart : 0);
-      if (start < windowStart || end > windowEnd) continue;
-      lastEnd = Math.max(lastEnd, end);
-      samples.push([start - windowStart, end - start, workload === 'uniform' ? 201 : 200, '', workload === 'uniform' ? 1 : 0]);
-    }
+  // Per-transaction log, one file per thread: client, number, latency µs (or failed, skipped), script, epoch s, µs.
+  const logged = readdirSync(dir).filter((n) => n.startsWith('tx')).flatMap((file) => readFileSync(path.join(dir, file), 'utf8').split('\n'))
+    .map((l) => l.split(' ')).filter((t) => t.length >= 6);
+  const [samples, failedInLog] = [[] as Sample[], logged.filter((t) => t[2] === 'failed' || t[2] === 'skipped').length];
+  let lastEnd = windowStart;
+  for (const t of logged.filter((t) => t[2] !== 'failed' && t[2] !== 'skipped')) {
+    const end = Number(t[4]) * 1000 + Number(t[5]) / 1000;
+    // Each client's first hot attempt began before the gate opened: counted from the opening.
+    const start = Math.max(end - Number(t[2]) / 1000, shape.kind === 'count' ? windowStart : 0);
+    if (start < windowStart || end > windowEnd) continue;
+    lastEnd = Math.max(lastEnd, end);
+    samples.push([start - windowStart, end - start, workload === 'uniform' ? 201 : 200, '', workload === 'uniform' ? 1 : 0]);
   }
   rmSync(dir, { recursive: true, force: true });
-
-  const problems: string[] = [];
-  if (exitCode !== 0) problems.push(`pgbench exited with ${exitCode}`);
-  if (failedInLog > 0) problems.push(`${failedInLog} transactions failed`);
-  for (const l of stderr.split('\n')) if (/aborted|error/i.test(l) && problems.length < 8) problems.push(l.trim());
+  const problems = [exitCode !== 0 ? `pgbench exited with ${exitCode}` : '', failedInLog > 0 ? `${failedInLog} transactions failed` : '',
+    ...stderr.split('\n').filter((l) => /aborted|error/i.test(l)).slice(0, 6).map((l) => l.trim())].filter(Boolean);
   const windowMs = shape.kind === 'timed' ? shape.durationMs : lastEnd - windowStart;
   const transactions = samples.length;
-  const pgbench = {
-    tps: round(transactions / (windowMs / 1000)), transactions,
-    command: `pgbench ${args.join(' ')}`,
-    summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)),
-  };
+  const pgbench = { tps: round(transactions / (windowMs / 1000)), transactions, command: `pgbench ${args.join(' ')}`,
+    summary: stdout.split('\n').filter((l) => /^(number of (transactions|failed)|latency|initial connection|tps)/.test(l)) };
   // Every transaction pgbench processed left exactly one order of its users (hot: one per unit sold).
   const made = (await ordersOfItsUsers()) - ordersBefore;
   const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN);

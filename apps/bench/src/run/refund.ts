@@ -1,88 +1,88 @@
-import type pg from 'pg';
-import { countCancelled, ordersWithRefunds } from '@shop/adapters-postgres/bench';
-import type { Receiver } from '../../../../test/support/receiver.ts';
-import type { RefundLoad } from './child.ts';
-import { CANCEL, latency, ORDER, round, type Sample } from './stats.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { balancesStockCopies, countCancelled, orderEvents, refundedOrders, waitForDelivery } from '@shop/adapters-postgres/bench';
+import type { ReceivedEvent } from '../../../../test/support/receiver.ts';
+import type { Checked } from '../workloads.ts';
+import { CANCEL, latency, ORDER, outcomes, REFUND, round, type Sample } from './stats.ts';
+import type { Fixture, Target } from './target.ts';
 
-/** refund's measured window: orders answered 201 and cancellations answered 200, each on its own. */
+const KINDS = [['orders', ORDER, 201], ['refunds', REFUND, 201], ['cancels', CANCEL, 200]] as const;
+type Kind = (typeof KINDS)[number][0];
+
+/** refund's window (the whole run): orders answered 201, refunds 201 and cancels 200, each kind on its own (and its outcomes), and together. */
 export function refundWindow(samples: readonly Sample[], windowMs: number) {
   const seconds = windowMs / 1000;
-  const orders = samples.filter((s) => s[4] === ORDER && s[2] === 201).length;
-  const cancels = samples.filter((s) => s[4] === CANCEL && s[2] === 200).length;
-  return {
-    seconds: round(seconds), orders, ordersPerSecond: round(orders / seconds), cancels, cancelsPerSecond: round(cancels / seconds),
-    /** Orders + cancellations that succeeded: what its CPU is divided by. */
-    operationsPerSecond: round((orders + cancels) / seconds),
-    orderLatencyMs: latency(samples, (s) => s[4] === ORDER),
-    cancelLatencyMs: latency(samples, (s) => s[4] === CANCEL),
-  };
+  const kinds = Object.fromEntries(KINDS.map(([name, kind, ok]) => {
+    const [mine, n] = [samples.filter((s) => s[4] === kind), samples.filter((s) => s[4] === kind && s[2] === ok).length];
+    return [name, { n, perSecond: round(n / seconds), latencyMs: latency(mine), outcomes: outcomes(mine) }];
+  })) as Record<Kind, { n: number; perSecond: number; latencyMs: ReturnType<typeof latency>; outcomes: Record<string, number> }>;
+  const operations = kinds.orders.n + kinds.refunds.n + kinds.cancels.n;
+  return { seconds: round(seconds), ...kinds, operations, operationsPerSecond: round(operations / seconds) };
 }
 
-export type RefundReport = Awaited<ReturnType<typeof checkRefund>>['report'];
+/** What refund must leave as it found: the fixture's balances, stock and copies of its coupon, and the count of CANCELLED orders. */
+export async function refundBefore({ pool, receiver }: Pick<Target, 'pool' | 'receiver'>, f: Fixture) {
+  if (receiver) receiver.arrivals = []; // its check compares acceptances with arrivals
+  return { ...(await balancesStockCopies(pool, { ...f, couponId: f.refundCouponId })), cancelled: await countCancelled(pool) };
+}
+export type RefundState = Awaited<ReturnType<typeof refundBefore>>;
+
+export type RefundReport = {
+  window: ReturnType<typeof refundWindow>; run: { placed: number; couponOrders: number; requeued: number };
+  database: Record<'cancelledAsPaid' | 'balances' | 'stock' | 'copies', number>; events: { recorded: number; inOrder: number } | null;
+};
 const some = (ids: readonly string[]) => ids.slice(0, 3).join(', ') + (ids.length > 3 ? ', …' : '');
+const firstAt = (list: readonly ReceivedEvent[], at = new Map<string, number>()) => {
+  for (const e of list) if (!at.has(e.body?.eventId)) at.set(e.body?.eventId, e.at);
+  return at;
+};
 
 /**
- * refund's own invariants, once every event is delivered: a cancellation sent for every second
- * order, none answered 5xx or dropped, none refused but by the per-user rate limit (each is the
- * owner's fresh PAID order), every 200 body this order CANCELLED; in the database exactly the
- * orders answered 200 CANCELLED, each refunded once, and as many more CANCELLED orders as 200
- * answers; at the receiver every order's order.paid, and each cancelled one's order.cancelled
- * after it. (Stock + units sold = initial stock is the audit's, at the end of the run.)
+ * refund's invariants once every event is delivered: no step refused but by the rate limit, 2xx bodies as asked; every order CANCELLED, refunded = paid,
+ * its refunds those answered 201; balances, stock, coupon copies as before; each order's events as recorded, each accepted before the next arrived.
  */
-export async function checkRefund(pool: pg.Pool, receiver: Receiver | null, load: RefundLoad, cancelledBefore: number, samples: Sample[], windowMs: number) {
-  const violations: string[] = [];
+export async function checkRefund({ run: record, result: { refund: load, samples, windowMs }, target: { pool, receiver }, fixture: f, state }: Checked) {
+  if (!load) return ['refund: the load process reported no orders, refunds or cancels'];
+  const before = state as RefundState;
+  await waitForDelivery(pool); // every event delivered, order.cancelled included
+  const [violations, window] = [[] as string[], refundWindow(samples, windowMs)];
   const v = (bad: number | boolean, what: string) => void (bad && violations.push(`refund: ${what}`));
-  const expected = Math.floor(load.placed.length / 2);
-  v(load.cancelsSent !== expected, `${load.cancelsSent} cancellations sent for ${load.placed.length} orders placed; expected ${expected} (every second one)`);
-  const outcomes = Object.entries(load.outcomes);
-  const broken = outcomes.filter(([k]) => k.startsWith('5') || k.startsWith('0'));
-  v(broken.length, `cancellations answered 5xx or dropped: ${JSON.stringify(Object.fromEntries(broken))}`);
-  const refused = outcomes.filter(([k]) => k !== '200' && !k.startsWith('429') && !broken.some(([b]) => b === k));
-  const refusedIds = load.refused.filter(([, o]) => refused.some(([k]) => k === o)).map(([id]) => id);
-  v(refused.length, `owners' cancellations of their fresh PAID orders refused: ${JSON.stringify(Object.fromEntries(refused))} (e.g. ${some(refusedIds)})`);
-  v(load.badBodies, `${load.badBodies} 200 answers were not the order, CANCELLED, with a cancelledAt: ${load.examples.slice(0, 2).join(' | ')}`);
-
-  // Every order placed as the database holds it: status, paid amount, refunds.
-  const rows = await ordersWithRefunds(pool, load.placed);
-  const answered = new Set(load.cancelled);
-  const found = rows.filter((r) => r.status !== null);
-  const cancelled = found.filter((r) => r.status === 'CANCELLED');
-  const missing = rows.filter((r) => r.status === null).map((r) => r.id);
-  const notCancelled = found.filter((r) => answered.has(r.id) && r.status !== 'CANCELLED').map((r) => `${r.id} (${r.status})`);
-  const unanswered = new Set(cancelled.filter((r) => !answered.has(r.id)).map((r) => r.id));
-  const badRefund = found.filter((r) => (r.status === 'CANCELLED' ? r.refunds !== 1 || r.refunded !== r.paid : r.refunds !== 0));
-  v(missing.length, `${missing.length} orders answered 201 are not in the database: ${some(missing)}`);
-  v(notCancelled.length, `${notCancelled.length} cancellations answered 200 left their order not CANCELLED: ${some(notCancelled)}`);
-  v(unanswered.size, `${unanswered.size} orders are CANCELLED without a 200 answer: ${some([...unanswered])}`);
-  v(badRefund.length, `${badRefund.length} orders not refunded exactly once (a CANCELLED order: one REFUND of its paidAmount; a PAID one: none): ` +
-    some(badRefund.map((r) => `${r.id} (${r.status}, paid ${r.paid}, ${r.refunds} refunds of ${r.refunded ?? 0})`)));
-  const cancelledAfter = await countCancelled(pool);
-  const gained = cancelledAfter - cancelledBefore;
-  v(gained !== answered.size,
-    `the database gained ${gained} CANCELLED orders (${cancelledBefore} → ${cancelledAfter}); ${answered.size} cancellations were answered 200`);
-
-  // The receiver's deliveries in the order it accepted them: each order's first of each type.
-  let events: { paidAccepted: number; cancelledAccepted: number } | null = null;
-  if (receiver) {
-    const placed = new Set(load.placed);
-    const first = { 'order.paid': new Map<string, number>(), 'order.cancelled': new Map<string, number>() };
-    receiver.accepted.forEach((e, i) => {
-      const [id, seen] = [e.body?.data?.orderId as string | undefined, first[e.body?.type as keyof typeof first]];
-      if (id && placed.has(id) && seen && !seen.has(id)) seen.set(id, i);
-    });
-    const [paid, cancels] = [first['order.paid'], first['order.cancelled']];
-    const noPaid = load.placed.filter((id) => !paid.has(id));
-    const noCancelled = load.placed.filter((id) => answered.has(id) && !cancels.has(id));
-    const early = load.placed.filter((id) => answered.has(id) && cancels.has(id) && !(paid.get(id)! <= cancels.get(id)!));
-    const stray = load.placed.filter((id) => !answered.has(id) && cancels.has(id) && !unanswered.has(id));
-    v(noPaid.length, `${noPaid.length} orders placed never had their order.paid accepted: ${some(noPaid)}`);
-    v(noCancelled.length, `${noCancelled.length} cancelled orders never had their order.cancelled accepted: ${some(noCancelled)}`);
-    v(early.length, `${early.length} orders.cancelled accepted before their order.paid: ${some(early)}`);
-    v(stray.length, `${stray.length} orders not cancelled had an order.cancelled delivered: ${some(stray)}`);
-    events = { paidAccepted: paid.size, cancelledAccepted: cancels.size };
+  const refusedOrders = Object.entries(window.orders.outcomes).filter(([k]) => k !== '201' && !k.startsWith('429'));
+  v(refusedOrders.length, `orders refused but by the rate limit: ${JSON.stringify(Object.fromEntries(refusedOrders))}`);
+  v(load.problems.length, `${load.problems.length} refunds or cancels refused but by the rate limit, answered 5xx, dropped or answered ` +
+    `not as asked: ${some(load.problems)}`);
+  const rows = await refundedOrders(pool, load.placed);
+  const notBack = rows.filter((r) => r.status !== 'CANCELLED' || r.refunded !== r.paid).map((r) => `${r.id} (${r.status}, ${r.refunded} of ${r.paid})`);
+  const unlike = rows.filter((r) => !isDeepStrictEqual(r.refund_ids, (load.refundIds[r.id] ?? []).toSorted())).map((r) => r.id);
+  v(notBack.length, `${notBack.length} orders placed are not CANCELLED with refunded = paid: ${some(notBack)}`);
+  v(unlike.length, `${unlike.length} orders' refunds in the database are not those answered 201: ${some(unlike)}`);
+  const after = await refundBefore({ pool, receiver: null }, f);
+  v(after.cancelled - before.cancelled !== rows.length, `CANCELLED orders ${before.cancelled} → ${after.cancelled}; ${rows.length} orders placed`);
+  const unchanged = { cancelledAsPaid: rows.length - notBack.length, balances: 0, stock: 0, copies: 0 };
+  for (const what of ['balances', 'stock', 'copies'] as const) {
+    const changed = [...before[what]].filter(([id, was]) => after[what].get(id) !== was).map(([id, was]) => `${id}: ${was} → ${after[what].get(id)}`);
+    v(changed.length, `${changed.length} ${what === 'copies' ? "coupon copies' uses" : what} not as before: ${some(changed)}`);
+    unchanged[what] = before[what].size - changed.length;
   }
-  const { cancelsSent, cancelsAfterLoop, outcomes: cancelOutcomes, badBodies } = load;
-  const run = { placed: load.placed.length, cancelsSent, cancelsAfterLoop, cancelOutcomes, badBodies };
-  const database = { cancelled: cancelled.length, cancelledBefore, cancelledAfter };
-  return { report: { window: refundWindow(samples, windowMs), run, database, events }, violations };
+
+  let events: { recorded: number; inOrder: number } | null = null;
+  if (receiver) {
+    const [recorded, accepted, arrived] = [await orderEvents(pool, load.placed), firstAt(receiver.accepted), firstAt(receiver.arrivals ?? [])];
+    receiver.arrivals = null;
+    const byOrder = new Map<string, typeof recorded>();
+    for (const e of recorded) byOrder.set(e.order_id, [...(byOrder.get(e.order_id) ?? []), e]);
+    const bad: string[] = [];
+    for (const id of load.placed) {
+      const [mine, types] = [byOrder.get(id) ?? [], ['order.paid', ...(load.refundIds[id] ?? []).map(() => 'order.refunded'), 'order.cancelled']];
+      const why = !isDeepStrictEqual(mine.map((e) => e.type), types) ? `recorded: ${mine.map((e) => e.type).join(', ')}`
+        : mine.some((e) => !accepted.has(e.event_id)) ? 'an event never accepted'
+        : mine.some((e, k) => k > 0 && !(accepted.get(mine[k - 1]!.event_id)! < arrived.get(e.event_id)!)) ? 'one sent before the one before was accepted'
+        : null;
+      if (why) bad.push(`${id} (${why})`);
+    }
+    v(bad.length, `${bad.length} orders' events not order.paid, an order.refunded per refund, order.cancelled, each sent once the one before was ` +
+      `accepted: ${some(bad)}`);
+    events = { recorded: recorded.length, inOrder: load.placed.length - bad.length };
+  }
+  record.refund = { window, run: { placed: load.placed.length, couponOrders: load.couponOrders, requeued: load.requeued }, database: unchanged, events };
+  return violations;
 }

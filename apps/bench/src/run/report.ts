@@ -8,38 +8,28 @@ import { fmt, type Sample, type Summary } from './stats.ts';
 export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
-/**
- * Who ran the orders: the service over HTTP; pgbench with the textbook transaction (the database's
- * own limit); or from one Node process, no HTTP, the service's own SQL ('ceiling') or the plain
- * row-lock transaction.
- */
+/** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
 export type Runner = 'service' | 'pgbench' | 'ceiling' | 'plain-row-lock';
-const RUNNER_NAMES: Record<Runner, string> = {
-  service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
-  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process',
-};
+const RUNNER_NAMES: Record<Runner, string> = { service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
+  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process' };
 
 export interface RunRecord {
   readonly workload: WorkloadName; readonly runner: Runner; readonly label: string; readonly summary: Summary; readonly samples: Sample[];
-  /** The window's CPU and what it is divided by: orders (hot: units sold; refund: operations) or requests. */
-  cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' };
-  /** pg_stat_statements over the window; null when the server does not load it. */
-  statements?: StatementStats | null;
+  /** The window's CPU and what it is divided by: orders (hot: units sold; refund: operations) or requests; its pg_stat_statements (null: none). */
+  cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' }; statements?: StatementStats | null;
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
   salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
 }
 
 export interface Report {
   readonly startedAt: string; readonly target: string; readonly statements: boolean; readonly options: Record<string, number>;
-  /** pgbench's version, or null when it is not on PATH (the Node runners are the ceilings then). */
-  readonly pgbench: { readonly version: string | null; readonly threads: number };
+  readonly pgbench: { readonly version: string | null; readonly threads: number }; // version null: not on PATH, the Node runners are the ceilings
   readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
   readonly events: EventCheck; readonly runs: RunRecord[]; readonly keyedVsUnkeyed: ReturnType<typeof keyedVsUnkeyed>; readonly violations: string[];
 }
 
 /** Keyed twins (and slow-platform) and the workload whose service run and ceilings each is set against. */
 export const TWIN: Partial<Record<WorkloadName, WorkloadName>> = { 'uniform-keyed': 'uniform', 'hot-product-keyed': 'hot-product', 'slow-platform': 'uniform' };
-const HEADLINED = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed'] as const;
 const baseOf = (w: WorkloadName) => TWIN[w] ?? w;
 const isHot = (w: WorkloadName) => baseOf(w) === 'hot-product';
 export const ratio = (a: number | undefined, b: number | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : null);
@@ -49,18 +39,15 @@ export const find = (runs: readonly RunRecord[], w: WorkloadName, r: Runner = 's
 const figure = (r: RunRecord | undefined) => (r ? (isHot(r.workload) ? r.salesPerSecond : r.summary.ordersPerSecond) : undefined);
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v >= 10 ? v.toFixed(1) : v.toFixed(3));
 const tally = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ');
+const lat = (l: { p50: number; p95: number; p99: number; max: number }) => [l.p50, l.p95, l.p99, l.max].map(fmt).join(' / ');
 
 /** A Markdown table from column declarations: header, cell (numbers formatted), and 'left' for a left-aligned column. */
 type Column<T> = readonly [header: string, cell: (row: T) => string | number | undefined, align?: 'left'];
 export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string[] {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const show = (v: string | number | undefined) => (v === undefined ? '' : typeof v === 'number' ? fmt(v) : v);
-  return [
-    line(columns.map((c) => c[0])),
-    `|${columns.map((c, i) => (i === 0 || c[2] ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) => line(columns.map((c) => show(c[1](r))))),
-    '',
-  ];
+  const align = `|${columns.map((c, i) => (i === 0 || c[2] ? '---' : '---:')).join('|')}|`;
+  return [line(columns.map((c) => c[0])), align, ...rows.map((r) => line(columns.map((c) => show(c[1](r))))), ''];
 }
 /** A section: its heading, then each paragraph (a string) or table (lines) followed by a blank line. */
 export const section = (title: string, ...parts: Array<string | string[]>) =>
@@ -79,47 +66,23 @@ export function keyedVsUnkeyed(runs: readonly RunRecord[]) {
   });
 }
 
-/** The ceiling a workload is measured against: pgbench's run of its base, or without pgbench the Node runner, so labelled. */
-function ceilingOf(runs: readonly RunRecord[], workload: WorkloadName) {
-  const base = baseOf(workload);
-  const p = find(runs, base, 'pgbench');
-  if (p) return { run: p, name: 'pgbench', fallback: false };
-  const f = find(runs, base, base === 'hot-product' ? 'plain-row-lock' : 'ceiling');
-  if (!f || (base !== 'hot-product' && base !== 'uniform')) return null;
-  return { run: f, name: `${RUNNER_NAMES[f.runner]} (fallback: pgbench not installed)`, fallback: true };
-}
+/** The run a workload's CPU is set against: pgbench's run of its base, or without pgbench its Node runner. */
+const ceilingOf = (runs: readonly RunRecord[], w: WorkloadName) => find(runs, baseOf(w), 'pgbench') ??
+  (baseOf(w) === 'uniform' || baseOf(w) === 'hot-product' ? find(runs, baseOf(w), isHot(w) ? 'plain-row-lock' : 'ceiling') : undefined);
 
-/** The Targets lines: each workload against its ceilings, the keyed ones against their twins, then what the workloads say (`extraTargets`). */
-function targets(report: Report, extraTargets: string[]): string[] {
-  const runs = report.runs;
-  const lines = HEADLINED.flatMap((w) => {
-    const [s, c] = [find(runs, w), ceilingOf(runs, w)];
-    if (!s || !c) return [];
-    const unit = isHot(w) ? 'sales/s' : 'orders/s';
-    const tps = c.run.pgbench ? ` (${fmt(c.run.pgbench.tps)} transactions/s)` : '';
-    const others = (isHot(w) ? (['ceiling', 'plain-row-lock'] as const) : (['ceiling'] as const))
-      .flatMap((k) => (k === c.run.runner ? [] : (find(runs, baseOf(w), k) ?? [])))
-      .map((r) => `; ${ratio(figure(s), figure(r)) ?? '–'}× the ${RUNNER_NAMES[r.runner]}'s ${fmt(figure(r) ?? 0)}`);
-    const limit = c.fallback ? c.name : "database's own limit (pgbench, textbook transaction, same server, same run)";
-    return `${w}: service ${fmt(figure(s) ?? 0)} ${unit} = **${x(ratio(figure(s), figure(c.run)))}** the ${limit}: ${fmt(figure(c.run) ?? 0)} ${unit}${tps}` +
-      `${others.join('')}; p99 ${fmt(s.summary.latencyMs.p99)} ms`;
-  });
-  // The issue-5 targets, against the Node runners they were set against.
-  const u = ratio(find(runs, 'uniform')?.summary.ordersPerSecond, find(runs, 'uniform', 'ceiling')?.summary.ordersPerSecond);
-  if (u !== null) lines.push(`issue-5 target, uniform ≥ 0.5× the same SQL through one Node process: ${u}× ${u >= 0.5 ? 'met' : '**not met**'}`);
-  const h = ratio(find(runs, 'hot-product')?.salesPerSecond, find(runs, 'hot-product', 'plain-row-lock')?.salesPerSecond);
-  if (h !== null) lines.push(`issue-5 target, hot-product ≥ 1.5× the plain row lock through one Node process: ${h}× ${h >= 1.5 ? 'met' : '**not met**'}`);
-  const keyed = report.keyedVsUnkeyed.map((c) =>
-    `${c.workload} (every order with its own Idempotency-Key): ${fmt(c.ordersPerSecond.keyed)} orders/s = **${x(c.ordersPerSecond.ratio)}** ` +
-      `${c.twin}'s ${fmt(c.ordersPerSecond.unkeyed)}; p99 ${fmt(c.p99Ms.keyed)} ms = ${x(c.p99Ms.ratio)} its ${fmt(c.p99Ms.unkeyed)} ms` +
-      (c.replays ? `; replays ${fmt(c.replays.sent)} sent, ${fmt(c.replays.matched)} matched, ${fmt(c.replays.mismatched)} mismatched` : ''));
-  return [...lines, ...extraTargets, ...keyed];
+/** The Targets lines: the issue-5 targets, against the Node runners they were set against, then what the workloads say (`extraTargets`). */
+function targets(runs: readonly RunRecord[], extraTargets: string[]): string[] {
+  const lines: string[] = [];
+  for (const [w, runner, target] of [['uniform', 'ceiling', 0.5], ['hot-product', 'plain-row-lock', 1.5]] as const) {
+    const r = ratio(figure(find(runs, w)), figure(find(runs, w, runner)));
+    if (r !== null) lines.push(`issue-5 target, ${w} ≥ ${target}× the ${RUNNER_NAMES[runner]}: ${r}× ${r >= target ? 'met' : '**not met**'}`);
+  }
+  return [...lines, ...extraTargets];
 }
 
 /** CPU milliseconds per successful order (per operation for refund, per request for a run without orders). */
 function perOrder(run: RunRecord | undefined) {
-  const c = run?.cost;
-  const n = c ? c.orders || c.requests : 0;
+  const [c, n] = [run?.cost, run?.cost?.orders || run?.cost?.requests || 0];
   if (!c || n === 0) return null;
   const parts = [c.cpu.serviceMs, c.cpu.postgresMs, c.cpu.loadMs];
   const [service, postgres, load] = parts.map((p) => (p === null ? null : p / n));
@@ -128,39 +91,27 @@ function perOrder(run: RunRecord | undefined) {
 
 /** pg_stat_statements over one run's window: where the database's time went. */
 function statementTable(r: RunRecord): string[] {
-  const st = r.statements;
+  const [st, n] = [r.statements, r.cost?.orders || r.cost?.requests || 0];
   if (!st) return [];
-  const n = r.cost?.orders || r.cost?.requests || 0;
   const per = (v: number) => (n > 0 ? (v / n).toFixed(3) : '');
   const query = (q: string) => (q.length > 160 ? `${q.slice(0, 157)}…` : q).replace(/\|/g, '\\|').replace(/`/g, "'");
-  const unit = r.cost?.orders ? (r.cost.unit ?? 'order') : 'request';
-  return [
-    `### ${r.label}`,
-    '',
-    `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ${per(st.toplevelMs)} ms per ${unit}.`,
-    '',
-    ...table(st.top, [
-      ['statement', (t) => `\`${query(t.query)}\``], ['top level', (t) => (t.toplevel ? 'yes' : 'no'), 'left'], ['calls', (t) => t.calls],
-      ['total ms', (t) => Math.round(t.totalMs)], [`ms per ${r.cost?.unit ?? 'order'}`, (t) => per(t.totalMs)],
-      ['rows per call', (t) => (t.calls ? (t.rows / t.calls).toFixed(2) : '')],
-    ]),
-  ];
+  return [`### ${r.label}`, '', `Top-level execution time ${fmt(Math.round(st.toplevelMs))} ms in ${fmt(st.toplevelCalls)} calls = ` +
+    `${per(st.toplevelMs)} ms per ${r.cost?.orders ? (r.cost.unit ?? 'order') : 'request'}.`, '', ...table(st.top, [
+    ['statement', (t) => `\`${query(t.query)}\``], ['top level', (t) => (t.toplevel ? 'yes' : 'no'), 'left'], ['calls', (t) => t.calls],
+    ['total ms', (t) => Math.round(t.totalMs)], [`ms per ${r.cost?.unit ?? 'order'}`, (t) => per(t.totalMs)],
+    ['rows per call', (t) => (t.calls ? (t.rows / t.calls).toFixed(2) : '')],
+  ])];
 }
 
 /** The table the report opens with: what one order costs each process. */
-function cpuSection(report: Report): string[] {
-  const rows = report.runs.filter((r) => r.cost);
-  const pgVsCeiling = (r: RunRecord) => {
-    const [p, c] = [perOrder(r)?.postgres, perOrder(ceilingOf(report.runs, r.workload)?.run)?.postgres];
-    return r.runner === 'pgbench' ? '1×' : p != null && c ? `${(p / c).toFixed(2)}×` : '';
-  };
-  return rows.length === 0 ? [] : section(
+function cpuSection({ runs }: Report): string[] {
+  const pgVsCeiling = (r: RunRecord, [p, c] = [perOrder(r)?.postgres, perOrder(ceilingOf(runs, r.workload))?.postgres]) =>
+    (r.runner === 'pgbench' ? '1×' : p != null && c ? `${(p / c).toFixed(2)}×` : '');
+  return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
-    "CPU time (utime + stime, /proc/<pid>/stat) in each run's measured window ÷ its successful orders (hot product: units sold; refund: orders + " +
-      'cancellations, "ops"; no orders: requests). **service**: apps/api (under pgbench, its relay delivering pgbench\'s events); **PostgreSQL**: the ' +
-      "postmaster and every process under it (ended backends through its cutime); **load generator**: the HTTP load process, the Node ceiling process " +
-      "(load and order code in one), or pgbench. **PostgreSQL ÷ ceiling**: this run's PostgreSQL ms per order ÷ its ceiling run's (pgbench when installed).",
-    table(rows, [
+    "utime + stime (/proc) in each run's window ÷ its successful orders (hot: units sold; refund: orders + refunds + cancels, \"ops\"; none: " +
+      'requests): apps/api, the postmaster and all under it, the load process (or pgbench); how: docs/performance.md.',
+    table(runs.filter((r) => r.cost), [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
       ['service', (r) => ms(perOrder(r)?.service)], ['PostgreSQL', (r) => ms(perOrder(r)?.postgres)],
@@ -170,115 +121,100 @@ function cpuSection(report: Report): string[] {
 }
 
 /** Each workload against its ceilings, the figure that matters: orders/s, or sales/s for the hot product. */
-function ceilingSection(report: Report): string[] {
-  const rows = HEADLINED.flatMap((w) => (find(report.runs, w) ? [{ w, s: find(report.runs, w)! }] : []));
-  if (rows.length === 0) return [];
+function ceilingSection({ runs, pgbench: { version: v, threads } }: Report): string[] {
+  const rows = (['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed'] as const).flatMap((w) => (find(runs, w) ? [{ w, s: find(runs, w)! }] : []));
   const against = (runner: Runner, name: string, ratioName = 'service ÷ it'): Array<Column<(typeof rows)[number]>> => {
-    const other = ({ w }: { w: WorkloadName }) => (runner === 'plain-row-lock' && !isHot(w) ? undefined : find(report.runs, baseOf(w), runner));
-    return [
-      [name, (row) => (other(row) ? (figure(other(row)) ?? 0) : runner === 'pgbench' && !report.pgbench.version ? 'not installed' : '')],
-      [ratioName, (row) => (other(row) ? x(ratio(figure(row.s), figure(other(row)))) : '')],
-    ];
+    const [other, bold] = [({ w }: { w: WorkloadName }) => find(runs, baseOf(w), runner), runner === 'pgbench' ? '**' : ''];
+    return [[name, (row) => (other(row) ? (figure(other(row)) ?? 0) : runner === 'pgbench' && !v ? 'not installed' : '')],
+      [ratioName, (row) => (other(row) ? `${bold}${x(ratio(figure(row.s), figure(other(row))))}${bold}` : '')]];
   };
-  const pgbenchLine = (r: RunRecord) => {
-    const [c, p] = [r.cost?.cpu, r.pgbench!];
-    const perTx = (v: number | null | undefined) => (v == null || !p.transactions ? 'n/a' : ms(v / p.transactions));
-    const cpu = c ? `; CPU per transaction: PostgreSQL ${perTx(c.postgresMs)} ms, pgbench ${perTx(c.loadMs)} ms` : '';
-    return `- ${r.label}: ${fmt(p.transactions)} transactions in the window, ${fmt(p.tps)}/s${cpu}; \`${p.command}\``;
+  const pgbenchLine = ({ label, cost, pgbench: p }: RunRecord) => {
+    const perTx = (v: number | null | undefined) => (v == null || !p!.transactions ? 'n/a' : ms(v / p!.transactions));
+    const cpu = cost ? `; CPU per transaction: PostgreSQL ${perTx(cost.cpu.postgresMs)} ms, pgbench ${perTx(cost.cpu.loadMs)} ms` : '';
+    return `- ${label}: ${fmt(p!.transactions)} transactions in the window, ${fmt(p!.tps)}/s${cpu}; \`${p!.command}\``;
   };
-  const v = report.pgbench.version;
-  return [
-    ...section(
-      "Against the database's own limit",
-      (v ? `The ceiling is ${v}, \`-M prepared\`, as many clients as the load has connections, ${report.pgbench.threads} threads, ` : '**pgbench is ' +
-        'not installed here (not on PATH): the headline ratios fall back to the Node runners, labelled so.** With it, the ceiling is pgbench ') +
-        'running the textbook order transaction on the same server in the same run, on users and products of its own (each product row locked in id ' +
-        'order, then one statement per write; the hot product: its row locked first). The second column is the earlier ceiling: the service\'s own ' +
-        "order code and SQL from one Node process, no HTTP. Keyed twins are set against their unkeyed workload's ceilings.",
-      table(rows, [
-        ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
-        ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
-        ...against('plain-row-lock', 'plain row lock through one Node process'),
-      ]),
-    ),
-    ...report.runs.filter((r) => r.pgbench).map(pgbenchLine),
-    '',
-  ];
+  return rows.length === 0 ? [] : [...section(
+    "Against the database's own limit",
+    `${v ? `${v}, \`-M prepared\`, a client per load connection, ${threads} threads,` : '**pgbench not installed: the Node runners instead.**'} ` +
+      "the textbook order transaction on its own rows, same server, same run; then the service's own SQL and a plain row lock from one Node process.",
+    table(rows, [
+      ['workload', ({ w }) => `${w} (${isHot(w) ? 'sales/s' : 'orders/s'})`], ['service', ({ s }) => figure(s) ?? 0],
+      ['service p99 ms', ({ s }) => s.summary.latencyMs.p99],
+      ...against('pgbench', 'pgbench', 'service ÷ pgbench'), ...against('ceiling', 'same SQL through one Node process'),
+      ...against('plain-row-lock', 'plain row lock through one Node process'),
+    ]),
+  ), ...runs.filter((r) => r.pgbench).map(pgbenchLine), ''];
+}
+
+/** Each keyed run's replays, and the keyed workloads against their twins. */
+function keyedSection({ runs, keyedVsUnkeyed: pairs, options }: Report): string[] {
+  const keyedRuns = runs.filter((r) => r.replays);
+  return keyedRuns.length === 0 ? [] : section(
+    'Keyed ÷ unkeyed',
+    ...(pairs.length === 0 ? [] : ["Each keyed workload: its twin's load, same run, an `Idempotency-Key` on every order.", table(pairs, [
+      ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
+      ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
+      ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
+    ])]),
+    `Replays: about ${Math.round((options.replayShare ?? 0.1) * 100)}% of the keyed 201s, sent again 5–100 ms later (warm-up included), must ` +
+      'answer 201, `idempotent-replayed: true`, the first body. Not orders.',
+    table(keyedRuns, [
+      ['run', (r) => r.label], ['replays sent', (r) => r.replays!.sent], ['matched', (r) => r.replays!.matched],
+      ['byte-identical', (r) => r.replays!.byteIdentical], ['mismatched', (r) => r.replays!.mismatched],
+      ['replay p50 ms', (r) => r.replays!.latencyMs.p50], ['replay p99 ms', (r) => r.replays!.latencyMs.p99],
+    ]),
+  );
+}
+
+/** refund's window, each kind on its own, and its whole-run totals. */
+function refundSection(runs: readonly RunRecord[]): string[] {
+  const rows = runs.flatMap((r) => (r.refund ? [{ label: r.label, ...r.refund }] : []));
+  const totals = ({ label, run: r, window: w, database: d, events: e }: (typeof rows)[number]) =>
+    `- ${label}: ${fmt(r.placed)} orders placed (${fmt(r.couponOrders)} with a coupon); answered: orders ${tally(w.orders.outcomes)}; refunds ` +
+    `${tally(w.refunds.outcomes)}; cancels ${tally(w.cancels.outcomes)} (${fmt(r.requeued)} queued again after a 429). In the database ` +
+    `${fmt(d.cancelledAsPaid)} CANCELLED with refunded = paid; as before: ${fmt(d.balances)} balances, ${fmt(d.stock)} products' stock, ` +
+    `${fmt(d.copies)} coupon copies. ${e ? `Events: ${fmt(e.recorded)} recorded, ${fmt(e.inOrder)} orders' accepted in order.` : 'No receiver (--url).'}`;
+  return rows.length === 0 ? [] : section(
+    'Refund: orders given back in parts, then cancelled',
+    "Orders of 1–3 products, 2 units each, a fifth or more with a coupon, each refunded by its owner in 1–2 random parts, then cancelled, each step a free " +
+      "connection's next request. The window is the whole run.",
+    table(rows, [
+      ['run', (r) => r.label], ['s', (r) => r.window.seconds],
+      ...(['orders', 'refunds', 'cancels'] as const).flatMap((k): Array<Column<(typeof rows)[number]>> => [[k, (r) => r.window[k].n],
+        [`${k}/s`, (r) => r.window[k].perSecond], [`${k.slice(0, -1)} p50 / p95 / p99 / max ms`, (r) => lat(r.window[k].latencyMs), 'left']]),
+      ['ops/s', (r) => r.window.operationsPerSecond],
+    ]),
+    [...rows.map(totals), ''],
+  );
 }
 
 export function markdownReport(report: Report, extraTargets: string[]): string {
   const { machine: m, events: e, runs } = report;
-  const [keyedRuns, refundRuns] = [runs.filter((r) => r.replays), runs.filter((r) => r.refund)];
-  const lat = (l: { p50: number; p95: number; p99: number; max: number }) => [l.p50, l.p95, l.p99, l.max].map(fmt).join(' / ');
-  const wholeRefund = ({ label, refund }: RunRecord) => {
-    const { run, database, events } = refund!;
-    return (
-      `- ${label}, whole run: ${fmt(run.placed)} orders placed, ${fmt(run.cancelsSent)} cancellations sent (${fmt(run.cancelsAfterLoop)} after the loop), ` +
-      `answered ${tally(run.cancelOutcomes) || 'nothing'}${run.badBodies ? `, ${fmt(run.badBodies)} 200 bodies wrong` : ''}; in the database ` +
-      `${fmt(database.cancelled)} of its orders CANCELLED (CANCELLED orders ${fmt(database.cancelledBefore)} → ${fmt(database.cancelledAfter)})` +
-      (events
-        ? `; the receiver accepted ${fmt(events.paidAccepted)} of their order.paid and ${fmt(events.cancelledAccepted)} order.cancelled`
-        : '; events not checked at a receiver (--url)')
-    );
-  };
-  const held = refundRuns.length ? "; refund: every 200 cancellation's order CANCELLED and refunded once, as many CANCELLED orders as 200 answers, " +
-    'no cancellation answered 5xx, each order.cancelled accepted after its order.paid.' : '.';
   return [
-    `# Benchmark ${report.startedAt}`,
-    '',
+    `# Benchmark ${report.startedAt}`, '',
     `${report.target}; ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}; ` +
-      Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', '),
-    '',
+      Object.entries(report.options).map(([k, v]) => `${k} ${v}`).join(', '), '',
     ...cpuSection(report),
     ...ceilingSection(report),
-    ...section('Targets', [...targets(report, extraTargets).map((l) => `- ${l}`), '']),
+    ...section('Targets', [...targets(runs, extraTargets).map((l) => `- ${l}`), '']),
     ...section('Runs', table(runs, [
       ['run', (r) => r.label], ['requests', (r) => r.summary.requests], ['req/s', (r) => r.summary.requestsPerSecond],
       ['orders/s', (r) => r.summary.ordersPerSecond], ['sales/s', (r) => r.salesPerSecond], ['p50 ms', (r) => r.summary.latencyMs.p50],
       ['p95 ms', (r) => r.summary.latencyMs.p95], ['p99 ms', (r) => r.summary.latencyMs.p99], ['max ms', (r) => r.summary.latencyMs.max],
       ['outcomes', (r) => tally(r.summary.outcomes), 'left'],
     ])),
-    ...(keyedRuns.length === 0 ? [] : section(
-      'Keyed ÷ unkeyed',
-      ...(report.keyedVsUnkeyed.length === 0 ? [] : [
-        "Each keyed workload is its twin's load with an `Idempotency-Key` on every order (the service run, same run, same requests).",
-        table(report.keyedVsUnkeyed, [
-          ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
-          ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
-          ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
-        ]),
-      ]),
-      `Replays: about ${Math.round((report.options.replayShare ?? 0.1) * 100)}% of the keyed orders answered 201, sent again 5–100 ms later with the ` +
-        'same key and body over the same connections, warm-up included; each must answer 201, `idempotent-replayed: true` and the first body. They ' +
-        'are not counted as orders.',
-      table(keyedRuns, [
-        ['run', (r) => r.label], ['replays sent', (r) => r.replays!.sent], ['matched', (r) => r.replays!.matched],
-        ['byte-identical', (r) => r.replays!.byteIdentical], ['mismatched', (r) => r.replays!.mismatched],
-        ['replay p50 ms', (r) => r.replays!.latencyMs.p50], ['replay p99 ms', (r) => r.replays!.latencyMs.p99],
-      ]),
-    )),
-    ...(refundRuns.length === 0 ? [] : section(
-      'Refund: orders and cancellations racing',
-      "Uniform orders; every second one answered 201 is cancelled by its owner as a free connection's next request, so cancellations (stock back, " +
-        "refund, `order.cancelled`) race new orders on the same rows. Rates and latencies are the window's; cancellations of orders answered as the " +
-        'loop ended are sent after it, in the totals only.',
-      table(refundRuns.map((r) => ({ label: r.label, ...r.refund!.window })), [
-        ['run', (w) => w.label], ['s', (w) => w.seconds], ['orders', (w) => w.orders], ['orders/s', (w) => w.ordersPerSecond],
-        ['cancellations', (w) => w.cancels], ['cancellations/s', (w) => w.cancelsPerSecond], ['ops/s', (w) => w.operationsPerSecond],
-        ['order p50 / p95 / p99 / max ms', (w) => lat(w.orderLatencyMs), 'left'],
-        ['cancellation p50 / p95 / p99 / max ms', (w) => lat(w.cancelLatencyMs), 'left'],
-      ]),
-      [...refundRuns.map(wholeRefund), ''],
-    )),
+    ...keyedSection(report),
+    ...refundSection(runs),
     ...(report.statements
-      ? section("Statements (pg_stat_statements, each run's window)", 'Reset as each window opened, read as it closed; `track = all`, so statements ' +
-        "inside write_order_group appear beside the call that ran them (not top level), their time also in that call's.", runs.flatMap(statementTable))
+      ? section("Statements (pg_stat_statements, each run's window)", '`track = all`: nested ones (not top level) also in their caller\'s time.',
+        runs.flatMap(statementTable))
       : section('Statements', 'pg_stat_statements is not loaded on this server.')),
     ...section('Invariants', `Events: ${fmt(e.recorded)} recorded, ${fmt(e.undelivered)} undelivered` +
       (e.received === null ? '' : `, ${fmt(e.received)} distinct received, ${e.duplicates} repeated deliveries`)),
     report.violations.length === 0
-      ? 'All hold: balances = ledgers, every order paid once with one event (a cancelled one refunded once with a second event), coupons never past ' +
-        `their total, stock + sold = initial, every event delivered once${held}`
+      ? 'All hold: balances = ledgers, every order paid once with one event, its refunds and cancel adding up to what it paid with an event each, ' +
+        'coupons never past their total, stock + sold = initial, every event delivered once' + (runs.some((r) => r.refund) ? '; refund: every order ' +
+        "CANCELLED with refunded = paid, its refunds those answered 201, balances, stock and coupon copies as before, its events in recorded order." : '.')
       : ['**VIOLATED:**', ...report.violations.map((v) => `- ${v}`)].join('\n'),
   ].join('\n');
 }

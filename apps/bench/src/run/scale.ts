@@ -1,73 +1,41 @@
 import { performance } from 'node:perf_hooks';
-import { BIG_TABLES, historyTableSizes, orderPathPlans, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
+import { BIG_TABLES, drawIds, historyTableSizes, orderPathPlans, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
 import { section, table } from './report.ts';
 import { seededRandom } from './stats.ts';
-import { seedThroughApi, type Target } from './target.ts';
+import { seedFixture, type Target } from './target.ts';
 
-/**
- * `pnpm bench --scale`: a year of a running service's data seeded straight into the database
- * (packages/adapters-postgres/src/bench/history-seed.ts), so that the order path is measured
- * against big tables. The load draws as many users and products as the default run's at random
- * from the whole tables; its hot products and coupons are created through the admin API, as in the
- * default run.
- */
-
+/** `pnpm bench --scale`: a year of data seeded into the database (the adapter's history-seed.ts), the load's users and products drawn from it. */
 export type ScaleInfo = Awaited<ReturnType<typeof seedAtScale>>['scale'];
 
-/** Seeds the target's database at `factor` (1 = full size; 0.01 for a quick check), then the run's own rows through the API. */
+/** Seeds the target's database at `factor` (1 = full size; 0.01 for a quick check), then the run's own fixtures. */
 export async function seedAtScale(target: Target, factor: number, load: { users: number; products: number }) {
   const t0 = performance.now();
   const seed = await seedHistory(target.databaseUrl, factor, (line) => process.stderr.write(`${line}\n`));
   const seedingSeconds = Math.round((performance.now() - t0) / 10) / 100;
   const { users: U, products: P } = seed.seeded;
   const initialStock = new Map(Array.from({ length: P }, (_, i) => [i + 1, seed.initialStock] as [number, number]));
-  const userIds = sample(U, Math.min(U, load.users), seededRandom(11));
-  const productIds = sample(P, Math.min(P, load.products), seededRandom(12)).sort((a, b) => a - b);
+  const userIds = await drawIds(target.pool, 'users', load.users, 11);
+  const productIds = (await drawIds(target.pool, 'products', load.products, 12)).sort((a, b) => a - b);
   const couponHolders = Math.max(1, Math.floor(userIds.length / 50));
-  const seeded = await seedThroughApi(target, { users: 0, products: 0, couponHolders }, initialStock, { userIds, productIds });
-
+  const seeded = await seedFixture(target.pool, { users: 0, products: 0, couponHolders }, initialStock, { userIds, productIds });
   const middle = [productIds[Math.floor(productIds.length / 3)]!, productIds[Math.floor((2 * productIds.length) / 3)]!, productIds.at(-1)!];
   // Under load the service writes orders in groups: 32 orders at once, each of one random product.
   const [buyers, rand] = [userIds.slice(1, 33), seededRandom(5)];
   const group = Array.from({ length: 32 }, (_, i) => ({ userId: buyers[i % buyers.length]!, productId: 1 + Math.floor(rand() * P) }));
   const plans = await orderPathPlans(target.databaseUrl, userIds[0]!, middle, group);
   const seqScansOf = (orderPath: boolean) => plans.filter((p) => p.orderPath === orderPath).flatMap((p) => p.seqScans.map((t) => `${t} (${p.what})`));
-  const { steps, schemaUnchanged, history, seededBefore } = seed;
-  const scale = {
-    factor, seeded: seed.seeded,
-    /** Exact row counts and sizes after seeding (and after the API created the run's own rows). */
-    ...(await historyTableSizes(target.pool)), seedingSeconds, steps, history, seededBefore,
-    load: { users: userIds.length, products: productIds.length, couponHolders }, schemaUnchanged, plans,
-    /** `table (statement)` for every Seq Scan on a big table in the order path's plans, then the background jobs' (relay, rollup). */
-    seqScansOnBigTables: seqScansOf(true), seqScansOffOrderPath: seqScansOf(false),
-  };
+  const { initialStock: _, ...seeding } = seed;
+  // Exact row counts and sizes (the run's fixtures included); every Seq Scan on a big table, `table (statement)`, in the order path's plans and
+  // in the background jobs' (relay, rollup).
+  const scale = { factor, ...seeding, ...(await historyTableSizes(target.pool)), seedingSeconds, plans, seqScansOnBigTables: seqScansOf(true),
+    seqScansOffOrderPath: seqScansOf(false), load: { users: userIds.length, products: productIds.length, couponHolders } };
   return { ...seeded, scale };
-}
-
-/** `k` distinct ids out of 1..n, uniformly (Floyd's algorithm), in random order. */
-function sample(n: number, k: number, rand: () => number): number[] {
-  const chosen = new Set<number>();
-  for (let j = n - k + 1; j <= n; j++) {
-    const t = 1 + Math.floor(rand() * j);
-    chosen.add(chosen.has(t) ? j : t);
-  }
-  const out = [...chosen];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 /** The scale section of bench.md. */
 export function scaleMarkdown(s: ScaleInfo): string {
-  const n = (x: number) => x.toLocaleString('en-US');
+  const [n, h, seqScans] = [(x: number) => x.toLocaleString('en-US'), s.history, (p: OrderPathPlan) => p.seqScans.join(', ')];
   const mib = (b: number) => `${n(Math.round(b / 2 ** 20))} MiB`;
-  const h = s.history;
-  const details = (p: OrderPathPlan) => [
-    `<details><summary>${p.what.replace(/</g, '&lt;')}${p.seqScans.length ? ` — **Seq Scan on ${p.seqScans.join(', ')}**` : ''}</summary>`,
-    '', '```', p.plan, '```', '</details>', '',
-  ];
   return `${[
     '',
     ...section(
@@ -82,16 +50,14 @@ export function scaleMarkdown(s: ScaleInfo): string {
       table(Object.keys(s.rows), [['table', (t) => t], ['rows', (t) => s.rows[t]], ['size', (t) => mib(s.tableBytes[t]!)]]),
       table(s.steps, [['seeding step', (st) => st.step], ['s', (st) => st.seconds], ['rows', (st) => st.rows]]),
     ),
-    '### Order path plans on the seeded tables (auto_explain, ANALYZE, BUFFERS)',
-    '',
+    '### Order path plans on the seeded tables (auto_explain, ANALYZE, BUFFERS)', '',
     s.seqScansOnBigTables.length === 0
       ? `Order path: no Seq Scan on ${BIG_TABLES.join(', ')} in any of its ${s.plans.filter((p) => p.orderPath).length} plans below.`
-      : `**Order path, Seq Scan on a big table:** ${s.seqScansOnBigTables.join('; ')}.`,
-    '',
+      : `**Order path, Seq Scan on a big table:** ${s.seqScansOnBigTables.join('; ')}.`, '',
     s.seqScansOffOrderPath.length === 0
       ? 'Background jobs beside it (relay, best-seller rollup): no Seq Scan on those tables either.'
-      : `**Background jobs beside it, Seq Scan on a big table:** ${s.seqScansOffOrderPath.join('; ')}.`,
-    '',
-    ...s.plans.flatMap(details),
+      : `**Background jobs beside it, Seq Scan on a big table:** ${s.seqScansOffOrderPath.join('; ')}.`, '',
+    ...s.plans.flatMap((p) => [`<details><summary>${p.what.replace(/</g, '&lt;')}${seqScans(p) && ` — **Seq Scan on ${seqScans(p)}**`}</summary>`,
+      '', '```', p.plan, '```', '</details>', '']),
   ].join('\n')}\n`;
 }

@@ -1,10 +1,11 @@
-/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL or 0 (other). */
-export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2];
-export const [ORDER, CANCEL] = [1, 2] as const;
+/** One measured request: start (ms since the window opened), latency (ms), status, error code, and what it was: ORDER, CANCEL, REFUND or 0 (other). */
+export type Sample = [start: number, latencyMs: number, status: number, code: string, kind: 0 | 1 | 2 | 3];
+export const [ORDER, CANCEL, REFUND] = [1, 2, 3] as const;
 /** Either a timed window after a warm-up, or a fixed number of attempts, all measured. */
 export type Shape = { readonly kind: 'timed'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'count'; readonly attempts: number };
 
 export const round = (n: number) => Math.round(n * 100) / 100;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 /** Nearest rank: the smallest value with at least q of them at or below it. */
 export const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
@@ -19,25 +20,26 @@ export function percentiles(ms: number[]) {
 /** Percentiles of the samples `which` picks (all by default). */
 export const latency = (samples: readonly Sample[], which: (s: Sample) => boolean = () => true) => percentiles(samples.filter(which).map((s) => s[1]));
 
+/** How many samples had each outcome: "201", "409 COUPON_EXHAUSTED", "0 ECONNRESET" (dropped), … */
+export function outcomes(samples: readonly Sample[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [, , status, code] of samples) {
+    const key = status >= 200 && status < 300 ? String(status) : `${status} ${code}`.trim();
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export type Summary = ReturnType<typeof summarise>;
 export function summarise({ samples, windowMs, transportErrors }: { samples: Sample[]; windowMs: number; transportErrors: number }) {
-  const outcomes: Record<string, number> = {};
   const perSecond = new Array<number>(Math.max(1, Math.ceil(windowMs / 1000))).fill(0);
-  let orders = 0;
-  for (const [start, ms, status, code, kind] of samples) {
-    const key = status >= 200 && status < 300 ? String(status) : `${status} ${code}`.trim();
-    outcomes[key] = (outcomes[key] ?? 0) + 1;
-    if (kind === ORDER && status === 201) orders++;
-    perSecond[Math.min(perSecond.length - 1, Math.floor((start + ms) / 1000))]!++;
-  }
-  const seconds = windowMs / 1000;
+  for (const [start, ms] of samples) perSecond[Math.min(perSecond.length - 1, Math.floor((start + ms) / 1000))]!++;
+  const [seconds, orders] = [windowMs / 1000, samples.filter((s) => s[4] === ORDER && s[2] === 201).length];
   const sorted = sortedMs(samples.map((s) => s[1]));
   return {
     requests: samples.length, requestsPerSecond: round(samples.length / seconds), orders, ordersPerSecond: round(orders / seconds),
-    latencyMs: latency(samples), outcomes, transportErrors,
-    /** Requests completed in each second of the window. */
-    perSecond,
-    /** The latency distribution: ms within which 5 %, 10 %, … 100 % of the requests were answered. */
+    // perSecond: requests completed in each second of the window; latencyCdfMs: within how many ms 5 %, 10 %, … 100 % of them were answered.
+    latencyMs: latency(samples), outcomes: outcomes(samples), transportErrors, perSecond,
     latencyCdfMs: Array.from({ length: 20 }, (_, i) => round(quantile(sorted, (i + 1) / 20))),
   };
 }
@@ -51,6 +53,15 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
+}
+
+/** What `f` returns, or undefined if it throws. */
+export function tryOr<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
 }
 
 export const pick = <T>(rand: () => number, from: readonly T[]): T => from[Math.floor(rand() * from.length)]!;

@@ -3,7 +3,7 @@
  * statements, kept here with the schema it depends on. Not used by the service.
  */
 export { addFreshOrders, loadSalesMonth, plainTopSellers } from './best-seller-history.ts';
-export { addCoupon, addUsers, issuedQuantity } from './coupon-burst-rows.ts';
+export { addCoupon, addProducts, addUsers, grantCoupon, issuedQuantity } from './fixture-rows.ts';
 export { HISTORY_TABLES, historyTableSizes, seedHistory, type HistoryStep, type SeededHistory } from './history-seed.ts';
 export { BIG_TABLES, orderPathPlans, type OrderPathPlan } from './order-path-plans.ts';
 export { paidEventSql } from './paid-event-sql.ts';

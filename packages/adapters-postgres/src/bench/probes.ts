@@ -73,16 +73,34 @@ export const recordedEvents = async (pool: pg.Pool, seededBefore: Date | null) =
     [seededBefore],
   )).rows;
 
-/** Each order of `ids` as the database holds it (status null: not there): its paid amount and its refunds. */
-export const ordersWithRefunds = async (pool: pg.Pool, ids: readonly string[]) =>
-  (await pool.query<{ id: string; status: string | null; paid: string; refunds: number; refunded: string | null }>(
-    `WITH placed AS (SELECT unnest($1::uuid[]) AS id),
-          refunds AS (SELECT l.order_id, count(*)::int AS n, sum(l.amount)::bigint AS amount
-                      FROM balance_ledger l JOIN placed p ON p.id = l.order_id WHERE l.type = 'REFUND' GROUP BY l.order_id)
-     SELECT p.id::text, o.status, o.paid_amount::text AS paid, coalesce(r.n, 0) AS refunds, r.amount::text AS refunded
-     FROM placed p LEFT JOIN orders o ON o.id = p.id LEFT JOIN refunds r ON r.order_id = p.id`,
+/** Each order of `ids` as the database holds it (status null: not there): its paid and refunded amounts, its refunds' ids in order. */
+export const refundedOrders = async (pool: pg.Pool, ids: readonly string[]) =>
+  (await pool.query<{ id: string; status: string | null; paid: string; refunded: string; refund_ids: string[] }>(
+    `SELECT p.id::text, o.status, o.paid_amount::text AS paid, o.refunded_amount::text AS refunded,
+            array(SELECT r.id::text FROM refunds r WHERE r.order_id = p.id ORDER BY r.id) AS refund_ids
+     FROM unnest($1::uuid[]) AS p (id) LEFT JOIN orders o ON o.id = p.id`,
     [ids],
   )).rows;
+
+/** The events recorded for the orders `ids`, each order's in recording order. */
+export const orderEvents = async (pool: pg.Pool, ids: readonly string[]) =>
+  (await pool.query<{ order_id: string; event_id: string; type: string }>(
+    `SELECT aggregate_id AS order_id, event_id::text, event_type AS type FROM outbox_events WHERE aggregate_id = ANY($1::text[]) ORDER BY aggregate_id, seq`,
+    [ids],
+  )).rows;
+
+/**
+ * What a workload must leave as it found: each user's balance, each product's stock, and each copy
+ * of a coupon (its user's id → the order using it, or AVAILABLE), keyed by id.
+ */
+export async function balancesStockCopies(pool: pg.Pool, o: { userIds: readonly number[]; productIds: readonly number[]; couponId: number }) {
+  const map = async (sql: string, value: unknown) => new Map((await pool.query(sql, [value])).rows.map((r) => [String(r.k), String(r.v)]));
+  return {
+    balances: await map('SELECT id AS k, balance AS v FROM users WHERE id = ANY($1::bigint[])', o.userIds),
+    stock: await map('SELECT id AS k, stock AS v FROM products WHERE id = ANY($1::bigint[])', o.productIds),
+    copies: await map(`SELECT user_id AS k, coalesce(order_id::text, 'AVAILABLE') AS v FROM user_coupons WHERE coupon_id = $1`, o.couponId),
+  };
+}
 
 export const countCancelled = (pool: pg.Pool) => count(pool, `SELECT count(*)::int AS n FROM orders WHERE status = 'CANCELLED'`);
 export const productStock = async (pool: pg.Pool, productId: number) =>
@@ -106,3 +124,7 @@ export const productSales = async (pool: pg.Pool, productId: number) =>
      FROM order_items i JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1`,
     [productId],
   )).rows[0]!;
+
+/** `k` distinct ids of the table, drawn at random (ordered by a hash of each id seeded by `seed`), in that order. */
+export const drawIds = async (pool: pg.Pool, table: 'users' | 'products', k: number, seed: number) =>
+  (await pool.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY hashint8extended(id, $2), id LIMIT $1`, [k, seed])).rows.map((r) => Number(r.id));
