@@ -47,7 +47,7 @@ export interface Config {
   readonly orderQueueDeadlineMs: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
-  /** ORDER_CANCEL_DAYS: how many days after it was placed a paid order may be cancelled. */
+  /** ORDER_CANCEL_DAYS: how many days after it was placed an order may be cancelled or refunded. */
   readonly cancelDays: number;
   /** Purges of what outlived its retention (idempotency keys, delivered outbox records). */
   readonly purge: { readonly batchSize: number; readonly passBudgetMs: number };

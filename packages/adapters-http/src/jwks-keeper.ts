@@ -57,7 +57,13 @@ export class JwksKeeper {
     try {
       return await held.getKey(header, token);
     } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey) || now - this.lastKidFetch < (this.options.cooldownMs ?? 30_000)) throw err;
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      // A fetch already under way (another token of a rotated-in key asked for it): decide on what it brings.
+      if (this.fetching) {
+        await this.fetching;
+        return this.held!.getKey(header, token);
+      }
+      if (now - this.lastKidFetch < (this.options.cooldownMs ?? 30_000)) throw err;
       // A kid the set lacks: perhaps rotated in since; one fetch per cooldown, then decide on what it brought.
       this.lastKidFetch = now;
       await this.fetch(now);

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { isDomainError } from '@shop/domain';
 import { openDatabase, type Db } from './database.ts';
 import type { Database } from './schema.ts';
 
@@ -129,7 +130,9 @@ export class ReadReplicas {
   private pick(): Replica | null {
     // Checks that stopped (a stuck primary, a blocked event loop) leave nothing known to be fresh.
     if (Date.now() - this.lastCheck > this.options.maxLagMs) return null;
-    const healthy = this.replicas.filter((r) => r.healthy);
+    // Its lag grows as the last check ages: a replica is read only while still within the limit.
+    const sinceCheck = Date.now() - this.lastCheck;
+    const healthy = this.replicas.filter((r) => r.healthy && r.lagMs !== null && r.lagMs + sinceCheck <= this.options.maxLagMs);
     if (healthy.length === 0) return null;
     return healthy[this.next++ % healthy.length]!;
   }
@@ -142,7 +145,9 @@ export class ReadReplicas {
         const result = await read(replica.db.kysely, 'replica');
         this.options.onRead?.('replica');
         return result;
-      } catch {
+      } catch (err) {
+        // The request's own fault (a malformed cursor) is not the replica's: answered as it is.
+        if (isDomainError(err)) throw err;
         replica.healthy = false; // until a check finds it answering and close enough again
       }
     }

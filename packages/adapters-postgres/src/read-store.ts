@@ -114,6 +114,9 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
             FROM refund_items i WHERE i.refund_id = r.id)`.as('items'),
         ])
         .where('r.order_id', '=', orderId)
+        // In the order they were written: a refund's transaction id is above that of every refund
+        // its decision saw, whatever the clocks of the instances that made their UUIDv7 ids.
+        .orderBy('r.xact_id')
         .orderBy('r.id');
       const rows = await executePrepared(db, 'refunds_of_order', query);
       return rows.map((r) => ({ refundId: r.id, orderId: r.order_id, items: r.items, amount: r.amount, createdAt: r.created_at }));

@@ -12,7 +12,8 @@ export interface StockGuard {
 /**
  * What must still hold when a decided write is applied, so that applying it gives the answer the
  * decision gave. Everything else the decision read cannot change under it (a held coupon's terms
- * are fixed when it is issued; an order's lines never change).
+ * are fixed when it is issued; an order's lines never change but for their refunded units, which
+ * the order's guard compares).
  */
 export interface WriteGuard {
   readonly userId: number;

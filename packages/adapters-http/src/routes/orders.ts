@@ -36,6 +36,8 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
+        // Before anything is awaited: a client gone while it is authenticated is gone too.
+        const signal = clientGone(reply);
         const actor = await principalOf(req);
         const { order, replayed } = await placeOrder(deps, {
           actor,
@@ -43,7 +45,7 @@ export const orderRoutes =
           items: req.body.items,
           couponId: req.body.couponId,
           idempotencyKey: req.headers['idempotency-key'],
-          signal: clientGone(reply),
+          signal,
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.code(201).send(presentOrder(order));
@@ -89,12 +91,14 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
+        // Before anything is awaited: a client gone while it is authenticated is gone too.
+        const signal = clientGone(reply);
         const actor = await principalOf(req);
         const { order, replayed } = await cancelOrder(deps, {
           actor,
           orderId: req.params.orderId,
           idempotencyKey: req.headers['idempotency-key'],
-          signal: clientGone(reply),
+          signal,
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return presentOrder(order);
@@ -123,13 +127,15 @@ export const orderRoutes =
         },
       },
       async (req, reply) => {
+        // Before anything is awaited: a client gone while it is authenticated is gone too.
+        const signal = clientGone(reply);
         const actor = await principalOf(req);
         const { refund, order, replayed } = await refundOrder(deps, {
           actor,
           orderId: req.params.orderId,
           items: req.body.items,
           idempotencyKey: req.headers['idempotency-key'],
-          signal: clientGone(reply),
+          signal,
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.code(201).send({ ...presentRefund(refund), order: presentOrder(order) });

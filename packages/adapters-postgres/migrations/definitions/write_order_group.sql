@@ -176,13 +176,15 @@ BEGIN
        ORDER BY uc.user_id, uc.coupon_id FOR NO KEY UPDATE OF uc) uc;
     SELECT array_agg(id), array_agg(stock), array_agg(price) INTO locked_product, locked_stock, locked_price FROM (
       SELECT p.id, p.stock, p.price FROM products p WHERE p.id = ANY(change_product || stock_guard_product) ORDER BY p.id FOR NO KEY UPDATE) r;
-    -- Only the orders a write moves; a new order's id is new (its primary key says so). The order's
-    -- row lock is what every change of it takes, so its items' refunded units cannot move meanwhile.
-    SELECT array_agg(id), array_agg(status), array_agg(refunded) INTO moved_order, moved_status, moved_refunded FROM (
-      SELECT o.id, o.status, (SELECT sum(i.refunded_quantity) FROM order_items i WHERE i.order_id = o.id)::bigint AS refunded FROM (
-        SELECT o.id, o.status FROM orders o
-         WHERE o.id = ANY(ARRAY(SELECT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w WHERE jsonb_typeof(w->'guard'->'order') = 'object'))
-         ORDER BY o.id FOR NO KEY UPDATE) o) r;
+    -- Only the orders a write moves; a new order's id is new (its primary key says so).
+    SELECT array_agg(id), array_agg(status) INTO moved_order, moved_status FROM (
+      SELECT o.id, o.status FROM orders o
+       WHERE o.id = ANY(ARRAY(SELECT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w WHERE jsonb_typeof(w->'guard'->'order') = 'object'))
+       ORDER BY o.id FOR NO KEY UPDATE) r;
+    -- Their refunded units in a statement of their own, so that its snapshot is taken once the order
+    -- rows are locked: every change of an order holds its row, so nothing can move them now.
+    SELECT array_agg(coalesce((SELECT sum(i.refunded_quantity) FROM order_items i WHERE i.order_id = m.id), 0)::bigint ORDER BY m.k)
+      INTO moved_refunded FROM unnest(moved_order) WITH ORDINALITY m(id, k);
     balance_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_user), 0)]);
     stock_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_product), 0)]);
     copy_changed := array_fill(false, ARRAY[coalesce(cardinality(copy_key), 0)]);

@@ -40,7 +40,7 @@ export interface BookWrite {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** A cancellation's snapshot: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */
+/** The snapshot a change of an order (a cancel, a refund) is decided on: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */
 export interface ChangeSnapshot {
   readonly order: Order | null;
   readonly key: KeyState;
@@ -78,6 +78,6 @@ export interface OrderBook {
   write(write: BookWrite): Promise<WriteOutcome>;
   /** The key's state now; asked when a keyed order is refused, since idempotency is answered first. */
   keyState(userId: number, key: string): Promise<KeyState>;
-  /** The order to cancel and, when `key` is given, that key in the order's owner's keys. */
+  /** The order to cancel or refund and, when `key` is given, that key in the order's owner's keys. */
   changeSnapshot(orderId: string, key: string | null): Promise<ChangeSnapshot>;
 }

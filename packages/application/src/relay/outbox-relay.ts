@@ -126,9 +126,14 @@ export class OutboxRelay {
   /** One claim-and-deliver round; returns how many records it claimed. Exposed for tests. */
   async deliverBatch(): Promise<number> {
     // Open: one record, and only when its probe is due.
+    const probe = this.breaker !== null;
     if (this.breaker && this.clock.now().getTime() < this.breaker.nextProbeAt) return 0;
-    const records = await this.store.claim(this.breaker ? 1 : this.options.batchSize, this.options.leaseMs);
-    if (records.length === 0) return 0;
+    const records = await this.store.claim(probe ? 1 : this.options.batchSize, this.options.leaseMs);
+    if (records.length === 0) {
+      // Nothing due to probe with (the backlog in its backoff, or leased): look again at the next poll.
+      if (this.breaker) this.breaker.nextProbeAt = this.clock.now().getTime() + this.options.pollMs;
+      return 0;
+    }
     // A batch can take longer than its lease (16 deliveries at a time, each up to the platform's
     // timeout): the records it still holds keep their lease while it runs, failed ones excepted
     // (their backoff is theirs). Renewals run one at a time; a failed one is tried at the next tick.
@@ -140,15 +145,18 @@ export class OutboxRelay {
         .catch((err: unknown) => this.observer.crashed?.(err))
         .finally(() => (renewing = null));
     }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    // A renewal sent before a record failed must land before its failure does, or it would replace
+    // the record's backoff with a lease.
+    const settled = () => renewing ?? Promise.resolve();
     try {
-      return await this.deliverClaimed(records, failed);
+      return await this.deliverClaimed(records, failed, settled, probe);
     } finally {
       clearInterval(renew);
       await renewing;
     }
   }
 
-  private async deliverClaimed(records: OutboxRecord[], failed: Set<string>): Promise<number> {
+  private async deliverClaimed(records: OutboxRecord[], failed: Set<string>, settled: () => Promise<void>, probe: boolean): Promise<number> {
     const delivered: OutboxRecord[] = [];
     let next = 0;
     const worker = async () => {
@@ -163,9 +171,15 @@ export class OutboxRelay {
           const reason = err instanceof Error ? err.message : String(err);
           const delay = retryDelayMs(record.attempts, this.options.backoff);
           failed.add(record.eventId);
-          await this.store.markFailed(record.eventId, delay, reason.slice(0, 1000));
+          this.refused(probe, isPlatformDown(err));
+          try {
+            await settled();
+            await this.store.markFailed(record.eventId, delay, reason.slice(0, 1000));
+          } catch (markError) {
+            // Its lease runs out and it is tried again; the batch's other records go on.
+            this.observer.crashed?.(markError);
+          }
           this.observer.failed?.(record, reason, delay);
-          this.refused();
         }
       }
     };
@@ -185,10 +199,17 @@ export class OutboxRelay {
     this.observer.circuit?.(false);
   }
 
-  private refused(): void {
+  /**
+   * A failed delivery. Only a platform that does not answer, or answers 5xx, counts toward the
+   * circuit: one record the platform refuses (a 4xx) is that record's problem, retried on its own.
+   * While open, only a probe's failure pushes the next probe back.
+   */
+  private refused(probe: boolean, platformDown: boolean): void {
+    if (!platformDown) return;
     this.failuresInRow++;
     const now = this.clock.now().getTime();
     if (this.breaker) {
+      if (!probe) return;
       this.breaker.probesFailed++;
       this.breaker.nextProbeAt = now + retryDelayMs(this.breaker.probesFailed + 1, this.options.backoff);
     } else if (this.failuresInRow >= this.options.openAfterFailures) {
@@ -230,4 +251,10 @@ export class OutboxRelay {
       this.wakeUp = done;
     });
   }
+}
+
+/** A delivery error that says the platform is down (no answer, a timeout, a 5xx), not that it refused this one record (a 4xx). */
+function isPlatformDown(err: unknown): boolean {
+  const status = /\bHTTP (\d{3})\b/.exec(err instanceof Error ? err.message : String(err))?.[1];
+  return status === undefined || Number(status) >= 500 || status === '408' || status === '429';
 }
