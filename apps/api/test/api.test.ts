@@ -238,7 +238,7 @@ describe('administration', () => {
 describe('operations', () => {
   test('health, OpenAPI 3.1 from the same schemas, and the docs page', async () => {
     expect((await client.get('/health/live', { token: null })).status).toBe(200);
-    expect((await client.get('/health/ready', { token: null })).body).toEqual({ status: 'ok' });
+    expect((await client.get('/health/ready', { token: null })).body).toEqual({ status: 'ok', delivery: 'ok' });
     const spec = await client.get('/openapi.json', { token: null });
     expect(spec.body.openapi).toBe('3.1.0');
     for (const path of ['/orders', '/orders/{orderId}', '/users/{userId}/balance/charge', '/admin/coupons/{couponId}/grant']) {
