@@ -184,10 +184,14 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
       if (closing) socket.end();
     });
   });
-  // Those clients have their answers, or nothing being answered: a shutdown does not wait for them.
+  // Those clients have their answers: a shutdown does not wait for them. The idle ones Node closes
+  // itself, or, when it no longer sees them as idle, a second later (a request already arriving
+  // on one, pipelined, still gets its 503 meanwhile).
   app.addHook('preClose', async () => {
     for (const socket of lingering) socket.destroy();
-    for (const [socket, answering] of busy) if (!answering) socket.destroy();
+    setTimeout(() => {
+      for (const [socket, answering] of busy) if (!answering) socket.destroy();
+    }, 1_000).unref();
   });
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
