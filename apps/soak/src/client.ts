@@ -92,6 +92,11 @@ export class Instances {
     }
   }
 
+  /** Drops every open request and connection. */
+  destroy(): Promise<void> {
+    return Promise.all(this.pools.map((p) => p.destroy())).then(() => undefined);
+  }
+
   close(): Promise<void> {
     return Promise.all(this.pools.map((p) => p.close())).then(() => undefined);
   }

@@ -21,7 +21,11 @@ const EXPECTED_REFUSALS = new Set(['IDEMPOTENCY_KEY_IN_USE', 'COUPON_EXHAUSTED',
 const RETRY_FOR_MS = 120_000;
 const IN_FLIGHT_MAX = 128;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 /**
@@ -32,7 +36,7 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * ite
  * goes into the ledger.
  */
 export class Load {
-  /** The fault under way ('steady' between them): each answer is counted under the phase it started in. */
+  /** The fault under way ('steady' between them): each answer is counted under the fault it started or ended in. */
   phase = 'steady';
   readonly tally = new Tally();
   readonly ledger = new Ledger();
@@ -48,6 +52,7 @@ export class Load {
   private started = 0;
   private startedAt = 0;
   private closed = false;
+  private readonly abandoned = new AbortController();
 
   private readonly f: Fixture;
   private readonly rate: number;
@@ -76,10 +81,18 @@ export class Load {
     }, 10);
   }
 
-  /** Stops sending and waits for what is in flight (keyed writes until answered or given up). */
-  async stop(): Promise<void> {
+  /**
+   * Stops sending and waits for what is in flight: keyed writes until answered or given up, or,
+   * with `abandon` (an interrupted run), not at all: retries end and open requests are dropped.
+   */
+  async stop(options: { abandon?: boolean } = {}): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (options.abandon && !this.closed) {
+      this.abandoned.abort();
+      this.closed = true;
+      await this.instances.destroy();
+    }
     while (this.tasks.size > 0) await Promise.all([...this.tasks]);
     if (!this.closed) await this.instances.close();
     this.closed = true;
@@ -107,20 +120,21 @@ export class Load {
     return this.issueCoupon();
   }
 
-  /** One attempt, counted under the phase it started in. */
+  /** One attempt, counted under the fault under way when it started or ended ('steady' if none). */
   private async send(kind: Kind, spec: RequestSpec): Promise<Reply> {
-    const phase = this.phase;
+    const started = this.phase;
+    const phase = () => (this.phase !== 'steady' ? this.phase : started);
     try {
       const reply = await this.instances.send(spec);
       const outcome = reply.code ? `${reply.status} ${reply.code}` : String(reply.status);
-      this.tally.add(kind, phase, outcome);
+      this.tally.add(kind, phase(), outcome);
       if ((reply.status >= 500 && reply.status !== 503) || (reply.status >= 400 && reply.status < 500 && !EXPECTED_REFUSALS.has(reply.code))) {
         this.ledger.noteUnexpected(`${kind}: ${outcome}`, `${spec.method} ${spec.path} ${JSON.stringify(spec.body ?? null)} → ${reply.text}`);
       }
       return reply;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
-      this.tally.add(kind, phase, err.label);
+      this.tally.add(kind, phase(), err.label);
       throw err;
     }
   }
@@ -150,8 +164,8 @@ export class Load {
       } catch (err) {
         if ((err as TransportError).reached) reached = true;
       }
-      if (performance.now() > deadline) return reached ? { doubt: true } : { notDone: true };
-      await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+      if (performance.now() > deadline || this.abandoned.signal.aborted) return reached ? { doubt: true } : { notDone: true };
+      await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2), this.abandoned.signal);
     }
   }
 
@@ -212,7 +226,8 @@ export class Load {
 
   /** The same keyed order sent again a moment later: the first answer again, marked as replayed. */
   private async replay(spec: RequestSpec, first: string): Promise<void> {
-    await sleep(100 + Math.random() * 2_900);
+    await sleep(100 + Math.random() * 2_900, this.abandoned.signal);
+    if (this.abandoned.signal.aborted) return;
     this.ledger.replays.sent++;
     const result = await this.definite('order replay', spec);
     if (!('reply' in result)) return this.ledger.replayFailed(`key ${spec.key}: ${'doubt' in result ? 'no answer' : 'not answered'} within ${RETRY_FOR_MS / 1000} s`);

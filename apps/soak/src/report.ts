@@ -82,7 +82,7 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
 
   line('## Faults, and what the clients saw');
   line();
-  line(`Each fault's answers are those of requests started from its injection until ${(result.timeline.settleMs / 1000).toFixed(0)} s after the thing was back; the rest are "steady".`);
+  line(`Each fault's answers are those of requests started or ended from its injection until ${(result.timeline.settleMs / 1000).toFixed(0)} s after the thing was back; the rest are "steady".`);
   line();
   const phaseRow = (label: string, at: string, phase: string, facts: string) => {
     const g = groups(load.tally.byPhase.get(phase));
@@ -130,19 +130,24 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
 
   line('## Memory (RSS of each API process)');
   line();
-  line(`Sampled every ${(result.timeline.sampleEveryMs / 1000).toFixed(0)} s from /proc/<pid>/status (VmRSS). The baseline is the first sample from ${min(result.timeline.baselineAtMs)} min (the 5th minute of 30); instance B's series starts again at its restart.`);
+  line(`Sampled every ${(result.timeline.sampleEveryMs / 1000).toFixed(0)} s from /proc/<pid>/status (VmRSS). The baseline is the first sample from ${min(result.timeline.baselineAtMs)} min: the 5th minute, past the warm-up (V8 sizes its heap over the first minute or two of load), or the middle of a run shorter than 10 minutes. Instance B's series starts again at its restart.`);
   line();
   const series = rssSeries(result);
+  const heap = (x: { heapUsedKb: number | null; externalKb: number | null } | null) =>
+    x?.heapUsedKb == null ? '—' : `${kbToMb(x.heapUsedKb)} + ${kbToMb(x.externalKb ?? 0)}`;
   table(
-    ['Instance', 'pid', 'Samples', 'First', 'Baseline', 'End', 'Max', 'Growth from baseline'],
+    ['Instance', 'pid', 'Samples', 'First', 'Baseline', 'End', 'Max', 'Growth from baseline', 'Heap used + external, baseline → end'],
     series.map((s) => [
       s.slot, s.pid, s.samples.length, kbToMb(s.samples[0]!.rssKb), s.baseline ? `${kbToMb(s.baseline.rssKb)} at ${min(s.baseline.atMs)} min` : '—',
       `${kbToMb(s.end.rssKb)} at ${min(s.end.atMs)} min`, kbToMb(s.maxKb), s.growth === null ? '— (no baseline: restarted after it)' : pct(s.growth),
+      `${heap(s.baseline)} → ${heap(s.end)}`,
     ]),
   );
-  line('<details><summary>Every sample (min: MiB)</summary>');
+  line('<details><summary>Every sample (min: RSS / V8 heap used, MiB)</summary>');
   line();
-  for (const s of series) line(`- ${s.slot} (pid ${s.pid}): ${s.samples.map((x) => `${min(x.atMs)}: ${(x.rssKb / 1024).toFixed(0)}`).join(', ')}`);
+  for (const s of series) {
+    line(`- ${s.slot} (pid ${s.pid}): ${s.samples.map((x) => `${min(x.atMs)}: ${(x.rssKb / 1024).toFixed(0)} / ${x.heapUsedKb === null ? '?' : (x.heapUsedKb / 1024).toFixed(0)}`).join(', ')}`);
+  }
   line();
   line('</details>');
   line();

@@ -65,14 +65,16 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   const { fixture, initialStock } = await seed(topology.slots[0]!.url, topology.authSecret);
   signal.throwIfAborted();
   const load = new Load(topology.slots.map((s) => s.url), fixture, options.rate);
-  const sampler = new Sampler(topology.slots, pool);
+  const adminBearer = `Bearer ${await signToken(new TextEncoder().encode(topology.authSecret), { admin: true })}`;
+  const sampler = new Sampler(topology.slots, pool, adminBearer);
   const start = await tableSizes(pool, 0);
 
   say(`load: ${options.rate} requests/s for ${options.minutes} min, faults at ${plan.faults.map((f) => `${(f.atMs / 60_000).toFixed(1)} min (${f.kind})`).join(', ')}`);
   const t0 = Date.now();
   load.start();
-  track(() => load.stop());
+  track(() => load.stop({ abandon: true }));
   sampler.start(plan.sampleEveryMs, t0);
+  track(async () => sampler.halt());
   const progress = setInterval(() => say(`  ${((Date.now() - t0) / 60_000).toFixed(1)} min: ${load.tally.total} answers, ${load.ordersPlaced} orders, phase ${load.phase}, ${load.inFlight} in flight`), 30_000);
   const background = new Set<Promise<void>>();
   const faults: FaultRecord[] = [];
@@ -102,10 +104,9 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   const delivery = { waitedMs: Date.now() - waitStart, undelivered };
   await Promise.all(background);
 
-  const adminBearer = `Bearer ${await signToken(new TextEncoder().encode(topology.authSecret), { admin: true })}`;
   const metrics = new Map<string, Map<string, number> | string>();
   for (const slot of topology.slots) {
-    metrics.set(slot.name, await scrapeMetrics(slot.url, adminBearer).catch((err: Error) => err.message));
+    metrics.set(slot.name, await scrapeMetrics(slot.url, adminBearer, ['purge_']).catch((err: Error) => err.message));
   }
   say('reading the stream and checking it against the outbox');
   const stream = await checkStream(topology.nats.url, pool);

@@ -10,6 +10,9 @@ export interface RssSample {
   readonly atMs: number;
   readonly pid: number;
   readonly rssKb: number;
+  /** V8's heap in use and the memory of objects outside it, from the instance's /metrics (null if it did not answer). */
+  readonly heapUsedKb: number | null;
+  readonly externalKb: number | null;
 }
 
 export interface TableSizes {
@@ -45,10 +48,12 @@ export class Sampler {
 
   private readonly slots: readonly ApiSlot[];
   private readonly pool: pg.Pool;
+  private readonly adminBearer: string;
 
-  constructor(slots: readonly ApiSlot[], pool: pg.Pool) {
+  constructor(slots: readonly ApiSlot[], pool: pg.Pool, adminBearer: string) {
     this.slots = slots;
     this.pool = pool;
+    this.adminBearer = adminBearer;
   }
 
   start(everyMs: number, t0: number): void {
@@ -57,10 +62,15 @@ export class Sampler {
     this.timer = setInterval(() => void this.sample(), everyMs);
   }
 
+  /** Stops sampling, after a last sample. */
   async stop(): Promise<void> {
+    this.halt();
+    await this.sample();
+  }
+
+  halt(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.sample();
   }
 
   async sample(): Promise<void> {
@@ -69,22 +79,24 @@ export class Sampler {
       const pid = slot.process?.child.pid;
       const kb = pid === undefined ? null : await rssKb(pid);
       if (pid === undefined || kb === null) continue;
+      const figures = await scrapeMetrics(slot.url, this.adminBearer, ['nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes']).catch(() => null);
+      const kib = (name: string) => (figures?.has(name) ? Math.round(figures.get(name)! / 1024) : null);
       if (!this.rss.has(slot.name)) this.rss.set(slot.name, []);
-      this.rss.get(slot.name)!.push({ atMs, pid, rssKb: kb });
+      this.rss.get(slot.name)!.push({ atMs, pid, rssKb: kb, heapUsedKb: kib('nodejs_heap_size_used_bytes'), externalKb: kib('nodejs_external_memory_bytes') });
     }
     const sizes = await tableSizes(this.pool, atMs).catch(() => null);
     if (sizes) this.tables.push(sizes);
   }
 }
 
-/** The purge and delivery figures of an instance's /metrics (admin token on the API port). */
-export async function scrapeMetrics(baseUrl: string, adminBearer: string): Promise<Map<string, number>> {
+/** The figures of an instance's /metrics (admin token on the API port) whose names start with one of `prefixes`. */
+export async function scrapeMetrics(baseUrl: string, adminBearer: string, prefixes: readonly string[]): Promise<Map<string, number>> {
   const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: adminBearer }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`${baseUrl}/metrics: ${res.status}`);
   const figures = new Map<string, number>();
   for (const line of (await res.text()).split('\n')) {
-    const m = line.match(/^((?:purge|outbox)_[a-z_]+(?:\{[^}]*\})?) (\S+)$/);
-    if (m) figures.set(m[1]!, Number(m[2]));
+    const m = line.match(/^([a-z_]+(?:\{[^}]*\})?) (\S+)$/);
+    if (m && prefixes.some((p) => m[1]!.startsWith(p))) figures.set(m[1]!, Number(m[2]));
   }
   return figures;
 }

@@ -17,7 +17,11 @@ export interface FaultPlan {
 export interface Timeline {
   readonly totalMs: number;
   readonly faults: readonly FaultPlan[];
-  /** The RSS baseline: the 5th minute of 30, past the start's warm-up. */
+  /**
+   * The RSS baseline: the 5th minute, past the start's warm-up (V8 sizes its heap over the first
+   * minute or two of load, some 50 MiB, then RSS stays flat), or the middle of a run shorter than
+   * 10 minutes. Not scaled like the faults: warm-up takes as long in a short run as in a long one.
+   */
   readonly baselineAtMs: number;
   readonly sampleEveryMs: number;
   /** After a fault is over, how long its answers still count as the fault's. */
@@ -31,7 +35,7 @@ export function timeline(minutes: number): Timeline {
   const at = (minute: number) => Math.round((minute / 30) * totalMs);
   return {
     totalMs,
-    baselineAtMs: at(5),
+    baselineAtMs: Math.min(5 * 60_000, totalMs / 2),
     sampleEveryMs: clamp(Math.round(60_000 * (minutes / 30)), 5_000, 60_000),
     settleMs: clamp(Math.round(totalMs / 60), 5_000, 15_000),
     faults: [
