@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { judge, lostCount, rssSeries, type Check } from './checks.ts';
+import { judge, lostCount, rssSeries, type Check, type RssWindow } from './checks.ts';
 import { outcomeGroup } from './ledger.ts';
 import { REPO_ROOT } from './options.ts';
 import type { RunResult } from './run.ts';
@@ -130,17 +130,22 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
 
   line('## Memory (RSS of each API process)');
   line();
-  line(`Sampled every ${(result.timeline.sampleEveryMs / 1000).toFixed(0)} s from /proc/<pid>/status (VmRSS). The baseline is the first sample from ${min(result.timeline.baselineAtMs)} min: the 5th minute, past the warm-up (V8 sizes its heap over the first minute or two of load), or the middle of a run shorter than 10 minutes. Instance B's series starts again at its restart.`);
+  const w = result.timeline.rssWindowMs;
+  line(
+    `Sampled every ${(result.timeline.sampleEveryMs / 1000).toFixed(0)} s from /proc/<pid>/status (VmRSS), with V8's heap in use from each instance's /metrics. ` +
+      `Growth compares the mean RSS over ${min(w)} min from the baseline at ${min(result.timeline.baselineAtMs)} min (the 5th minute, past the warm-up in which V8 ` +
+      `sizes its heap; the middle of a run shorter than 10 minutes) with the mean over the last ${min(w)} min: V8 gives memory back and takes it again by tens of ` +
+      `MiB over minutes, and a single sample can fall on either. Instance B's series starts again at its restart.`,
+  );
   line();
   const series = rssSeries(result);
-  const heap = (x: { heapUsedKb: number | null; externalKb: number | null } | null) =>
-    x?.heapUsedKb == null ? '—' : `${kbToMb(x.heapUsedKb)} + ${kbToMb(x.externalKb ?? 0)}`;
+  const heap = (x: RssWindow | null) => (x?.heapUsedKb == null ? '—' : `${kbToMb(x.heapUsedKb)} + ${kbToMb(x.externalKb ?? 0)}`);
+  const span = (x: RssWindow) => `${kbToMb(x.rssKb)} (${min(x.fromMs)}–${min(x.toMs)} min, ${x.samples} samples)`;
   table(
-    ['Instance', 'pid', 'Samples', 'First', 'Baseline', 'End', 'Max', 'Growth from baseline', 'Heap used + external, baseline → end'],
+    ['Instance', 'pid', 'Samples', 'First', 'Baseline (mean)', 'End (mean)', 'Max', 'Growth', 'Heap used + external, baseline → end (means)'],
     series.map((s) => [
-      s.slot, s.pid, s.samples.length, kbToMb(s.samples[0]!.rssKb), s.baseline ? `${kbToMb(s.baseline.rssKb)} at ${min(s.baseline.atMs)} min` : '—',
-      `${kbToMb(s.end.rssKb)} at ${min(s.end.atMs)} min`, kbToMb(s.maxKb), s.growth === null ? '— (no baseline: restarted after it)' : pct(s.growth),
-      `${heap(s.baseline)} → ${heap(s.end)}`,
+      s.slot, s.pid, s.samples.length, kbToMb(s.samples[0]!.rssKb), s.baseline ? span(s.baseline) : '— (started after it)', span(s.end), kbToMb(s.maxKb),
+      s.growth === null ? '—' : pct(s.growth), `${heap(s.baseline)} → ${heap(s.end)}`,
     ]),
   );
   line('<details><summary>Every sample (min: RSS / V8 heap used, MiB)</summary>');

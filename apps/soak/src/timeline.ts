@@ -23,6 +23,12 @@ export interface Timeline {
    * 10 minutes. Not scaled like the faults: warm-up takes as long in a short run as in a long one.
    */
   readonly baselineAtMs: number;
+  /**
+   * RSS is compared as the mean over this long from the baseline and over the run's last stretch
+   * as long (5 minutes of 30): V8 gives memory back and takes it again by tens of MiB over minutes,
+   * and one sample can fall on either.
+   */
+  readonly rssWindowMs: number;
   readonly sampleEveryMs: number;
   /** After a fault is over, how long its answers still count as the fault's. */
   readonly settleMs: number;
@@ -36,6 +42,7 @@ export function timeline(minutes: number): Timeline {
   return {
     totalMs,
     baselineAtMs: Math.min(5 * 60_000, totalMs / 2),
+    rssWindowMs: Math.round(totalMs / 6),
     sampleEveryMs: clamp(Math.round(60_000 * (minutes / 30)), 5_000, 60_000),
     settleMs: clamp(Math.round(totalMs / 60), 5_000, 15_000),
     faults: [
