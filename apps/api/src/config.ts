@@ -50,7 +50,7 @@ export interface Config {
   /** ORDER_CANCEL_DAYS: how many days after it was placed an order may be cancelled or refunded. */
   readonly cancelDays: number;
   /** Purges of what outlived its retention (idempotency keys, delivered outbox records). */
-  readonly purge: { readonly batchSize: number; readonly passBudgetMs: number };
+  readonly purge: { readonly passBudgetMs: number };
   readonly relay: {
     readonly enabled: boolean;
     readonly timeoutMs: number;
@@ -239,7 +239,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),
     },
     purge: {
-      batchSize: integer(env, 'PURGE_BATCH_ROWS', 5_000, 1, 100_000),
       passBudgetMs: integer(env, 'PURGE_PASS_MS', 2_000, 10, 60_000),
     },
     relay: {

@@ -5,6 +5,7 @@ import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
+  ensurePartitions,
   openDatabase,
   pgCouponIssuance,
   pgSalesStatsWithReplicas,
@@ -28,6 +29,7 @@ import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
+const PARTITIONS_EVERY_MS = 3600_000;
 const LISTEN_BACKLOG = 4096;
 
 export interface Service {
@@ -136,7 +138,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       onLocalEvent: (r) => log.info({ eventId: r.eventId, type: r.type }, 'event written to the local sink'),
     });
     cleanup.push(() => publisher.close());
-    const purgePolicy = { batchSize: config.purge.batchSize, passBudgetMs: config.purge.passBudgetMs };
+    const purgePolicy = { passBudgetMs: config.purge.passBudgetMs };
     const purgeObserver: PurgeObserver = {
       pass(name, pass) {
         metrics.purgeObserver.pass?.(name, pass);
@@ -256,6 +258,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
         .finally(() => (rolling = false));
     }, config.bestSellers.refreshMs);
     cleanup.push(async () => clearInterval(rollup));
+    // The history tables' partitions ahead (migrate made them at start): hourly, every instance
+    // alike (making one that exists is a no-op), so that a few failed hours still leave days.
+    const partitions = setInterval(() => {
+      if (!databaseReady) return;
+      ensurePartitions(db.kysely)
+        .then((made) => made > 0 && log.info({ made }, 'history partitions made ahead'))
+        .catch((err) => log.error({ err }, 'making the history partitions ahead failed; orders fail once none is left for now'));
+    }, PARTITIONS_EVERY_MS);
+    partitions.unref();
+    cleanup.push(async () => clearInterval(partitions));
     // Every instance purges (a batch that finds its rows already gone deletes nothing); started
     // once the database is ready, by bringUp.
     const keyPurge = new PurgeJob(

@@ -27,9 +27,26 @@ async function order(user: { userId: number; token: string }, items: Array<[numb
   return res.body.orderId as string;
 }
 
-/** Moves an order (and so its sales) back in time, as if it had been placed then. */
+/**
+ * Moves an order (and so its sales) back in time, as if it had been placed then: its created_at,
+ * and its id too (a UUIDv7 of that time, as the service would have made it then; orders are
+ * partitioned by id), its items, ledger row and events following it.
+ */
 async function backdate(orderId: string, hoursAgo: number, db: TestDatabase = tdb) {
-  await db.query(`UPDATE orders SET created_at = now() - $2 * interval '1 hour' WHERE id = $1`, [orderId, hoursAgo]);
+  const at = `now() - ${hoursAgo} * interval '1 hour'`;
+  await db.query(`
+    WITH moved AS (SELECT uuid_v7(${at}) AS id),
+    copy AS (
+      INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at, xact_id, refunded_amount)
+      SELECT moved.id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, ${at}, xact_id, refunded_amount
+        FROM orders, moved WHERE orders.id = $1 RETURNING id)
+    SELECT id FROM copy`, [orderId]).then(async ([row]) => {
+    const to = (row as { id: string }).id;
+    await db.query('UPDATE order_items SET order_id = $2 WHERE order_id = $1', [orderId, to]);
+    await db.query('UPDATE balance_ledger SET order_id = $2 WHERE order_id = $1', [orderId, to]);
+    await db.query('UPDATE outbox_events SET aggregate_id = $2 WHERE aggregate_id = $1', [orderId, to]);
+    await db.query('DELETE FROM orders WHERE id = $1', [orderId]);
+  });
 }
 
 const top = async (query: string) => (await client.get(`/products/top${query}`, { token: null })).body;

@@ -33,7 +33,7 @@ beforeAll(async () => {
     INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, created_at, next_attempt_at, follows)
     SELECT e.id, e.type, o.agg, jsonb_build_object('eventId', e.id, 'type', e.type, 'data', jsonb_build_object('orderId', o.agg)),
            now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', e.follows
-    FROM (SELECT g, 'outage-order-' || g AS agg, gen_random_uuid() AS paid, gen_random_uuid() AS cancelled FROM generate_series(1, ${ORDERS}) g) o
+    FROM (SELECT g, 'outage-order-' || g AS agg, uuid_v7(now() - interval '1 hour') AS paid, uuid_v7(now() - interval '1 hour') AS cancelled FROM generate_series(1, ${ORDERS}) g) o
     CROSS JOIN LATERAL (VALUES (o.paid, 'order.paid', NULL::uuid, 1), (o.cancelled, 'order.cancelled', o.paid, 2)) e(id, type, follows, k)
     ORDER BY o.g, e.k`);
   await tdb.query('ANALYZE outbox_events');

@@ -66,11 +66,34 @@ afterAll(async () => {
 
 describe('upgrading a database of the previous release (853825d)', () => {
   test('applies what that release lacks, and records a checksum for every migration, its own included', async () => {
-    expect(applied.slice(0, 3)).toEqual(['0011_drop_unused_functions.sql', '0012_partial_refunds.sql', '0013_release_compatibility.sql']);
-    expect(applied.slice(3).every((a) => a.startsWith('definitions/'))).toBe(true);
+    expect(applied.slice(0, 4)).toEqual([
+      '0011_drop_unused_functions.sql', '0012_partial_refunds.sql', '0013_release_compatibility.sql', '0014_partitioned_history.sql',
+    ]);
+    expect(applied.slice(4).every((a) => a.startsWith('definitions/'))).toBe(true);
     const history = await old.query<{ name: string; checksum: string | null }>('SELECT name, checksum FROM schema_migrations ORDER BY name');
-    expect(history).toHaveLength(13);
+    expect(history).toHaveLength(14);
     expect(history.every((h) => h.checksum !== null)).toBe(true);
+  });
+
+  test('partitions the history by time: each table\'s rows in the partition the conversion made, the periods after it made ahead', async () => {
+    const tables = ['orders', 'order_items', 'balance_ledger', 'idempotency_keys', 'outbox_events'];
+    const partitioned = await old.query<{ t: string }>(`SELECT relname AS t FROM pg_class WHERE relkind = 'p' ORDER BY 1`);
+    expect(partitioned.map((r) => r.t)).toEqual([...tables].sort());
+    for (const table of tables) {
+      // Rows by the partition that holds them (tableoid): all in the first one, named for where it ends.
+      const held = await old.query<{ part: string; n: number }>(`SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM ${table} GROUP BY 1`);
+      expect(held, table).toHaveLength(1);
+      expect(held[0]!.part, table).toMatch(new RegExp(`^${table}_before_\\d{4}_\\d{2}`));
+      expect(held[0]!.n, table).toBe(before[table]!.rows);
+      // Daily tables: the days after its end, made ahead (monthly ones get next month's three days before it).
+      const parts = await old.query<{ name: string }>(`SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = $1::regclass`, [table]);
+      if (table === 'idempotency_keys' || table === 'outbox_events') expect(parts.length, table).toBeGreaterThan(1);
+    }
+    // Writes after the conversion go on in the sequences the identities left.
+    const [next] = await old.query<{ ledger: boolean; seq: boolean }>(`
+      SELECT nextval('balance_ledger_seq') > (SELECT max(id) FROM balance_ledger) AS ledger,
+             nextval('outbox_events_seq') > (SELECT max(seq) FROM outbox_events) AS seq`);
+    expect(next).toEqual({ ledger: true, seq: true });
   });
 
   test('loses and changes no row', async () => {

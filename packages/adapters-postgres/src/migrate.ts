@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { ENSURE_PARTITIONS_SQL } from './partitions.ts';
 
 /**
  * Two kinds of schema files (ADR 0011, migrations/README.md):
@@ -94,6 +95,11 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
         await client.query('DELETE FROM schema_definitions WHERE name = ANY($1::text[])', [gone]);
       });
       applied.push(...changed.map((d) => DEFINITIONS_SUBDIR + d.name));
+    }
+    // The partitions rows will need from now on (partitions.ts): a new database has none yet.
+    const { rows } = await client.query<{ f: string | null }>(`SELECT to_regproc('ensure_partitions')::text AS f`);
+    if (rows[0]!.f !== null) {
+      await client.query(ENSURE_PARTITIONS_SQL);
     }
     return { applied, newer: [], tooOld: await compatibility(client, migrations) };
   } finally {

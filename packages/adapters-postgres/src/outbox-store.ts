@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { isIssuedId, type OutboxRecord, type OutboxRecordView, type OutboxStore } from '@shop/application';
 import type { Database } from './schema.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime } from './cursor.ts';
-import { plannerEstimate } from './maintenance.ts';
+import { dropExpiredPartition, expiredRows } from './partitions.ts';
 
 type Row = {
   event_id: string;
@@ -82,27 +82,10 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
         UPDATE outbox_events SET next_attempt_at = now() + ${retryInMs} * interval '1 millisecond', last_error = ${error}
         WHERE event_id = ${eventId}::uuid AND delivered_at IS NULL`.execute(db);
     },
-    async purgeDelivered(deliveredBefore, limit, resume) {
-      // A batch in delivered_at order from the partial index outbox_events_delivered, starting at
-      // the newest delivered_at the previous batch deleted (its rows are gone, so >= repeats none):
-      // each batch reads only the index entries and rows it deletes, and a batch that finds fewer
-      // than `limit` has left nothing older.
-      const { rows } = await sql<{ deleted: number; reached: string | null }>`
-        WITH gone AS (
-          DELETE FROM outbox_events
-          WHERE ctid = ANY(ARRAY(
-                  SELECT ctid FROM outbox_events
-                  WHERE delivered_at < ${deliveredBefore} AND delivered_at >= coalesce(${resume}::timestamptz, '-infinity')
-                  ORDER BY delivered_at
-                  LIMIT ${limit}))
-            AND delivered_at < ${deliveredBefore}
-          RETURNING delivered_at)
-        SELECT count(*)::int AS deleted, max(delivered_at)::text AS reached FROM gone`.execute(db);
-      const { deleted, reached } = rows[0]!;
-      return { deleted, done: deleted < limit, resume: reached ?? resume };
-    },
-    estimateDelivered: (deliveredBefore) =>
-      plannerEstimate(db, sql`SELECT 1 FROM outbox_events WHERE delivered_at < ${deliveredBefore}`),
+    // Delivered events leave a day at a time: the outbox is partitioned by day of event id
+    // (migration 0014); a day goes once every event in it was delivered before the cutoff.
+    purgeDelivered: (deliveredBefore) => dropExpiredPartition(db, 'outbox_events', deliveredBefore),
+    estimateDelivered: (deliveredBefore) => expiredRows(db, 'outbox_events', deliveredBefore),
     async stats() {
       const { rows } = await sql<{ backlog: number; failing: number; oldest: number | null }>`
         SELECT count(*)::int AS backlog, count(last_error)::int AS failing,

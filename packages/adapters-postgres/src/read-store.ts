@@ -7,10 +7,23 @@ import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isPositiveId } 
 import { executePrepared } from './prepared.ts';
 import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
 
-/** [created_at to the microsecond, id]: the list's order, so no order is skipped or repeated. */
+/**
+ * [created_at to the microsecond, id]. A user's orders are listed by id (UUIDv7, so newest first),
+ * the key orders are partitioned on (migration 0014): a page reads the newest partitions first and
+ * stops, and one after a cursor starts at the cursor's. Only the id orders the list; the time is
+ * there because cursors of earlier releases, ordered by (created_at, id), carry it.
+ */
 type OrderCursor = [string, string];
 const isOrderCursor = (v: unknown): v is OrderCursor =>
   Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isIssuedId(v[1]);
+/**
+ * [created_at to the microsecond, id]: a user's ledger is listed by (created_at, id), newest first,
+ * created_at being the key the ledger is partitioned on (migration 0014). A bare id is the cursor of
+ * an earlier release, listed by id: still honoured, without the partitions' help.
+ */
+type LedgerCursor = [string, number] | number;
+const isLedgerCursor = (v: unknown): v is LedgerCursor =>
+  isPositiveId(v) || (Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isPositiveId(v[1]));
 
 /** Fetches one row more than asked to know whether another page exists without counting. */
 function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => unknown): Page<T> {
@@ -66,11 +79,20 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
     async ledger(userId, limit, cursor) {
       let q = db
         .selectFrom('balance_ledger')
-        .select(['id', 'type', 'amount', 'balance_after', 'order_id', 'created_at'])
+        .select(['id', 'type', 'amount', 'balance_after', 'order_id', 'created_at', cursorTimeOf('created_at').as('cursor_at')])
         .where('user_id', '=', userId)
+        .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
         .limit(limit + 1);
-      if (cursor !== null) q = q.where('id', '<', decodeCursor(cursor, isPositiveId));
+      if (cursor !== null) {
+        const after = decodeCursor(cursor, isLedgerCursor);
+        if (typeof after === 'number') q = q.where('id', '<', after);
+        else {
+          // The bare bound on created_at is what prunes; the row comparison alone would not.
+          q = q.where('created_at', '<=', sql<Date>`${after[0]}::timestamptz`)
+            .where(sql<boolean>`(created_at, id) < (${after[0]}::timestamptz, ${after[1]}::bigint)`);
+        }
+      }
       const rows = await q.execute();
       return page(
         rows,
@@ -82,7 +104,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
           orderId: r.order_id,
           createdAt: r.created_at,
         }),
-        (r) => r.id,
+        (r) => [r.cursor_at, r.id],
       );
     },
     async product(productId) {
@@ -125,13 +147,9 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
       let q = orders()
         .select(cursorTimeOf('o.created_at').as('cursor_at'))
         .where('o.user_id', '=', userId)
-        .orderBy('o.created_at', 'desc')
         .orderBy('o.id', 'desc')
         .limit(limit + 1);
-      if (cursor !== null) {
-        const [at, id] = decodeCursor(cursor, isOrderCursor);
-        q = q.where(sql<boolean>`(o.created_at, o.id) < (${at}::timestamptz, ${id}::uuid)`);
-      }
+      if (cursor !== null) q = q.where('o.id', '<', decodeCursor(cursor, isOrderCursor)[1]);
       return page(await q.execute(), limit, toOrder, (r) => [r.cursor_at, r.id]);
     },
     async heldCoupons(userId) {

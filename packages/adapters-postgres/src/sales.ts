@@ -86,6 +86,10 @@ export function pgSalesStats(db: Kysely<Database>): SalesStats {
           UNION ALL
           SELECT i.product_id, (i.quantity - i.refunded_quantity)::bigint FROM orders o JOIN order_items i ON i.order_id = o.id
           WHERE o.status <> 'CANCELLED' AND o.created_at >= ${from} AND o.created_at < ${wholeFrom}
+            -- The same hour as ids (an order's UUIDv7 is made with its created_at, on the same clock;
+            -- a minute either side for its milliseconds): orders are partitioned by id (migration 0014).
+            AND o.id >= uuid_floor(${from}::timestamptz - interval '1 minute')
+            AND o.id < uuid_floor(${wholeFrom}::timestamptz + interval '1 minute')
         )
         SELECT s.product_id, p.name, p.price, sum(s.quantity)::bigint AS sold
         FROM sales s JOIN products p ON p.id = s.product_id

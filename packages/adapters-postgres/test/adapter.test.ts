@@ -98,17 +98,17 @@ const oneUnitOrder = (userId: number, productId: number) =>
   decided(userId, [{ productId, quantity: 1 }], { balance: 1_000_000, products: [{ productId, price: 1_000, stock: 1_000 }], held: null });
 
 describe('the paid-order write', () => {
-  test('a second event for the same order is refused', async () => {
+  test('a second paid event for an order cannot be written: the order it comes with is refused by its primary key', async () => {
+    // The outbox is partitioned by event id (migration 0014) and so has no unique index across
+    // orders' events: the order's own row is what allows one order.paid.
     const userId = await seedUser(5_000);
     const productId = await seedProduct(1_000, 10);
     const w = oneUnitOrder(userId, productId);
     expect(await writeOrderGroup(tdb.db.kysely, [w], 1_000)).toEqual(['written']);
-    await expect(
-      tdb.query(
-        `INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, 'order.paid', $2, '{}', now())`,
-        [uuidV7.next(), w.order.orderId],
-      ),
-    ).rejects.toThrow(/unique|duplicate/i);
+    const again = { ...w, effects: { ...w.effects, event: { ...w.effects.event, eventId: uuidV7.next() } } };
+    await expect(writeOrderGroup(tdb.db.kysely, [again], 1_001)).rejects.toThrow();
+    const events = await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1`, [w.order.orderId]);
+    expect(events).toEqual([{ n: 1 }]);
   });
 });
 
@@ -189,71 +189,80 @@ describe('opaque ids', () => {
   });
 });
 
-/** Batches of `limit` until the purge says nothing older than `before` is left; the resumes it was given. */
-async function purgeAll(target: Purgeable, before: Date, limit: number) {
-  const batches: Array<{ deleted: number; resumed: boolean }> = [];
-  let resume: string | null = null;
+/** Batches until the purge says nothing older than `before` is left; what each dropped. */
+async function purgeAll(target: Purgeable, before: Date) {
+  const batches: number[] = [];
   for (;;) {
-    const batch = await target.purgeBatch(before, limit, resume);
-    batches.push({ deleted: batch.deleted, resumed: resume !== null });
+    const batch = await target.purgeBatch(before, 5_000, null);
+    batches.push(batch.deleted);
     if (batch.done) return batches;
-    resume = batch.resume;
     if (batches.length > 100) throw new Error('the purge does not end');
   }
 }
 
-describe('purge batches', () => {
-  test('idempotency keys: resumed batches skip what is gone, and a last one from the start takes the rows stored out of order', async () => {
-    // 12,000 expired keys in created_at order, then 300 older ones stored after them (a late
-    // commit, a reused page), and 50 within the retention.
+/** `table`'s partitions, by name. */
+const partitionsOf = async (table: string) =>
+  (await tdb.query<{ name: string }>(`SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = $1::regclass ORDER BY 1`, [table]))
+    .map((r) => r.name);
+
+describe('purges drop whole partitions (migration 0014)', () => {
+  const DAY = 86_400_000;
+  const dayName = (table: string, ms: number) => `${table}_p${new Date(ms).toISOString().slice(0, 10).replace(/-/g, '_')}`;
+
+  test('idempotency keys: every day wholly past the retention goes, with its rows; the day the cutoff falls in stays, whole', async () => {
+    await tdb.query(`SELECT ensure_partitions(now() - interval '6 days', now(), '{idempotency_keys}')`);
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
-      SELECT 7, 'purge-' || g, 'f', '{}', now() - interval '3 days' + g * interval '1 ms' FROM generate_series(1, 12000) g`);
-    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
-      SELECT 7, 'straggler-' || g, 'f', '{}', now() - interval '4 days' FROM generate_series(1, 300) g`);
+      SELECT 7, 'old-' || g, 'f', '{}', now() - interval '5 days' + g * interval '30 s' FROM generate_series(1, 12000) g`);
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
       SELECT 7, 'kept-' || g, 'f', '{}', now() - interval '1 hour' FROM generate_series(1, 50) g`);
+    await tdb.query('ANALYZE idempotency_keys');
     const purge = pgIdempotencyKeyPurge(tdb.db.kysely);
-    const before = new Date(Date.now() - 48 * 3_600_000);
-    expect(await purge.estimateExpired(before)).toBeGreaterThan(0);
-    const batches = await purgeAll(purge, before, 5_000);
-    expect(batches.reduce((n, b) => n + b.deleted, 0)).toBe(12_300);
-    expect(batches.some((b) => b.resumed)).toBe(true);
-    expect(batches.at(-1)!.resumed).toBe(false);
-    const left = await tdb.query<{ kind: string; n: number }>(
-      `SELECT split_part(key, '-', 1) AS kind, count(*)::int AS n FROM idempotency_keys WHERE user_id = 7 GROUP BY 1`,
-    );
-    expect(left).toEqual([{ kind: 'kept', n: 50 }]);
+    const now = Date.now();
+    const before = new Date(now - 2 * DAY);
+    const startOfCutoffDay = new Date(Math.floor(before.getTime() / DAY) * DAY);
+    // The rows of the days that end by the cutoff are what goes; the cutoff's own day stays.
+    const gone = (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM idempotency_keys WHERE created_at < $1`, [startOfCutoffDay]))[0]!.n;
+    expect(gone).toBeGreaterThan(0);
+    expect(await purge.estimateExpired(before)).toBe(gone);
+    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(gone);
+    const [left] = await tdb.query<{ oldest: Date; n: number }>(`SELECT min(created_at) AS oldest, count(*)::int AS n FROM idempotency_keys WHERE user_id = 7`);
+    expect(left!.n).toBe(12_050 - gone);
+    expect(left!.oldest.getTime()).toBeGreaterThanOrEqual(startOfCutoffDay.getTime());
+    const names = await partitionsOf('idempotency_keys');
+    expect(names).not.toContain(dayName('idempotency_keys', now - 4 * DAY));
+    expect(names).toContain(dayName('idempotency_keys', before.getTime()));
+    expect(names).toContain(dayName('idempotency_keys', now));
+    expect(await purgeAll(purge, before)).toEqual([0]);
   });
 
-  test('delivered outbox records: in delivered_at order, rows delivered at the same instant on both sides of a batch all go', async () => {
-    // 12,000 records delivered at three instants only: every batch boundary falls inside a tie.
-    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
-      SELECT gen_random_uuid(), 'purge.test', 'tie-' || g, '{}', now(), now() - interval '10 days' + (g % 3) * interval '1 second'
-      FROM generate_series(1, 12000) g`);
-    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
-      SELECT gen_random_uuid(), 'purge.test', 'kept-' || g, '{}', now(), now() - interval '1 day' FROM generate_series(1, 50) g`);
+  test('delivered events: a day goes once every event of it was delivered before the cutoff; a day with one undelivered, or one delivered since, stays whole', async () => {
+    await tdb.query(`SELECT ensure_partitions(now() - interval '12 days', now(), '{outbox_events}')`);
+    // 3,000 events a day, made in the day's first hour (so each day's events share its partition).
+    const day = (kind: string, daysAgo: number, delivered: string) => tdb.query(`
+      INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
+      SELECT uuid_v7(date_trunc('day', now() - interval '${daysAgo} days', 'UTC') + g * interval '1 s'), 'purge.test', '${kind}-' || g, '{}', now(), ${delivered}
+      FROM generate_series(1, 3000) g`);
+    await day('delivered', 11, `now() - interval '10 days'`);
+    await day('undelivered', 10, `CASE WHEN g = 1500 THEN NULL ELSE now() - interval '9 days' END`);
+    await day('late', 9, `CASE WHEN g = 10 THEN now() - interval '1 day' ELSE now() - interval '9 days' END`);
+    await day('recent', 1, `now()`);
+    await tdb.query('ANALYZE outbox_events');
     const store = pgOutboxStore(tdb.db.kysely);
+    const purge = { purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered };
     const before = new Date(Date.now() - 7 * 86_400_000);
-    const batches = await purgeAll({ purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered }, before, 5_000);
-    expect(batches.map((b) => b.deleted)).toEqual([5_000, 5_000, 2_000]);
-    const left = await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'purge.test'`);
-    expect(left).toEqual([{ n: 50 }]);
-  });
-});
-
-describe('outbox retention', () => {
-  test('delivered records older than the retention are purged; undelivered ones never are', async () => {
-    const store = pgOutboxStore(tdb.db.kysely);
-    const userId = await seedUser(5_000);
-    const productId = await seedProduct(1_000, 10);
-    const writes = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
-    expect(await writeOrderGroup(tdb.db.kysely, writes, 1_000)).toEqual(['written', 'written']);
-    const [old, recent] = writes.map((w) => w.order.orderId);
-    await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = $1`, [old]);
-    await tdb.query(`UPDATE outbox_events SET created_at = now() - interval '9 days' WHERE aggregate_id = $1`, [recent]);
-    expect(await store.purgeDelivered(new Date(Date.now() - 7 * 86_400_000), 100, null)).toMatchObject({ deleted: 1, done: true });
-    const left = await tdb.query<{ aggregate_id: string }>('SELECT aggregate_id FROM outbox_events WHERE aggregate_id = ANY($1)', [[old, recent]]);
-    expect(left).toEqual([{ aggregate_id: recent }]);
+    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(3_000);
+    const left = await tdb.query<{ kind: string; n: number; undelivered: number }>(`
+      SELECT split_part(aggregate_id, '-', 1) AS kind, count(*)::int AS n, count(*) FILTER (WHERE delivered_at IS NULL)::int AS undelivered
+        FROM outbox_events WHERE event_type = 'purge.test' GROUP BY 1 ORDER BY 1`);
+    expect(left).toEqual([
+      { kind: 'late', n: 3_000, undelivered: 0 },
+      { kind: 'recent', n: 3_000, undelivered: 0 },
+      { kind: 'undelivered', n: 3_000, undelivered: 1 },
+    ]);
+    // Once delivered before the cutoff, the day held back goes too.
+    await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = 'undelivered-1500'`);
+    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(3_000);
+    expect(await partitionsOf('outbox_events')).not.toContain(dayName('outbox_events', Date.now() - 10 * DAY));
   });
 });
 

@@ -8,7 +8,12 @@ BEGIN
   IF key IS NULL THEN
     RETURN NULL;
   END IF;
+  -- Keys are partitioned by day of created_at (migration 0014), and days past their retention are
+  -- dropped: every day up to now may hold a live key; the days made ahead hold none yet. A key
+  -- completed by a transaction that began after this one has a created_at after our now(), so the
+  -- bound is an hour on: no transaction that looks up a key lives that long (statement timeouts).
   RETURN (SELECT json_build_object('fingerprint', k.fingerprint, 'result', k.result)
-            FROM idempotency_keys k WHERE k.user_id = completed_key.user_id AND k.key = completed_key.key);
+            FROM idempotency_keys k
+           WHERE k.user_id = completed_key.user_id AND k.key = completed_key.key AND k.created_at < now() + interval '1 hour');
 END
 $$;

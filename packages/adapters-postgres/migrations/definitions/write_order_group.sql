@@ -63,6 +63,8 @@ DECLARE
   moved_order uuid[];
   moved_status text[];
   moved_refunded bigint[];
+  moved_id uuid;
+  status_now text;
   -- Keys claimed by writes that then failed their guard: their rows are removed at the end.
   released_users bigint[] := '{}';
   released_keys text[] := '{}';
@@ -176,15 +178,26 @@ BEGIN
        ORDER BY uc.user_id, uc.coupon_id FOR NO KEY UPDATE OF uc) uc;
     SELECT array_agg(id), array_agg(stock), array_agg(price) INTO locked_product, locked_stock, locked_price FROM (
       SELECT p.id, p.stock, p.price FROM products p WHERE p.id = ANY(change_product || stock_guard_product) ORDER BY p.id FOR NO KEY UPDATE) r;
-    -- Only the orders a write moves; a new order's id is new (its primary key says so).
-    SELECT array_agg(id), array_agg(status) INTO moved_order, moved_status FROM (
-      SELECT o.id, o.status FROM orders o
-       WHERE o.id = ANY(ARRAY(SELECT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w WHERE jsonb_typeof(w->'guard'->'order') = 'object'))
-       ORDER BY o.id FOR NO KEY UPDATE) r;
-    -- Their refunded units in a statement of their own, so that its snapshot is taken once the order
-    -- rows are locked: every change of an order holds its row, so nothing can move them now.
-    SELECT array_agg(coalesce((SELECT sum(i.refunded_quantity) FROM order_items i WHERE i.order_id = m.id), 0)::bigint ORDER BY m.k)
-      INTO moved_refunded FROM unnest(moved_order) WITH ORDINALITY m(id, k);
+    -- Only the orders a write moves; a new order's id is new (its primary key says so). One
+    -- statement per order, in id order: orders are partitioned by id (migration 0014), and only an
+    -- id given as a value prunes to its partition (`= ANY(array)` reads every partition). Only when
+    -- a write moves one: a statement on the partitioned orders locks every partition its plan
+    -- names (PostgreSQL 15, generic plans), and a group of new orders needs none of them.
+    IF EXISTS (SELECT 1 FROM unnest(guard_status) s WHERE s IS NOT NULL) THEN
+      moved_order := '{}';
+      moved_status := '{}';
+      FOR moved_id IN SELECT DISTINCT (w->>'orderId')::uuid FROM jsonb_array_elements(writes) w
+                       WHERE jsonb_typeof(w->'guard'->'order') = 'object' ORDER BY 1 LOOP
+        SELECT o.status INTO status_now FROM orders o WHERE o.id = moved_id FOR NO KEY UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        moved_order := moved_order || moved_id;
+        moved_status := moved_status || status_now;
+      END LOOP;
+      -- Their refunded units in a statement of their own, so that its snapshot is taken once the order
+      -- rows are locked: every change of an order holds its row, so nothing can move them now.
+      SELECT array_agg(coalesce((SELECT sum(i.refunded_quantity) FROM order_items i WHERE i.order_id = m.id), 0)::bigint ORDER BY m.k)
+        INTO moved_refunded FROM unnest(moved_order) WITH ORDINALITY m(id, k);
+    END IF;
     balance_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_user), 0)]);
     stock_changed := array_fill(false, ARRAY[coalesce(cardinality(locked_product), 0)]);
     copy_changed := array_fill(false, ARRAY[coalesce(cardinality(copy_key), 0)]);
@@ -264,6 +277,9 @@ BEGIN
   -- change them before this transaction ends); CHECK constraints still refuse a negative balance or
   -- stock.
   <<write_rows>>
+  DECLARE
+    mk int;
+    moved jsonb;
   BEGIN
     UPDATE users u SET balance = r.balance
       FROM unnest(locked_user, locked_balance, balance_changed) r(id, balance, changed)
@@ -283,15 +299,19 @@ BEGIN
      WHERE outcome[k] = 'written' AND guard_status[k] IS NULL;
     -- cancel_xact_id lets the best-seller rollup take a cancellation exactly once (ADR 0005, 0008).
     -- Each order is moved by one written write at most: a move changes what the next one's guard compares.
-    UPDATE orders o SET status = w->'order'->>'status', cancelled_at = (w->'order'->>'cancelledAt')::timestamptz,
-           cancel_xact_id = CASE WHEN w->'order'->>'cancelledAt' IS NOT NULL THEN pg_current_xact_id() END,
-           refunded_amount = (w->'order'->>'refundedAmount')::bigint
-      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k)
-     WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL AND o.id = (w->>'orderId')::uuid AND o.id = ANY(moved_order);
-    UPDATE order_items oi SET refunded_quantity = (i->>'refundedQuantity')::int
-      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k), jsonb_array_elements(w->'order'->'items') i
-     WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL AND oi.order_id = (w->>'orderId')::uuid AND oi.order_id = ANY(moved_order)
-       AND oi.product_id = (i->>'productId')::bigint AND oi.refunded_quantity <> (i->>'refundedQuantity')::int;
+    -- A statement per moved order, its id a value, so that each reads its own partition only.
+    FOR mk IN 1..total LOOP
+      CONTINUE WHEN outcome[mk] <> 'written' OR guard_status[mk] IS NULL;
+      moved := writes->(mk - 1);
+      UPDATE orders o SET status = moved->'order'->>'status', cancelled_at = (moved->'order'->>'cancelledAt')::timestamptz,
+             cancel_xact_id = CASE WHEN moved->'order'->>'cancelledAt' IS NOT NULL THEN pg_current_xact_id() END,
+             refunded_amount = (moved->'order'->>'refundedAmount')::bigint
+       WHERE o.id = (moved->>'orderId')::uuid;
+      UPDATE order_items oi SET refunded_quantity = (i->>'refundedQuantity')::int
+        FROM jsonb_array_elements(moved->'order'->'items') i
+       WHERE oi.order_id = (moved->>'orderId')::uuid
+         AND oi.product_id = (i->>'productId')::bigint AND oi.refunded_quantity <> (i->>'refundedQuantity')::int;
+    END LOOP;
     INSERT INTO refunds (id, order_id, amount, created_at)
     SELECT (w->'refund'->>'refundId')::uuid, (w->>'orderId')::uuid, (w->'refund'->>'amount')::bigint, (w->'refund'->>'createdAt')::timestamptz
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND jsonb_typeof(w->'refund') = 'object';
@@ -306,21 +326,33 @@ BEGIN
     INSERT INTO balance_ledger (user_id, type, amount, balance_after, order_id, created_at)
     SELECT (w->>'userId')::bigint, w->>'ledgerType', (w->>'balanceChange')::bigint, balance_after[k], (w->>'orderId')::uuid, (w->>'at')::timestamptz
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' ORDER BY k;
-    -- In write order too: seq is the recording order of one order's events. A write that moves an
-    -- order follows the order's latest event; a new order's event is its first.
-    INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, follows)
-    SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz,
-           CASE WHEN guard_status[k] IS NOT NULL THEN
-             (SELECT p.event_id FROM outbox_events p WHERE p.aggregate_id = w->>'orderId' ORDER BY p.seq DESC LIMIT 1)
-           END
-      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' ORDER BY k;
+    -- In write order too: seq is the recording order of one order's events. A new order's event is
+    -- its first.
+    INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
+    SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz
+      FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NULL ORDER BY k;
+    -- A write that moves an order follows the order's latest event. The outbox is ranged by event
+    -- id (UUIDv7, made from the clock of the instance that wrote it): an order's events lie between
+    -- the order's creation and now, a day either side for instances' clocks that disagree, so only
+    -- those days are read.
+    IF cardinality(moved_order) > 0 THEN
+      INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, follows)
+      SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz,
+             (SELECT p.event_id FROM outbox_events p
+               WHERE p.aggregate_id = w->>'orderId'
+                 AND p.event_id >= uuid_floor((w->'order'->>'createdAt')::timestamptz - interval '1 day')
+                 AND p.event_id < uuid_floor(now() + interval '1 day')
+               ORDER BY p.seq DESC LIMIT 1)
+        FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL ORDER BY k;
+    END IF;
   END write_rows;
 
   <<release_keys>>
   BEGIN
     IF cardinality(released_users) > 0 THEN
+      -- Written by this transaction (created_at is its start, now()): only today's partition is read.
       DELETE FROM idempotency_keys ik USING unnest(released_users, released_keys) r(user_id, key)
-       WHERE ik.user_id = r.user_id AND ik.key = r.key;
+       WHERE ik.user_id = r.user_id AND ik.key = r.key AND ik.created_at = now();
     END IF;
   END release_keys;
   RETURN outcome;

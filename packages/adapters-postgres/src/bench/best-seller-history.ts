@@ -28,7 +28,7 @@ export async function loadSalesMonth(pool: pg.Pool, o: { items: number; products
 
 /** `n` paid orders placed now, without items: what a refresh of the rollup finds during a sale. */
 export const addFreshOrders = (pool: pg.Pool, n: number) =>
-  pool.query(insertSelect('orders', paidOrder('gen_random_uuid()', 1000, 'now()'), 'FROM generate_series(1, $1)'), [n]);
+  pool.query(insertSelect('orders', paidOrder('uuid_v7()', 1000, 'now()'), 'FROM generate_series(1, $1)'), [n]);
 
 /** The plain index-backed aggregate the rollup replaced. */
 export const plainTopSellers = (pool: pg.Pool, since: Date, limit: number) =>

@@ -188,6 +188,8 @@ async function schemaOf(client: pg.Client) {
   const constraints = await client.query<{ table: string; name: string; type: string; def: string }>(`
     SELECT c.conrelid::regclass::text AS "table", quote_ident(c.conname) AS name, c.contype::text AS type, pg_get_constraintdef(c.oid) AS def
     FROM pg_constraint c WHERE c.contype IN ('p', 'u', 'f') AND (c.conrelid IN (${list}) OR c.confrelid IN (${list}))
+      -- A partitioned table's own constraints: its partitions' copies come and go with them.
+      AND c.conparentid = 0
     ORDER BY 1, 2`);
   const indexes = await client.query<{ table: string; name: string; def: string }>(`
     SELECT i.indrelid::regclass::text AS "table", i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
@@ -235,6 +237,10 @@ export async function seedHistory(databaseUrl: string, factor: number, log: (lin
     await q(`SET work_mem = '512MB'; SET maintenance_work_mem = '2GB'; SET synchronous_commit = off`);
     await q(functionsSql({ U, P, slot, historyStart }));
 
+    // The history's partitions (migration 0014): months from the first user's sign-up, days for the retained events.
+    const at = (ms: number) => new Date(ms).toISOString();
+    await q(`SELECT ensure_partitions($1, now(), '{orders,order_items,balance_ledger}'), ensure_partitions($2, now(), '{outbox_events}')`,
+      [at(historyStart - HISTORY_DAYS * DAY_MS), at(retainedSince)]);
     const schemaBefore = await schemaOf(client);
     const [keys, foreign] = [schemaBefore.constraints.filter((c) => c.type !== 'f'), schemaBefore.constraints.filter((c) => c.type === 'f')];
     await q('BEGIN');

@@ -21,9 +21,9 @@ function orderStatements(lines: number[]): string[] {
     payload: paidEventSql({
       id: 'e.id', at: 'e.at', orderId: ':order_id::text', userId: ':u::bigint', items: items(n), total: ':total::bigint', discount: '0', couponId: 'NULL',
     }),
-  }, `FROM (SELECT gen_random_uuid() AS id, ${at} AS at) e;`);
+  }, `FROM (SELECT uuid_v7() AS id, ${at} AS at) e;`);
   const order = {
-    id: 'gen_random_uuid()', user_id: ':u', status: "'PAID'", total_amount: ':total', discount_amount: '0', paid_amount: ':total', coupon_id: 'NULL',
+    id: 'uuid_v7()', user_id: ':u', status: "'PAID'", total_amount: ':total', discount_amount: '0', paid_amount: ':total', coupon_id: 'NULL',
     created_at: 'clock_timestamp()',
   };
   const line = (k: number) => ({
