@@ -84,7 +84,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
     // The service listens before the database answers: until it does and is migrated,
     // what needs it is answered 503 with Retry-After, and /health/ready says 503.
     let databaseReady = false;
-    const notYet = () => new RetryLaterError('the database is not available yet; try again shortly');
+    /** Set when a newer release has upgraded the database past what this one may run on: every 503 says so. */
+    let tooOldForDatabase: RetryLaterError | null = null;
+    const notYet = () => tooOldForDatabase ?? new RetryLaterError('the database is not available yet; try again shortly');
     const untilReady = <T extends object>(target: T): T => gateUntil(target, () => databaseReady, notYet);
 
     // HS256 with AUTH_SECRET (or one generated for the demo), or an identity provider's JWKS.
@@ -217,6 +219,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
           const { applied, newer, tooOld } = await migrate(db.pool);
           if (applied.length > 0) log.info({ applied }, 'database migrations applied');
           if (tooOld) {
+            tooOldForDatabase = new RetryLaterError(
+              `this release (${tooOld.release}) is older than the database allows (${tooOld.oldestAllowed} or newer): replace this instance with a newer release`,
+            );
             // Serving would answer 500s, and an old relay could break the delivery order: stay not
             // ready (503 to everything that needs the database) until replaced by a newer release.
             log.error(

@@ -45,13 +45,16 @@ test('an instance too old for the database stays not ready and answers 503, besi
 
   const oldClient = new Client(old.url, admin.adminToken);
   expect((await oldClient.get('/health/live', { token: null })).status).toBe(200);
-  expect((await oldClient.get('/health/ready', { token: null })).status).toBe(503);
+  const ready = await oldClient.get('/health/ready', { token: null });
+  // The operator reads why, on the probe and on every refused request alike.
+  const why = `this release (${release}) is older than the database allows (${release + 1} or newer): replace this instance with a newer release`;
+  expect([ready.status, ready.body.detail]).toEqual([503, why]);
   for (const res of [
     await oldClient.post('/orders', { userId: buyer.userId, items: [{ productId, quantity: 1 }] }, { token: buyer.token }),
     await oldClient.get(`/products/${productId}`),
     await oldClient.get(`/users/${buyer.userId}/balance`, { token: buyer.token }),
   ]) {
-    expect([res.status, res.body.code]).toEqual([503, 'SERVICE_UNAVAILABLE']);
+    expect([res.status, res.body.code, res.body.detail]).toEqual([503, 'SERVICE_UNAVAILABLE', why]);
     expect(res.headers.get('retry-after')).not.toBeNull();
   }
   // The allowed instance serves on.

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { assertAdmin } from '@shop/application';
+import { assertAdmin, RetryLaterError } from '@shop/application';
 import type { HttpDeps } from '../context.ts';
 import type { PrincipalOf } from '../principal.ts';
 import { sendProblem } from '../errors.ts';
@@ -23,17 +23,20 @@ export const READY_MAX_AGE_MS = 1_000;
 
 /**
  * One check in flight at a time, its outcome reused until it is `maxAgeMs` old: a flood of probes
- * costs the database one query a second, and cannot take pool connections from the orders.
+ * costs the database one query a second, and cannot take pool connections from the orders. The
+ * outcome is null when ready, else why not: the check's own words when it says why (a
+ * RetryLaterError: not migrated yet, a release too old for the database), else that the database
+ * does not answer.
  */
-export function sharedCheck(check: () => Promise<void>, maxAgeMs: number, now: () => number = Date.now): () => Promise<boolean> {
-  let last: Promise<boolean> | null = null;
+export function sharedCheck(check: () => Promise<void>, maxAgeMs: number, now: () => number = Date.now): () => Promise<string | null> {
+  let last: Promise<string | null> | null = null;
   let settledAt: number | null = null;
   return () => {
     if (last && (settledAt === null || now() - settledAt < maxAgeMs)) return last;
     settledAt = null;
     const current = check().then(
-      () => true,
-      () => false,
+      () => null,
+      (err: unknown) => (err instanceof RetryLaterError ? err.message : 'the database does not answer'),
     );
     last = current;
     void current.then(() => {
@@ -90,8 +93,9 @@ export const healthRoutes =
       },
       async (_req, reply) => {
         // Delivery down is degraded, not failing: orders still work, and events wait in the outbox.
-        if (await ready()) return { status: 'ok', delivery: deps.deliveryDegraded?.() ? ('degraded' as const) : ('ok' as const) };
-        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the database does not answer'));
+        const notReady = await ready();
+        if (notReady === null) return { status: 'ok', delivery: deps.deliveryDegraded?.() ? ('degraded' as const) : ('ok' as const) };
+        return sendProblem(reply, problem('SERVICE_UNAVAILABLE', notReady));
       },
     );
   };
