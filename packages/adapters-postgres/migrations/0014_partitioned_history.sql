@@ -7,7 +7,9 @@
 --
 -- Every row is kept: each table's rows are copied into one first partition that reaches from the
 -- lowest value to the end of the period holding the newest of them (or now, if later); an empty
--- table gets none. ensure_partitions (definitions/) makes the periods after it, at every start and
+-- table gets none. An id-ranged table whose ids are not all UUIDv7 (a random uuid's first bits are
+-- no time) is refused, naming it, rather than given a first partition that ends millennia ahead and
+-- leaves nothing for the partitions after it: the service has only ever made v7 ids. ensure_partitions (definitions/) makes the periods after it, at every start and
 -- hourly. PostgreSQL 15 has no identity columns on partitioned tables: ledger ids and outbox seq
 -- take their values from plain sequences, continued from the old ones.
 --
@@ -56,6 +58,7 @@ DECLARE
   t record;
   newest timestamptz;
   ends timestamp;
+  strays bigint;
 BEGIN
   FOR t IN SELECT * FROM (VALUES
       ('orders', 'month', 'id'), ('order_items', 'month', 'order_id'), ('balance_ledger', 'month', 'created_at'),
@@ -64,6 +67,11 @@ BEGIN
     IF t.col = 'created_at' THEN
       EXECUTE format('SELECT max(created_at) FROM %I', t.tbl || '_0013') INTO newest;
     ELSE
+      EXECUTE format($q$SELECT count(*) FROM %I WHERE substr(%I::text, 15, 1) <> '7'$q$, t.tbl || '_0013', t.col) INTO strays;
+      IF strays > 0 THEN
+        RAISE EXCEPTION '%: % row(s) whose % is not a UUIDv7 (this service makes only those) cannot be placed by time',
+          t.tbl, strays, t.col USING ERRCODE = 'OC004';
+      END IF;
       -- A UUIDv7's first 12 hex digits are its Unix milliseconds.
       EXECUTE format($q$SELECT to_timestamp(('x' || substr(replace(v::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0)
                         FROM (SELECT %I AS v FROM %I ORDER BY 1 DESC LIMIT 1) newest$q$, t.col, t.tbl || '_0013') INTO newest;
@@ -72,7 +80,7 @@ BEGIN
     ends := date_trunc(t.unit, greatest(newest, now()) AT TIME ZONE 'UTC') + ('1 ' || t.unit)::interval;
     EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (MINVALUE) TO (%L)',
                    t.tbl || '_before_' || to_char(ends, CASE t.unit WHEN 'month' THEN 'YYYY_MM' ELSE 'YYYY_MM_DD' END), t.tbl,
-                   CASE WHEN t.col = 'created_at' THEN (ends AT TIME ZONE 'UTC')::text
+                   CASE WHEN t.col = 'created_at' THEN to_char(ends, 'YYYY-MM-DD HH24:MI:SS') || '+00'
                         ELSE (substr(lpad(to_hex((extract(epoch FROM ends AT TIME ZONE 'UTC') * 1000)::bigint), 12, '0'), 1, 8) || '-' ||
                               substr(lpad(to_hex((extract(epoch FROM ends AT TIME ZONE 'UTC') * 1000)::bigint), 12, '0'), 9, 4) ||
                               '-0000-0000-000000000000') END);
@@ -114,3 +122,7 @@ CREATE INDEX outbox_events_undelivered ON outbox_events (next_attempt_at) WHERE 
 
 ALTER TABLE user_coupons ADD FOREIGN KEY (order_id) REFERENCES orders (id);
 ALTER TABLE refunds ADD FOREIGN KEY (order_id) REFERENCES orders (id);
+
+-- Planner statistics for the new tables now, not when autovacuum gets to them (it never analyzes a
+-- partitioned parent); the purges read their row counts from them.
+ANALYZE orders, order_items, balance_ledger, idempotency_keys, outbox_events;

@@ -25,7 +25,7 @@ export async function plannerEstimate(db: Kysely<Database>, query: RawBuilder<un
  */
 export function pgIdempotencyKeyPurge(db: Kysely<Database>): Purgeable {
   return {
-    purgeBatch: (before) => dropExpiredPartition(db, 'idempotency_keys', before),
+    purgeBatch: (before, limit) => dropExpiredPartition(db, 'idempotency_keys', before, limit),
     estimateExpired: (before) => expiredRows(db, 'idempotency_keys', before),
   };
 }

@@ -84,7 +84,7 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
     },
     // Delivered events leave a day at a time: the outbox is partitioned by day of event id
     // (migration 0014); a day goes once every event in it was delivered before the cutoff.
-    purgeDelivered: (deliveredBefore) => dropExpiredPartition(db, 'outbox_events', deliveredBefore),
+    purgeDelivered: (deliveredBefore, limit) => dropExpiredPartition(db, 'outbox_events', deliveredBefore, limit),
     estimateDelivered: (deliveredBefore) => expiredRows(db, 'outbox_events', deliveredBefore),
     async stats() {
       const { rows } = await sql<{ backlog: number; failing: number; oldest: number | null }>`

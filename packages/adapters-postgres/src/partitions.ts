@@ -28,67 +28,125 @@ export async function ensurePartitions(db: Kysely<Database>): Promise<number> {
   return rows[0]!.made;
 }
 
-/** The tables whose rows leave by whole partitions, and when one of theirs may go. */
+/** The tables whose rows leave by whole partitions: a day each (ensure_partitions). */
 type Retained = 'idempotency_keys' | 'outbox_events';
 
+const DAY_MS = 86_400_000;
+
 /**
- * Of `table`'s partitions, those that end at or before `before` (every row in them is older),
- * oldest first, with the planner's row count. outbox_events is ranged by UUIDv7 event id, so its
- * bound is compared as the lowest id of `before`'s millisecond.
+ * A day's table of `table`, attached or not: `<table>_pYYYY_MM_DD` (ensure_partitions) holds that
+ * UTC day, `<table>_before_YYYY_MM_DD` (the first one the conversion made) everything before it.
+ * Its bounds are read from its name, not from the catalog's text of them, which depends on the
+ * session's DateStyle and TimeZone; a detached table has no bounds left in the catalog at all.
  */
-async function expired(db: Kysely<Database>, table: Retained, before: Date) {
-  const limit = table === 'outbox_events' ? sql`uuid_floor(${before})::text` : sql`${before}::timestamptz::text`;
-  const { rows } = await sql<{ name: string; bound: string; rows: number; pending: boolean }>`
-    SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound, greatest(c.reltuples, 0)::float8 AS rows,
-           i.inhdetachpending AS pending
-      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
-           substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']*)''\\)') AS upper
-     WHERE i.inhparent = ${table}::regclass
-       AND CASE WHEN ${table} = 'outbox_events' THEN upper::uuid <= (${limit})::uuid
-                ELSE upper::timestamptz <= (${limit})::timestamptz END
-     ORDER BY upper`.execute(db);
-  return rows;
+interface DayTable {
+  readonly name: string;
+  /** Null: from the lowest value (the conversion's first partition). */
+  readonly from: Date | null;
+  readonly to: Date;
+  /** A partition of `table` now (false: detached and not dropped, by a purge that was cut off). */
+  readonly attached: boolean;
+  /** Detached CONCURRENTLY, not finished. */
+  readonly pending: boolean;
+  /** The planner's row count (ANALYZE's): counting would read the rows a drop spares. */
+  readonly rows: number;
 }
 
-/** Whether `partition` of the outbox holds an event not delivered, or delivered since `before`. */
-async function outboxBusy(db: Kysely<Database>, partition: string, before: Date): Promise<boolean> {
+async function dayTables(db: Kysely<Database>, table: Retained): Promise<DayTable[]> {
+  const { rows } = await sql<{ name: string; attached: boolean; pending: boolean; rows: number }>`
+    SELECT c.relname AS name, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false) AS pending,
+           greatest(c.reltuples, 0)::float8 AS rows
+      FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = ${table}::regclass
+     WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+       AND c.relname ~ ('^' || ${table} || '_(p|before_)[0-9]{4}_[0-9]{2}_[0-9]{2}$')`.execute(db);
+  return rows
+    .map((r) => {
+      const [kind, y, m, d] = /_(p|before_)(\d{4})_(\d{2})_(\d{2})$/.exec(r.name)!.slice(1);
+      const day = Date.UTC(Number(y), Number(m) - 1, Number(d));
+      return kind === 'p'
+        ? { ...r, from: new Date(day), to: new Date(day + DAY_MS) }
+        : { ...r, from: null, to: new Date(day) };
+    })
+    .sort((a, b) => a.to.getTime() - b.to.getTime());
+}
+
+/** Whether the outbox day `name` holds an event not delivered, or delivered since `before`. */
+async function outboxBusy(db: Kysely<Database>, name: string, before: Date): Promise<boolean> {
   const { rows } = await sql<{ busy: boolean }>`
-    SELECT EXISTS (SELECT 1 FROM ${sql.table(partition)} WHERE delivered_at IS NULL OR delivered_at >= ${before}) AS busy`.execute(db);
+    SELECT EXISTS (SELECT 1 FROM ${sql.table(name)} WHERE delivered_at IS NULL OR delivered_at >= ${before}) AS busy`.execute(db);
   return rows[0]!.busy;
 }
 
 /**
- * One batch of a purge that drops whole partitions: the oldest partition of `table` past `before`
- * (for the outbox, only once every event in it was delivered before `before`: an undelivered
- * event is never dropped, and holds back only its own day). DETACH … CONCURRENTLY first, which
- * blocks no insert or read of the table (a plain DROP would lock the whole table, and every order
- * with it); then the detached table is dropped. A detach left pending by a crash is finished first.
- * `deleted` is the planner's row count of what was dropped: counting would read the rows the drop
- * spares us from reading.
+ * Puts a detached day back. Its rows are checked against the bounds as it is attached, which can
+ * take longer than a request may: no statement timeout, but it gives up on a lock it cannot have
+ * at once (the next batch tries again).
  */
-export async function dropExpiredPartition(db: Kysely<Database>, table: Retained, before: Date): Promise<PurgeBatch> {
-  const candidates = await expired(db, table, before);
-  for (const p of candidates) {
-    if (!p.pending) {
-      if (table === 'outbox_events' && (await outboxBusy(db, p.name, before))) continue;
-      await sql`ALTER TABLE ${sql.table(table)} DETACH PARTITION ${sql.table(p.name)} CONCURRENTLY`.execute(db);
+async function reattach(db: Kysely<Database>, table: Retained, day: DayTable): Promise<void> {
+  const bound = async (at: Date) =>
+    table === 'outbox_events'
+      ? (await sql<{ b: string }>`SELECT uuid_floor(${at})::text AS b`.execute(db)).rows[0]!.b
+      : `${at.toISOString().slice(0, 19).replace('T', ' ')}+00`;
+  const from = day.from === null ? sql.raw('MINVALUE') : sql.lit(await bound(day.from));
+  const to = sql.lit(await bound(day.to));
+  await db.transaction().execute(async (tx) => {
+    await sql`SET LOCAL statement_timeout = 0`.execute(tx);
+    await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
+    await sql`ALTER TABLE ${sql.table(table)} ATTACH PARTITION ${sql.table(day.name)} FOR VALUES FROM (${from}) TO (${to})`.execute(tx);
+  });
+}
+
+/**
+ * One batch of a purge that drops whole days: the oldest day of `table` that ends at or before
+ * `before`. DETACH … CONCURRENTLY first, which blocks no insert or read of the table (a plain DROP
+ * would lock the whole table, and every order with it); then the detached table is dropped.
+ *
+ * The outbox's days go only once every event in them was delivered before `before`, checked again
+ * after the detach (an instance whose clock is a day behind could still have written there): a
+ * day with an event to deliver is attached back. Such a day's delivered rows are deleted instead,
+ * a batch of `limit` at a time, so that one event that cannot be delivered holds back no more than
+ * itself. A detach a crash or a timeout cut off is finished (FINALIZE), and a day left detached
+ * is dropped, or attached back if it holds an event to deliver: the relay reads only attached days.
+ */
+export async function dropExpiredPartition(db: Kysely<Database>, table: Retained, before: Date, limit: number): Promise<PurgeBatch> {
+  const busy = (name: string) => table === 'outbox_events' && outboxBusy(db, name, before);
+  const drop = async (day: DayTable): Promise<PurgeBatch> => {
+    await sql`DROP TABLE ${sql.table(day.name)}`.execute(db);
+    return { deleted: Math.round(day.rows), done: false, resume: null };
+  };
+  const days = await dayTables(db, table);
+  // Left detached by a batch that was cut off, whatever its date.
+  for (const day of days.filter((d) => !d.attached)) {
+    if (await busy(day.name)) await reattach(db, table, day);
+    else return drop(day);
+  }
+  for (const day of days.filter((d) => d.attached && d.to.getTime() <= before.getTime())) {
+    if (day.pending) {
+      await sql`ALTER TABLE ${sql.table(table)} DETACH PARTITION ${sql.table(day.name)} FINALIZE`.execute(db);
+    } else if (await busy(day.name)) {
+      const { rows } = await sql<{ deleted: number }>`
+        WITH gone AS (
+          DELETE FROM ${sql.table(day.name)}
+           WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${sql.table(day.name)} WHERE delivered_at < ${before} LIMIT ${limit}))
+             AND delivered_at < ${before}
+          RETURNING 1)
+        SELECT count(*)::int AS deleted FROM gone`.execute(db);
+      if (rows[0]!.deleted > 0) return { deleted: rows[0]!.deleted, done: false, resume: null };
+      continue;
     } else {
-      await sql`ALTER TABLE ${sql.table(table)} DETACH PARTITION ${sql.table(p.name)} FINALIZE`.execute(db);
+      await sql`ALTER TABLE ${sql.table(table)} DETACH PARTITION ${sql.table(day.name)} CONCURRENTLY`.execute(db);
     }
-    // An event written into this day after the check (an instance whose clock is a day behind):
-    // the day goes back, whole, and waits for its delivery.
-    if (table === 'outbox_events' && (await outboxBusy(db, p.name, before))) {
-      await sql`ALTER TABLE ${sql.table(table)} ATTACH PARTITION ${sql.table(p.name)} ${sql.raw(p.bound)}`.execute(db);
+    if (await busy(day.name)) {
+      await reattach(db, table, day);
       continue;
     }
-    await sql`DROP TABLE ${sql.table(p.name)}`.execute(db);
-    const left = candidates.length - candidates.indexOf(p) - 1;
-    return { deleted: Math.round(p.rows), done: left === 0, resume: null };
+    return drop(day);
   }
   return { deleted: 0, done: true, resume: null };
 }
 
-/** About how many rows the partitions past `before` hold (the planner's counts: no scan). */
+/** About how many rows the days past `before` hold (the planner's counts: no scan). */
 export async function expiredRows(db: Kysely<Database>, table: Retained, before: Date): Promise<number> {
-  return Math.round((await expired(db, table, before)).reduce((sum, p) => sum + p.rows, 0));
+  const days = await dayTables(db, table);
+  return Math.round(days.filter((d) => d.to.getTime() <= before.getTime()).reduce((sum, d) => sum + d.rows, 0));
 }

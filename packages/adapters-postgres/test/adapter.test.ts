@@ -235,7 +235,7 @@ describe('purges drop whole partitions (migration 0014)', () => {
     expect(await purgeAll(purge, before)).toEqual([0]);
   });
 
-  test('delivered events: a day goes once every event of it was delivered before the cutoff; a day with one undelivered, or one delivered since, stays whole', async () => {
+  test('delivered events: a day goes whole once every event of it was delivered before the cutoff; of a day with one undelivered, or one delivered since, the rest goes row by row', async () => {
     await tdb.query(`SELECT ensure_partitions(now() - interval '12 days', now(), '{outbox_events}')`);
     // 3,000 events a day, made in the day's first hour (so each day's events share its partition).
     const day = (kind: string, daysAgo: number, delivered: string) => tdb.query(`
@@ -250,19 +250,97 @@ describe('purges drop whole partitions (migration 0014)', () => {
     const store = pgOutboxStore(tdb.db.kysely);
     const purge = { purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered };
     const before = new Date(Date.now() - 7 * 86_400_000);
-    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(3_000);
+    // The first day dropped whole (3,000 by the planner's count); 2,999 deleted of each of the others.
+    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(3_000 + 2 * 2_999);
     const left = await tdb.query<{ kind: string; n: number; undelivered: number }>(`
       SELECT split_part(aggregate_id, '-', 1) AS kind, count(*)::int AS n, count(*) FILTER (WHERE delivered_at IS NULL)::int AS undelivered
         FROM outbox_events WHERE event_type = 'purge.test' GROUP BY 1 ORDER BY 1`);
     expect(left).toEqual([
-      { kind: 'late', n: 3_000, undelivered: 0 },
+      { kind: 'late', n: 1, undelivered: 0 },
       { kind: 'recent', n: 3_000, undelivered: 0 },
-      { kind: 'undelivered', n: 3_000, undelivered: 1 },
+      { kind: 'undelivered', n: 1, undelivered: 1 },
     ]);
-    // Once delivered before the cutoff, the day held back goes too.
+    expect(await partitionsOf('outbox_events')).not.toContain(dayName('outbox_events', Date.now() - 11 * DAY));
+    // Once delivered before the cutoff, the day held back goes too, whole.
     await tdb.query(`UPDATE outbox_events SET delivered_at = now() - interval '8 days' WHERE aggregate_id = 'undelivered-1500'`);
-    expect((await purgeAll(purge, before)).reduce((n, d) => n + d, 0)).toBe(3_000);
+    await purgeAll(purge, before);
     expect(await partitionsOf('outbox_events')).not.toContain(dayName('outbox_events', Date.now() - 10 * DAY));
+    expect(await tdb.query(`SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id LIKE 'undelivered-%'`)).toEqual([{ n: 0 }]);
+  });
+
+  test('a day held back by one event it cannot deliver: its delivered events are deleted a batch at a time, that one kept', async () => {
+    await tdb.query(`SELECT ensure_partitions(now() - interval '12 days', now(), '{outbox_events}')`);
+    await tdb.query(`
+      INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, delivered_at)
+      SELECT uuid_v7(date_trunc('day', now() - interval '11 days', 'UTC') + g * interval '1 s'), 'held.test', 'held-' || g, '{}', now(),
+             CASE WHEN g = 7 THEN NULL ELSE now() - interval '10 days' END
+      FROM generate_series(1, 2500) g`);
+    const store = pgOutboxStore(tdb.db.kysely);
+    const before = new Date(Date.now() - 7 * DAY);
+    const batches = await purgeAll({ purgeBatch: (b) => store.purgeDelivered(b, 1_000, null), estimateExpired: store.estimateDelivered }, before);
+    expect(batches.filter((n) => n > 0)).toEqual([1_000, 1_000, 499]);
+    expect(await tdb.query(`SELECT aggregate_id FROM outbox_events WHERE event_type = 'held.test'`)).toEqual([{ aggregate_id: 'held-7' }]);
+    expect(await partitionsOf('outbox_events')).toContain(dayName('outbox_events', Date.now() - 11 * DAY));
+  });
+
+  test('a day a cut-off purge left detached is dropped, or attached back when it holds an event to deliver', async () => {
+    await tdb.query(`SELECT ensure_partitions(now() - interval '5 days', now(), '{idempotency_keys,outbox_events}')`);
+    const [keysDay, eventsDay] = [dayName('idempotency_keys', Date.now() - 4 * DAY), dayName('outbox_events', Date.now() - 4 * DAY)];
+    await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (8, 'stranded', 'f', '{}', now() - interval '4 days')`);
+    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
+                     VALUES (uuid_v7(now() - interval '4 days'), 'stranded.test', 'stranded', '{}', now())`);
+    // As a purge cut off between its detach and its drop leaves them: outside their tables.
+    await tdb.query(`ALTER TABLE idempotency_keys DETACH PARTITION ${keysDay}`);
+    await tdb.query(`ALTER TABLE outbox_events DETACH PARTITION ${eventsDay}`);
+    expect(await tdb.query(`SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = 'stranded'`)).toEqual([{ n: 0 }]);
+    await purgeAll(pgIdempotencyKeyPurge(tdb.db.kysely), new Date(Date.now() - 2 * DAY));
+    expect(await tdb.query(`SELECT to_regclass($1) AS t`, [keysDay])).toEqual([{ t: null }]);
+    const store = pgOutboxStore(tdb.db.kysely);
+    await purgeAll({ purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered }, new Date(Date.now() - 1 * DAY));
+    // The undelivered event is the relay's to see again, in its day.
+    expect(await partitionsOf('outbox_events')).toContain(eventsDay);
+    expect(await tdb.query(`SELECT delivered_at FROM outbox_events WHERE aggregate_id = 'stranded'`)).toEqual([{ delivered_at: null }]);
+  });
+});
+
+describe('partitions made ahead (ensure_partitions)', () => {
+  test('orders in flight hold up only the monthly tables, and those no longer than lock_timeout: left for the next call, without failing', async () => {
+    const future = (days: number) => `now() + interval '${days} days'`;
+    // An order's transaction, open: its inserts and row locks do not conflict with attaching a partition.
+    const userId = await seedUser(5_000);
+    const productId = await seedProduct(1_000, 10);
+    const open = await tdb.db.pool.connect();
+    try {
+      await open.query('BEGIN');
+      await open.query(`UPDATE users SET balance = balance WHERE id = $1`, [userId]);
+      await open.query(`UPDATE products SET stock = stock WHERE id = $1`, [productId]);
+      await open.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result) VALUES ($1, 'open', 'f', '{}')`, [userId]);
+      // Days of keys and events: no foreign key, nothing the order holds is waited for.
+      const [days] = await tdb.query<{ n: number }>(`SELECT ensure_partitions(${future(40)}, ${future(41)}, '{idempotency_keys,outbox_events}') AS n`);
+      expect(days!.n).toBe(4);
+      // A month of orders: attaching it adds its foreign keys, which waits for the users row lock
+      // the order holds, half a second at most (lock_timeout, under deadlock_timeout), then leaves it.
+      const t0 = Date.now();
+      const [month] = await tdb.query<{ n: number }>(`SELECT ensure_partitions(${future(40)}, ${future(41)}, '{orders}') AS n`);
+      const waited = Date.now() - t0;
+      expect(month!.n).toBe(0);
+      expect(waited).toBeGreaterThanOrEqual(450);
+      expect(waited).toBeLessThan(3_000);
+      await open.query('ROLLBACK');
+      const [monthLater] = await tdb.query<{ n: number }>(`SELECT ensure_partitions(${future(40)}, ${future(41)}, '{orders}') AS n`);
+      expect(monthLater!.n).toBe(1);
+      // A lock that conflicts (another instance making or dropping days of the same table): not waited for.
+      await open.query('BEGIN');
+      await open.query('LOCK TABLE outbox_events IN SHARE UPDATE EXCLUSIVE MODE');
+      const [skipped] = await tdb.query<{ n: number }>(`SELECT ensure_partitions(${future(50)}, ${future(51)}, '{outbox_events}') AS n`);
+      expect(skipped!.n).toBe(0);
+      await open.query('ROLLBACK');
+      const [later] = await tdb.query<{ n: number }>(`SELECT ensure_partitions(${future(50)}, ${future(51)}, '{outbox_events}') AS n`);
+      expect(later!.n).toBe(2);
+    } finally {
+      await open.query('ROLLBACK').catch(() => undefined);
+      open.release();
+    }
   });
 });
 

@@ -158,6 +158,17 @@ describe('migrate', () => {
     expect(left).toEqual([{ s: 'idempotency_claim(bigint,text,integer)' }]);
   });
 
+  test('0014 refuses ids that are not UUIDv7, naming the table, and changes nothing', async () => {
+    await rm(dir + '0014_partitioned_history.sql');
+    await migrate(tdb.db.pool, { dir });
+    const [user] = await tdb.query<{ id: number }>(`INSERT INTO users (name) VALUES ('v4') RETURNING id`);
+    await tdb.query(`INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, created_at)
+                     VALUES (gen_random_uuid(), $1, 'PAID', 0, 0, 0, now())`, [user!.id]);
+    await cp(MIGRATIONS + '0014_partitioned_history.sql', dir + '0014_partitioned_history.sql');
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/orders: 1 row\(s\) whose id is not a UUIDv7/);
+    expect(await tdb.query(`SELECT relkind::text AS k, (SELECT count(*)::int FROM orders) AS n FROM pg_class WHERE relname = 'orders'`)).toEqual([{ k: 'r', n: 1 }]);
+  });
+
   test('a definition file that defines another name fails and drops nothing', async () => {
     await migrate(tdb.db.pool, { dir });
     await writeFile(

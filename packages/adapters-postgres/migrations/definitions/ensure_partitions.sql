@@ -6,15 +6,21 @@
 -- alone (a seed of a year's orders needs no daily partitions for the year). Returns how many it made.
 -- The service calls it at start and hourly (partitions.ts), so the partitions ahead exist before
 -- any row needs them; a row with no partition for it would fail its insert.
+--
+-- Made as a table of its own, then attached: ATTACH PARTITION takes a lock on the parent that no
+-- insert, update or read waits for (CREATE TABLE … PARTITION OF would take an exclusive one,
+-- queueing every order behind the longest reader, and deadlocking with the order writer). A
+-- period whose lock it cannot have within lock_timeout (below deadlock_timeout, so that it is
+-- always the one that gives up), or that another instance made first, is left for the next call.
 CREATE OR REPLACE FUNCTION ensure_partitions(since timestamptz, until timestamptz, tables text[] DEFAULT NULL) RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET lock_timeout = '500ms' AS $$
 DECLARE
   t record;
   p timestamp;
   made int := 0;
   name text;
-  lo timestamptz;
-  hi timestamptz;
+  lo timestamp;
+  hi timestamp;
 BEGIN
   FOR t IN SELECT * FROM (VALUES
       ('orders', 'month', true), ('order_items', 'month', true), ('balance_ledger', 'month', false),
@@ -28,15 +34,19 @@ BEGIN
     LOOP
       name := t.tbl || '_p' || to_char(p, CASE t.unit WHEN 'month' THEN 'YYYY_MM' ELSE 'YYYY_MM_DD' END);
       CONTINUE WHEN to_regclass(name) IS NOT NULL;
-      lo := p AT TIME ZONE 'UTC';
-      hi := (p + ('1 ' || t.unit)::interval) AT TIME ZONE 'UTC';
+      lo := p;
+      hi := p + ('1 ' || t.unit)::interval;
       BEGIN
-        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, t.tbl,
-                       CASE WHEN t.by_id THEN uuid_floor(lo)::text ELSE lo::text END,
-                       CASE WHEN t.by_id THEN uuid_floor(hi)::text ELSE hi::text END);
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, t.tbl);
+        -- Bounds written in UTC, whatever the session's DateStyle and TimeZone.
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', t.tbl, name,
+                       CASE WHEN t.by_id THEN uuid_floor(lo AT TIME ZONE 'UTC')::text ELSE to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00' END,
+                       CASE WHEN t.by_id THEN uuid_floor(hi AT TIME ZONE 'UTC')::text ELSE to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00' END);
         made := made + 1;
-      EXCEPTION WHEN invalid_object_definition THEN
-        NULL; -- the period lies in an earlier partition
+      EXCEPTION
+        WHEN invalid_object_definition THEN NULL; -- the period lies in an earlier partition
+        WHEN duplicate_table THEN NULL;           -- another instance made it meanwhile
+        WHEN lock_not_available THEN NULL;        -- busy now; the next call makes it
       END;
     END LOOP;
   END LOOP;

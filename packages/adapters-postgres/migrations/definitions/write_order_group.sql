@@ -333,16 +333,19 @@ BEGIN
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NULL ORDER BY k;
     -- A write that moves an order follows the order's latest event. The outbox is ranged by event
     -- id (UUIDv7, made from the clock of the instance that wrote it): an order's events lie between
-    -- the order's creation and now, a day either side for instances' clocks that disagree, so only
-    -- those days are read.
+    -- the order's creation and now, a day either side for instances' clocks that disagree, so those
+    -- days are read first. Only if none is found there (clocks further apart, or the order's events
+    -- all purged) are the others read: never a cancel sent before the event it follows.
     IF cardinality(moved_order) > 0 THEN
       INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, follows)
       SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz,
-             (SELECT p.event_id FROM outbox_events p
-               WHERE p.aggregate_id = w->>'orderId'
-                 AND p.event_id >= uuid_floor((w->'order'->>'createdAt')::timestamptz - interval '1 day')
-                 AND p.event_id < uuid_floor(now() + interval '1 day')
-               ORDER BY p.seq DESC LIMIT 1)
+             coalesce(
+               (SELECT p.event_id FROM outbox_events p
+                 WHERE p.aggregate_id = w->>'orderId'
+                   AND p.event_id >= uuid_floor((w->'order'->>'createdAt')::timestamptz - interval '1 day')
+                   AND p.event_id < uuid_floor(now() + interval '1 day')
+                 ORDER BY p.seq DESC LIMIT 1),
+               (SELECT p.event_id FROM outbox_events p WHERE p.aggregate_id = w->>'orderId' ORDER BY p.seq DESC LIMIT 1))
         FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NOT NULL ORDER BY k;
     END IF;
   END write_rows;
