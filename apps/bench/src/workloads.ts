@@ -1,6 +1,5 @@
-import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
+import { couponIssued, observeLockWaits, productStock } from '@shop/adapters-postgres/bench';
 import type { LoadResult, Requests } from './run/child.ts';
-import { observeLockWaits } from './run/measure.ts';
 import { checkRefund, refundBefore, refundWindow } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';

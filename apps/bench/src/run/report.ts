@@ -1,6 +1,6 @@
-import type { StatementStats } from '@shop/adapters-postgres/bench';
+import type { LockWaits, StatementStats } from '@shop/adapters-postgres/bench';
 import type { ReplayStats } from './child.ts';
-import type { CpuWindow, EventCheck, LockWaits } from './measure.ts';
+import type { CpuWindow, EventCheck } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 

@@ -65,6 +65,23 @@ export const sessions = (pool: pg.Pool, o: { applicationName?: string; onLock: b
     [o.applicationName ?? null],
   );
 
+export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
+/** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
+export function observeLockWaits(pool: pg.Pool) {
+  const [seen, state] = [[] as number[], { running: true }];
+  const loop = (async () => {
+    for (; state.running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
+  })();
+  return {
+    async stop() {
+      state.running = false;
+      await loop;
+      const mean = seen.length ? Math.round((seen.reduce((a, b) => a + b, 0) / seen.length) * 100) / 100 : 0;
+      return { samples: seen.length, max: Math.max(0, ...seen), mean };
+    },
+  };
+}
+
 /** The outbox's events, but for those delivered before `seededBefore` (a seeded history's): id and whether delivered. */
 export const recordedEvents = async (pool: pg.Pool, seededBefore: Date | null) =>
   (await pool.query<{ event_id: string; delivered: boolean }>(
