@@ -28,6 +28,8 @@ export interface ReplicatedCluster {
   stopReplica(i: number): Promise<void>;
   /** Starts replica `i` again on its port; it catches up from its slot. */
   startReplica(i: number): Promise<void>;
+  /** The process id of replica `i`'s postmaster; null while it is stopped. */
+  replicaPid(i: number): number | null;
   /** Resolves once replica `i` has replayed everything the primary has written so far. */
   caughtUp(i: number): Promise<void>;
   stop(): Promise<void>;
@@ -115,6 +117,10 @@ class Server {
     this.dir = dir;
     this.port = port;
     this.settings = settings;
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
   }
 
   get url(): string {
@@ -215,6 +221,7 @@ export async function startReplicatedCluster(options: ReplicationOptions = {}): 
       resumeReplay: (i) => setReplayPaused(replicas[i]!.url, false),
       stopReplica: (i) => replicas[i]!.stop('SIGQUIT'),
       startReplica: (i) => replicas[i]!.start(),
+      replicaPid: (i) => replicas[i]!.pid,
       caughtUp,
       stop: stopAll,
     };

@@ -16,11 +16,11 @@ export type Meter = Awaited<ReturnType<typeof createMeter>>;
 export type MeasuredWindow = ReturnType<Meter['window']>;
 export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>>['cpu']>;
 
-export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
+export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean) {
   const postmasterPid = postmasterOf(await backendPid(pool)); // the parent of one of the pool's backends
   const sample = (loadTicks: () => number | null) => {
     const cluster = treeTicks(postmasterPid);
-    const [service, load] = [processTicks(servicePid), loadTicks()];
+    const [service, load] = [processTicks(servicePid()), loadTicks()];
     return { ms: performance.now(), service, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
   };
   return {
