@@ -1,12 +1,12 @@
 import type { LockWaits, StatementStats } from '@shop/adapters-postgres/bench';
-import type { ReplicaReads } from '@shop/local-clusters/bench';
+import type { ClusterDelivery, ReplicaReads } from '@shop/local-clusters/bench';
 import type { ReplayStats } from './child.ts';
 import type { CpuWindow, EventCheck } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
 /** The workloads, in the order they run (their declarations: workloads.ts). */
-export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-replica',
+export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-replica', 'nats-cluster',
   'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -21,7 +21,7 @@ export interface RunRecord {
   cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' }; statements?: StatementStats | null;
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
   salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
-  replicaReads?: ReplicaReads;
+  replicaReads?: ReplicaReads; clusterDelivery?: ClusterDelivery;
 }
 
 export interface Report {

@@ -145,3 +145,15 @@ export const productSales = async (pool: pg.Pool, productId: number) =>
 /** `k` distinct ids of the table, drawn at random (ordered by a hash of each id seeded by `seed`), in that order. */
 export const drawIds = async (pool: pg.Pool, table: 'users' | 'products', k: number, seed: number) =>
   (await pool.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY hashint8extended(id, $2), id LIMIT $1`, [k, seed])).rows.map((r) => Number(r.id));
+
+/** The outbox's newest record number: the events recorded after this moment are those with a higher seq. */
+export const lastEventSeq = async (pool: pg.Pool) =>
+  Number((await pool.query<{ seq: string }>('SELECT coalesce(max(seq), 0)::text AS seq FROM outbox_events')).rows[0]!.seq);
+
+/** The events recorded after `seq`, in recording order: id, type, order, and when its transaction wrote it (epoch ms). */
+export const eventsAfter = async (pool: pg.Pool, seq: number) =>
+  (await pool.query<{ event_id: string; type: string; order_id: string; created_ms: number }>(
+    `SELECT event_id::text, event_type AS type, aggregate_id AS order_id, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+     FROM outbox_events WHERE seq > $1 ORDER BY seq`,
+    [seq],
+  )).rows;
