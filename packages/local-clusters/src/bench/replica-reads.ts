@@ -27,11 +27,10 @@ export interface ReplicaReads {
 
 type Counts = { replica: number; primary: number; requests: number; healthy: boolean };
 type Mark = Counts & { replicaTicks: number | null; processes: number };
-type State = { readonly t: ScalingTarget; readonly marks: Array<Promise<Mark>> };
+type State = { readonly t: ScalingTarget; readonly token: string; readonly marks: Array<Promise<Mark>> };
 
-/** The service's /metrics (an admin token signed with the run's secret), the counters these figures need, summed over their labels. */
-async function serviceCounts(t: ScalingTarget): Promise<Counts> {
-  const token = await signToken(new TextEncoder().encode(t.authSecret), { admin: true });
+/** The service's /metrics (`token`: an admin's, signed with the run's secret), the counters these figures need, summed over their labels. */
+async function serviceCounts(t: ScalingTarget, token: string): Promise<Counts> {
   const res = await fetch(`${t.baseUrl}/metrics`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
   if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`);
   const lines = (await res.text()).split('\n');
@@ -42,9 +41,9 @@ async function serviceCounts(t: ScalingTarget): Promise<Counts> {
   };
 }
 
-const mark = async (t: ScalingTarget): Promise<Mark> => {
+const mark = async (t: ScalingTarget, token: string): Promise<Mark> => {
   const tree = treeTicks(t.replica?.pid() ?? null);
-  return { ...(await serviceCounts(t)), replicaTicks: tree?.ticks ?? null, processes: tree?.processes ?? 0 };
+  return { ...(await serviceCounts(t, token)), replicaTicks: tree?.ticks ?? null, processes: tree?.processes ?? 0 };
 };
 
 const ms = (v: number | null | undefined) => (v == null ? 'n/a' : v.toFixed(3));
@@ -58,19 +57,20 @@ export const replicaReadsWorkload = {
     f.mixedCouponId = await addCoupon(t.pool, 'mixed-replica 10%', Math.max(1, f.couponHolders.length), { type: 'RATE', value: 10 });
     await grantCoupon(t.pool, f.mixedCouponId, f.couponHolders);
     await t.restart({ DATABASE_READ_URL: t.replica.url });
-    await eventually(async () => (await serviceCounts(t)).healthy, 'the service to find its replica close enough to read from', 30_000, 100);
-    return { t, marks: [] };
+    const token = await signToken(new TextEncoder().encode(t.authSecret), { admin: true });
+    await eventually(async () => (await serviceCounts(t, token)).healthy, 'the service to find its replica close enough to read from', 30_000, 100);
+    return { t, token, marks: [] };
   },
-  /** At each edge of the measured window. */
-  edge(state: unknown): void {
-    const [s, taken] = [state as State, mark((state as State).t)];
-    taken.catch(() => undefined); // awaited by after(), which reports its failure
+  /** At each edge of the measured window: its counters read (resolves once they are; the benchmark does not wait). */
+  edge(state: unknown): Promise<void> {
+    const s = state as State;
+    const taken = mark(s.t, s.token);
     s.marks.push(taken);
+    return taken.then(() => undefined, () => undefined); // a failure is reported by after()
   },
   async after(state: unknown): Promise<{ replicaReads: ReplicaReads }> {
     const s = state as State;
-    const [a, b] = await Promise.all(s.marks);
-    await s.t.restart({}); // the workloads after it read on the primary alone
+    const [a, b] = await Promise.all(s.marks).finally(() => s.t.restart({})); // the workloads after it read on the primary alone
     if (!a || !b) throw new Error('mixed-replica: the measured window never closed');
     const [requests, onReplica] = [b.requests - a.requests, b.replica - a.replica];
     const replicaCpuMs = a.replicaTicks === null || b.replicaTicks === null ? null : (b.replicaTicks - a.replicaTicks) * MS_PER_TICK;
