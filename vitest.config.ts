@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['packages/adapters-*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
+          include: ['packages/adapters-*/test/**/*.test.ts', 'packages/local-clusters/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,

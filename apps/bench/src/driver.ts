@@ -26,7 +26,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   const startedAt = new Date();
   log('starting the service…');
   const cpuProfileDir = o.cpuProf ? mkdtempSync(path.join(os.tmpdir(), 'order-service-prof-')) : null;
-  const target = await startTarget({ url: o.url, poolSize: o.poolSize, orderWrites: o.orderWrites, cpuProfileDir });
+  const target = await startTarget({ ...o, cpuProfileDir, replica: o.workloads.includes('mixed-replica') });
   // Interrupted: still stop the service and the embedded PostgreSQL it started.
   process.once('SIGINT', () => void target.close().finally(() => process.exit(130)));
   const [violations, runs, selected] = [[] as string[], [] as RunRecord[], WORKLOADS.filter((w) => o.workloads.includes(w.name))];
@@ -40,7 +40,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
     const pgRows = pgbench && selected.some((w) => w.ceilings)
       ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock) : null;
-    const meter = await createMeter(target.pool, target.servicePid, target.statements);
+    const meter = await createMeter(target.pool, () => target.servicePid, target.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
     if (!target.statements) log('pg_stat_statements is not loaded on this server: no statement figures');
 
@@ -54,20 +54,20 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       const dropped = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (dropped.length > 0) violations.push(`${run.label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(dropped))}`);
     };
-    /** A child's run, its measured window metered: CPU at its edges, pg_stat_statements between. */
-    const metered = async (plan: LoadPlan | CeilingPlan) => {
+    /** A child's run, its measured window metered: CPU at its edges, pg_stat_statements between; `onEdge` hears each edge too. */
+    const metered = async (plan: LoadPlan | CeilingPlan, onEdge?: () => void) => {
       await quiesce(target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (pid) => (window ??= meter.window(() => processTicks(pid))).mark());
+      const result = await runInChild(plan, (pid) => ((window ??= meter.window(() => processTicks(pid))).mark(), onEdge?.()));
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
     const service = async (w: Workload) => {
-      const state = await w.before?.(target, fixture);
+      const state = await w.before?.(target, fixture, o);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
         baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
-      });
+      }, () => w.edge?.(state));
       const run: RunRecord = { workload: w.name, runner: 'service', label: `${w.name} · service (HTTP)`, ...measured, ...(await w.after?.(state, target)) };
       const ops = w.operations?.(result);
       await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');

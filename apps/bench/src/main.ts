@@ -4,9 +4,12 @@ import { parseArgs } from 'node:util';
 import { runBenchmark } from './driver.ts';
 import { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 
+/** Workloads that start servers of their own (a streaming replica, nats-server): only when asked for. */
+const ACROSS_SERVERS: readonly WorkloadName[] = ['mixed-replica', 'nats-cluster'];
+
 /** Every option: its default (a number's as a string; '' none; false a flag), what it sets (\n wraps it in --help), its argument's name. */
 const OPTIONS = {
-  workloads: [WORKLOAD_NAMES.join(','), 'the workloads to run (below)', 'W,…'],
+  workloads: [WORKLOAD_NAMES.filter((w) => !ACROSS_SERVERS.includes(w)).join(','), 'the workloads to run (below)', 'W,…'],
   connections: ['64', "HTTP keep-alive connections = the ceilings' concurrent callers and pgbench's clients"],
   pool: ['16', "the service's DATABASE_POOL_SIZE = the ceiling's pg pool"],
   'order-writes': ['2', "the service's ORDER_WRITES_IN_FLIGHT = the ceiling's"],
@@ -34,11 +37,13 @@ const usage = (name: string, [value, what, arg = '']: readonly [string | false, 
 const HELP = `pnpm bench [options]
 ${Object.entries(OPTIONS).map(([name, o]) => usage(name, o)).join('\n')}
 
-Workloads (default all): ${WORKLOAD_NAMES.join(', ')}.
+Workloads (default all but ${ACROSS_SERVERS.join(' and ')}): ${WORKLOAD_NAMES.join(', ')}.
 *-keyed: its twin's load, every order with its own Idempotency-Key, about --replay-share of the 201s sent again with the
 same key and body (must replay the first answer; not counted as orders). slow-platform: uniform while every event delivery
 takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
 after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
+mixed-replica: mixed, its catalog read on a streaming replica (the run's database then on a primary and replica of its own).
+nats-cluster: orders, 4 in 10 then cancelled, delivered to 3 nats-servers whose stream leader is SIGKILLed mid-window.
 
 uniform and hot-product are set against pgbench (-M prepared, -j 2), the textbook order transaction on rows of its own, same
 server, same run (without pgbench on PATH, the Node runners). Every run records the CPU per order of each process and

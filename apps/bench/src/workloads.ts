@@ -1,6 +1,6 @@
-import { couponIssued, productStock } from '@shop/adapters-postgres/bench';
+import { couponIssued, observeLockWaits, productStock } from '@shop/adapters-postgres/bench';
+import { clusterDeliveryWorkload, replicaReadsWorkload } from '@shop/local-clusters/bench';
 import type { LoadResult, Requests } from './run/child.ts';
-import { observeLockWaits } from './run/measure.ts';
 import { checkRefund, refundBefore, refundWindow } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
 import { fmt, latency, type Shape } from './run/stats.ts';
@@ -19,8 +19,9 @@ export interface Workload {
   /** The hot product its service run sells out (HOT_STOCK each); the ceiling runs after it: the Node runners with their products, then pgbench. */
   readonly hotProduct?: (f: Fixture) => number;
   readonly ceilings?: ReadonlyArray<{ variant: 'ceiling' | 'plain-row-lock'; products: (f: Fixture) => readonly number[] }>;
-  /** Set up before its run (what it returns goes to `after` and `check`); figures of its own as its load ends, before the run is recorded. */
-  readonly before?: (t: Target, f: Fixture) => Promise<unknown> | unknown;
+  /** Set up before its run (what it returns goes to `edge`, `after` and `check`); told each edge of its window; figures of its own as its load ends. */
+  readonly before?: (t: Target, f: Fixture, o: Options) => Promise<unknown> | unknown;
+  readonly edge?: (state: unknown) => void;
   readonly after?: (state: unknown, t: Target) => Promise<Partial<RunRecord>> | Partial<RunRecord> | void;
   /** What its CPU is divided by instead of its orders; its own invariants (violations; may add figures to the run); its line in the Targets. */
   readonly operations?: (result: LoadResult) => number;
@@ -71,6 +72,9 @@ export const WORKLOADS: readonly Workload[] = [
       `on average ${l?.mean ?? '?'} (${l?.samples ?? 0} samples)`,
   },
   { name: 'mixed', requests: 'mixed', shape: timed },
+  // Across servers (packages/local-clusters/src/bench): mixed's catalog on a streaming replica; delivery to 3 JetStream nodes, one killed mid-window.
+  { name: 'mixed-replica', requests: 'mixed', shape: timed, ...replicaReadsWorkload },
+  { name: 'nats-cluster', requests: 'order-cancel', shape: timed, ...clusterDeliveryWorkload },
   {
     // Orders (a fifth or more with a coupon), each refunded in 1–2 random parts, then cancelled by its owner; the loop ends with the last cancel.
     name: 'refund', requests: 'refund', shape: () => ({ kind: 'count', attempts: Number.POSITIVE_INFINITY }),

@@ -1,6 +1,6 @@
 import { chmodSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { makeTempDir, removeTempDir } from '../../../test/support/temp.ts';
+import { makeTempDir, removeTempDir } from '@shop/local-clusters';
 import { judge } from './checks.ts';
 import { FULL_MINUTES, parseOptions, type Options } from './options.ts';
 import { renderReport } from './report.ts';

@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { eventually } from '../../../test/support/eventually.ts';
-import { freePort } from '../../../test/support/nats-cluster.ts';
+import { eventually, freePort } from '@shop/local-clusters';
 
 /**
  * One nats-server with JetStream, on ports of its own and a store directory kept across its

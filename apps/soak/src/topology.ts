@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@shop/adapters-postgres';
-import { findNatsServer, freePort } from '../../../test/support/nats-cluster.ts';
+import { findNatsServer, freePort } from '@shop/local-clusters';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
 import { startNatsNode, type NatsNode } from './nats-node.ts';
 

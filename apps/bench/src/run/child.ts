@@ -16,7 +16,7 @@ import type { Fixture } from './target.ts';
 // process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
-export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
+export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund' | 'order-cancel';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
   /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
@@ -153,6 +153,12 @@ async function load(plan: LoadPlan) {
     queue.push({ ...c, orderId: refund.placed.at(-1)!, steps: partSteps(items.flatMap((i) => [i.productId, i.productId])) });
     return r;
   };
+  /** order-cancel: a uniform order, about 4 in 10 then cancelled by their owner as a free connection's next request. */
+  const placeToCancel = async (userId = pick(rand, f.userIds)): Promise<Attempt> => {
+    const r = await order(userId, uniformItems(rand, f.productIds));
+    if (r.status === 201 && rand() < 0.4) (open++, queue.push({ orderId: parse(r.text).orderId, userId, coupon: false, steps: [null] }));
+    return r;
+  };
   const step = async (c: Chain): Promise<Attempt> => {
     const [items, kind] = [c.steps[0]!, c.steps[0] ? 'refund' : 'cancel'];
     const r = await exchange('POST', `/orders/${c.orderId}/${items ? 'refunds' : 'cancel'}`, c.userId, items ? { items } : undefined);
@@ -195,6 +201,7 @@ async function load(plan: LoadPlan) {
     'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => exchange('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
     refund: (_, queued = queue.shift()) => (queued ? step(queued) : ordered < plan.refundOrders ? placeToRefund() : open > 0 ? 'wait' : null),
+    'order-cancel': (_, queued = queue.shift()) => (queued ? step(queued) : placeToCancel()),
     // 70 % product reads, 10 % balance reads, 5 % charges, 15 % orders (a fifth with a coupon).
     mixed: () => {
       const r = rand();

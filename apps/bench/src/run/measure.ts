@@ -1,48 +1,26 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { backendPid, recordedEvents, resetStatements, sessions, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
+import { backendPid, recordedEvents, resetStatements, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
+import { MS_PER_TICK, postmasterOf, processTicks, treeTicks } from '@shop/local-clusters';
+import { receivedOnce } from '@shop/local-clusters/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 import { section, table } from './report.ts';
-import { round, sleep, tryOr } from './stats.ts';
+export { processTicks } from '@shop/local-clusters'; // the load process's CPU (driver.ts, pgbench.ts)
 
-// What a measured window cost each process, utime + stime from /proc/<pid>/stat at its edges: the service; PostgreSQL's postmaster and every
-// process under it (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
-
-const MS_PER_TICK = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
-
-const readProc = (file: string) => tryOr(() => readFileSync(`/proc/${file}`, 'utf8')); // undefined: gone, or not this machine's
-function readStat(pid: number) {
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
-  const text = readProc(`${pid}/stat`);
-  const f = text?.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
-  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! } : null;
-}
-
-/** CPU ticks a process has used so far (all its threads); null once it is gone. */
-export const processTicks = (pid: number | null) => (pid === null ? null : (readStat(pid)?.own ?? null));
-
-/** CPU ticks of a postmaster and every process under it, and how many processes that is. */
-function clusterTicks(postmaster: number) {
-  const all = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => readStat(Number(n)) ?? []);
-  const under = (pid: number): typeof all => all.filter((s) => s.ppid === pid).flatMap((s) => [s, ...under(s.pid)]);
-  const cluster = [...all.filter((s) => s.pid === postmaster), ...under(postmaster)];
-  return cluster.length === 0 ? null : { ticks: cluster.reduce((t, s) => t + s.own + s.reaped, 0), processes: cluster.length };
-}
+// What a measured window cost each process, utime + stime (/proc) at its edges: the service; PostgreSQL's postmaster and every process under it
+// (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
 
 export type Meter = Awaited<ReturnType<typeof createMeter>>;
 export type MeasuredWindow = ReturnType<Meter['window']>;
 export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>>['cpu']>;
 
-export async function createMeter(pool: pg.Pool, servicePid: number | null, statements: boolean) {
-  // The postmaster is the parent of one of the pool's backends, when that runs on this machine.
-  const backend = readStat(await backendPid(pool));
-  const postmasterPid = backend && /postgres|postmaster/.test(readProc(`${backend.ppid}/cmdline`) ?? '') ? backend.ppid : null;
+export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean) {
+  const postmasterPid = postmasterOf(await backendPid(pool)); // the parent of one of the pool's backends
   const sample = (loadTicks: () => number | null) => {
-    const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
-    const [service, load] = [processTicks(servicePid), loadTicks()];
+    const cluster = treeTicks(postmasterPid);
+    const [service, load] = [processTicks(servicePid()), loadTicks()];
     return { ms: performance.now(), service, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
   };
   return {
@@ -71,37 +49,19 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   };
 }
 
-export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
-/** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
-export function observeLockWaits(pool: pg.Pool) {
-  const [seen, state] = [[] as number[], { running: true }];
-  const loop = (async () => {
-    for (; state.running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
-  })();
-  return {
-    async stop() {
-      state.running = false;
-      await loop;
-      return { samples: seen.length, max: Math.max(0, ...seen), mean: seen.length ? round(seen.reduce((a, b) => a + b, 0) / seen.length) : 0 };
-    },
-  };
-}
-
 export type EventCheck = Awaited<ReturnType<typeof checkEvents>>;
 /** Every recorded event reached the platform once, nothing arrived unrecorded; but for a --scale seed's, delivered before `seededBefore`. */
 export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seededBefore: Date | null) {
   const rows = await recordedEvents(pool, seededBefore);
   const undelivered = rows.filter((r) => !r.delivered).length;
-  const [recorded, received] = [new Set(rows.map((r) => r.event_id)), receiver && new Set(receiver.accepted.map((e) => e.body.eventId as string))];
-  const duplicates = receiver?.duplicates() ?? null;
-  const [missing, invented] = received ? [[...recorded].filter((id) => !received.has(id)), [...received].filter((id) => !recorded.has(id))] : [[], []];
+  const r = receiver && receivedOnce(rows.map((e) => e.event_id), receiver.accepted.map((e) => e.body.eventId as string));
   const violations = [
     undelivered > 0 && `events: ${undelivered} recorded events were never delivered`,
-    missing.length > 0 && `events: ${missing.length} recorded events never reached the receiver`,
-    invented.length > 0 && `events: ${invented.length} events reached the receiver that were never recorded`,
-    duplicates && `events: ${duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`,
+    r?.missing && `events: ${r.missing} recorded events never reached the receiver`,
+    r?.invented && `events: ${r.invented} events reached the receiver that were never recorded`,
+    r?.duplicates && `events: ${r.duplicates} deliveries repeated an eventId (no process crashed, so none is expected)`,
   ].filter((v) => typeof v === 'string');
-  return { recorded: rows.length, undelivered, received: received?.size ?? null, duplicates, violations };
+  return { recorded: rows.length, undelivered, received: r?.distinct ?? null, duplicates: r?.duplicates ?? null, violations };
 }
 
 /** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: the report's section. */

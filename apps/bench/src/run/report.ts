@@ -1,11 +1,13 @@
-import type { StatementStats } from '@shop/adapters-postgres/bench';
+import type { LockWaits, StatementStats } from '@shop/adapters-postgres/bench';
+import type { ClusterDelivery, ReplicaReads } from '@shop/local-clusters/bench';
 import type { ReplayStats } from './child.ts';
-import type { CpuWindow, EventCheck, LockWaits } from './measure.ts';
+import type { CpuWindow, EventCheck } from './measure.ts';
 import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
 /** The workloads, in the order they run (their declarations: workloads.ts). */
-export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'slow-platform', 'refund'] as const;
+export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-replica', 'nats-cluster',
+  'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
@@ -19,6 +21,7 @@ export interface RunRecord {
   cost?: { cpu: CpuWindow; orders: number; requests: number; unit?: 'operation' }; statements?: StatementStats | null;
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
   salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
+  replicaReads?: ReplicaReads; clusterDelivery?: ClusterDelivery;
 }
 
 export interface Report {

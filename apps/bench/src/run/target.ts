@@ -1,46 +1,58 @@
 import { randomBytes } from 'node:crypto';
 import { openDatabase, type Db } from '@shop/adapters-postgres';
 import { addCoupon, addProducts, addUsers, grantCoupon, readsStatements, scratchDatabase } from '@shop/adapters-postgres/bench';
+import { startBenchReplication, type ScalingTarget } from '@shop/local-clusters/bench';
 import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
 
 /** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL. */
-export const benchDatabase = async (admin = process.env.DATABASE_URL || null) =>
-  ({ ...(await scratchDatabase(admin)), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' });
+export const benchDatabase = async (on?: { primaryUrl: string; description: string } | null, admin = on?.primaryUrl ?? (process.env.DATABASE_URL || null)) =>
+  ({ ...(await scratchDatabase(admin)), where: on?.description ?? (admin ? 'DATABASE_URL' : 'embedded PostgreSQL') });
 export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
-/** The service: with --url a running one (DATABASE_URL its database, AUTH_SECRET its secret), else apps/api on a fresh database, events to a receiver. */
-export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null }) {
+/** The service: with --url a running one (DATABASE_URL its database, AUTH_SECRET its secret), else apps/api on a fresh database, events to a receiver
+ * (with `replica`, on a primary with a streaming replica started here); a workload may start it again with settings of its own. */
+export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null; replica: boolean }) {
   if (o.url) {
     const { DATABASE_URL: databaseUrl, AUTH_SECRET: authSecret } = process.env;
     if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
     const { pool, close } = openDatabase({ connectionString: databaseUrl, max: 4, applicationName: 'bench' }); // bigint ids read as numbers
     return {
       baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`,
-      servicePid: null as number | null, statements: await readsStatements(pool, false), close,
-    };
+      servicePid: null as number | null, statements: await readsStatements(pool, false), close, replica: null as ScalingTarget['replica'],
+      restart: (): Promise<void> => Promise.reject(new Error('this workload needs the benchmark to start the service (no --url)')) };
   }
-  const [database, receiver, authSecret] = [await benchDatabase(), await new Receiver().start(), randomBytes(32).toString('base64url')];
-  const api = await startApiProcess(database.url, {
+  const replication = o.replica ? await startBenchReplication() : null;
+  const [database, receiver, authSecret] = [await benchDatabase(replication), await new Receiver().start(), randomBytes(32).toString('base64url')];
+  const env = {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
     // All load comes from one address: the per-address limits (rate, connections) would measure themselves.
     RATE_LIMIT_IP_PER_SEC: '0', MAX_CONNECTIONS_PER_ADDRESS: '0', RATE_LIMIT_USER_PER_SEC: '20',
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
-  });
-  return {
+  };
+  let api = await startApiProcess(database.url, env);
+  const target = {
     baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
     pool: database.db.pool, // for the audit and the run's own observations, never for load
     description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
+    replica: replication?.replicaOf(database.url) ?? null,
+    async restart(extra: Readonly<Record<string, string>>) {
+      await api.stop();
+      api = await startApiProcess(database.url, { ...env, ...extra });
+      [target.baseUrl, target.servicePid] = [api.url, api.child.pid ?? null];
+    },
     async close() {
       await api.stop();
       await receiver.stop();
       await database.close();
+      await replication?.stop();
     },
   };
+  return target;
 }
 
 export const HOT_STOCK = 5_000;

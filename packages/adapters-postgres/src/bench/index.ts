@@ -1,6 +1,7 @@
 /**
  * The benchmark's SQL (apps/bench): everything it writes or reads beside the service's own
- * statements, kept here with the schema it depends on. Not used by the service.
+ * statements, kept here with the schema it depends on, and what makes and watches a streaming
+ * replica (the benchmark's and the tests', packages/local-clusters). Not used by the service.
  */
 export { addFreshOrders, loadSalesMonth, plainTopSellers } from './best-seller-history.ts';
 export { addCoupon, addProducts, addUsers, grantCoupon, issuedQuantity } from './fixture-rows.ts';
@@ -9,5 +10,6 @@ export { BIG_TABLES, orderPathPlans, type OrderPathPlan } from './order-path-pla
 export { paidEventSql } from './paid-event-sql.ts';
 export { pgbenchEnv, pgbenchScript, pgbenchVars, type PgbenchWorkload } from './pgbench-scripts.ts';
 export * from './probes.ts';
+export { baseBackup, currentWalLsn, queryServer, replayedPast, setReplayPaused } from './replication.ts';
 export { holdProductRow, lockFirstIssue, plainRowLockOrder, type PlainOrderOutcome } from './reference-transactions.ts';
 export { scratchDatabase } from './scratch-database.ts';

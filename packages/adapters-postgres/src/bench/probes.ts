@@ -65,6 +65,23 @@ export const sessions = (pool: pg.Pool, o: { applicationName?: string; onLock: b
     [o.applicationName ?? null],
   );
 
+export type LockWaits = Awaited<ReturnType<ReturnType<typeof observeLockWaits>['stop']>>;
+/** How many sessions of the database wait on a lock, sampled every 20 ms until stopped. */
+export function observeLockWaits(pool: pg.Pool) {
+  const [seen, state] = [[] as number[], { running: true }];
+  const loop = (async () => {
+    for (; state.running; await sleep(20)) seen.push(await sessions(pool, { onLock: true }));
+  })();
+  return {
+    async stop() {
+      state.running = false;
+      await loop;
+      const mean = seen.length ? Math.round((seen.reduce((a, b) => a + b, 0) / seen.length) * 100) / 100 : 0;
+      return { samples: seen.length, max: Math.max(0, ...seen), mean };
+    },
+  };
+}
+
 /** The outbox's events, but for those delivered before `seededBefore` (a seeded history's): id and whether delivered. */
 export const recordedEvents = async (pool: pg.Pool, seededBefore: Date | null) =>
   (await pool.query<{ event_id: string; delivered: boolean }>(
@@ -128,3 +145,15 @@ export const productSales = async (pool: pg.Pool, productId: number) =>
 /** `k` distinct ids of the table, drawn at random (ordered by a hash of each id seeded by `seed`), in that order. */
 export const drawIds = async (pool: pg.Pool, table: 'users' | 'products', k: number, seed: number) =>
   (await pool.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY hashint8extended(id, $2), id LIMIT $1`, [k, seed])).rows.map((r) => Number(r.id));
+
+/** The outbox's newest record number: the events recorded after this moment are those with a higher seq. */
+export const lastEventSeq = async (pool: pg.Pool) =>
+  Number((await pool.query<{ seq: string }>('SELECT coalesce(max(seq), 0)::text AS seq FROM outbox_events')).rows[0]!.seq);
+
+/** The events recorded after `seq`, in recording order: id, type, order, and when its transaction wrote it (epoch ms). */
+export const eventsAfter = async (pool: pg.Pool, seq: number) =>
+  (await pool.query<{ event_id: string; type: string; order_id: string; created_ms: number }>(
+    `SELECT event_id::text, event_type AS type, aggregate_id AS order_id, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+     FROM outbox_events WHERE seq > $1 ORDER BY seq`,
+    [seq],
+  )).rows;
