@@ -72,6 +72,13 @@ export function pgOutboxStore(db: Kysely<Database>): OutboxStore {
         FROM unnest(${claims.map((c) => c.eventId)}::uuid[], ${claims.map((c) => c.attempts)}::int[]) AS c(event_id, attempts)
         WHERE e.event_id = c.event_id AND e.attempts = c.attempts AND e.delivered_at IS NULL`.execute(db);
     },
+    async releaseLease(claims) {
+      if (claims.length === 0) return;
+      await sql`
+        UPDATE outbox_events e SET next_attempt_at = now(), attempts = e.attempts - 1
+        FROM unnest(${claims.map((c) => c.eventId)}::uuid[], ${claims.map((c) => c.attempts)}::int[]) AS c(event_id, attempts)
+        WHERE e.event_id = c.event_id AND e.attempts = c.attempts AND e.delivered_at IS NULL`.execute(db);
+    },
     async markDelivered(eventIds) {
       await sql`
         UPDATE outbox_events SET delivered_at = now(), last_error = NULL

@@ -205,6 +205,23 @@ const partitionsOf = async (table: string) =>
   (await tdb.query<{ name: string }>(`SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = $1::regclass ORDER BY 1`, [table]))
     .map((r) => r.name);
 
+describe('outbox leases', () => {
+  test('records given back (untried when the circuit opened) are due at once with their claim uncounted; one claimed since by another relay is left alone', async () => {
+    await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
+                     SELECT uuid_v7(), 'lease.test', 'lease-' || g, '{}', now() FROM generate_series(1, 3) g`);
+    const store = pgOutboxStore(tdb.db.kysely);
+    const claimed = (await store.claim(100, 60_000)).filter((r) => r.type === 'lease.test');
+    expect(claimed).toHaveLength(3);
+    // The third was claimed again by another relay since (its lease lapsed): attempts moved on.
+    await tdb.query(`UPDATE outbox_events SET attempts = attempts + 1 WHERE event_id = $1`, [claimed[2]!.eventId]);
+    await store.releaseLease(claimed);
+    const rows = await tdb.query<{ event_id: string; attempts: number; due: boolean }>(
+      `SELECT event_id, attempts, next_attempt_at <= now() AS due FROM outbox_events WHERE event_type = 'lease.test'`);
+    const state = new Map(rows.map((r) => [r.event_id, [r.attempts, r.due]]));
+    expect(claimed.map((c) => state.get(c.eventId))).toEqual([[0, true], [0, true], [2, false]]);
+  });
+});
+
 describe('purges drop whole partitions (migration 0014)', () => {
   const DAY = 86_400_000;
   const dayName = (table: string, ms: number) => `${table}_p${new Date(ms).toISOString().slice(0, 10).replace(/-/g, '_')}`;

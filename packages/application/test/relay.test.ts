@@ -9,7 +9,7 @@ import {
 } from '@shop/application';
 
 /** An outbox in memory with the same lease semantics as the Postgres one, on a manual clock. */
-class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'markDelivered' | 'markFailed' | 'purgeDelivered' | 'estimateDelivered'> {
+class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'releaseLease' | 'markDelivered' | 'markFailed' | 'purgeDelivered' | 'estimateDelivered'> {
   now = 0;
   readonly rows = new Map<string, { record: OutboxRecord; dueAt: number; deliveredAt: number | null; lastError: string | null }>();
 
@@ -35,6 +35,15 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'markDe
       if (r.deliveredAt === null && r.record.attempts === c.attempts) r.dueAt = this.now + leaseMs;
     }
   }
+  async releaseLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>) {
+    for (const c of claims) {
+      const r = this.rows.get(c.eventId)!;
+      if (r.deliveredAt === null && r.record.attempts === c.attempts) {
+        r.dueAt = this.now;
+        r.record = { ...r.record, attempts: r.record.attempts - 1 };
+      }
+    }
+  }
   async markDelivered(ids: readonly string[]) {
     for (const id of ids) this.rows.get(id)!.deliveredAt = this.now;
   }
@@ -53,7 +62,7 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'markDe
   }
 }
 
-function relayOver(outbox: MemoryOutbox, publish: (r: OutboxRecord) => Promise<void>, delivered: string[] = []) {
+function relayOver(outbox: MemoryOutbox, publish: (r: OutboxRecord) => Promise<void>, delivered: string[] = [], batchSize = 10) {
   const publisher: EventPublisher = {
     async publish(r) {
       await publish(r);
@@ -64,7 +73,7 @@ function relayOver(outbox: MemoryOutbox, publish: (r: OutboxRecord) => Promise<v
   const store = outbox as unknown as OutboxStore;
   return new OutboxRelay(
     { store, publisher, clock: systemClock },
-    { batchSize: 10, concurrency: 4, leaseMs: 30_000, backoff: { baseMs: 100, capMs: 1_000 } },
+    { batchSize, concurrency: 4, leaseMs: 30_000, backoff: { baseMs: 100, capMs: 1_000 } },
   );
 }
 
@@ -125,6 +134,25 @@ describe('outbox relay', () => {
     expect(relay.circuitOpen).toBe(false);
     expect(await relay.deliverBatch()).toBe(10);
     expect(delivered).toHaveLength(11);
+  });
+
+  test('the records of a batch not tried when the circuit opened are given back at once, their claim not counted', async () => {
+    const outbox = new MemoryOutbox();
+    for (let i = 0; i < 30; i++) outbox.add(`e${i}`);
+    const relay = relayOver(outbox, async () => {
+      throw new Error('connect ECONNREFUSED');
+    }, [], 30);
+    expect(await relay.deliverBatch()).toBe(30);
+    expect(relay.circuitOpen).toBe(true);
+    const rows = [...outbox.rows.values()];
+    const tried = rows.filter((r) => r.lastError !== null);
+    const untried = rows.filter((r) => r.lastError === null);
+    // The 10th failure opened it; the workers' tries in flight then still ended.
+    expect(tried.length).toBeGreaterThanOrEqual(10);
+    expect(tried.length).toBeLessThan(14);
+    // Not waiting out the 30 s lease: due now, with no attempt counted.
+    expect(untried.length).toBe(30 - tried.length);
+    expect(untried.every((r) => r.dueAt === outbox.now && r.record.attempts === 0)).toBe(true);
   });
 
   test('a claimed record is left alone by a second relay until its lease runs out', async () => {

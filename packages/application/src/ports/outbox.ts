@@ -43,6 +43,11 @@ export interface OutboxStore {
    * undelivered) to `leaseMs` from now; a record another relay claimed since is left alone.
    */
   renewLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>, leaseMs: number): Promise<void>;
+  /**
+   * Gives back records this relay claimed and did not try (the circuit opened first): due at once,
+   * their claim not counted as an attempt; a record another relay claimed since is left alone.
+   */
+  releaseLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>): Promise<void>;
   markDelivered(eventIds: readonly string[]): Promise<void>;
   /** Records a failed attempt; the record is due again after `retryInMs` (database time). */
   markFailed(eventId: string, retryInMs: number, error: string): Promise<void>;
