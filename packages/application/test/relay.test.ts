@@ -136,6 +136,27 @@ describe('outbox relay', () => {
     expect(delivered).toHaveLength(11);
   });
 
+  test('probes back off to probeMaxMs, not to the retry cap: delivery resumes soon after the platform answers again', async () => {
+    const outbox = new MemoryOutbox();
+    for (let i = 0; i < 20; i++) outbox.add(`e${i}`);
+    const publisher: EventPublisher = { publish: async () => Promise.reject(new Error('connect ECONNREFUSED')), close: async () => undefined };
+    const relay = new OutboxRelay(
+      { store: outbox as unknown as OutboxStore, publisher, clock: systemClock },
+      { batchSize: 10, concurrency: 4, leaseMs: 30_000, backoff: { baseMs: 100, capMs: 60_000 }, probeMaxMs: 200 },
+    );
+    await relay.deliverBatch();
+    expect(relay.circuitOpen).toBe(true);
+    // Seven failed probes: with the retry cap they would wait 50–100, 100–200, … 3.2–6.4 s; here 200 ms at most each.
+    const t0 = Date.now();
+    let probes = 0;
+    while (probes < 7) {
+      outbox.now += 1_000_000; // every record due
+      if ((await relay.deliverBatch()) === 1) probes++;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(Date.now() - t0).toBeLessThan(2_500);
+  });
+
   test('the records of a batch not tried when the circuit opened are given back at once, their claim not counted', async () => {
     const outbox = new MemoryOutbox();
     for (let i = 0; i < 30; i++) outbox.add(`e${i}`);

@@ -26,6 +26,12 @@ export interface RelayOptions {
    * one is accepted. The backlog waits in the outbox meanwhile, costing the database nothing.
    */
   readonly openAfterFailures: number;
+  /**
+   * The longest wait between probes, below the retry cap: a probe is one record's try (two short
+   * statements), and delivery resumes at most this long after the platform answers again (a NATS
+   * stream whose leader was killed elects another in seconds; the retry cap is a minute).
+   */
+  readonly probeMaxMs: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
@@ -37,6 +43,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   retentionMs: 7 * 86_400_000,
   purge: DEFAULT_PURGE_POLICY,
   openAfterFailures: 10,
+  probeMaxMs: 2_000,
 };
 
 export interface RelayObserver {
@@ -225,11 +232,15 @@ export class OutboxRelay {
     if (this.breaker) {
       if (!probe) return;
       this.breaker.probesFailed++;
-      this.breaker.nextProbeAt = now + retryDelayMs(this.breaker.probesFailed + 1, this.options.backoff);
+      this.breaker.nextProbeAt = now + retryDelayMs(this.breaker.probesFailed + 1, this.probeBackoff());
     } else if (this.failuresInRow >= this.options.openAfterFailures) {
-      this.breaker = { nextProbeAt: now + retryDelayMs(1, this.options.backoff), probesFailed: 0 };
+      this.breaker = { nextProbeAt: now + retryDelayMs(1, this.probeBackoff()), probesFailed: 0 };
       this.observer.circuit?.(true);
     }
+  }
+
+  private probeBackoff(): BackoffPolicy {
+    return { ...this.options.backoff, capMs: Math.min(this.options.backoff.capMs, this.options.probeMaxMs) };
   }
 
   private async loop(): Promise<void> {
