@@ -16,6 +16,7 @@ import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
 import { OPENAPI_SERVERS, OPENAPI_TAGS } from './routes/docs.ts';
 import { eventRoutes } from './routes/events.ts';
+import { floorRoute } from './routes/floor.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
@@ -62,6 +63,12 @@ export interface AppOptions {
    * answer instead of a reset: 10 MiB or 5 s by default (drain.ts).
    */
   readonly drainBeforeClose?: DrainBounds;
+  /**
+   * Benchmarks only (BENCH_FLOOR_ROUTE=1): `POST /bench/floor`, a route that does nothing behind
+   * every hook and plugin the real routes have, so that `pnpm bench --workloads floor` measures
+   * what the HTTP edge alone costs. Not in the contract nor in /openapi.json.
+   */
+  readonly benchFloorRoute?: boolean;
 }
 
 /**
@@ -249,5 +256,6 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   await app.register(adminRoutes(deps, principalOf));
   await app.register(eventRoutes(deps, principalOf));
   await app.register(healthRoutes(deps, principalOf));
+  if (options.benchFloorRoute) await app.register(floorRoute);
   return app;
 }

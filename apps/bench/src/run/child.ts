@@ -16,7 +16,7 @@ import type { Fixture } from './target.ts';
 // process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
-export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
+export type Requests = 'floor' | 'product-read' | 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
   /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
@@ -191,6 +191,8 @@ async function load(plan: LoadPlan) {
   const holders = [...f.couponHolders];
   const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
     uniform: () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds)),
+    'product-read': () => exchange('GET', `/products/${pick(rand, f.productIds)}`, null),
+    floor: () => exchange('POST', '/bench/floor', null, { userId: pick(rand, f.userIds), items: uniformItems(rand, f.productIds) }),
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
     'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => exchange('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.
