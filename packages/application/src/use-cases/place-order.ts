@@ -10,7 +10,7 @@ import {
 import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import { keyState, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
+import { keyState, type ClientGoneSignal, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   /** The buyer themself: an admin may not place an order for a user. */
@@ -20,7 +20,7 @@ export interface PlaceOrderCommand {
   readonly couponId?: number | undefined;
   readonly idempotencyKey?: string | undefined;
   /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
 }
 
 export interface PlaceOrderResult {
