@@ -52,7 +52,8 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   const productIds = requestedProductIds(cmd.items);
   const couponId = cmd.couponId ?? null;
   const key = cmd.idempotencyKey ?? null;
-  const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
+  // Only a keyed request is ever compared with another (without a key its snapshot finds no completed key).
+  const print = key === null ? '' : fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
 
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
