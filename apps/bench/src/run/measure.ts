@@ -19,7 +19,7 @@ function readStat(pid: number) {
   // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
   const text = readProc(`${pid}/stat`);
   const f = text?.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
-  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! } : null;
+  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, sys: f[12]!, reaped: f[13]! + f[14]! } : null;
 }
 
 /** CPU ticks a process has used so far (all its threads); null once it is gone. */
@@ -44,8 +44,9 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
   const postmasterPid = backend && /postgres|postmaster/.test(readProc(`${backend.ppid}/cmdline`) ?? '') ? backend.ppid : null;
   const sample = (loadTicks: () => number | null) => {
     const cluster = postmasterPid === null ? null : clusterTicks(postmasterPid);
-    const [service, load] = [processTicks(servicePid), loadTicks()];
-    return { ms: performance.now(), us: monotonicUs(), service, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
+    const [st, load] = [servicePid === null ? null : readStat(servicePid), loadTicks()];
+    // serviceSys: the kernel's part of the service's CPU (stime), which V8's profile cannot tell from time preempted in a syscall.
+    return { ms: performance.now(), us: monotonicUs(), service: st?.own ?? null, serviceSys: st?.sys ?? null, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
   };
   return {
     postmasterPid,
@@ -62,10 +63,10 @@ export async function createMeter(pool: pg.Pool, servicePid: number | null, stat
         async result() {
           await chain;
           const [a, b] = edges;
-          const delta = (k: 'service' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          const delta = (k: 'service' | 'serviceSys' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
           // postgresProcesses: the postmaster and the processes under it, at the window's end.
           // fromUs, toUs: the window on the monotonic clock, as the service's CPU profile stamps its samples.
-          const cpu = a && b ? { wallMs: b.ms - a.ms, fromUs: a.us, toUs: b.us, serviceMs: delta('service'), postgresMs: delta('postgres'), loadMs: delta('load'),
+          const cpu = a && b ? { wallMs: b.ms - a.ms, fromUs: a.us, toUs: b.us, serviceMs: delta('service'), serviceSysMs: delta('serviceSys'), postgresMs: delta('postgres'), loadMs: delta('load'),
             postgresProcesses: b.processes } : null;
           return { cpu, statements: stats };
         },
