@@ -41,6 +41,8 @@ export interface Config {
    */
   readonly metricsHost: string;
   readonly acquireTimeoutMs: number;
+  /** BENCH_FLOOR_ROUTE=1: the benchmark's do-nothing route, POST /bench/floor (never in production). */
+  readonly benchFloorRoute: boolean;
   /** Group writes of orders in flight at once (ADR 0006); orders arriving meanwhile share the next. */
   readonly orderWritesInFlight: number;
   /** How long an order, refund or cancel may wait for its group write before it is answered 503 unsent (0: no limit). */
@@ -231,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: text(env, 'METRICS_PORT') === null ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
     acquireTimeoutMs: integer(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 2_000, 0, 3_600_000),
+    benchFloorRoute: env.BENCH_FLOOR_ROUTE === '1',
     orderWritesInFlight: integer(env, 'ORDER_WRITES_IN_FLIGHT', 2, 1, 500),
     orderQueueDeadlineMs: integer(env, 'ORDER_QUEUE_DEADLINE_MS', 5_000, 0, 600_000),
     cancelDays: integer(env, 'ORDER_CANCEL_DAYS', DEFAULT_CANCEL_DAYS, 0, 3650),

@@ -304,6 +304,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       requestTimeoutMs: config.http.requestTimeoutMs,
       keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      benchFloorRoute: config.benchFloorRoute,
     });
     // Closed first: no new requests, in-flight ones finish; then the relay's batch; then the rest.
     cleanup.push(() => app.close());

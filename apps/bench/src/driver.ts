@@ -15,6 +15,7 @@ import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workload
 export type BenchOptions = Options & {
   readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
+  readonly serviceOnly: boolean; // no reference runs (pgbench, the Node runners): for quick alternated comparisons
   readonly out: string; // where the dated results directory goes
 };
 
@@ -38,7 +39,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     // pgbench's own users and products, after everything else so each set's ids are consecutive.
     const pgbench = pgbenchVersion();
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
-    const pgRows = pgbench && selected.some((w) => w.ceilings)
+    const pgRows = pgbench && !o.serviceOnly && selected.some((w) => w.ceilings)
       ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock) : null;
     const meter = await createMeter(target.pool, () => target.servicePid, target.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
@@ -101,7 +102,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       // A workload's ceilings run after it and its keyed twin, whichever of the two comes last.
       const base = w.keyed ? selected.find((b) => b.name === TWIN[w.name]) : w;
       const twinLater = selected.slice(selected.indexOf(w) + 1).some((x) => x.keyed && TWIN[x.name] === w.name);
-      if (base?.ceilings && (w.keyed || !twinLater)) await ceilings(base);
+      if (base?.ceilings && !o.serviceOnly && (w.keyed || !twinLater)) await ceilings(base);
     }
 
     log('checking invariants…');
@@ -134,9 +135,15 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   } finally {
     await target.close(); // the service writes its CPU profile as it exits
     if (cpuProfileDir && dir) {
-      const text = `${summariseCpuProfiles(cpuProfileDir).join('\n')}\n`;
-      process.stdout.write(text);
-      appendFileSync(path.join(dir, 'bench.md'), text);
+      // The profile of the service under uniform (else the first service run), its window's samples only.
+      const r = find(runs, 'uniform') ?? runs.find((x) => x.runner === 'service');
+      const c = r?.cost?.cpu;
+      const { summary, markdown } = summariseCpuProfiles(cpuProfileDir, c && { fromUs: c.fromUs, toUs: c.toUs, label: `${r!.label}, its window` });
+      process.stdout.write(`${markdown.join('\n')}\n`);
+      appendFileSync(path.join(dir, 'bench.md'), `${markdown.join('\n')}\n`);
+      const top = (l: typeof summary.byPackage) => l.slice(0, 30).map(([name, samples]) => ({ name, samples }));
+      writeFileSync(path.join(dir, 'cpu-profile.json'), JSON.stringify({ run: r?.label ?? null, busy: summary.busy, total: summary.total,
+        byPackage: top(summary.byPackage), byFunction: top(summary.byFunction) }, null, 2));
     }
   }
 }

@@ -23,13 +23,14 @@ const OPTIONS = {
   'scale-factor': ['1', "--scale's sizes × N (e.g. 0.01 for a quick check)"],
   url: ['', 'benchmark a running service (needs DATABASE_URL and AUTH_SECRET)', 'URL'],
   out: ['', 'where results go (default bench/results)', 'DIR'],
-  'cpu-prof': [false, 'profile the service (V8 --cpu-prof) and list its hottest functions'],
+  'cpu-prof': [false, "profile the service (V8 --cpu-prof): its self time by package and function in uniform's window, in the report"],
+  'service-only': [false, 'only the service runs, no pgbench or Node reference runs (quick alternated comparisons)'],
   scale: [false, 'first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000\n' +
     'orders…: packages/adapters-postgres/src/bench/history-seed.ts); the load then draws --users users and\n--products products from the whole tables'],
   help: [false, 'this'],
 } as const;
 type Name = keyof typeof OPTIONS;
-type Flag = 'cpu-prof' | 'scale' | 'help';
+type Flag = 'cpu-prof' | 'service-only' | 'scale' | 'help';
 const usage = (name: string, [value, what, arg = '']: readonly [string | false, string, string?], number = /^[\d.]+$/.test(String(value))) =>
   `  ${`--${name} ${number ? 'N' : arg}`.padEnd(18)} ` +
   `${what.replaceAll('\n', `\n${' '.repeat(21)}`)}${number ? ` (default ${value})` : ''}`;
@@ -69,7 +70,7 @@ runBenchmark({
   hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url || undefined,
   // Relative to where pnpm was started; by default the repository's bench/results (see its README.md).
   out: opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url)),
-  cpuProf: opt['cpu-prof'], scaleFactor: opt.scale ? n('scale-factor') : null,
+  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], scaleFactor: opt.scale ? n('scale-factor') : null,
 }).then(
   (code) => process.exit(code),
   (err) => {

@@ -48,6 +48,13 @@ const hot = (name: WorkloadName, product: (f: Fixture) => number, keyed = false)
 
 /** In the order they run. */
 export const WORKLOADS: readonly Workload[] = [
+  {
+    // The HTTP edge alone: a route that does nothing (no token, no database) behind every hook and plugin the real ones have. Only with BENCH_FLOOR_ROUTE=1.
+    name: 'floor', requests: 'floor', shape: timed,
+    check: ({ run }) => (run.summary.outcomes['201'] === run.summary.requests ? [] : [`floor: answered ${JSON.stringify(run.summary.outcomes)}, ` +
+      'expected 201 to all (a service under --url needs BENCH_FLOOR_ROUTE=1)']),
+  },
+  { name: 'product-read', requests: 'product-read', shape: timed }, // GET /products/{id} of random products, no token
   { name: 'uniform', requests: 'uniform', shape: timed, ceilings: [{ variant: 'ceiling', products: (f) => f.productIds }] },
   { name: 'uniform-keyed', requests: 'uniform', keyed: true, shape: timed },
   {

@@ -29,16 +29,24 @@ export class HttpEventPublisher implements EventPublisher {
   }
 
   async publish(record: OutboxRecord): Promise<void> {
-    const res = await this.pool.request({
-      path: this.path,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': record.eventId },
-      body: JSON.stringify(record.payload),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    await res.body.dump();
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw new Error(`the data platform answered HTTP ${res.statusCode}`);
+    // The whole request's budget, its timer cleared once answered: an AbortSignal.timeout per event
+    // fired after every delivery, long done, and made an exception object each time.
+    const budget = new AbortController();
+    const timer = setTimeout(() => budget.abort(new Error(`timeout: no answer from the data platform within ${this.timeoutMs} ms`)), this.timeoutMs);
+    try {
+      const res = await this.pool.request({
+        path: this.path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': record.eventId },
+        body: JSON.stringify(record.payload),
+        signal: budget.signal,
+      });
+      await res.body.dump();
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        throw new Error(`the data platform answered HTTP ${res.statusCode}`);
+      }
+    } finally {
+      clearTimeout(timer);
     }
   }
 

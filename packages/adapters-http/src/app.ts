@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { isTrustedPeer, limitConnectionsPerAddress } from './connections.ts';
 import { DEFAULT_DRAIN, drainBeforeClose, type DrainBounds } from './drain.ts';
@@ -16,6 +17,7 @@ import { balanceRoutes } from './routes/balance.ts';
 import { couponRoutes } from './routes/coupons.ts';
 import { OPENAPI_SERVERS, OPENAPI_TAGS } from './routes/docs.ts';
 import { eventRoutes } from './routes/events.ts';
+import { floorRoute } from './routes/floor.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
@@ -62,6 +64,12 @@ export interface AppOptions {
    * answer instead of a reset: 10 MiB or 5 s by default (drain.ts).
    */
   readonly drainBeforeClose?: DrainBounds;
+  /**
+   * Benchmarks only (BENCH_FLOOR_ROUTE=1): `POST /bench/floor`, a route that does nothing behind
+   * every hook and plugin the real routes have, so that `pnpm bench --workloads floor` measures
+   * what the HTTP edge alone costs. Not in the contract nor in /openapi.json.
+   */
+  readonly benchFloorRoute?: boolean;
 }
 
 /**
@@ -154,74 +162,84 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (req, reply) => {
+  // The hooks every request passes are callback-style, not async: an async hook is a promise and
+  // its settling per request, on the path whose cost is the framework's floor (`pnpm bench
+  // --workloads floor`).
+  app.addHook('onRequest', (req, reply, done) => {
     // A request pipelined behind one answered `Connection: close` (behind a body being drained,
     // say) is not served: its answer could not reach the client, who was told the connection ends.
-    if (closingConnections.has(req.raw.socket)) return void reply.hijack();
-    if (closing) return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the server is shutting down; try another instance or again shortly'));
-    if (req.url.length > MAX_URL_LENGTH) return sendProblem(reply, problem('URI_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
+    if (closingConnections.has(req.raw.socket)) {
+      reply.hijack();
+      return done();
+    }
+    if (closing) return void sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the server is shutting down; try another instance or again shortly'));
+    if (req.url.length > MAX_URL_LENGTH) return void sendProblem(reply, problem('URI_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
+    done();
   });
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
-    if (/\bclose\b/i.test(String(reply.getHeader('connection') ?? ''))) closingConnections.add(req.raw.socket);
+    const connection = reply.getHeader('connection');
+    if (connection !== undefined && /\bclose\b/i.test(String(connection))) closingConnections.add(req.raw.socket);
     if (!req.raw.complete) drainBeforeClose(req.raw, drain, lingering);
+    done(null, payload);
   });
-  // Every connection, and whether it is answering a request. After a client hung up mid-request,
-  // Node stopped seeing any of the server's keep-alive connections as idle, and a shutdown waited
-  // out their keep-alive timer (70 s, seen in the queued-write deadline test): a shutdown ends the
-  // idle ones itself, and each busy one once its answer is written.
-  const busy = new Map<Socket, boolean>();
+  // Every connection. After a client hung up mid-request, Node stopped seeing any of the server's
+  // keep-alive connections as idle, and a shutdown waited out their keep-alive timer (70 s, seen in
+  // the queued-write deadline test): a shutdown ends the idle ones itself, and each busy one once
+  // its answer is written. Whether one is busy is read from Node's own record of the answer it is
+  // writing (`_httpMessage`, set from a request's arrival until its answer ends), at shutdown only:
+  // a hook and a listener per request cost every request to serve the shutdown.
+  const sockets = new Set<Socket>();
   app.server.on('connection', (socket: Socket) => {
-    busy.set(socket, false);
-    socket.once('close', () => busy.delete(socket));
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
-  app.addHook('onRequest', async (req, reply) => {
-    const socket = req.raw.socket;
-    if (busy.has(socket)) busy.set(socket, true);
-    reply.raw.once('close', () => {
-      if (!busy.has(socket)) return;
-      busy.set(socket, false);
-      if (closing) socket.end();
-    });
-  });
+  const answering = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
   // Those clients have their answers: a shutdown does not wait for them. The idle ones Node closes
   // itself, or, when it no longer sees them as idle, a second later (a request already arriving
   // on one, pipelined, still gets its 503 meanwhile).
   app.addHook('preClose', async () => {
     for (const socket of lingering) socket.destroy();
+    for (const socket of sockets) answering(socket)?.once('close', () => socket.end());
     setTimeout(() => {
-      for (const [socket, answering] of busy) if (!answering) socket.destroy();
+      for (const socket of sockets) if (!answering(socket)) socket.destroy();
     }, 1_000).unref();
   });
   const limits = options.limits;
   const { byAddress, byUser } = await registerLimits(app, limits, options.sharedLimits ?? null, app.log);
   const principalOf = principalOfRequests(deps, byUser);
-  app.addHook('onRequest', async (req, reply) => {
-    if (isHealth(req.url)) return;
-    // Before the body is read: a client over its rate is not waited for.
-    const wait = byAddress ? await byAddress(req) : 0;
-    if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
-  });
+  if (byAddress) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (isHealth(req.url)) return;
+      // Before the body is read: a client over its rate is not waited for.
+      const wait = await byAddress(req);
+      if (wait > 0) return sendProblem(reply, problem('RATE_LIMITED', `${req.ip} is sending requests faster than allowed`), wait);
+    });
+  }
   // The in-flight cap counts a request once its body has arrived (preValidation runs after the body
   // is parsed, at once for a request without one). Counted from its head instead, clients that
   // send a head and then trickle the body held every slot while costing the service nothing, and
   // everyone else got 503; such a client is cut off by the request timeout and, with many
   // connections from one address, by the per-address connection limit.
   let inFlight = 0;
-  app.addHook('preValidation', async (req, reply) => {
-    if (isHealth(req.url) || isMetrics(req.url)) return;
-    // The client went away once its body was read: nothing to count, and 'close' has fired already.
-    if (reply.raw.closed) return;
-    if (limits?.maxInFlight && inFlight >= limits.maxInFlight) {
-      return sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
-    }
-    inFlight++;
-    // 'close' fires once whether the answer was sent or the client went away.
-    reply.raw.once('close', () => inFlight--);
-  });
-  app.addHook('onResponse', async (req, reply) => {
+  const maxInFlight = limits?.maxInFlight;
+  if (maxInFlight) {
+    const leave = () => void inFlight--;
+    app.addHook('preValidation', (req, reply, done) => {
+      if (isHealth(req.url) || isMetrics(req.url)) return done();
+      // The client went away once its body was read: nothing to count, and 'close' has fired already.
+      if (reply.raw.closed) return done();
+      if (inFlight >= maxInFlight) return void sendProblem(reply, problem('SERVICE_UNAVAILABLE', 'the service is overloaded; try again shortly'));
+      inFlight++;
+      // 'close' fires once whether the answer was sent or the client went away.
+      reply.raw.once('close', leave);
+      done();
+    });
+  }
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.observeRequest(req.method, route, reply.statusCode, answeredCode.get(req) ?? null, reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(swagger, {
@@ -249,5 +267,6 @@ export async function buildApp(deps: HttpDeps, options: AppOptions = {}): Promis
   await app.register(adminRoutes(deps, principalOf));
   await app.register(eventRoutes(deps, principalOf));
   await app.register(healthRoutes(deps, principalOf));
+  if (options.benchFloorRoute) await app.register(floorRoute);
   return app;
 }

@@ -1,3 +1,5 @@
+import type { ClientGoneSignal } from '@shop/application';
+
 /** Why a request left the queue without being sent. */
 export class Abandoned extends Error {
   readonly reason: 'client gone' | 'deadline';
@@ -9,7 +11,7 @@ export class Abandoned extends Error {
 
 /** What may take a queued request out before it is sent: its client's signal, and how long it may wait. */
 export interface QueueLimits {
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
   readonly deadlineMs?: number | undefined;
 }
 

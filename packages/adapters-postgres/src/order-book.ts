@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { ISSUED_ID, isIssuedId, keyState, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
+import { ISSUED_ID, isIssuedId, keyState, RetryLaterError, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
@@ -27,6 +27,8 @@ export interface OrderBookOptions {
    * answered `abandoned` unsent, as when its client goes away. Default: no deadline.
    */
   readonly queueDeadlineMs?: number;
+  /** Snapshot statements in flight at once; orders arriving meanwhile share the next (default 4). */
+  readonly snapshotsInFlight?: number;
 }
 
 /**
@@ -38,23 +40,13 @@ export interface OrderBookOptions {
 export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}): OrderBook {
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000, options.queueDeadlineMs);
   const lookAtKey = keyLooks(db);
+  const snapshots = new Batches<SnapshotRequest, SnapshotRow>(options.snapshotsInFlight ?? 4, options.maxGroup ?? 64, (batch) => readSnapshots(db, batch));
   return {
     async snapshot(userId, productIds, couponId, key) {
-      // A function (migrations/definitions), so that its plan is made once per connection, not per
-      // call; joined to the order a completed key names (PlacedKeyResult), so a replay is one read.
-      // Only an issued id can name an order; a cast of anything else would fail the statement.
-      const query = sql<
-        {
-          balance: number | null;
-          products: StockedProduct[];
-          held: JsonHeldRow | null;
-          completed: CompletedKey | null;
-        } & Nullable<OrderRow>
-      >`SELECT s.balance, s.products, s.held, s.completed, ${ORDER_COLUMNS}
-          FROM place_snapshot(${userId}::bigint, ${productIds as number[]}::bigint[], ${couponId}::bigint, ${key}::text) s
-          LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${ISSUED_ID.source} THEN (s.completed->'result'->>'orderId')::uuid END`;
-      const rows = await executePrepared(db, 'place_snapshot', query);
-      const row = rows[0]!;
+      // Waiting for a statement slot is bounded as a write's queue is (ORDER_QUEUE_DEADLINE_MS): past it, 503 with nothing read.
+      const row = await snapshots.submit({ userId, productIds, couponId, key }, { deadlineMs: options.queueDeadlineMs }).catch((err: unknown) => {
+        throw err instanceof Abandoned ? new RetryLaterError('the database was too busy to read this order in time; nothing was written, try again') : err;
+      });
       const held: HeldCoupon | null = row.held
         ? toHeldCoupon({
             ...row.held,
@@ -90,6 +82,35 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
 
     write: (w) => writer.submit(w),
   };
+}
+
+type SnapshotRequest = { userId: number; productIds: readonly number[]; couponId: number | null; key: string | null };
+type SnapshotRow = { balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null; completed: CompletedKey | null } & Nullable<OrderRow>;
+
+/**
+ * The snapshots of orders arriving together, read in one statement: place_snapshot (a function,
+ * migrations/definitions, so that its plan is made once per connection) once per order, each call
+ * its own instant (the function is VOLATILE: each of its queries takes a fresh snapshot), joined to
+ * the order a completed key names (PlacedKeyResult), so a replay is one read. Under load one round
+ * trip serves a batch instead of each order having its own; alone, an order's goes at once. Only an
+ * issued id can name an order; a cast of anything else would fail the statement.
+ */
+async function readSnapshots(db: Kysely<Database>, batch: Array<Pending<SnapshotRequest, SnapshotRow>>): Promise<void> {
+  try {
+    const list = batch.map((p) => p.item);
+    const query = sql<SnapshotRow & { i: string }>`SELECT b.i, s.balance, s.products, s.held, s.completed, ${ORDER_COLUMNS}
+        FROM unnest(${list.map((r) => r.userId)}::bigint[], ${list.map((r) => `{${r.productIds.join(',')}}`)}::text[],
+                    ${list.map((r) => r.couponId)}::bigint[], ${list.map((r) => r.key)}::text[])
+             WITH ORDINALITY AS b(user_id, product_ids, coupon_id, key, i)
+        CROSS JOIN LATERAL place_snapshot(b.user_id, b.product_ids::bigint[], b.coupon_id, b.key) s
+        LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${ISSUED_ID.source} THEN (s.completed->'result'->>'orderId')::uuid END
+       ORDER BY b.i`;
+    const rows = await executePrepared(db, 'place_snapshot', query);
+    if (rows.length !== batch.length) throw new Error(`${rows.length} snapshots read for ${batch.length} orders`);
+    batch.forEach((p, n) => p.resolve(rows[n]!));
+  } catch (err) {
+    for (const p of batch) p.reject(err);
+  }
 }
 
 class GroupWriter {

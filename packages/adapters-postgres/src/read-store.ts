@@ -25,6 +25,9 @@ type LedgerCursor = [string, number] | number;
 const isLedgerCursor = (v: unknown): v is LedgerCursor =>
   isPositiveId(v) || (Array.isArray(v) && v.length === 2 && isCursorTime(v[0]) && isPositiveId(v[1]));
 
+type ProductRow = { id: number; name: string; price: number; stock: number };
+const PRODUCT_COLUMNS = sql.raw('id, name, price, stock');
+
 /** Fetches one row more than asked to know whether another page exists without counting. */
 function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => unknown): Page<T> {
   const more = rows.length > limit;
@@ -107,14 +110,18 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
         (r) => [r.cursor_at, r.id],
       );
     },
+    // The catalog is most of what a shop's clients read: prepared (planned once per connection),
+    // and only the columns a product shows (no timestamps parsed into Dates nobody reads).
     async product(productId) {
-      const row = await db.selectFrom('products').selectAll().where('id', '=', productId).executeTakeFirst();
+      const [row] = await executePrepared(db, 'product_by_id', sql<ProductRow>`SELECT ${PRODUCT_COLUMNS} FROM products WHERE id = ${productId}`);
       return row ? toProduct(row) : null;
     },
     async products(limit, cursor) {
-      let q = db.selectFrom('products').selectAll().orderBy('id').limit(limit + 1);
-      if (cursor !== null) q = q.where('id', '>', decodeCursor(cursor, isPositiveId));
-      return page(await q.execute(), limit, toProduct, (r) => r.id);
+      const after = cursor === null ? null : decodeCursor(cursor, isPositiveId);
+      const query = after === null
+        ? executePrepared(db, 'products_first', sql<ProductRow>`SELECT ${PRODUCT_COLUMNS} FROM products ORDER BY id LIMIT ${limit + 1}`)
+        : executePrepared(db, 'products_after', sql<ProductRow>`SELECT ${PRODUCT_COLUMNS} FROM products WHERE id > ${after} ORDER BY id LIMIT ${limit + 1}`);
+      return page(await query, limit, toProduct, (r) => r.id);
     },
     async order(orderId) {
       if (!isIssuedId(orderId)) return null;

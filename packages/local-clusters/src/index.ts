@@ -6,6 +6,6 @@
 export { eventually } from './eventually.ts';
 export { findNatsServer, killLeftoverNatsNodes, startNatsCluster, type NatsCluster, type NatsNode } from './nats-cluster.ts';
 export { freePort } from './ports.ts';
-export { MS_PER_TICK, postmasterOf, processTicks, treeTicks } from './process-cpu.ts';
+export { MS_PER_TICK, postmasterOf, processSysTicks, processTicks, treeTicks } from './process-cpu.ts';
 export { postgresVersion, startReplicatedCluster, type ReplicatedCluster, type ReplicationOptions } from './postgres-replicas.ts';
 export { makeTempDir, removeTempDir, removeTempDirSync, tempParent, TEST_TMPDIR_ENV } from './temp.ts';

@@ -19,11 +19,14 @@ function readStat(pid: number) {
   // "pid (comm) state ppid …": comm may hold spaces and parentheses; f[n - 3] is field n.
   const text = readProc(`${pid}/stat`);
   const f = text?.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
-  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, reaped: f[13]! + f[14]! } : null;
+  return f ? { pid, ppid: f[1]!, own: f[11]! + f[12]!, sys: f[12]!, reaped: f[13]! + f[14]! } : null;
 }
 
 /** CPU ticks a process has used so far (all its threads); null once it is gone. */
 export const processTicks = (pid: number | null) => (pid === null ? null : (readStat(pid)?.own ?? null));
+
+/** The kernel's part of them (stime): a CPU profile cannot tell a syscall's CPU from time preempted in it. */
+export const processSysTicks = (pid: number | null) => (pid === null ? null : (readStat(pid)?.sys ?? null));
 
 /** CPU ticks of a process and every process under it (ended ones through their parents' reaped time), and how many processes that is. */
 export function treeTicks(root: number | null) {

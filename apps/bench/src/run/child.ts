@@ -16,7 +16,7 @@ import type { Fixture } from './target.ts';
 // process (`ceiling`). The orchestrator forks this file with one plan, hears the window's edges (it samples CPU there) and gets the samples back.
 
 type Common = { readonly connections: number; readonly shape: Shape; readonly seed: number };
-export type Requests = 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund' | 'order-cancel';
+export type Requests = 'floor' | 'product-read' | 'uniform' | 'hot' | 'coupon-burst' | 'mixed' | 'refund' | 'order-cancel';
 export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
   /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
@@ -57,7 +57,8 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   const [warmup, length] = shape.kind === 'timed' ? [shape.warmupMs, shape.durationMs] : [0, Number.POSITIVE_INFINITY];
   const [start, end] = [t0 + warmup, t0 + warmup + length];
   const more = () => (shape.kind === 'timed' ? performance.now() < end : started < shape.attempts);
-  const edge = (e: 'start' | 'end') => process.send!({ type: 'edge', edge: e } satisfies Message);
+  const marked = new Set<'start' | 'end'>();
+  const edge = (e: 'start' | 'end') => void (marked.has(e) || (marked.add(e), process.send!({ type: 'edge', edge: e } satisfies Message)));
   const edges = shape.kind === 'timed' ? [setTimeout(() => edge('start'), warmup), setTimeout(() => edge('end'), warmup + length)] : [];
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
@@ -76,8 +77,9 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
-  if (shape.kind === 'count') edge('end');
+  // On a busy machine the last answers can come before the late timer of the window's end: its edge still closes the window.
   edges.forEach(clearTimeout);
+  edge('end');
   return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures };
 }
 
@@ -197,6 +199,8 @@ async function load(plan: LoadPlan) {
   const holders = [...f.couponHolders];
   const requests: Record<Requests, (index: number) => Promise<Attempt> | 'wait' | null> = {
     uniform: () => order(pick(rand, f.userIds), uniformItems(rand, f.productIds)),
+    'product-read': () => exchange('GET', `/products/${pick(rand, f.productIds)}`, null),
+    floor: () => exchange('POST', '/bench/floor', null, { userId: pick(rand, f.userIds), items: uniformItems(rand, f.productIds) }),
     hot: () => order(pick(rand, f.userIds), [{ productId: plan.productId, quantity: 1 }]),
     'coupon-burst': (index, userId = f.userIds[index % f.userIds.length]!) => exchange('POST', `/coupons/${f.couponId}/issue`, userId, { userId }),
     // A free connection takes a queued step before a new order; once every order is sent, it waits for the chains still open.

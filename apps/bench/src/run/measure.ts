@@ -3,10 +3,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { backendPid, recordedEvents, resetStatements, topStatements, type StatementStats } from '@shop/adapters-postgres/bench';
-import { MS_PER_TICK, postmasterOf, processTicks, treeTicks } from '@shop/local-clusters';
+import { MS_PER_TICK, postmasterOf, processSysTicks, processTicks, treeTicks } from '@shop/local-clusters';
 import { receivedOnce } from '@shop/local-clusters/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
-import { section, table } from './report.ts';
+import { monotonicUs, summariseProfiles, summaryMarkdown, type CpuProfile, type ProfileSummary } from '@shop/cpu-profile';
+import { section } from './report.ts';
 export { processTicks } from '@shop/local-clusters'; // the load process's CPU (driver.ts, pgbench.ts)
 
 // What a measured window cost each process, utime + stime (/proc) at its edges: the service; PostgreSQL's postmaster and every process under it
@@ -14,14 +15,17 @@ export { processTicks } from '@shop/local-clusters'; // the load process's CPU (
 
 export type Meter = Awaited<ReturnType<typeof createMeter>>;
 export type MeasuredWindow = ReturnType<Meter['window']>;
+type Window = { fromUs: number; toUs: number; label: string };
 export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>>['cpu']>;
 
 export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean) {
   const postmasterPid = postmasterOf(await backendPid(pool)); // the parent of one of the pool's backends
   const sample = (loadTicks: () => number | null) => {
     const cluster = treeTicks(postmasterPid);
-    const [service, load] = [processTicks(servicePid()), loadTicks()];
-    return { ms: performance.now(), service, postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
+    const [pid, load] = [servicePid(), loadTicks()];
+    // serviceSys: the kernel's part of the service's CPU (stime), which V8's profile cannot tell from time preempted in a syscall.
+    return { ms: performance.now(), us: monotonicUs(), service: processTicks(pid), serviceSys: processSysTicks(pid), postgres: cluster?.ticks ?? null, load,
+      processes: cluster?.processes ?? 0 };
   };
   return {
     postmasterPid,
@@ -38,9 +42,10 @@ export async function createMeter(pool: pg.Pool, servicePid: () => number | null
         async result() {
           await chain;
           const [a, b] = edges;
-          const delta = (k: 'service' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          const delta = (k: 'service' | 'serviceSys' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
           // postgresProcesses: the postmaster and the processes under it, at the window's end.
-          const cpu = a && b ? { wallMs: b.ms - a.ms, serviceMs: delta('service'), postgresMs: delta('postgres'), loadMs: delta('load'),
+          // fromUs, toUs: the window on the monotonic clock, as the service's CPU profile stamps its samples.
+          const cpu = a && b ? { wallMs: b.ms - a.ms, fromUs: a.us, toUs: b.us, serviceMs: delta('service'), serviceSysMs: delta('serviceSys'), postgresMs: delta('postgres'), loadMs: delta('load'),
             postgresProcesses: b.processes } : null;
           return { cpu, statements: stats };
         },
@@ -64,24 +69,9 @@ export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seed
   return { recorded: rows.length, undelivered, received: r?.distinct ?? null, duplicates: r?.duplicates ?? null, violations };
 }
 
-/** --cpu-prof: the service's hottest functions by self time, as a share of its busy (non-idle) samples: the report's section. */
-export function summariseCpuProfiles(dir: string, top = 20): string[] {
-  type Node = { callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
-  const self = new Map<string, number>();
-  let busy = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-    for (const node of (JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: Node[] }).nodes) {
-      const { functionName, url, lineNumber } = node.callFrame;
-      if (functionName === '(idle)') continue; // waiting for I/O: not the service's cost
-      busy += node.hitCount ?? 0;
-      const where = url.replace(/^file:\/\//, '').replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/^.*\/work\/[^/]+\//, '');
-      const key = `${functionName || '(anonymous)'} · ${where || '(native)'}${where ? `:${lineNumber + 1}` : ''}`;
-      self.set(key, (self.get(key) ?? 0) + (node.hitCount ?? 0));
-    }
-  }
-  const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return ['', ...section('Service CPU profile (self time, share of busy samples)', table(rows, [
-    ['share', ([, hits]) => `${((hits / Math.max(1, busy)) * 100).toFixed(1)}%`],
-    ['function · file:line', ([key]) => `\`${key.replace(/\|/g, '\\|')}\``, 'left'],
-  ]))];
+/** --cpu-prof: where the service's busy samples went (self time by package and by function), inside `window` (a run's) when given. */
+export function summariseCpuProfiles(dir: string, window?: Window): { summary: ProfileSummary; markdown: string[] } {
+  const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CpuProfile);
+  const summary = summariseProfiles(profiles, window);
+  return { summary, markdown: ['', ...section(`Service CPU profile${window ? ` (${window.label})` : ''}`, summaryMarkdown(summary))] };
 }

@@ -6,8 +6,8 @@ import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
 /** The workloads, in the order they run (their declarations: workloads.ts). */
-export const WORKLOAD_NAMES = ['uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-replica', 'nats-cluster',
-  'slow-platform', 'refund'] as const;
+export const WORKLOAD_NAMES = ['floor', 'product-read', 'uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed',
+  'mixed-replica', 'nats-cluster', 'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
@@ -113,12 +113,14 @@ function cpuSection({ runs }: Report): string[] {
   return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
     "utime + stime (/proc) in each run's window ÷ its successful orders (hot: units sold; refund: orders + refunds + cancels, \"ops\"; none: " +
-      'requests): apps/api, the postmaster and all under it, the load process (or pgbench); how: docs/performance.md.',
+      "requests): apps/api, the postmaster and all under it, the load process (or pgbench); last, the service's CPU per request (every request, " +
+      'whatever its answer); how: docs/performance.md.',
     table(runs.filter((r) => r.cost), [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
       ['service', (r) => ms(perOrder(r)?.service)], ['PostgreSQL', (r) => ms(perOrder(r)?.postgres)],
       ['load generator', (r) => ms(perOrder(r)?.load)], ['total', (r) => ms(perOrder(r)?.total)], ['PostgreSQL ÷ ceiling', pgVsCeiling],
+      ['service per request', ({ cost: c }) => (c!.cpu.serviceMs === null || !c!.requests ? '' : ms(c!.cpu.serviceMs / c!.requests))],
     ]),
   );
 }

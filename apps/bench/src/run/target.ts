@@ -32,6 +32,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
     // All load comes from one address: the per-address limits (rate, connections) would measure themselves.
     RATE_LIMIT_IP_PER_SEC: '0', MAX_CONNECTIONS_PER_ADDRESS: '0', RATE_LIMIT_USER_PER_SEC: '20',
+    BENCH_FLOOR_ROUTE: '1', // the floor workload's POST /bench/floor, which no deployment has
     ...(o.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfileDir}` } : {}), // written as it exits
   };
   let api = await startApiProcess(database.url, env);

@@ -3,22 +3,26 @@ export interface IdGenerator {
   next(): string;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+/** Random bytes drawn from the CSPRNG a page at a time, each byte handed out once: one call per 409 ids, not one per id. */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+
 /** UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. */
 export const uuidV7: IdGenerator = {
   next() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
+    if (used + 10 > pool.length) {
+      crypto.getRandomValues(pool);
+      used = 0;
+    }
+    const r = used;
+    used += 10;
     const ms = Date.now();
-    bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
-    bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
-    bytes[2] = (ms >>> 24) & 0xff;
-    bytes[3] = (ms >>> 16) & 0xff;
-    bytes[4] = (ms >>> 8) & 0xff;
-    bytes[5] = ms & 0xff;
-    bytes[6] = 0x70 | (bytes[6]! & 0x0f);
-    bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const h = HEX;
+    const time = h[Math.floor(ms / 2 ** 40) & 0xff]! + h[Math.floor(ms / 2 ** 32) & 0xff]! + h[(ms >>> 24) & 0xff]! + h[(ms >>> 16) & 0xff]! +
+      '-' + h[(ms >>> 8) & 0xff]! + h[ms & 0xff]!;
+    return `${time}-${h[0x70 | (pool[r]! & 0x0f)]}${h[pool[r + 1]!]}-${h[0x80 | (pool[r + 2]! & 0x3f)]}${h[pool[r + 3]!]}-` +
+      `${h[pool[r + 4]!]}${h[pool[r + 5]!]}${h[pool[r + 6]!]}${h[pool[r + 7]!]}${h[pool[r + 8]!]}${h[pool[r + 9]!]}`;
   },
 };
 

@@ -30,6 +30,16 @@ export interface KeyClaim {
 }
 
 /**
+ * What says a request's client has gone: an AbortSignal, or anything read the same way (the HTTP
+ * adapter's reads the answer's state, and listens only while a write waits in a queue).
+ */
+export interface ClientGoneSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
  * One decided write, an order or its cancellation: the domain's effects, applied if and only if
  * their guard holds, and the key the request claims, stored in the same commit or not at all.
  */
@@ -37,7 +47,7 @@ export interface BookWrite {
   readonly effects: OrderEffects;
   readonly claim: KeyClaim | null;
   /** Aborted when the request's client has gone: a write still queued then is not written. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
 }
 
 /** The snapshot a change of an order (a cancel, a refund) is decided on: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */

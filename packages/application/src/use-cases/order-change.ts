@@ -2,7 +2,7 @@ import { DomainError, type Order, type OrderEffects } from '@shop/domain';
 import { assertActsFor, type Actor } from '../authorization.ts';
 import { keyInUse, replayable } from '../idempotency.ts';
 import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import type { Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
+import type { ClientGoneSignal, Clock, IdGenerator, OrderBook, ReadStore } from '../ports/index.ts';
 
 /** What a change of an existing order (a cancel, a refund) needs. */
 export interface OrderChangeDeps {
@@ -20,7 +20,7 @@ export interface OrderChangeCommand {
   readonly orderId: string;
   readonly idempotencyKey?: string | undefined;
   /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
   /** The order's owner or an admin. */
   readonly actor: Actor;
 }
@@ -32,7 +32,7 @@ export interface OrderChange<R> {
   readonly actor: Actor;
   readonly key: string | null;
   /** Aborted when the client goes away: a write still queued then is dropped. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
   /** The request's fingerprint (idempotency.ts). */
   readonly print: string;
   /** e.g. "cancellation", for the 503 after MAX_DECISIONS lost races. */

@@ -10,7 +10,7 @@ import {
 import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import { keyState, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
+import { keyState, type ClientGoneSignal, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
 
 export interface PlaceOrderCommand {
   /** The buyer themself: an admin may not place an order for a user. */
@@ -20,7 +20,7 @@ export interface PlaceOrderCommand {
   readonly couponId?: number | undefined;
   readonly idempotencyKey?: string | undefined;
   /** Aborted when the client goes away: a write still queued then is dropped (nothing committed). */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: ClientGoneSignal | undefined;
 }
 
 export interface PlaceOrderResult {
@@ -52,7 +52,8 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   const productIds = requestedProductIds(cmd.items);
   const couponId = cmd.couponId ?? null;
   const key = cmd.idempotencyKey ?? null;
-  const print = fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
+  // Only a keyed request is ever compared with another (without a key its snapshot finds no completed key).
+  const print = key === null ? '' : fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
 
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);

@@ -1,0 +1,56 @@
+// The HTTP edge's own CPU per request, in one process, with no sockets and no database: the app built
+// as the service builds it (every hook, plugin and schema; the floor route on), its order book and
+// read store replaced by answers in memory, requests injected (light-my-request). What it counts is
+// the framework, the hooks, authentication, validation, serialization, metrics and the order
+// decision, on the CPU of this process alone, so it moves far less with a busy machine than the
+// benchmark's per-process figures. Run it alternately in worktrees of two commits to compare them:
+//   node packages/adapters-http/scripts/edge-cpu.ts [requests per kind, default 10000]
+// Tokens: one per user of 10,000, each first verified as in a benchmark's first seconds.
+import { signToken } from '../src/auth.ts';
+import { buildApp } from '../src/app.ts';
+import { createMetrics } from '../src/metrics.ts';
+import type { HttpDeps } from '../src/context.ts';
+import { systemClock, uuidV7 } from '@shop/application';
+
+const n = Number(process.argv[2] ?? 10_000);
+const secret = new TextEncoder().encode('x'.repeat(32));
+const products = Array.from({ length: 1000 }, (_, i) => ({ productId: i + 1, name: `bench product ${i + 1}`, price: 1000 + (i % 49) * 1000, stock: 1_000_000 }));
+const book = {
+  snapshot: async (_userId: number, ids: readonly number[]) => ({
+    balance: 10_000_000, products: ids.map((id) => ({ productId: id, price: products[id - 1]!.price, stock: 1_000_000 })), held: null, completed: null, keyedOrder: null,
+  }),
+  write: async () => 'written' as const,
+  keyState: async () => ({ state: 'free' as const }),
+  changeSnapshot: async () => ({ order: null, key: { state: 'free' as const } }),
+};
+const metrics = createMetrics({ outboxStats: async () => ({ backlog: 0, failing: 0, oldestUndeliveredSeconds: 0 }) });
+const deps = {
+  book, reads: { product: async (id: number) => products[id - 1] ?? null }, ids: uuidV7, clock: systemClock, authSecret: secret, metrics,
+  checkReady: async () => undefined, wakeRelay: () => undefined, events: { recorded: () => undefined }, cancelDays: 7,
+} as unknown as HttpDeps;
+// As the benchmark starts the service: no per-address limit, the per-user one on (never reached), the in-flight cap on.
+const app = await buildApp(deps, { limits: { perIp: null, perUser: { perSecond: 1e9, burst: 1e9 }, maxInFlight: 4096 }, benchFloorRoute: true });
+await app.ready();
+const tokens = await Promise.all(Array.from({ length: 10_000 }, (_, i) => signToken(secret, { userId: i + 1 })));
+let seed = 42;
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const json = { 'content-type': 'application/json' };
+const kinds = {
+  'POST /orders': () => {
+    const userId = 1 + Math.floor(rand() * 10_000);
+    const ids = [...new Set(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => 1 + Math.floor(rand() * 1000)))];
+    return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}` },
+      payload: JSON.stringify({ userId, items: ids.map((productId) => ({ productId, quantity: 1 })) }) };
+  },
+  'GET /products/{id}': () => ({ method: 'GET' as const, url: `/products/${1 + Math.floor(rand() * 1000)}` }),
+  'POST /bench/floor': () => ({ method: 'POST' as const, url: '/bench/floor', headers: json, payload: JSON.stringify({ userId: 5, items: [{ productId: 1, quantity: 1 }] }) }),
+};
+for (const [name, make] of Object.entries(kinds)) {
+  for (let i = 0; i < 2_000; i++) await app.inject(make());
+  const before = process.cpuUsage();
+  let refused = 0;
+  for (let i = 0; i < n; i++) if ((await app.inject(make())).statusCode >= 300) refused++;
+  const used = process.cpuUsage(before);
+  process.stdout.write(`${name}: ${((used.user + used.system) / n).toFixed(1)} µs CPU per request${refused ? ` (${refused} not 2xx)` : ''}\n`);
+}
+await app.close();
