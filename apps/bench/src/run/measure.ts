@@ -9,7 +9,6 @@ import type { Receiver } from '../../../../test/support/receiver.ts';
 import { monotonicUs, summariseProfiles, summaryMarkdown, type CpuProfile, type ProfileSummary } from '@shop/cpu-profile';
 import { section } from './report.ts';
 export { processTicks } from '@shop/local-clusters'; // the load process's CPU (driver.ts, pgbench.ts)
-
 // What a measured window cost each process, utime + stime (/proc) at its edges: the service; PostgreSQL's postmaster and every process under it
 // (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
 
@@ -21,11 +20,9 @@ export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>
 export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean) {
   const postmasterPid = postmasterOf(await backendPid(pool)); // the parent of one of the pool's backends
   const sample = (loadTicks: () => number | null) => {
-    const cluster = treeTicks(postmasterPid);
-    const [pid, load] = [servicePid(), loadTicks()];
+    const [cluster, pid, load] = [treeTicks(postmasterPid), servicePid(), loadTicks()];
     // serviceSys: the kernel's part of the service's CPU (stime), which V8's profile cannot tell from time preempted in a syscall.
-    return { ms: performance.now(), us: monotonicUs(), service: processTicks(pid), serviceSys: processSysTicks(pid), postgres: cluster?.ticks ?? null, load,
-      processes: cluster?.processes ?? 0 };
+    return { ms: performance.now(), us: monotonicUs(), service: processTicks(pid), serviceSys: processSysTicks(pid), postgres: cluster?.ticks ?? null, load, processes: cluster?.processes ?? 0 };
   };
   return {
     postmasterPid,
