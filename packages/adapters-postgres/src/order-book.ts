@@ -1,15 +1,15 @@
 import { sql, type Kysely } from 'kysely';
-import { ISSUED_ID, isIssuedId, keyState, RetryLaterError, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
+import { isIssuedId, keyState, RetryLaterError, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
 import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
+import { pgReadStore } from './read-store.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
 import { keyLooks } from './key-looks.ts';
 import { Abandoned, Batches, type Pending } from './batches.ts';
 
 type HeldRow = Parameters<typeof toHeldCoupon>[0];
-type Nullable<T> = { [K in keyof T]: T[K] | null };
 type JsonHeldRow = Omit<HeldRow, 'issued_at' | 'expires_at' | 'used_at'> & { issued_at: string; expires_at: string; used_at: string | null };
 
 export interface OrderBookOptions {
@@ -41,6 +41,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
   const writer = new GroupWriter(db, options.writesInFlight ?? 2, options.maxGroup ?? 64, options.outcomeWaitMs ?? 20_000, options.queueDeadlineMs);
   const lookAtKey = keyLooks(db);
   const snapshots = new Batches<SnapshotRequest, SnapshotRow>(options.snapshotsInFlight ?? 4, options.maxGroup ?? 64, (batch) => readSnapshots(db, batch));
+  const reads = pgReadStore(db);
   return {
     async snapshot(userId, productIds, couponId, key) {
       // Waiting for a statement slot is bounded as a write's queue is (ORDER_QUEUE_DEADLINE_MS): past it, 503 with nothing read.
@@ -55,7 +56,9 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
             used_at: row.held.used_at === null ? null : new Date(row.held.used_at),
           })
         : null;
-      const keyedOrder = row.id === null ? null : toOrder(row as OrderRow);
+      // A replay's order, read apart (by its id: one month's partition) and only for a replay.
+      const named = (row.completed?.result as { orderId?: unknown } | undefined)?.orderId;
+      const keyedOrder = isIssuedId(named) ? await reads.order(named) : null;
       return { balance: row.balance, products: row.products, held, completed: row.completed, keyedOrder };
     },
 
@@ -85,25 +88,25 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
 }
 
 type SnapshotRequest = { userId: number; productIds: readonly number[]; couponId: number | null; key: string | null };
-type SnapshotRow = { balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null; completed: CompletedKey | null } & Nullable<OrderRow>;
+type SnapshotRow = { balance: number | null; products: StockedProduct[]; held: JsonHeldRow | null; completed: CompletedKey | null };
 
 /**
  * The snapshots of orders arriving together, read in one statement: place_snapshot (a function,
  * migrations/definitions, so that its plan is made once per connection) once per order, each call
- * its own instant (the function is VOLATILE: each of its queries takes a fresh snapshot), joined to
- * the order a completed key names (PlacedKeyResult), so a replay is one read. Under load one round
- * trip serves a batch instead of each order having its own; alone, an order's goes at once. Only an
- * issued id can name an order; a cast of anything else would fail the statement.
+ * its own instant (the function is VOLATILE: each of its queries takes a fresh snapshot). Under
+ * load one round trip serves a batch instead of each order having its own; alone, an order's goes
+ * at once. No join to the order a completed key names: orders are partitioned (migration 0014),
+ * and a statement naming them is planned over, or locks, every month at each execution, for the
+ * rare replay that needs one.
  */
 async function readSnapshots(db: Kysely<Database>, batch: Array<Pending<SnapshotRequest, SnapshotRow>>): Promise<void> {
   try {
     const list = batch.map((p) => p.item);
-    const query = sql<SnapshotRow & { i: string }>`SELECT b.i, s.balance, s.products, s.held, s.completed, ${ORDER_COLUMNS}
+    const query = sql<SnapshotRow & { i: string }>`SELECT b.i, s.balance, s.products, s.held, s.completed
         FROM unnest(${list.map((r) => r.userId)}::bigint[], ${list.map((r) => `{${r.productIds.join(',')}}`)}::text[],
                     ${list.map((r) => r.couponId)}::bigint[], ${list.map((r) => r.key)}::text[])
              WITH ORDINALITY AS b(user_id, product_ids, coupon_id, key, i)
         CROSS JOIN LATERAL place_snapshot(b.user_id, b.product_ids::bigint[], b.coupon_id, b.key) s
-        LEFT JOIN orders o ON o.id = CASE WHEN s.completed->'result'->>'orderId' ~ ${ISSUED_ID.source} THEN (s.completed->'result'->>'orderId')::uuid END
        ORDER BY b.i`;
     const rows = await executePrepared(db, 'place_snapshot', query);
     if (rows.length !== batch.length) throw new Error(`${rows.length} snapshots read for ${batch.length} orders`);
