@@ -5,25 +5,25 @@ import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
 
-/** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL. */
-export const benchDatabase = async (admin = process.env.DATABASE_URL || null) =>
-  ({ ...(await scratchDatabase(admin)), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' });
+/** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL; unpartitioned: the reference. */
+export const benchDatabase = async (admin = process.env.DATABASE_URL || null, unpartitioned = false) =>
+  ({ ...(await scratchDatabase(admin, { unpartitioned })), where: admin ? 'DATABASE_URL' : 'embedded PostgreSQL' });
 export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
 /** The service: with --url a running one (DATABASE_URL its database, AUTH_SECRET its secret), else apps/api on a fresh database, events to a receiver. */
-export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null }) {
+export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null; beside?: string | null }) {
   if (o.url) {
     const { DATABASE_URL: databaseUrl, AUTH_SECRET: authSecret } = process.env;
     if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
     const { pool, close } = openDatabase({ connectionString: databaseUrl, max: 4, applicationName: 'bench' }); // bigint ids read as numbers
     return {
-      baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`,
+      baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`, adminUrl: null as string | null,
       servicePid: null as number | null, statements: await readsStatements(pool, false), close,
     };
   }
-  const [database, receiver, authSecret] = [await benchDatabase(), await new Receiver().start(), randomBytes(32).toString('base64url')];
+  const [database, receiver, authSecret] = [await benchDatabase(o.beside, 'beside' in o), await new Receiver().start(), randomBytes(32).toString('base64url')];
   const api = await startApiProcess(database.url, {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
@@ -33,7 +33,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   });
   return {
     baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
-    pool: database.db.pool, // for the audit and the run's own observations, never for load
+    pool: database.db.pool, adminUrl: database.admin as string | null, // the pool: for the audit and the run's own observations, never for load
     description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
     async close() {
       await api.stop();
