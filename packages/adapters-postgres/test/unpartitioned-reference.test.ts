@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cancelOrder, placeOrder, refundOrder, systemClock, uuidV7 } from '@shop/application';
 import { auditInvariants, migrate, pgOrderBook, pgReadStore, PgUnitOfWork } from '../src/index.ts';
-import { fingerprintDifferences, migrateUnpartitioned, partitionedTables, REFERENCE_MARKER, seedHistory, type SeededHistory } from '../src/bench/index.ts';
+import {
+  fingerprintDifferences, migrateUnpartitioned, partitionedTables, REFERENCE_MARKER, referenceViolations, seedHistory, type SeededHistory,
+} from '../src/bench/index.ts';
 import { describeCatalog } from '../../../test/support/catalog.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 
@@ -71,5 +73,9 @@ describe('the unpartitioned reference database, at a tiny factor', () => {
     expect(await partitionedTables(reference!.db.pool)).toEqual([]);
     const initialStock = new Map(Array.from({ length: r.seeded.products }, (_, i) => [i + 1, r.initialStock] as const));
     expect(await auditInvariants(db.pool, initialStock, { eventsPurgedBefore: new Date(r.history.eventsRetainedSince) })).toEqual([]);
+    // The benchmark's own check of the reference: the seeds' fingerprints and the invariants.
+    expect(await referenceViolations(db.pool, initialStock, p, r)).toEqual([]);
+    expect(await referenceViolations(db.pool, initialStock, p, { ...r, fingerprint: { ...r.fingerprint, orders: { rows: 1, hash: '1' } } }))
+      .toEqual([expect.stringMatching(/^unpartitioned reference: seeded rows differ, orders: /)]);
   });
 });
