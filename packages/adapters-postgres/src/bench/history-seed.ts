@@ -191,8 +191,12 @@ async function schemaOf(client: pg.Client) {
       -- A partitioned table's own constraints: its partitions' copies come and go with them.
       AND c.conparentid = 0
     ORDER BY 1, 2`);
-  const indexes = await client.query<{ table: string; name: string; def: string }>(`
-    SELECT i.indrelid::regclass::text AS "table", i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+  // A partitioned table's index is described `ON ONLY` the table (pg_dump attaches its partitions'
+  // one by one): re-created as written, its partitions would get none. Made without ONLY, it is made
+  // on every partition; its validity (false while a partition lacks it) is compared too.
+  const indexes = await client.query<{ table: string; name: string; def: string; valid: boolean }>(`
+    SELECT i.indrelid::regclass::text AS "table", i.indexrelid::regclass::text AS name,
+           replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ') AS def, i.indisvalid AS valid
     FROM pg_index i WHERE i.indrelid IN (${list})
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
     ORDER BY 1, 2`);
