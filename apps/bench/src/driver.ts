@@ -6,8 +6,8 @@ import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
 import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
-import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type WorkloadName } from './run/report.ts';
-import { scaleMarkdown, seedAtScale } from './run/scale.ts';
+import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type Runner, type WorkloadName } from './run/report.ts';
+import { scaleMarkdown, seedAtScale, startReference } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
 import { seedFixture, seedPgbenchRows, startTarget } from './run/target.ts';
 import { checkSoldOut, WORKLOADS, type Options, type Workload } from './workloads.ts';
@@ -16,7 +16,7 @@ export type BenchOptions = Options & {
   readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
   readonly serviceOnly: boolean; // no reference runs (pgbench, the Node runners): for quick alternated comparisons
-  readonly out: string; // where the dated results directory goes
+  readonly out: string; readonly unpartitionedReference?: boolean; // out: where the dated results directory goes
 };
 
 const SEED = 42;
@@ -31,10 +31,11 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
   // Interrupted: still stop the service and the embedded PostgreSQL it started.
   process.once('SIGINT', () => void target.close().finally(() => process.exit(130)));
   const [violations, runs, selected] = [[] as string[], [] as RunRecord[], WORKLOADS.filter((w) => o.workloads.includes(w.name))];
-  let dir: string | null = null;
+  let [dir, reference] = [null as string | null, null as Awaited<ReturnType<typeof startReference>> | null];
   try {
     const size = { users: o.users, products: o.products };
-    const scaled = o.scaleFactor === null ? null : await seedAtScale(target, o.scaleFactor, size);
+    const scaled = o.scaleFactor === null ? null : await seedAtScale(target, o.scaleFactor, size, o.unpartitionedReference ? {} : undefined);
+    reference = scaled && o.unpartitionedReference ? await startReference(target, o, scaled.scale, size) : null; // the same rows, not partitioned
     const { fixture, initialStock } = scaled ?? (await seedFixture(target.pool, { ...size, couponHolders: Math.floor(o.users / 5) }));
     // pgbench's own users and products, after everything else so each set's ids are consecutive.
     const pgbench = pgbenchVersion();
@@ -55,21 +56,22 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       const dropped = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (dropped.length > 0) violations.push(`${run.label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(dropped))}`);
     };
-    /** A child's run, its measured window metered: CPU at its edges, pg_stat_statements between; `onEdge` hears each edge too. */
-    const metered = async (plan: LoadPlan | CeilingPlan, onEdge?: () => void) => {
-      await quiesce(target.pool);
+    /** A child's run, its measured window metered: CPU at its edges, pg_stat_statements between; `on`: the target's, or the reference's; `onEdge` hears each edge too. */
+    const main = { target, fixture, meter, runner: 'service' as Runner, label: 'service (HTTP)' };
+    const metered = async (plan: LoadPlan | CeilingPlan, on = main, onEdge?: () => void) => {
+      await quiesce(on.target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (pid) => ((window ??= meter.window(() => processTicks(pid))).mark(), onEdge?.()));
+      const result = await runInChild(plan, (pid) => ((window ??= on.meter.window(() => processTicks(pid))).mark(), onEdge?.()));
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
-    const service = async (w: Workload) => {
+    const service = async (w: Workload, on = main, { target, fixture } = on) => {
       const state = await w.before?.(target, fixture, o);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
         baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
-      }, () => w.edge?.(state));
-      const run: RunRecord = { workload: w.name, runner: 'service', label: `${w.name} · service (HTTP)`, ...measured, ...(await w.after?.(state, target)) };
+      }, on, () => w.edge?.(state));
+      const run: RunRecord = { workload: w.name, runner: on.runner, label: `${w.name} · ${on.label}`, ...measured, ...(await w.after?.(state, target)) };
       const ops = w.operations?.(result);
       await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
@@ -98,7 +100,8 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     };
 
     for (const w of selected) {
-      await service(w);
+      const pair = reference && ['uniform', 'uniform-keyed'].includes(w.name) ? [main, reference] : [main]; // keyed: reference first (ABBA)
+      for (const on of w.keyed ? pair.reverse() : pair) await service(w, on);
       // A workload's ceilings run after it and its keyed twin, whichever of the two comes last.
       const base = w.keyed ? selected.find((b) => b.name === TWIN[w.name]) : w;
       const twinLater = selected.slice(selected.indexOf(w) + 1).some((x) => x.keyed && TWIN[x.name] === w.name);
@@ -110,7 +113,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     // At scale, the seeded history's events never reached this run's receiver, and orders older than the outbox retention have none left.
     const events = await checkEvents(target.pool, target.receiver, scaled ? new Date(scaled.scale.seededBefore) : null);
     const eventsPurgedBefore = scaled ? new Date(scaled.scale.history.eventsRetainedSince) : undefined;
-    violations.push(...events.violations, ...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })));
+    violations.push(...events.violations, ...(await auditInvariants(target.pool, initialStock, { eventsPurgedBefore })), ...(await reference?.check() ?? []));
 
     const [cpus, keyed] = [os.cpus(), o.workloads.some((w) => w.endsWith('-keyed'))];
     const report = {
@@ -127,12 +130,13 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     process.stdout.write(`${markdown}\n`);
     // One directory per day; a later run the same day replaces that day's figures.
     mkdirSync((dir = path.resolve(o.out, startedAt.toISOString().slice(0, 10))), { recursive: true });
-    const json = { ...report, ...(scaled ? { scale: scaled.scale } : {}), runs: runs.map(({ samples: _, ...r }) => r) };
+    const json = { ...report, ...(scaled ? { scale: scaled.scale, unpartitionedScale: reference?.scale } : {}), runs: runs.map(({ samples: _, ...r }) => r) };
     writeFileSync(path.join(dir, 'bench.json'), JSON.stringify(json, null, 2));
     writeFileSync(path.join(dir, 'bench.md'), markdown);
     log(`results: ${dir}`);
     return violations.length === 0 ? 0 : 1;
   } finally {
+    await reference?.target.close();
     await target.close(); // the service writes its CPU profile as it exits
     if (cpuProfileDir && dir) {
       // The profile of the service under uniform (else the first service run), its window's samples only.

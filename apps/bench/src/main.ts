@@ -27,10 +27,11 @@ const OPTIONS = {
   'service-only': [false, 'only the service runs, no pgbench or Node reference runs (quick alternated comparisons)'],
   scale: [false, 'first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000\n' +
     'orders…: packages/adapters-postgres/src/bench/history-seed.ts); the load then draws --users users and\n--products products from the whole tables'],
+  'unpartitioned-reference': [false, 'implies --scale; uniform and uniform-keyed each also run on the same rows in tables not partitioned'],
   help: [false, 'this'],
 } as const;
 type Name = keyof typeof OPTIONS;
-type Flag = 'cpu-prof' | 'service-only' | 'scale' | 'help';
+type Flag = 'cpu-prof' | 'service-only' | 'scale' | 'help' | 'unpartitioned-reference';
 const usage = (name: string, [value, what, arg = '']: readonly [string | false, string, string?], number = /^[\d.]+$/.test(String(value))) =>
   `  ${`--${name} ${number ? 'N' : arg}`.padEnd(18)} ` +
   `${what.replaceAll('\n', `\n${' '.repeat(21)}`)}${number ? ` (default ${value})` : ''}`;
@@ -66,11 +67,11 @@ if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share mus
 
 runBenchmark({
   workloads, connections: n('connections'), poolSize: n('pool'), orderWrites: n('order-writes'), replayShare,
-  timed: { kind: 'timed', warmupMs: n('warmup') * 1000, durationMs: n('duration') * 1000 },
+  timed: { kind: 'timed', warmupMs: n('warmup') * 1000, durationMs: n('duration') * 1000 }, unpartitionedReference: opt['unpartitioned-reference'],
   hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url || undefined,
   // Relative to where pnpm was started; by default the repository's bench/results (see its README.md).
   out: opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url)),
-  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], scaleFactor: opt.scale ? n('scale-factor') : null,
+  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], scaleFactor: opt.scale || opt['unpartitioned-reference'] ? n('scale-factor') : null,
 }).then(
   (code) => process.exit(code),
   (err) => {

@@ -43,8 +43,12 @@ const everyColumnListed: [Unlisted] extends [never] ? true : Unlisted = true;
  */
 export type RowSql<T extends Table> = { [C in keyof Insertable<Database[T]>]: string };
 
-/** Tables whose id is GENERATED ALWAYS: an explicit id needs OVERRIDING SYSTEM VALUE. */
-const IDENTITY_ID: ReadonlySet<Table> = new Set(['users', 'products', 'coupons']);
+/**
+ * Tables whose id is GENERATED ALWAYS: an explicit id needs OVERRIDING SYSTEM VALUE. balance_ledger's
+ * was until migration 0014 (a sequence's default since), and still is on the benchmark's
+ * unpartitioned reference (migrated to 0013); on a plain default the clause changes nothing.
+ */
+const IDENTITY_ID: ReadonlySet<Table> = new Set(['users', 'products', 'coupons', 'balance_ledger']);
 
 function head<T extends Table>(table: T, row: RowSql<T>): { into: string; values: string } {
   const given = (INSERTABLE_COLUMNS[table] as readonly string[]).filter((c) => (row as Record<string, string | undefined>)[c] !== undefined);

@@ -10,9 +10,9 @@ export const WORKLOAD_NAMES = ['floor', 'product-read', 'uniform', 'uniform-keye
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */
-export type Runner = 'service' | 'pgbench' | 'ceiling' | 'plain-row-lock';
+export type Runner = 'service' | 'pgbench' | 'ceiling' | 'plain-row-lock' | 'unpartitioned';
 const RUNNER_NAMES: Record<Runner, string> = { service: 'service (HTTP)', pgbench: 'pgbench, textbook transaction',
-  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process' };
+  ceiling: 'same SQL through one Node process', 'plain-row-lock': 'plain row lock through one Node process', unpartitioned: 'unpartitioned reference' };
 
 export interface RunRecord {
   readonly workload: WorkloadName; readonly runner: Runner; readonly label: string; readonly summary: Summary; readonly samples: Sample[];
@@ -78,6 +78,12 @@ function targets(runs: readonly RunRecord[], extraTargets: string[]): string[] {
   for (const [w, runner, target] of [['uniform', 'ceiling', 0.5], ['hot-product', 'plain-row-lock', 1.5]] as const) {
     const r = ratio(figure(find(runs, w)), figure(find(runs, w, runner)));
     if (r !== null) lines.push(`issue-5 target, ${w} ≥ ${target}× the ${RUNNER_NAMES[runner]}: ${r}× ${r >= target ? 'met' : '**not met**'}`);
+  }
+  // --unpartitioned-reference: each run on the partitioned history (p) against its rerun right after on the same rows, tables not partitioned (u).
+  for (const u of runs.filter((x) => x.runner === 'unpartitioned')) {
+    const [p, r, cpu] = [find(runs, u.workload)!, ratio(figure(find(runs, u.workload)), figure(u)) ?? 0, (x: RunRecord) => ms(perOrder(x)?.total)];
+    lines.push(`issue-23 target, ${u.workload} on partitioned tables ≥ 0.9× on unpartitioned (same rows, same run): ${fmt(figure(p) ?? 0)} ÷ ` +
+      `${fmt(figure(u) ?? 0)} orders/s = **${r}×** ${r >= 0.9 ? 'met' : '**not met**'}; CPU ms per order, all processes: ${cpu(p)} ÷ ${cpu(u)}`);
   }
   return [...lines, ...extraTargets];
 }

@@ -1,16 +1,17 @@
 import { performance } from 'node:perf_hooks';
-import { BIG_TABLES, drawIds, historyTableSizes, orderPathPlans, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
+import { BIG_TABLES, drawIds, historyTableSizes, orderPathPlans, referenceViolations, seedHistory, type OrderPathPlan } from '@shop/adapters-postgres/bench';
+import { createMeter } from './measure.ts';
 import { section, table } from './report.ts';
 import { seededRandom } from './stats.ts';
-import { seedFixture, type Target } from './target.ts';
+import { seedFixture, startTarget, type Target } from './target.ts';
 
 /** `pnpm bench --scale`: a year of data seeded into the database (the adapter's history-seed.ts), the load's users and products drawn from it. */
 export type ScaleInfo = Awaited<ReturnType<typeof seedAtScale>>['scale'];
 
-/** Seeds the target's database at `factor` (1 = full size; 0.01 for a quick check), then the run's own fixtures. */
-export async function seedAtScale(target: Target, factor: number, load: { users: number; products: number }) {
+/** Seeds the target's database at `factor` (1 = full size; 0.01 for a quick check), then the run's own fixtures; `same`: fingerprinted, to compare. */
+export async function seedAtScale(target: Target, factor: number, load: { users: number; products: number }, same?: { seedStart?: number }) {
   const t0 = performance.now();
-  const seed = await seedHistory(target.databaseUrl, factor, (line) => process.stderr.write(`${line}\n`));
+  const seed = await seedHistory(target.databaseUrl, factor, (line) => process.stderr.write(`${line}\n`), { ...same, fingerprint: !!same });
   const seedingSeconds = Math.round((performance.now() - t0) / 10) / 100;
   const { users: U, products: P } = seed.seeded;
   const initialStock = new Map(Array.from({ length: P }, (_, i) => [i + 1, seed.initialStock] as [number, number]));
@@ -30,6 +31,14 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
   const scale = { factor, ...seeding, ...(await historyTableSizes(target.pool)), seedingSeconds, plans, seqScansOnBigTables: seqScansOf(true),
     seqScansOffOrderPath: seqScansOf(false), load: { users: userIds.length, products: productIds.length, couponHolders } };
   return { ...seeded, scale };
+}
+
+/** --unpartitioned-reference: apps/api on the reference (a database beside the target's migrated to 0013 only), the same rows seeded, metered alike. */
+export async function startReference(target: Target, o: { poolSize: number; orderWrites: number }, main: ScaleInfo, load: Parameters<typeof seedAtScale>[2]) {
+  const ref = await startTarget({ ...o, cpuProfileDir: null, beside: target.adminUrl }); // with --url: on an embedded PostgreSQL
+  const { scale, fixture, initialStock } = await seedAtScale(ref, main.factor, load, { seedStart: Date.parse(main.seededBefore) });
+  return { target: ref, fixture, meter: await createMeter(ref.pool, () => ref.servicePid, ref.statements), runner: 'unpartitioned' as const, scale,
+    label: 'service (HTTP), unpartitioned reference', check: () => referenceViolations(ref.pool, initialStock, main, scale) };
 }
 
 /** The scale section of bench.md. */

@@ -6,27 +6,28 @@ import { startApiProcess } from '../../../../test/support/processes.ts';
 import { Receiver } from '../../../../test/support/receiver.ts';
 import { seededRandom } from './stats.ts';
 
-/** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL. */
-export const benchDatabase = async (on?: { primaryUrl: string; description: string } | null, admin = on?.primaryUrl ?? (process.env.DATABASE_URL || null)) =>
-  ({ ...(await scratchDatabase(admin)), where: on?.description ?? (admin ? 'DATABASE_URL' : 'embedded PostgreSQL') });
+/** A fresh, migrated database, dropped on close: on DATABASE_URL's server when given, else on an embedded PostgreSQL; unpartitioned: the reference. */
+export const benchDatabase = async (on?: { primaryUrl: string; description: string } | null, admin = on?.primaryUrl ?? (process.env.DATABASE_URL || null),
+  unpartitioned = false) => ({ ...(await scratchDatabase(admin, { unpartitioned })), where: on?.description ?? (admin ? 'DATABASE_URL' : 'embedded PostgreSQL') });
 export type BenchDatabase = Awaited<ReturnType<typeof benchDatabase>>;
 
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
 /** The service: with --url a running one (DATABASE_URL its database, AUTH_SECRET its secret), else apps/api on a fresh database, events to a receiver
- * (with `replica`, on a primary with a streaming replica started here); a workload may start it again with settings of its own. */
-export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null; replica: boolean }) {
+ * (with `replica`, on a primary with a streaming replica started here; with `beside`, the unpartitioned reference on that server); a workload may start it again with settings of its own. */
+export async function startTarget(o: { url?: string; poolSize: number; orderWrites: number; cpuProfileDir: string | null; replica?: boolean; beside?: string | null }) {
   if (o.url) {
     const { DATABASE_URL: databaseUrl, AUTH_SECRET: authSecret } = process.env;
     if (!databaseUrl || !authSecret) throw new Error('--url needs DATABASE_URL (its database) and AUTH_SECRET (its secret)');
     const { pool, close } = openDatabase({ connectionString: databaseUrl, max: 4, applicationName: 'bench' }); // bigint ids read as numbers
     return {
-      baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`,
+      baseUrl: o.url, authSecret, databaseUrl, pool, receiver: null as Receiver | null, description: `service at ${o.url}`, adminUrl: null as string | null,
       servicePid: null as number | null, statements: await readsStatements(pool, false), close, replica: null as ScalingTarget['replica'],
       restart: (): Promise<void> => Promise.reject(new Error('this workload needs the benchmark to start the service (no --url)')) };
   }
   const replication = o.replica ? await startBenchReplication() : null;
-  const [database, receiver, authSecret] = [await benchDatabase(replication), await new Receiver().start(), randomBytes(32).toString('base64url')];
+  const database = await benchDatabase(replication, replication?.primaryUrl ?? (o.beside !== undefined ? o.beside : process.env.DATABASE_URL || null), 'beside' in o);
+  const [receiver, authSecret] = [await new Receiver().start(), randomBytes(32).toString('base64url')];
   const env = {
     AUTH_SECRET: authSecret, DATA_PLATFORM_URL: receiver.url, LOG_LEVEL: 'info',
     DATABASE_POOL_SIZE: String(o.poolSize), ORDER_WRITES_IN_FLIGHT: String(o.orderWrites),
@@ -38,7 +39,7 @@ export async function startTarget(o: { url?: string; poolSize: number; orderWrit
   let api = await startApiProcess(database.url, env);
   const target = {
     baseUrl: api.url, authSecret, databaseUrl: database.url, receiver: receiver as Receiver | null, servicePid: api.child.pid ?? null,
-    pool: database.db.pool, // for the audit and the run's own observations, never for load
+    pool: database.db.pool, adminUrl: database.admin as string | null, // the pool: for the audit and the run's own observations, never for load
     description: `apps/api started by the benchmark on ${database.where}, events to a local HTTP receiver`, statements: database.statements,
     replica: replication?.replicaOf(database.url) ?? null,
     async restart(extra: Readonly<Record<string, string>>) {

@@ -191,8 +191,12 @@ async function schemaOf(client: pg.Client) {
       -- A partitioned table's own constraints: its partitions' copies come and go with them.
       AND c.conparentid = 0
     ORDER BY 1, 2`);
-  const indexes = await client.query<{ table: string; name: string; def: string }>(`
-    SELECT i.indrelid::regclass::text AS "table", i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+  // A partitioned table's index is described `ON ONLY` the table (pg_dump attaches its partitions'
+  // one by one): re-created as written, its partitions would get none. Made without ONLY, it is made
+  // on every partition; its validity (false while a partition lacks it) is compared too.
+  const indexes = await client.query<{ table: string; name: string; def: string; valid: boolean }>(`
+    SELECT i.indrelid::regclass::text AS "table", i.indexrelid::regclass::text AS name,
+           replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ') AS def, i.indisvalid AS valid
     FROM pg_index i WHERE i.indrelid IN (${list})
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
     ORDER BY 1, 2`);
@@ -203,12 +207,18 @@ const secondsSince = (t0: number) => Math.round((performance.now() - t0) / 10) /
 export type HistoryStep = { step: string; seconds: number; rows?: number };
 export type SeededHistory = Awaited<ReturnType<typeof seedHistory>>;
 
-/** Seeds the empty, migrated database at `databaseUrl` at `factor` × FULL (1 = full size; 0.01 for a quick check); `log` hears each step. */
-export async function seedHistory(databaseUrl: string, factor: number, log: (line: string) => void = () => undefined) {
+/**
+ * Seeds the empty, migrated database at `databaseUrl` at `factor` × FULL (1 = full size; 0.01 for a quick check); `log` hears each step.
+ * `seedStart`: the instant the history ends at (default now; another seed's `seededBefore` writes the same rows again, to the
+ * millisecond of every id and time); `fingerprint`: also return each table's row count and hash (historyFingerprint), to compare.
+ */
+export async function seedHistory(
+  databaseUrl: string, factor: number, log: (line: string) => void = () => undefined, o: { seedStart?: number; fingerprint?: boolean } = {},
+) {
   if (!(factor > 0 && factor <= 10)) throw new Error(`--scale-factor must be in (0, 10], got ${factor}`);
   const size = (full: number, min: number) => Math.max(min, Math.round(full * factor));
   const [U, P, N, C] = [size(FULL.users, 10), size(FULL.products, 10), size(FULL.orders, 10), size(FULL.coupons, 2)];
-  const seedStart = Date.now();
+  const seedStart = o.seedStart ?? Date.now();
   const historyEnd = seedStart - 60_000;
   const historyStart = historyEnd - HISTORY_DAYS * DAY_MS;
   const slot = Math.floor((historyEnd - historyStart) / N);
@@ -271,12 +281,14 @@ export async function seedHistory(databaseUrl: string, factor: number, log: (lin
     }
     await q('SELECT pg_advisory_unlock($1::int, $2::int)', [...ROLLUP_LOCK]);
     await step('VACUUM (FREEZE, ANALYZE)', () => q(`VACUUM (FREEZE, ANALYZE) ${HISTORY_TABLES.join(', ')}, rollup_state`));
+    let fingerprint = null as HistoryFingerprint | null;
+    if (o.fingerprint) await step('fingerprint of every table (row counts, hashes)', async () => void (fingerprint = await historyFingerprint(client)));
     await step('CHECKPOINT', () => q('CHECKPOINT')).catch((err: Error) => log(`CHECKPOINT not allowed here (${err.message}); skipped`));
     const iso = (ms: number) => new Date(ms).toISOString();
     return {
       seeded: { users: U, products: P, orders: N, coupons: C },
       /** Every seeded product's stock before its seeded sales: ids 1..products. */
-      initialStock: INITIAL_STOCK, steps, schemaUnchanged,
+      initialStock: INITIAL_STOCK, steps, schemaUnchanged, fingerprint,
       history: { from: iso(historyStart), to: iso(historyEnd), eventsRetainedSince: iso(retainedSince), retentionDays: RETENTION_DAYS },
       /** Every seeded row was created before this: the run's own events are those created after. */
       seededBefore: iso(seedStart),
@@ -296,3 +308,27 @@ export async function historyTableSizes(pool: pg.Pool) {
   const databaseBytes = Number((await pool.query('SELECT pg_database_size(current_database()) AS b')).rows[0].b);
   return { rows, tableBytes, databaseBytes };
 }
+
+export type HistoryFingerprint = Record<string, { rows: number; hash: string }>;
+
+/**
+ * Each seeded table's row count and the sum of a hash of each row's insertable columns (those the
+ * seed writes; not xact_id, seq or follows, which a database gives its rows itself), in name order
+ * so that the columns' order in the table does not matter: equal on two databases when they hold
+ * the same rows, whatever their tables' shape.
+ */
+export async function historyFingerprint(client: pg.Client | pg.Pool): Promise<HistoryFingerprint> {
+  const out: HistoryFingerprint = {};
+  for (const t of HISTORY_TABLES) {
+    const row = [...INSERTABLE_COLUMNS[t]].sort().join(', ');
+    const { rows } = await client.query<{ n: string; h: string | null }>(
+      `SELECT count(*) AS n, sum(hashtextextended(row(${row})::text, 0)::numeric)::text AS h FROM ${t}`);
+    out[t] = { rows: Number(rows[0]!.n), hash: rows[0]!.h ?? '0' };
+  }
+  return out;
+}
+
+/** The tables whose rows differ between two fingerprints, each as a sentence (none: the same rows). */
+export const fingerprintDifferences = (a: HistoryFingerprint, b: HistoryFingerprint) =>
+  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((t) => a[t]?.rows !== b[t]?.rows || a[t]?.hash !== b[t]?.hash)
+    .map((t) => `${t}: ${a[t]?.rows ?? 'no'} rows (hash ${a[t]?.hash}) against ${b[t]?.rows ?? 'no'} rows (hash ${b[t]?.hash})`);

@@ -5,7 +5,10 @@
  */
 export { addFreshOrders, loadSalesMonth, plainTopSellers } from './best-seller-history.ts';
 export { addCoupon, addProducts, addUsers, grantCoupon, issuedQuantity } from './fixture-rows.ts';
-export { HISTORY_TABLES, historyTableSizes, seedHistory, type HistoryStep, type SeededHistory } from './history-seed.ts';
+export {
+  fingerprintDifferences, HISTORY_TABLES, historyFingerprint, historyTableSizes, seedHistory, type HistoryFingerprint, type HistoryStep,
+  type SeededHistory,
+} from './history-seed.ts';
 export { BIG_TABLES, orderPathPlans, type OrderPathPlan } from './order-path-plans.ts';
 export { paidEventSql } from './paid-event-sql.ts';
 export { pgbenchEnv, pgbenchScript, pgbenchVars, type PgbenchWorkload } from './pgbench-scripts.ts';
@@ -13,3 +16,4 @@ export * from './probes.ts';
 export { baseBackup, currentWalLsn, queryServer, replayedPast, setReplayPaused } from './replication.ts';
 export { holdProductRow, lockFirstIssue, plainRowLockOrder, type PlainOrderOutcome } from './reference-transactions.ts';
 export { scratchDatabase } from './scratch-database.ts';
+export { migrateUnpartitioned, partitionedTables, REFERENCE_MARKER, referenceViolations } from './unpartitioned-reference.ts';

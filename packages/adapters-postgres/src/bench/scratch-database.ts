@@ -6,13 +6,16 @@ import { openDatabase } from '../database.ts';
 import { startEmbeddedPostgres } from '../embedded.ts';
 import { migrate } from '../migrate.ts';
 import { readsStatements } from './probes.ts';
+import { migrateUnpartitioned } from './unpartitioned-reference.ts';
 
 /**
  * A fresh, migrated database, dropped afterwards: on `adminUrl`'s server when given, otherwise
  * on an embedded PostgreSQL that loads pg_stat_statements tracking statements inside functions too
  * (write_order_group is PL/pgSQL), so each workload can list what its time in the database went to.
+ * `unpartitioned`: migrated as the unpartitioned reference (migrations up to 0013, the current
+ * definitions: unpartitioned-reference.ts). `admin` is the server's, for another database beside it.
  */
-export async function scratchDatabase(adminUrl: string | null) {
+export async function scratchDatabase(adminUrl: string | null, o: { unpartitioned?: boolean } = {}) {
   let [admin, stopEmbedded] = [adminUrl, async () => undefined];
   if (!admin) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'order-service-bench-'));
@@ -29,14 +32,14 @@ export async function scratchDatabase(adminUrl: string | null) {
     await c.connect();
     await c.query(sql).finally(() => c.end());
   };
-  const name = `bench_${Date.now().toString(36)}`;
+  const name = `bench_${Date.now().toString(36)}${o.unpartitioned ? '_unpartitioned' : ''}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = new URL(admin);
   url.pathname = `/${name}`;
   const db = openDatabase({ connectionString: url.toString(), max: 8 });
-  await migrate(db.pool);
+  await (o.unpartitioned ? migrateUnpartitioned(db.pool) : migrate(db.pool));
   return {
-    db, url: url.toString(),
+    db, url: url.toString(), admin,
     statements: await readsStatements(db.pool, true), // on adminUrl's server, only when that server preloads it
     async close() {
       await db.close();
