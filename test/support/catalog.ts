@@ -5,8 +5,7 @@ import type pg from 'pg';
  * columns (type, nullability, default, identity, in order), constraints, indexes, sequences,
  * functions (whole definitions and settings), views and triggers; of a partitioned table, its
  * partition key, not its partitions (which periods have one depends on its rows and on when it was
- * made). Two databases with equal
- * descriptions answer every statement of the service alike.
+ * made). Two databases with equal descriptions answer every statement of the service alike.
  */
 export async function describeCatalog(pool: pg.Pool): Promise<Record<string, string[]>> {
   const q = async (text: string) => (await pool.query<{ d: string }>(text)).rows.map((r) => r.d);

@@ -4,6 +4,7 @@
 -- by such ids (migration 0014); a random (version 4) uuid would fall in no partition.
 CREATE OR REPLACE FUNCTION uuid_v7(at timestamptz DEFAULT clock_timestamp()) RETURNS uuid
 LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
-  SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(g, 16, 3) || substr(g, 19))::uuid
-    FROM lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0') h, CAST(gen_random_uuid() AS text) g
+  -- The millisecond's lowest id (uuid_floor) up to its version, then a random uuid's bits.
+  SELECT (left(uuid_floor(at)::text, 14) || '7' || substr(g, 16, 3) || substr(g, 19))::uuid
+    FROM CAST(gen_random_uuid() AS text) g
 $$;
