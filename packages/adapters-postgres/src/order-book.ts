@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { isIssuedId, keyState, RetryLaterError, type BookWrite, type CompletedKey, type OrderBook, type WriteOutcome } from '@shop/application';
 import type { HeldCoupon, StockedProduct } from '@shop/domain';
 import type { Database } from './schema.ts';
-import { ORDER_COLUMNS, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
+import { orderColumns, toHeldCoupon, toOrder, type OrderRow } from './rows.ts';
 import { pgReadStore } from './read-store.ts';
 import { writeOrderGroup, GroupWriteError } from './order-group.ts';
 import { executePrepared } from './prepared.ts';
@@ -71,7 +71,7 @@ export function pgOrderBook(db: Kysely<Database>, options: OrderBookOptions = {}
         completed: CompletedKey | null;
         key_free: boolean;
       }>`
-        SELECT ${ORDER_COLUMNS}, k.completed, k.key_free
+        SELECT ${orderColumns(orderId)}, k.completed, k.key_free
           FROM orders o CROSS JOIN LATERAL key_state(o.user_id, ${key}::text) k
          WHERE o.id = ${orderId}::uuid`;
       const rows = await executePrepared(db, 'change_snapshot', query);

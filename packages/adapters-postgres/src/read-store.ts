@@ -5,7 +5,7 @@ import type { Database } from './schema.ts';
 import type { ReadReplicas } from './read-replicas.ts';
 import { cursorTimeOf, decodeCursor, encodeCursor, isCursorTime, isPositiveId } from './cursor.ts';
 import { executePrepared } from './prepared.ts';
-import { HELD_COUPON_COLUMNS, ITEMS_JSON, toHeldCoupon, toOrder, toProduct } from './rows.ts';
+import { HELD_COUPON_COLUMNS, ITEMS_JSON, itemsJson, toHeldCoupon, toOrder, toProduct } from './rows.ts';
 
 /**
  * [created_at to the microsecond, id]. A user's orders are listed by id (UUIDv7, so newest first),
@@ -54,7 +54,8 @@ export function pgReadStoreWithReplicas(primary: Kysely<Database>, replicas: Rea
 }
 
 export function pgReadStore(db: Kysely<Database>): ReadStore {
-  const orders = () =>
+  /** Orders aliased `o` with their items: those of `one` (its id) or, without, of each row. */
+  const orders = (one?: string) =>
     db
       .selectFrom('orders as o')
       .select([
@@ -68,7 +69,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
         'o.created_at',
         'o.cancelled_at',
         'o.refunded_amount',
-        ITEMS_JSON.as('items'),
+        (one === undefined ? ITEMS_JSON : itemsJson(sql`${one}::uuid`)).as('items'),
       ]);
 
   return {
@@ -126,7 +127,7 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
     async order(orderId) {
       if (!isIssuedId(orderId)) return null;
       // Every idempotent replay of an order reads it here.
-      const [row] = await executePrepared(db, 'order_by_id', orders().where('o.id', '=', orderId));
+      const [row] = await executePrepared(db, 'order_by_id', orders(orderId).where('o.id', '=', orderId));
       return row ? toOrder(row) : null;
     },
     async refunds(orderId) {
