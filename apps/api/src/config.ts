@@ -49,6 +49,8 @@ export interface Config {
   readonly orderQueueDeadlineMs: number;
   /** Best sellers: how often the sales rollup folds in new orders, and how long an answer is reused. */
   readonly bestSellers: { readonly refreshMs: number; readonly cacheMs: number };
+  /** PRODUCT_CACHE_MS: the oldest a product served from memory may be (0: every product read goes to the database). */
+  readonly productCacheMs: number;
   /** ORDER_CANCEL_DAYS: how many days after it was placed an order may be cancelled or refunded. */
   readonly cancelDays: number;
   /** Purges of what outlived its retention (idempotency keys, delivered outbox records). */
@@ -241,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshMs: integer(env, 'TOP_SELLERS_REFRESH_MS', 2_000, 10, 3_600_000),
       cacheMs: integer(env, 'TOP_SELLERS_CACHE_MS', 1_000, 0, 3_600_000),
     },
+    productCacheMs: integer(env, 'PRODUCT_CACHE_MS', 1_000, 0, 60_000),
     purge: {
       passBudgetMs: integer(env, 'PURGE_PASS_MS', 2_000, 10, 60_000),
     },

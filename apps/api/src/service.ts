@@ -27,6 +27,7 @@ import { loadAuthSecret } from './secret.ts';
 import { connectRateLimitRedis } from './redis.ts';
 import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
+import { withProductCache } from './product-cache.ts';
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
 const PARTITIONS_EVERY_MS = 3600_000;
@@ -188,13 +189,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
     };
 
     const uow = new PgUnitOfWork(db.kysely);
-    const reads = pgReadStoreWithReplicas(db.kysely, replicas);
+    const catalog = withProductCache(
+      pgReadStoreWithReplicas(db.kysely, replicas),
+      pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight, queueDeadlineMs: config.orderQueueDeadlineMs || undefined }),
+      config.productCacheMs,
+    );
+    const reads = catalog.reads;
     const bestSellers = bestSellersQuery({ sales: pgSalesStatsWithReplicas(db.kysely, replicas), clock: systemClock }, config.bestSellers.cacheMs);
     const deps = {
       uow: untilReady(uow),
-      book: untilReady(
-        pgOrderBook(db.kysely, { writesInFlight: config.orderWritesInFlight, queueDeadlineMs: config.orderQueueDeadlineMs || undefined }),
-      ),
+      book: untilReady(catalog.book),
       reads: untilReady(reads),
       clock: systemClock,
       ids: uuidV7,
@@ -205,6 +209,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       outbox: untilReady(outbox),
       wakeRelay,
       events: { recorded: wakeRelay },
+      productChanged: catalog.productChanged,
       metrics,
       issuance: untilReady(pgCouponIssuance(db.kysely)),
       bestSellers: (days: number, limit: number) => (databaseReady ? bestSellers(days, limit) : Promise.reject(notYet())),

@@ -67,3 +67,60 @@ describe('catalog reads', () => {
     expect(balance.headers.get('cache-control') ?? '').not.toContain('public');
   });
 });
+
+/**
+ * Product reads from memory (PRODUCT_CACHE_MS): never a product whose read began longer ago than
+ * that, so another instance's write shows within it; this instance's own writes show at once.
+ */
+describe('the product cache', () => {
+  const MAX_AGE_MS = 1_500;
+  let cached: TestApp;
+  beforeAll(async () => {
+    cached = await startTestApp(tdb.url, { PRODUCT_CACHE_MS: String(MAX_AGE_MS) });
+  });
+  afterAll(async () => {
+    await cached?.close();
+  });
+  const stockOf = async (on: TestApp, id: number) => ((await on.client.get(`/products/${id}`, { token: null })).body as { stock: number }).stock;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  test("another instance's write: not seen while the product read before it is young, always seen once it is older than PRODUCT_CACHE_MS", async () => {
+    const id = await cached.client.createProduct(1_000, 50);
+    expect(await stockOf(cached, id)).toBe(50);
+    // Another instance sells 5 (its own cache is not this one's).
+    await tdb.query('UPDATE products SET stock = stock - 5 WHERE id = $1', [id]);
+    const changedAt = Date.now();
+    const soon = await stockOf(cached, id);
+    if (Date.now() - changedAt < MAX_AGE_MS / 2) expect(soon).toBe(50); // served from memory, not read again
+    await sleep(MAX_AGE_MS + 50 - (Date.now() - changedAt));
+    // Whatever was refreshed meanwhile, a product served now was read after the write.
+    expect(await stockOf(cached, id)).toBe(45);
+  });
+
+  test("this instance's own writes are seen at once: an order, a refund, an admin's change", async () => {
+    const id = await cached.client.createProduct(1_000, 20);
+    expect(await stockOf(cached, id)).toBe(20);
+    const buyer = await cached.client.createUser(100_000);
+    const order = await cached.client.post('/orders', { userId: buyer.userId, items: [{ productId: id, quantity: 3 }] }, { token: buyer.token });
+    expect(order.status).toBe(201);
+    expect(await stockOf(cached, id)).toBe(17);
+    const orderId = (order.body as { orderId: string }).orderId;
+    const refund = await cached.client.post(`/orders/${orderId}/refunds`, { items: [{ productId: id, quantity: 1 }] }, { token: buyer.token });
+    expect(refund.status).toBe(201);
+    expect(await stockOf(cached, id)).toBe(18);
+    expect((await cached.client.patch(`/admin/products/${id}`, { stock: 99, price: 2_000 })).status).toBe(200);
+    expect((await cached.client.get(`/products/${id}`, { token: null })).body).toMatchObject({ stock: 99, price: 2_000 });
+  });
+
+  test('PRODUCT_CACHE_MS=0: every read reads the database', async () => {
+    const direct = await startTestApp(tdb.url, { PRODUCT_CACHE_MS: '0' });
+    try {
+      const id = await direct.client.createProduct(1_000, 30);
+      expect(await stockOf(direct, id)).toBe(30);
+      await tdb.query('UPDATE products SET stock = 29 WHERE id = $1', [id]);
+      expect(await stockOf(direct, id)).toBe(29);
+    } finally {
+      await direct.close();
+    }
+  });
+});

@@ -21,6 +21,8 @@ export interface HttpDeps {
   /** Wakes the local relay and announces new events to the other processes' relays. */
   readonly wakeRelay: () => void;
   readonly events: { recorded(): void };
+  /** Told after an admin created or changed a product, so that this instance's product cache reads it again. */
+  readonly productChanged?: (productId: number) => void;
   readonly metrics: Metrics;
   readonly issuance: CouponIssuance;
   readonly bestSellers: (days: number, limit: number) => Promise<BestSellers>;

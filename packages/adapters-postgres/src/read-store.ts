@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { isIssuedId, type LedgerEntry, type Page, type ReadStore } from '@shop/application';
+import { isIssuedId, type LedgerEntry, type Page, type ProductBatchReads, type ReadStore } from '@shop/application';
 import type { RefundRecord } from '@shop/domain';
 import type { Database } from './schema.ts';
 import type { ReadReplicas } from './read-replicas.ts';
@@ -41,19 +41,20 @@ function page<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R)
  * history, orders, coupons) stays on the primary, so a user's read after their own write sees it
  * whichever instance took the write (ADR 0013).
  */
-export function pgReadStoreWithReplicas(primary: Kysely<Database>, replicas: ReadReplicas | null): ReadStore {
+export function pgReadStoreWithReplicas(primary: Kysely<Database>, replicas: ReadReplicas | null): ReadStore & ProductBatchReads {
   const main = pgReadStore(primary);
   if (!replicas) return main;
-  const on = new Map<Kysely<Database>, ReadStore>();
+  const on = new Map<Kysely<Database>, ReturnType<typeof pgReadStore>>();
   const storeOf = (db: Kysely<Database>) => on.get(db) ?? on.set(db, pgReadStore(db)).get(db)!;
   return {
     ...main,
     product: (productId) => replicas.read((db) => storeOf(db).product(productId)),
     products: (limit, cursor) => replicas.read((db) => storeOf(db).products(limit, cursor)),
+    productsByIds: (productIds) => replicas.read((db) => storeOf(db).productsByIds(productIds)),
   };
 }
 
-export function pgReadStore(db: Kysely<Database>): ReadStore {
+export function pgReadStore(db: Kysely<Database>): ReadStore & ProductBatchReads {
   /** Orders aliased `o` with their items: those of `one` (its id) or, without, of each row. */
   const orders = (one?: string) =>
     db
@@ -116,6 +117,10 @@ export function pgReadStore(db: Kysely<Database>): ReadStore {
     async product(productId) {
       const [row] = await executePrepared(db, 'product_by_id', sql<ProductRow>`SELECT ${PRODUCT_COLUMNS} FROM products WHERE id = ${productId}`);
       return row ? toProduct(row) : null;
+    },
+    async productsByIds(productIds) {
+      const rows = await executePrepared(db, 'products_by_ids', sql<ProductRow>`SELECT ${PRODUCT_COLUMNS} FROM products WHERE id = ANY(${productIds}::bigint[])`);
+      return rows.map(toProduct);
     },
     async products(limit, cursor) {
       const after = cursor === null ? null : decodeCursor(cursor, isPositiveId);

@@ -153,6 +153,14 @@ describe('read store pagination', () => {
     expect(seen).toEqual(all);
   });
 
+  test('productsByIds (the product cache\'s batches): the products named that exist, as product() reads each', async () => {
+    const [a, b] = [await seedProduct(1_000, 3), await seedProduct(2_000, 4)];
+    const reads = pgReadStore(tdb.db.kysely);
+    const found = await reads.productsByIds([b, 987_654_321, a]);
+    expect(found.sort((x, y) => x.productId - y.productId)).toEqual([await reads.product(a), await reads.product(b)]);
+    expect(await reads.productsByIds([])).toEqual([]);
+  });
+
   test('refuses a cursor it did not make', async () => {
     const reads = pgReadStore(tdb.db.kysely);
     await expect(reads.products(3, 'not-a-cursor')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });

@@ -55,7 +55,9 @@ export const adminRoutes =
       },
       async (req, reply) => {
         const actor = await principalOf(req);
-        return reply.code(201).send(await createProduct(deps.uow, actor, req.body));
+        const product = await createProduct(deps.uow, actor, req.body);
+        deps.productChanged?.(product.productId);
+        return reply.code(201).send(product);
       },
     );
 
@@ -73,7 +75,9 @@ export const adminRoutes =
       },
       async (req) => {
         const actor = await principalOf(req);
-        return updateProduct(deps.uow, actor, req.params.productId, req.body);
+        const product = await updateProduct(deps.uow, actor, req.params.productId, req.body);
+        deps.productChanged?.(product.productId);
+        return product;
       },
     );
 

@@ -18,3 +18,8 @@ export interface ReadStore {
   ordersOf(userId: number, limit: number, cursor: string | null): Promise<Page<Order>>;
   heldCoupons(userId: number): Promise<HeldCoupon[]>;
 }
+
+/** Several products' catalog rows in one read (the product cache's batches); a moment old, like `ReadStore.product`. Unknown ids are left out. */
+export interface ProductBatchReads {
+  productsByIds(productIds: readonly number[]): Promise<Product[]>;
+}
