@@ -302,7 +302,9 @@ export async function seedHistory(
 export async function historyTableSizes(pool: pg.Pool) {
   const [rows, tableBytes] = [{} as Record<string, number>, {} as Record<string, number>];
   for (const t of [...HISTORY_TABLES, 'idempotency_keys']) {
-    const r = (await pool.query(`SELECT count(*)::bigint AS n, pg_total_relation_size('${t}') AS bytes FROM ${t}`)).rows[0];
+    // A partitioned table's own size is 0: its partitions' are summed (a plain table is its own tree).
+    const r = (await pool.query(`SELECT (SELECT count(*) FROM ${t})::bigint AS n,
+      (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('${t}')) AS bytes`)).rows[0];
     [rows[t], tableBytes[t]] = [Number(r.n), Number(r.bytes)];
   }
   const databaseBytes = Number((await pool.query('SELECT pg_database_size(current_database()) AS b')).rows[0].b);
