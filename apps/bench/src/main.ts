@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { runBenchmark } from './driver.ts';
 import { WORKLOAD_NAMES, type WorkloadName } from './run/report.ts';
 
-/** Workloads that start servers of their own (a streaming replica, nats-server): only when asked for. */
-const ACROSS_SERVERS: readonly WorkloadName[] = ['mixed-replica', 'nats-cluster'];
+/** Workloads that start servers of their own (a streaming replica, nats-server), and mixed-replica's baseline: only when asked for. */
+const ACROSS_SERVERS: readonly WorkloadName[] = ['mixed-uncached', 'mixed-replica', 'nats-cluster'];
 
 /** Every option: its default (a number's as a string; '' none; false a flag), what it sets (\n wraps it in --help), its argument's name. */
 const OPTIONS = {
@@ -44,7 +44,8 @@ Workloads (default all but ${ACROSS_SERVERS.join(' and ')}): ${WORKLOAD_NAMES.jo
 same key and body (must replay the first answer; not counted as orders). slow-platform: uniform while every event delivery
 takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
 after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
-mixed-replica: mixed, its catalog read on a streaming replica (the run's database then on a primary and replica of its own).
+mixed-replica: mixed, its catalog read on a streaming replica (the run's database then on a primary and replica of its own), set
+against mixed-uncached, mixed on the primary alone; both without the product cache (PRODUCT_CACHE_MS=0).
 nats-cluster: orders, 4 in 10 then cancelled, delivered to 3 nats-servers whose stream leader is SIGKILLed mid-window.
 
 uniform and hot-product are set against pgbench (-M prepared, -j 2), the textbook order transaction on rows of its own, same

@@ -1,5 +1,5 @@
 import { couponIssued, observeLockWaits, productStock } from '@shop/adapters-postgres/bench';
-import { clusterDeliveryWorkload, replicaReadsWorkload } from '@shop/local-clusters/bench';
+import { clusterDeliveryWorkload, mixedUncachedWorkload, replicaReadsWorkload } from '@shop/local-clusters/bench';
 import type { LoadResult, Requests } from './run/child.ts';
 import { checkRefund, refundBefore, refundWindow } from './run/refund.ts';
 import { find, ratio, type RunRecord, type WorkloadName } from './run/report.ts';
@@ -79,7 +79,9 @@ export const WORKLOADS: readonly Workload[] = [
       `on average ${l?.mean ?? '?'} (${l?.samples ?? 0} samples)`,
   },
   { name: 'mixed', requests: 'mixed', shape: timed },
-  // Across servers (packages/local-clusters/src/bench): mixed's catalog on a streaming replica; delivery to 3 JetStream nodes, one killed mid-window.
+  // Across servers (packages/local-clusters/src/bench): mixed's catalog on a streaming replica, set against mixed-uncached (both without the
+  // product cache); delivery to 3 JetStream nodes, one killed mid-window.
+  { name: 'mixed-uncached', requests: 'mixed', shape: timed, ...mixedUncachedWorkload },
   { name: 'mixed-replica', requests: 'mixed', shape: timed, ...replicaReadsWorkload },
   { name: 'nats-cluster', requests: 'order-cancel', shape: timed, ...clusterDeliveryWorkload },
   {

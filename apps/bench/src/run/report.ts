@@ -6,7 +6,7 @@ import type { RefundReport } from './refund.ts';
 import { fmt, type Sample, type Summary } from './stats.ts';
 
 /** The workloads, in the order they run (their declarations: workloads.ts). */
-export const WORKLOAD_NAMES = ['floor', 'product-read', 'uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-replica', 'nats-cluster', 'slow-platform', 'refund'] as const;
+export const WORKLOAD_NAMES = ['floor', 'product-read', 'uniform', 'uniform-keyed', 'hot-product', 'hot-product-keyed', 'coupon-burst', 'mixed', 'mixed-uncached', 'mixed-replica', 'nats-cluster', 'slow-platform', 'refund'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 /** Who ran the orders: the service over HTTP, pgbench (the database's own limit), or one Node process (no HTTP) with the service's SQL or a plain row lock. */

@@ -5,5 +5,5 @@
  */
 export { clusterDeliveryWorkload, killLeaderAndRestart, streamConsumer, streamLeader, type ClusterDelivery } from './cluster-delivery.ts';
 export { receivedOnce } from './deliveries.ts';
-export { replicaReadsWorkload, type ReplicaReads } from './replica-reads.ts';
+export { mixedUncachedWorkload, replicaReadsWorkload, type ReplicaReads } from './replica-reads.ts';
 export { startBenchReplication, type RunLike, type ScalingTarget } from './target.ts';

@@ -7,7 +7,10 @@ import type { RunLike, ScalingTarget } from './target.ts';
 
 /**
  * mixed-replica: mixed's load again, the service started with DATABASE_READ_URL on a streaming
- * replica of the run's database, so the catalog (70 % of mixed) is read there. Between the
+ * replica of the run's database, so the catalog (70 % of mixed) is read there. Both it and the run
+ * it is set against, mixed-uncached (mixed on the primary alone), run without the product cache
+ * (PRODUCT_CACHE_MS=0, ADR 0015), which would answer most catalog reads from memory and leave
+ * little for either database: what they compare is where the reads go. Between the
  * window's edges it counts, from the service's own metrics, the requests it answered and where
  * each catalog read went (db_replica_reads_total{on}); and the replica's CPU (its postmaster and
  * every process under it). The run's PostgreSQL CPU stays the primary's alone.
@@ -49,14 +52,30 @@ const mark = async (t: ScalingTarget, token: string): Promise<Mark> => {
 const ms = (v: number | null | undefined) => (v == null ? 'n/a' : v.toFixed(3));
 const postgresPerRequest = (r: RunLike | undefined) => (r?.cost?.cpu.postgresMs == null ? null : r.cost.cpu.postgresMs / r.summary.requests);
 
+const UNCACHED = { PRODUCT_CACHE_MS: '0' };
+type MixedFixture = { mixedCouponId: number; couponHolders: readonly number[] };
+
+/** mixed's coupon orders spent their holders' copies: a coupon of its own, as mixed's, to the same holders, so that its orders are mixed's. */
+async function freshMixedCoupon(t: ScalingTarget, f: MixedFixture, name: string): Promise<void> {
+  f.mixedCouponId = await addCoupon(t.pool, `${name} 10%`, Math.max(1, f.couponHolders.length), { type: 'RATE', value: 10 });
+  await grantCoupon(t.pool, f.mixedCouponId, f.couponHolders);
+}
+
+/** mixed-uncached: mixed on the primary alone without the product cache, what mixed-replica is set against. */
+export const mixedUncachedWorkload = {
+  async before(t: ScalingTarget, f: MixedFixture): Promise<void> {
+    await freshMixedCoupon(t, f, 'mixed-uncached');
+    await t.restart(UNCACHED);
+  },
+  after: async (_: unknown, t: ScalingTarget): Promise<Record<string, never>> => (await t.restart({}), {}),
+};
+
 /** The workload's hooks (apps/bench/src/workloads.ts). */
 export const replicaReadsWorkload = {
-  async before(t: ScalingTarget, f: { mixedCouponId: number; couponHolders: readonly number[] }): Promise<State> {
+  async before(t: ScalingTarget, f: MixedFixture): Promise<State> {
     if (!t.replica) throw new Error('mixed-replica needs the streaming replica the benchmark starts (not with --url)');
-    // mixed's coupon orders spent their holders' copies: a coupon of its own, as mixed's, to the same holders, so that its orders are mixed's.
-    f.mixedCouponId = await addCoupon(t.pool, 'mixed-replica 10%', Math.max(1, f.couponHolders.length), { type: 'RATE', value: 10 });
-    await grantCoupon(t.pool, f.mixedCouponId, f.couponHolders);
-    await t.restart({ DATABASE_READ_URL: t.replica.url });
+    await freshMixedCoupon(t, f, 'mixed-replica');
+    await t.restart({ DATABASE_READ_URL: t.replica.url, ...UNCACHED });
     const token = await signToken(new TextEncoder().encode(t.authSecret), { admin: true });
     await eventually(async () => (await serviceCounts(t, token)).healthy, 'the service to find its replica close enough to read from', 30_000, 100);
     return { t, token, marks: [] };
@@ -84,13 +103,13 @@ export const replicaReadsWorkload = {
     return r.shareOfRequests >= 0.5 ? [] : [`mixed-replica: ${fmt(r.onReplica)} of ${fmt(r.requests)} requests read on the replica ` +
       `(${(r.shareOfRequests * 100).toFixed(1)} %), fewer than half; ${fmt(r.onPrimary)} catalog reads on the primary`];
   },
-  /** Its line in the report's Targets, set against mixed's run on the primary alone when there is one. */
+  /** Its line in the report's Targets, set against mixed-uncached's run (the primary alone, no product cache either) when there is one. */
   target(run: RunLike & { replicaReads?: ReplicaReads }, runs: readonly RunLike[]): string {
-    const [r, m] = [run.replicaReads!, runs.find((x) => x.workload === 'mixed' && x.runner === 'service')];
+    const [r, m] = [run.replicaReads!, runs.find((x) => x.workload === 'mixed-uncached' && x.runner === 'service')];
     const [p, pm, replica] = [postgresPerRequest(run), postgresPerRequest(m), r.replicaCpuMs === null ? null : r.replicaCpuMs / run.summary.requests];
     const change = p !== null && pm ? ` (${p <= pm ? '−' : '+'}${(Math.abs(p / pm - 1) * 100).toFixed(1)} %)` : '';
     return `mixed-replica (catalog reads on a streaming replica): ${fmt(run.summary.requestsPerSecond)} requests/s` +
-      `${m ? ` vs ${fmt(m.summary.requestsPerSecond)} with mixed on the primary alone` : ''}; the primary's CPU per request ` +
+      `${m ? ` vs ${fmt(m.summary.requestsPerSecond)} with mixed-uncached on the primary alone` : ' (run mixed-uncached too to compare)'}; the primary's CPU per request ` +
       `**${ms(p)} ms**${m ? ` vs ${ms(pm)} ms${change}` : ''}, the replica's ${ms(replica)} ms; ` +
       `read on the replica: **${fmt(r.onReplica)} of ${fmt(r.requests)} requests (${(r.shareOfRequests * 100).toFixed(1)} %)**, ` +
       `${fmt(r.onPrimary)} catalog reads on the primary (db_replica_reads_total, the window's edges)`;
