@@ -82,6 +82,38 @@ describe('ProductCache', () => {
     expect(db.batches).toEqual([[1], [1], [1]]);
   });
 
+  test('two reads of a product in flight, the later back first: the earlier one does not put back what it saw', async () => {
+    const { db, cache } = setup();
+    await cache.product(1);
+    const releaseFirst = db.holdReads();
+    cache.forget([1]); // viewed: read again at once (held)
+    const first = cache.product(1);
+    await settle();
+    db.setStock(1, 6);
+    cache.forget([1]); // a second write while the first refresh is out
+    db.holdReads()(); // nothing held from here on
+    const second = await cache.product(1); // leaves after the forget, comes back first
+    expect(second?.stock).toBe(6);
+    releaseFirst();
+    expect((await first)?.stock).toBe(10); // its caller asked before the second write
+    expect((await cache.product(1))?.stock).toBe(6);
+    expect(db.batches).toEqual([[1], [1], [1]]);
+  });
+
+  test('views while a forgotten product is read again share that one read; none gets what was read before the forget', async () => {
+    const { db, cache } = setup();
+    await cache.product(1);
+    db.setStock(1, 9);
+    cache.forget([1]);
+    const views = await Promise.all(Array.from({ length: 20 }, () => cache.product(1)));
+    expect(views.every((p) => p?.stock === 9)).toBe(true);
+    expect(db.batches).toEqual([[1], [1]]);
+    // A product nobody viewed is not read again on its forget.
+    cache.forget([2, 3]);
+    await settle();
+    expect(db.batches).toHaveLength(2);
+  });
+
   test('a failed read fails its waiters, keeps nothing, and the next read tries again', async () => {
     const { db, cache } = setup();
     db.fail(new Error('database down'));

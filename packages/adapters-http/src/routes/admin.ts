@@ -75,9 +75,11 @@ export const adminRoutes =
       },
       async (req) => {
         const actor = await principalOf(req);
-        const product = await updateProduct(deps.uow, actor, req.params.productId, req.body);
-        deps.productChanged?.(product.productId);
-        return product;
+        try {
+          return await updateProduct(deps.uow, actor, req.params.productId, req.body);
+        } finally {
+          deps.productChanged?.(req.params.productId); // also when the answer was lost after its commit
+        }
       },
     );
 

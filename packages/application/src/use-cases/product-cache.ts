@@ -7,32 +7,37 @@ export interface ProductCacheOptions {
   readonly maxEntries: number;
 }
 
-type Entry = { product: Product; readAt: number };
-type Waiting = { resolve(p: Product | null): void; reject(e: unknown): void };
+type Entry = { readonly product: Product; readonly readAt: number };
+type Read = { readonly promise: Promise<Product | null>; resolve(p: Product | null): void; reject(e: unknown): void };
+/** A read in flight: the forget count when its batch left (a forget after that makes what it saw too old to keep). */
+type Flying = { readonly generation: number; readonly read: Read };
 
 /**
  * `GET /products/{id}` from memory (issue 24: a product page at the cost of the framework). A
  * product is served while its read began less than `maxAgeMs` ago; past half of that, the read that
  * finds it still gets it at once and asks for it again in the background, so a product being viewed
- * is never read on its own request path twice a `maxAgeMs`. Reads that reach the source in one turn
- * of the event loop go as one batch: a flash sale's thousand views of one product cost one query
- * every half `maxAgeMs`, and views of many products one query each turn.
+ * is not read on its own request path while nothing changes it. Reads that reach the source in one
+ * turn of the event loop go as one batch, and a view that misses joins a read of its product
+ * already on its way, if that read left after the product's last forget.
  *
  * Only what this instance wrote is known at once (`forget`, after a write that changed a product's
- * stock or price): another instance's write shows once the entry ages out. Unknown ids are not
- * kept, so nothing a client sends can fill the cache with them; `maxEntries` bounds the rest.
+ * stock or price): the product is dropped and, if it was being viewed, read again at once; views
+ * meanwhile wait for that one read. A read that left before a forget does not put back what it saw,
+ * and no read puts back a product older than the one kept. Another instance's write shows once
+ * the entry ages out. Unknown ids are not kept, so nothing a client sends can fill the cache with
+ * them; `maxEntries` bounds the rest, and the bookkeeping of reads in flight is as large as they are.
  */
 export class ProductCache {
   private readonly entries = new Map<number, Entry>();
-  /** Ids to read in the batch leaving at the end of this turn, with who waits for each (none: a refresh). */
-  private pending = new Map<number, Waiting[]>();
+  /** Ids to read in the batch leaving at the end of this turn. */
+  private pending = new Map<number, Read>();
   private scheduled = false;
-  /** Ids whose refresh has left and not come back, so that one refresh is asked at a time. */
-  private readonly refreshing = new Set<number>();
-  /** Bumped by `forget`: a batch that left before it must not put back what it read. */
-  private readonly forgotten = new Map<number, number>();
+  /** Per id, its newest read in flight and how many are in flight (an older one may still be). */
+  private readonly flying = new Map<number, Flying>();
+  private readonly flyingCount = new Map<number, number>();
+  /** Per id with a read in flight, the forget count at its last forget. */
+  private readonly forgottenAt = new Map<number, number>();
   private generation = 0;
-
   private readonly deps: { source: ProductBatchReads; clock: Clock };
   private readonly o: ProductCacheOptions;
 
@@ -42,24 +47,26 @@ export class ProductCache {
   }
 
   product(productId: number): Promise<Product | null> {
-    const now = this.deps.clock.now().getTime();
     const hit = this.entries.get(productId);
     if (hit) {
-      const age = now - hit.readAt;
+      const age = this.deps.clock.now().getTime() - hit.readAt;
       if (age < this.o.maxAgeMs) {
-        if (age >= this.o.maxAgeMs / 2 && !this.refreshing.has(productId)) this.ask(productId, null);
+        if (age >= this.o.maxAgeMs / 2 && !this.flyingCount.has(productId)) this.enqueue(productId);
         return Promise.resolve(hit.product);
       }
     }
-    return new Promise((resolve, reject) => this.ask(productId, { resolve, reject }));
+    const flying = this.flying.get(productId);
+    if (flying && flying.generation >= (this.forgottenAt.get(productId) ?? 0)) return flying.read.promise;
+    return this.enqueue(productId).promise;
   }
 
-  /** After this instance changed these products: the next read of each reads it again. */
+  /** After this instance changed these products: no read from before is served or kept; those being viewed are read again now. */
   forget(productIds: Iterable<number>): void {
     this.generation++;
     for (const id of productIds) {
-      this.entries.delete(id);
-      this.forgotten.set(id, this.generation);
+      const viewed = this.entries.delete(id);
+      if (this.flyingCount.has(id)) this.forgottenAt.set(id, this.generation);
+      if (viewed) this.enqueue(id);
     }
   }
 
@@ -67,15 +74,22 @@ export class ProductCache {
     return this.entries.size;
   }
 
-  private ask(productId: number, waiting: Waiting | null): void {
-    const list = this.pending.get(productId) ?? [];
-    if (waiting) list.push(waiting);
-    this.pending.set(productId, list);
-    this.refreshing.add(productId);
+  /** The read of `productId` in the next batch (a pending one leaves after now, so any caller may share it). */
+  private enqueue(productId: number): Read {
+    const queued = this.pending.get(productId);
+    if (queued) return queued;
+    let resolve!: Read['resolve'];
+    let reject!: Read['reject'];
+    const promise = new Promise<Product | null>((res, rej) => ((resolve = res), (reject = rej)));
+    // A refresh has no caller to hear its failure (the product then ages out): never an unhandled rejection.
+    promise.catch(() => undefined);
+    const read = { promise, resolve, reject };
+    this.pending.set(productId, read);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.flush());
     }
+    return read;
   }
 
   private async flush(): Promise<void> {
@@ -83,31 +97,38 @@ export class ProductCache {
     this.pending = new Map();
     this.scheduled = false;
     const [startedAt, generation] = [this.deps.clock.now().getTime(), this.generation];
-    let found: Product[];
+    for (const [id, read] of batch) {
+      this.flying.set(id, { generation, read });
+      this.flyingCount.set(id, (this.flyingCount.get(id) ?? 0) + 1);
+    }
+    let found: Map<number, Product> | null = null;
+    let failure: unknown;
     try {
-      found = await this.deps.source.productsByIds([...batch.keys()]);
+      found = new Map((await this.deps.source.productsByIds([...batch.keys()])).map((p) => [p.productId, p]));
     } catch (err) {
-      for (const [id, waiting] of batch) {
-        this.refreshing.delete(id);
-        for (const w of waiting) w.reject(err);
+      failure = err;
+    }
+    for (const [id, read] of batch) {
+      const product = found?.get(id) ?? null;
+      if (found && (this.forgottenAt.get(id) ?? 0) <= generation) this.keep(id, product, startedAt);
+      if (this.flying.get(id)?.read === read) this.flying.delete(id);
+      const left = this.flyingCount.get(id)! - 1;
+      if (left > 0) this.flyingCount.set(id, left);
+      else {
+        this.flyingCount.delete(id);
+        this.forgottenAt.delete(id); // no read from before its last forget is in flight any more
       }
-      return;
+      if (found) read.resolve(product);
+      else read.reject(failure);
     }
-    const byId = new Map(found.map((p) => [p.productId, p]));
-    for (const [id, waiting] of batch) {
-      this.refreshing.delete(id);
-      const product = byId.get(id) ?? null;
-      if (product && (this.forgotten.get(id) ?? 0) <= generation) this.keep(id, { product, readAt: startedAt });
-      else this.entries.delete(id);
-      for (const w of waiting) w.resolve(product);
-    }
-    // Forgotten ids only matter to batches in flight; none is older than this one's generation by now.
-    if (this.refreshing.size === 0) this.forgotten.clear();
   }
 
-  private keep(id: number, entry: Entry): void {
-    this.entries.delete(id); // re-inserted last: the Map's order is the order of reads
-    this.entries.set(id, entry);
+  private keep(id: number, product: Product | null, readAt: number): void {
+    const kept = this.entries.get(id);
+    if (kept && kept.readAt > readAt) return; // a read that left later came back first
+    this.entries.delete(id); // re-inserted last: the Map's order is the order of fetches
+    if (!product) return;
+    this.entries.set(id, { product, readAt });
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= this.o.maxEntries) break;
       this.entries.delete(oldest);
