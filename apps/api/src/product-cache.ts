@@ -19,15 +19,15 @@ export function withProductCache(reads: ReadStore & ProductBatchReads, book: Ord
     book: {
       ...book,
       async write(w) {
-        const products = () => cache.forget(w.effects.stockChanges.map((c) => c.productId));
+        const forgetProducts = () => cache.forget(w.effects.stockChanges.map((c) => c.productId));
         let outcome: Awaited<ReturnType<OrderBook['write']>>;
         try {
           outcome = await book.write(w);
         } catch (err) {
-          products(); // its commit may have happened (an answer lost): forgetting costs a read at most
+          forgetProducts(); // its commit may have happened (an answer lost): forgetting costs a read at most
           throw err;
         }
-        if (outcome === 'written') products();
+        if (outcome === 'written') forgetProducts();
         return outcome;
       },
     } satisfies OrderBook,

@@ -21,7 +21,7 @@ export interface HttpDeps {
   /** Wakes the local relay and announces new events to the other processes' relays. */
   readonly wakeRelay: () => void;
   readonly events: { recorded(): void };
-  /** Told after an admin created or changed a product, so that this instance's product cache reads it again. */
+  /** Told after an admin changed a product, so that this instance's product cache reads it again (a new id is never cached). */
   readonly productChanged?: (productId: number) => void;
   readonly metrics: Metrics;
   readonly issuance: CouponIssuance;

@@ -55,9 +55,7 @@ export const adminRoutes =
       },
       async (req, reply) => {
         const actor = await principalOf(req);
-        const product = await createProduct(deps.uow, actor, req.body);
-        deps.productChanged?.(product.productId);
-        return reply.code(201).send(product);
+        return reply.code(201).send(await createProduct(deps.uow, actor, req.body));
       },
     );
 
