@@ -47,11 +47,11 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     if (!target.statements) log('pg_stat_statements is not loaded on this server: no statement figures');
 
     /** The window's CPU and statements, attached to the run, and the generic check: no 5xx, nothing dropped. */
-    const record = async (run: RunRecord, window: MeasuredWindow | null, orders: number, unit?: 'operation') => {
+    const record = async (run: RunRecord, window: MeasuredWindow | null, orders: number, unit?: 'operation', replays = 0) => {
       log(`  ${run.label}: ${run.summary.requests} requests, ${run.summary.ordersPerSecond} orders/s, p99 ${run.summary.latencyMs.p99} ms`);
       runs.push(run);
       const { cpu, statements } = window ? await window.result() : { cpu: null, statements: undefined };
-      if (cpu) run.cost = { cpu, orders, requests: run.summary.requests, ...(unit ? { unit } : {}) };
+      if (cpu) run.cost = { cpu, orders, requests: run.summary.requests + replays, ...(unit ? { unit } : {}) };
       if (statements !== undefined) run.statements = statements;
       const dropped = Object.entries(run.summary.outcomes).filter(([k]) => k.startsWith('5') || k.startsWith('0'));
       if (dropped.length > 0) violations.push(`${run.label}: server errors or dropped requests ${JSON.stringify(Object.fromEntries(dropped))}`);
@@ -73,7 +73,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       }, on, () => w.edge?.(state));
       const run: RunRecord = { workload: w.name, runner: on.runner, label: `${w.name} · ${on.label}`, ...measured, ...(await w.after?.(state, target)) };
       const ops = w.operations?.(result);
-      await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation');
+      await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation', result.replays?.inWindow ?? 0);
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
     };

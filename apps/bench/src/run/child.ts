@@ -80,7 +80,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   // On a busy machine the last answers can come before the late timer of the window's end: its edge still closes the window.
   edges.forEach(clearTimeout);
   edge('end');
-  return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures };
+  return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures, window: [start, end] as const };
 }
 
 const parse = (text: string): any => tryOr(() => JSON.parse(text));
@@ -107,7 +107,7 @@ async function load(plan: LoadPlan) {
 
   // Keyed: about replayShare of the orders answered 201 are sent again 5–100 ms later, same key and body. Replays are not samples and draw from their
   // own random stream, so the orders themselves are the unkeyed twin's, request for request.
-  const [replayRand, inFlight, replayMs] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[]];
+  const [replayRand, inFlight, replayMs, replaySpans] = [seededRandom(plan.seed ^ 0x2545f491), new Set<Promise<void>>(), [] as number[], [] as [number, number][]];
   // firstAnswersMarkedReplayed: first answers (a fresh key) marked `idempotent-replayed`, a key collision or a bug.
   const replays = { sent: 0, matched: 0, byteIdentical: 0, mismatched: 0, mismatchKinds: {} as Record<string, number>, examples: [] as string[],
     firstAnswersMarkedReplayed: 0 };
@@ -115,6 +115,7 @@ async function load(plan: LoadPlan) {
     await sleep(5 + replayRand() * 95);
     const [t0, again] = [performance.now(), await exchange('POST', '/orders', userId, body, key)];
     replayMs.push(performance.now() - t0);
+    replaySpans.push([t0, performance.now()]);
     replays.sent++;
     const why = again.status !== 201 ? `status ${again.status} ${again.code}`.trim() : again.replayed !== 'true' ? 'no idempotent-replayed: true'
       : !isDeepStrictEqual(parse(again.text) ?? NaN, parse(first)) ? 'body differs' : null;
@@ -221,7 +222,9 @@ async function load(plan: LoadPlan) {
   while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();
   const refunds = plan.requests === 'refund';
-  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, latencyMs: percentiles(replayMs) } : undefined };
+  // Replays are requests the service served in the window too: its CPU per request counts them (per order, their work is charged to the orders).
+  const inWindow = replaySpans.filter(([a, b]) => a >= result.window[0] && b <= result.window[1]).length;
+  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, inWindow, latencyMs: percentiles(replayMs) } : undefined };
 }
 
 /** The ceilings, with as many concurrent callers as the HTTP load has connections and a pool as the service's. */

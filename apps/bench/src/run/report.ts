@@ -64,7 +64,10 @@ export function keyedVsUnkeyed(runs: readonly RunRecord[]) {
     const sales = u.salesPerSecond !== undefined && k.salesPerSecond !== undefined ? { salesPerSecond: pair(u.salesPerSecond, k.salesPerSecond) } : {};
     const replays = k.replays ? { sent: k.replays.sent, matched: k.replays.matched, mismatched: k.replays.mismatched, p99Ms: k.replays.latencyMs.p99 } : null;
     const [o, p] = [pair(u.summary.ordersPerSecond, k.summary.ordersPerSecond), pair(u.summary.latencyMs.p99, k.summary.latencyMs.p99)];
-    return [{ workload, twin, ordersPerSecond: o, p99Ms: p, ...sales, replays }];
+    // The service's CPU per order charges the replays' work to the orders; per request counts them as the requests they are.
+    const per = (r: RunRecord, n: 'orders' | 'requests') => (r.cost?.cpu.serviceMs != null && r.cost[n] > 0 ? r.cost.cpu.serviceMs / r.cost[n] : null);
+    const cpu = (n: 'orders' | 'requests') => { const [a, b] = [per(u, n), per(k, n)]; return a === null || b === null ? null : pair(a, b); };
+    return [{ workload, twin, ordersPerSecond: o, p99Ms: p, ...sales, serviceMsPerOrder: cpu('orders'), serviceMsPerRequest: cpu('requests'), replays }];
   });
 }
 
@@ -170,9 +173,11 @@ function keyedSection({ runs, keyedVsUnkeyed: pairs, options }: Report): string[
       ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
+      ['service CPU per order, keyed ÷ unkeyed', (c) => (c.serviceMsPerOrder ? x(c.serviceMsPerOrder.ratio) : '')],
+      ['per request (replays counted)', (c) => (c.serviceMsPerRequest ? x(c.serviceMsPerRequest.ratio) : '')],
     ])]),
     `Replays: about ${Math.round((options.replayShare ?? 0.1) * 100)}% of the keyed 201s, sent again 5–100 ms later (warm-up included), must ` +
-      'answer 201, `idempotent-replayed: true`, the first body. Not orders.',
+      'answer 201, `idempotent-replayed: true`, the first body. Not orders; those answered in the window are counted as requests.',
     table(keyedRuns, [
       ['run', (r) => r.label], ['replays sent', (r) => r.replays!.sent], ['matched', (r) => r.replays!.matched],
       ['byte-identical', (r) => r.replays!.byteIdentical], ['mismatched', (r) => r.replays!.mismatched],
