@@ -145,11 +145,20 @@ describe('the order path and every page read only the partitions they need', () 
     const firstRan = [...ranOf(first, 'orders')];
     expect(firstRan).toContain(`orders_p${month(now)}`);
     expect(firstRan.every((p) => p >= `orders_p${month(now)}`), firstRan.join()).toBe(true);
+    // The page's items are planned over the page's months only, not every month of order_items;
+    // still so from the sixth call, when PostgreSQL may plan the prepared statements generically.
+    expect([...namedOf(first, 'order_items')]).toEqual([`order_items_p${month(now)}`]);
+    for (let i = 0; i < 6; i++) await reads.ordersOf(userId, 2, null);
+    const generic = await plansOf(() => reads.ordersOf(userId, 2, null));
+    expect([...namedOf(generic, 'order_items')]).toEqual([`order_items_p${month(now)}`]);
+    const genericRan = [...ranOf(generic, 'orders')];
+    expect(genericRan.every((p) => p >= `orders_p${month(now)}`), genericRan.join()).toBe(true);
     // Two pages on, the cursor is in the old month: nothing newer than it is read.
     page = await reads.ordersOf(userId, 4, null);
     const later = await plansOf(async () => (page = await reads.ordersOf(userId, 1, page.nextCursor)));
     expect(page.items).toHaveLength(1);
     expect([...ranOf(later, 'orders')]).toEqual([`orders_p${month(OLD)}`]);
+    expect([...namedOf(later, 'order_items')]).toEqual([`order_items_p${month(OLD)}`]);
   });
 
   test("a user's balance history: the first page stops in this month; a page after a cursor starts at the cursor's month", async () => {
