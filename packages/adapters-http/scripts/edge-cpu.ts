@@ -10,14 +10,22 @@ import { signToken } from '../src/auth.ts';
 import { buildApp } from '../src/app.ts';
 import { createMetrics } from '../src/metrics.ts';
 import type { HttpDeps } from '../src/context.ts';
-import { systemClock, uuidV7 } from '@shop/application';
+import { fingerprint, systemClock, uuidV7 } from '@shop/application';
 
 const n = Number(process.argv[2] ?? 10_000);
 const secret = new TextEncoder().encode('x'.repeat(32));
 const products = Array.from({ length: 1000 }, (_, i) => ({ productId: i + 1, name: `bench product ${i + 1}`, price: 1000 + (i % 49) * 1000, stock: 1_000_000 }));
+// A replay's stored answer: the order the key names, as the snapshot reads it with the key.
+const replayItems = [{ productId: 7, quantity: 1 }, { productId: 9, quantity: 2 }];
+const replayOrder = { orderId: uuidV7.next(), userId: 0, status: 'PAID', items: replayItems.map((i) => ({ ...i, unitPrice: 1000, lineAmount: 1000 * i.quantity, refundedQuantity: 0 })),
+  totalAmount: 3000, discountAmount: 0, paidAmount: 3000, couponId: null, createdAt: new Date(), cancelledAt: null, refundedAmount: 0 };
 const book = {
-  snapshot: async (_userId: number, ids: readonly number[]) => ({
-    balance: 10_000_000, products: ids.map((id) => ({ productId: id, price: products[id - 1]!.price, stock: 1_000_000 })), held: null, completed: null, keyedOrder: null,
+  snapshot: async (userId: number, ids: readonly number[], _coupon: number | null, key: string | null) => ({
+    balance: 10_000_000, products: ids.map((id) => ({ productId: id, price: products[id - 1]!.price, stock: 1_000_000 })), held: null,
+    ...(key === 'replay'
+      ? { completed: { fingerprint: fingerprint('POST /orders', { userId, items: replayItems, couponId: null }), result: { orderId: replayOrder.orderId } },
+          keyedOrder: { ...replayOrder, userId } }
+      : { completed: null, keyedOrder: null }),
   }),
   write: async () => 'written' as const,
   keyState: async () => ({ state: 'free' as const }),
@@ -41,6 +49,11 @@ const kinds = {
     const ids = [...new Set(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => 1 + Math.floor(rand() * 1000)))];
     return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}` },
       payload: JSON.stringify({ userId, items: ids.map((productId) => ({ productId, quantity: 1 })) }) };
+  },
+  'POST /orders, a replay': () => {
+    const userId = 1 + Math.floor(rand() * 10_000);
+    return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}`, 'idempotency-key': 'replay' },
+      payload: JSON.stringify({ userId, items: replayItems }) };
   },
   'GET /products/{id}': () => ({ method: 'GET' as const, url: `/products/${1 + Math.floor(rand() * 1000)}` }),
   'POST /bench/floor': () => ({ method: 'POST' as const, url: '/bench/floor', headers: json, payload: JSON.stringify({ userId: 5, items: [{ productId: 1, quantity: 1 }] }) }),
