@@ -41,7 +41,7 @@ ${Object.entries(OPTIONS).map(([name, o]) => usage(name, o)).join('\n')}
 
 Workloads (default all but ${ACROSS_SERVERS.join(' and ')}): ${WORKLOAD_NAMES.join(', ')}.
 *-keyed: its twin's load, every order with its own Idempotency-Key, about --replay-share of the 201s sent again with the
-same key and body (must replay the first answer; not counted as orders). slow-platform: uniform while every event delivery
+same key and body (must replay the first answer; not orders, but requests in the CPU per request). slow-platform: uniform while every event delivery
 takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
 after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
 mixed-replica: mixed, its catalog read on a streaming replica (the run's database then on a primary and replica of its own), set
