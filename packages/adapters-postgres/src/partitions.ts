@@ -83,10 +83,8 @@ async function outboxBusy(db: Kysely<Database>, name: string, before: Date): Pro
  * at once (the next batch tries again).
  */
 async function reattach(db: Kysely<Database>, table: Retained, day: DayTable): Promise<void> {
-  const bound = async (at: Date) =>
-    table === 'outbox_events'
-      ? (await sql<{ b: string }>`SELECT uuid_floor(${at})::text AS b`.execute(db)).rows[0]!.b
-      : `${at.toISOString().slice(0, 19).replace('T', ' ')}+00`;
+  // The bounds it was made with: partition_bound, as ensure_partitions made them.
+  const bound = async (at: Date) => (await sql<{ b: string }>`SELECT partition_bound(${table}, ${at}) AS b`.execute(db)).rows[0]!.b;
   const from = day.from === null ? sql.raw('MINVALUE') : sql.lit(await bound(day.from));
   const to = sql.lit(await bound(day.to));
   await db.transaction().execute(async (tx) => {

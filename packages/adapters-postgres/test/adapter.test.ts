@@ -314,6 +314,9 @@ describe('purges drop whole partitions (migration 0014)', () => {
     await tdb.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (8, 'stranded', 'f', '{}', now() - interval '4 days')`);
     await tdb.query(`INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
                      VALUES (uuid_v7(now() - interval '4 days'), 'stranded.test', 'stranded', '{}', now())`);
+    const boundOf = async (name: string) =>
+      (await tdb.query<{ b: string }>(`SELECT pg_get_expr(relpartbound, oid) AS b FROM pg_class WHERE oid = $1::regclass`, [name]))[0]!.b;
+    const madeWith = await boundOf(eventsDay);
     // As a purge cut off between its detach and its drop leaves them: outside their tables.
     await tdb.query(`ALTER TABLE idempotency_keys DETACH PARTITION ${keysDay}`);
     await tdb.query(`ALTER TABLE outbox_events DETACH PARTITION ${eventsDay}`);
@@ -322,8 +325,9 @@ describe('purges drop whole partitions (migration 0014)', () => {
     expect(await tdb.query(`SELECT to_regclass($1) AS t`, [keysDay])).toEqual([{ t: null }]);
     const store = pgOutboxStore(tdb.db.kysely);
     await purgeAll({ purgeBatch: store.purgeDelivered, estimateExpired: store.estimateDelivered }, new Date(Date.now() - 1 * DAY));
-    // The undelivered event is the relay's to see again, in its day.
+    // The undelivered event is the relay's to see again, in its day, with the bounds it was made with.
     expect(await partitionsOf('outbox_events')).toContain(eventsDay);
+    expect(await boundOf(eventsDay)).toBe(madeWith);
     expect(await tdb.query(`SELECT delivered_at FROM outbox_events WHERE aggregate_id = 'stranded'`)).toEqual([{ delivered_at: null }]);
   });
 });

@@ -23,8 +23,8 @@ DECLARE
   hi timestamp;
 BEGIN
   FOR t IN SELECT * FROM (VALUES
-      ('orders', 'month', true), ('order_items', 'month', true), ('balance_ledger', 'month', false),
-      ('idempotency_keys', 'day', false), ('outbox_events', 'day', true)) v(tbl, unit, by_id)
+      ('orders', 'month'), ('order_items', 'month'), ('balance_ledger', 'month'),
+      ('idempotency_keys', 'day'), ('outbox_events', 'day')) v(tbl, unit)
     -- A table not partitioned (a database before migration 0014: the benchmark's unpartitioned
     -- reference) has nothing to make.
     WHERE (tables IS NULL OR tbl = ANY(tables)) AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(tbl) AND c.relkind = 'p')
@@ -38,10 +38,8 @@ BEGIN
       hi := p + ('1 ' || t.unit)::interval;
       BEGIN
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, t.tbl);
-        -- Bounds written in UTC, whatever the session's DateStyle and TimeZone.
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', t.tbl, name,
-                       CASE WHEN t.by_id THEN uuid_floor(lo AT TIME ZONE 'UTC')::text ELSE to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00' END,
-                       CASE WHEN t.by_id THEN uuid_floor(hi AT TIME ZONE 'UTC')::text ELSE to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00' END);
+                       partition_bound(t.tbl, lo AT TIME ZONE 'UTC'), partition_bound(t.tbl, hi AT TIME ZONE 'UTC'));
         made := made + 1;
       EXCEPTION
         WHEN invalid_object_definition THEN NULL; -- the period lies in an earlier partition
