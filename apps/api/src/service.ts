@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { bestSellersQuery, DEFAULT_RELAY_OPTIONS, OutboxRelay, PurgeJob, RetryLaterError, systemClock, uuidV7, type PurgeObserver } from '@shop/application';
+import { bestSellersQuery, DEFAULT_RELAY_OPTIONS, OutboxRelay, PurgeJob, RecentOrderKeys, RetryLaterError, systemClock, uuidV7, type PurgeObserver } from '@shop/application';
 import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type Authenticator, type SharedLimitStore } from '@shop/adapters-http';
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
@@ -28,6 +28,13 @@ import { connectRateLimitRedis } from './redis.ts';
 import { waitForDatabase } from './wait-for-database.ts';
 import { seedDemo, type SeededDemo } from './seed.ts';
 import { withProductCache } from './product-cache.ts';
+
+/**
+ * Keyed orders this instance answered, kept so that a retry is answered without a read: ten
+ * minutes covers a client's retries, far inside the 48 hours the database keeps a key, and 10,000
+ * of them (about 1 KiB each) bound the memory whatever clients send.
+ */
+const RECENT_ORDER_KEYS = { maxEntries: 10_000, keepMs: 10 * 60_000 };
 
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
 const PARTITIONS_EVERY_MS = 3600_000;
@@ -209,6 +216,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       outbox: untilReady(outbox),
       wakeRelay,
       events: { recorded: wakeRelay },
+      recentKeys: new RecentOrderKeys(systemClock, RECENT_ORDER_KEYS),
       productChanged: catalog.productChanged,
       metrics,
       issuance: untilReady(pgCouponIssuance(db.kysely)),

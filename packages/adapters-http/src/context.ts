@@ -1,4 +1,4 @@
-import type { BestSellers, Clock, CouponIssuance, IdGenerator, OrderBook, OutboxStore, ReadStore, UnitOfWork } from '@shop/application';
+import type { BestSellers, Clock, CouponIssuance, IdGenerator, OrderBook, OutboxStore, ReadStore, RecentOrderKeys, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
 import type { Authenticator } from './auth.ts';
 
@@ -21,6 +21,8 @@ export interface HttpDeps {
   /** Wakes the local relay and announces new events to the other processes' relays. */
   readonly wakeRelay: () => void;
   readonly events: { recorded(): void };
+  /** Keyed orders this instance answered a moment ago: a retry of one is answered without a read. */
+  readonly recentKeys?: RecentOrderKeys;
   /** Told after an admin changed a product, so that this instance's product cache reads it again (a new id is never cached). */
   readonly productChanged?: (productId: number) => void;
   readonly metrics: Metrics;

@@ -16,4 +16,5 @@ export * from './relay/outbox-relay.ts';
 export * from './use-cases/events.ts';
 export * from './use-cases/best-sellers.ts';
 export * from './use-cases/product-cache.ts';
+export * from './use-cases/recent-order-keys.ts';
 export * from './maintenance/purge-job.ts';

@@ -11,6 +11,7 @@ import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
 import { keyState, type ClientGoneSignal, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
+import type { RecentOrderKeys } from './recent-order-keys.ts';
 
 export interface PlaceOrderCommand {
   /** The buyer themself: an admin may not place an order for a user. */
@@ -36,6 +37,8 @@ export interface PlaceOrderDeps {
   readonly ids: IdGenerator;
   /** Told after a commit that recorded events, so the relay delivers them now, not at its next poll. */
   readonly events?: { recorded(): void };
+  /** Keys this instance completed a moment ago: their replays answered without a read. */
+  readonly recentKeys?: RecentOrderKeys;
 }
 
 /**
@@ -54,12 +57,18 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   const key = cmd.idempotencyKey ?? null;
   // Only a keyed request is ever compared with another (without a key its snapshot finds no completed key).
   const print = key === null ? '' : fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
+  const recent = key === null ? null : (deps.recentKeys?.get(cmd.userId, key) ?? null);
+  // A completed key answers the same whoever reads it: the first order, or REUSED for another body.
+  if (recent && replayable(keyState(recent.completed, false), print)) return { order: asPlaced(recent.order), replayed: true };
+  const remember = (completed: { fingerprint: string; result: unknown }, order: Order) => {
+    if (key !== null) deps.recentKeys?.remember(cmd.userId, key, completed, order);
+  };
 
   for (let attempt = 1; attempt <= MAX_DECISIONS; attempt++) {
     const seen = await deps.book.snapshot(cmd.userId, productIds, couponId, key);
     // The snapshot does not look whether the key is in flight (ADR 0010): completed, or not yet.
     const prior = replayable(keyState(seen.completed, false), print);
-    if (prior) return replayed(deps.reads, prior.result, seen.keyedOrder);
+    if (prior) return replayed(deps.reads, prior.result, seen.keyedOrder, (order) => remember(seen.completed!, order));
 
     let decided: ReturnType<typeof decideOrder>;
     try {
@@ -72,18 +81,17 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
       // Idempotency is answered before any business check (the contract): a duplicate whose first
       // request is being written gets 409 even when its own snapshot refuses it. The snapshot does
       // not look for that, since only a refusal needs it (ADR 0010); the refusal looks now.
-      const now = replayable(await deps.book.keyState(cmd.userId, key), print);
-      if (now) return replayed(deps.reads, now.result);
+      const state = await deps.book.keyState(cmd.userId, key);
+      const now = replayable(state, print);
+      if (now && state.state === 'completed') return replayed(deps.reads, now.result, null, (order) => remember(state.stored, order));
       throw refusal;
     }
     const { order } = decided;
-    const outcome = await deps.book.write({
-      effects: placementEffects(decided, deps.ids.next()),
-      claim: key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult },
-      signal: cmd.signal,
-    });
+    const claim = key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult };
+    const outcome = await deps.book.write({ effects: placementEffects(decided, deps.ids.next()), claim, signal: cmd.signal });
     if (outcome === 'written') {
       deps.events?.recorded();
+      if (claim) remember(claim, order);
       return { order, replayed: false };
     }
     if (outcome === 'key_busy') throw keyInUse();
@@ -93,11 +101,12 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   throw new RetryLaterError(`the order's rows changed under it ${MAX_DECISIONS} times in a row`);
 }
 
-/** The first answer of the request that completed the key, from what it stored. */
-async function replayed(reads: ReadStore, stored: unknown, keyedOrder: Order | null = null): Promise<PlaceOrderResult> {
+/** The first answer of the request that completed the key, from what it stored; `found` hears the order. */
+async function replayed(reads: ReadStore, stored: unknown, keyedOrder: Order | null, found: (order: Order) => void): Promise<PlaceOrderResult> {
   const { orderId } = stored as PlacedKeyResult;
   const order = keyedOrder?.orderId === orderId ? keyedOrder : await reads.order(orderId);
   if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
+  found(order);
   // The first answer, even if the order has been cancelled since.
   return { order: asPlaced(order), replayed: true };
 }

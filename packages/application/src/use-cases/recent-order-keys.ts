@@ -1,0 +1,56 @@
+import type { Order } from '@shop/domain';
+import type { Clock, CompletedKey } from '../ports/index.ts';
+
+export interface RecentOrderKeysOptions {
+  /** Keys kept at most; past it the oldest remembered go first. */
+  readonly maxEntries: number;
+  /** How long one is kept: far below how long the store remembers a key (24 hours at least, the contract). */
+  readonly keepMs: number;
+}
+
+type Entry = { readonly completed: CompletedKey; readonly order: Order; readonly at: number };
+
+/**
+ * The orders this instance answered for an Idempotency-Key a moment ago, by user and key, so that a
+ * client's retry of one is answered without a read (a retry storm in a flash sale is mostly
+ * replays, and a replay read from the store cost a snapshot and an order read). What a completed
+ * key stored never changes, so a remembered one answers exactly as the store would: the first
+ * answer, or IDEMPOTENCY_KEY_REUSED for another body. Only completed keys are kept (a key in
+ * flight or refused is the store's to answer), and for much less long than the store keeps them,
+ * so a key is never answered here after the store has forgotten it. Another instance's keys are
+ * not here; their replays read the store, and are remembered from then on.
+ */
+export class RecentOrderKeys {
+  private readonly entries = new Map<string, Entry>();
+  private readonly clock: Clock;
+  private readonly o: RecentOrderKeysOptions;
+
+  constructor(clock: Clock, o: RecentOrderKeysOptions) {
+    this.clock = clock;
+    this.o = o;
+  }
+
+  /** What the request that completed `key` stored, and its order; null if not remembered (or no longer). */
+  get(userId: number, key: string): { readonly completed: CompletedKey; readonly order: Order } | null {
+    const id = `${userId}:${key}`;
+    const hit = this.entries.get(id);
+    if (!hit) return null;
+    if (this.clock.now().getTime() - hit.at >= this.o.keepMs) {
+      this.entries.delete(id);
+      return null;
+    }
+    return hit;
+  }
+
+  remember(userId: number, key: string, completed: CompletedKey, order: Order): void {
+    if (this.o.maxEntries <= 0) return;
+    const id = `${userId}:${key}`;
+    this.entries.delete(id);
+    while (this.entries.size >= this.o.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(id, { completed, order, at: this.clock.now().getTime() });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
