@@ -15,7 +15,9 @@ import { fingerprint, systemClock, uuidV7 } from '@shop/application';
 const n = Number(process.argv[2] ?? 10_000);
 const secret = new TextEncoder().encode('x'.repeat(32));
 const products = Array.from({ length: 1000 }, (_, i) => ({ productId: i + 1, name: `bench product ${i + 1}`, price: 1000 + (i % 49) * 1000, stock: 1_000_000 }));
-// A replay's stored answer: the order the key names, as the snapshot reads it with the key.
+// A replay's stored answer: the order the key names, as the snapshot reads it with the key. No
+// RecentOrderKeys is wired here: this is a replay of a key another instance completed, read from the
+// store (the service answers one it completed itself from memory, ADR 0016).
 const replayItems = [{ productId: 7, quantity: 1 }, { productId: 9, quantity: 2 }];
 const replayOrder = { orderId: uuidV7.next(), userId: 0, status: 'PAID', items: replayItems.map((i) => ({ ...i, unitPrice: 1000, lineAmount: 1000 * i.quantity, refundedQuantity: 0 })),
   totalAmount: 3000, discountAmount: 0, paidAmount: 3000, couponId: null, createdAt: new Date(), cancelledAt: null, refundedAmount: 0 };

@@ -80,6 +80,18 @@ describe('keyed orders this instance answered a moment ago', () => {
     expect(reads).toEqual(after);
   });
 
+  test("a key learned from the store late in its life is kept no longer than a day from its order's creation", async () => {
+    await placeOrder(instance(new RecentOrderKeys(clock, { maxEntries: 3, keepMs: KEEP_MS })), cmd());
+    clock.advance(24 * 3_600_000 - 5 * 60_000);
+    await placeOrder(deps, cmd());
+    expect(recentKeys.get(userId, 'key-1')).not.toBeNull();
+    clock.advance(5 * 60_000);
+    expect(recentKeys.get(userId, 'key-1')).toBeNull();
+    // Older than a day when learned: not kept at all.
+    await placeOrder(deps, cmd());
+    expect(recentKeys.size).toBe(0);
+  });
+
   test('a refused order leaves nothing remembered: its retry is decided afresh', async () => {
     await expect(placeOrder(deps, cmd('key-1', 11))).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
     expect(recentKeys.size).toBe(0);

@@ -4,11 +4,19 @@ import type { Clock, CompletedKey } from '../ports/index.ts';
 export interface RecentOrderKeysOptions {
   /** Keys kept at most; past it the oldest remembered go first. */
   readonly maxEntries: number;
-  /** How long one is kept: far below how long the store remembers a key (24 hours at least, the contract). */
+  /** How long one is kept once remembered: a client's retries, far below how long the store keeps a key. */
   readonly keepMs: number;
 }
 
-type Entry = { readonly completed: CompletedKey; readonly order: Order; readonly at: number };
+/**
+ * How long the store keeps a key at least (the contract: 24 hours; the database keeps 48). A key is
+ * made in the write that makes its order, so the order's createdAt is the key's age: one learned
+ * from the store near the end of its life is not kept past this, and a clock that steps back less
+ * than the database's extra day cannot make the memory outlive the store.
+ */
+const STORE_KEEPS_MS = 24 * 3_600_000;
+
+type Entry = { readonly completed: CompletedKey; readonly order: Order; readonly until: number };
 
 /**
  * The orders this instance answered for an Idempotency-Key a moment ago, by user and key, so that a
@@ -16,8 +24,8 @@ type Entry = { readonly completed: CompletedKey; readonly order: Order; readonly
  * replays, and a replay read from the store cost a snapshot and an order read). What a completed
  * key stored never changes, so a remembered one answers exactly as the store would: the first
  * answer, or IDEMPOTENCY_KEY_REUSED for another body. Only completed keys are kept (a key in
- * flight or refused is the store's to answer), and for much less long than the store keeps them,
- * so a key is never answered here after the store has forgotten it. Another instance's keys are
+ * flight or refused is the store's to answer), for `keepMs` and never past a day from their
+ * order's creation, so a key is never answered here after the store has forgotten it. Another instance's keys are
  * not here; their replays read the store, and are remembered from then on.
  */
 export class RecentOrderKeys {
@@ -35,7 +43,7 @@ export class RecentOrderKeys {
     const id = `${userId}:${key}`;
     const hit = this.entries.get(id);
     if (!hit) return null;
-    if (this.clock.now().getTime() - hit.at >= this.o.keepMs) {
+    if (this.clock.now().getTime() >= hit.until) {
       this.entries.delete(id);
       return null;
     }
@@ -43,11 +51,12 @@ export class RecentOrderKeys {
   }
 
   remember(userId: number, key: string, completed: CompletedKey, order: Order): void {
-    if (this.o.maxEntries <= 0) return;
+    const until = Math.min(this.clock.now().getTime() + this.o.keepMs, order.createdAt.getTime() + STORE_KEEPS_MS);
+    if (this.o.maxEntries <= 0 || until <= this.clock.now().getTime()) return;
     const id = `${userId}:${key}`;
     this.entries.delete(id);
     while (this.entries.size >= this.o.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(id, { completed, order, at: this.clock.now().getTime() });
+    this.entries.set(id, { completed, order, until });
   }
 
   get size(): number {
