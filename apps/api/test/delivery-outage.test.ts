@@ -65,7 +65,9 @@ test('platform down for an "hour" with 100,000 events pending: a trickle of stat
   const perSecond = ((await transactions()) - before) / 10;
   const vacuums = await tdb.query<{ n: string }>(`SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::text AS n FROM pg_stat_user_tables`);
   console.log(`outage test: ${perSecond} database transactions per second during the outage (autovacuum and autoanalyze runs so far: ${vacuums[0]!.n})`);
-  expect(perSecond, 'database transactions per second during the outage').toBeLessThan(30);
+  // Per record, 100,000 pending would be thousands a second; the probes and jobs make 11-14 (alone
+  // and in CI runs), once 30.8 in a loaded full run, so the bound leaves room for the machine's load.
+  expect(perSecond, 'database transactions per second during the outage').toBeLessThan(50);
 
   // Orders are taken meanwhile, their connections untouched by the relay (a pool of its own).
   const productId = await client.createProduct(100, 1_000);
