@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { bestSellersQuery, DEFAULT_RELAY_OPTIONS, OutboxRelay, PurgeJob, RecentOrderKeys, RetryLaterError, systemClock, uuidV7, type PurgeObserver } from '@shop/application';
+import { bestSellersQuery, DEFAULT_RELAY_OPTIONS, IDEMPOTENCY_RETENTION_MS, OutboxRelay, PurgeJob, RecentOrderKeys, RetryLaterError, systemClock, uuidV7, type PurgeObserver } from '@shop/application';
 import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type Authenticator, type SharedLimitStore } from '@shop/adapters-http';
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
@@ -37,7 +37,6 @@ import { withProductCache } from './product-cache.ts';
  */
 const RECENT_ORDER_KEYS = { maxEntries: 10_000, keepMs: 10 * 60_000 };
 
-const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
 const PARTITIONS_EVERY_MS = 3600_000;
 const LISTEN_BACKLOG = 4096;
 

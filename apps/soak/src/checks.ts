@@ -1,3 +1,5 @@
+import { IDEMPOTENCY_RETENTION_MS } from '@shop/application';
+import { EVENT_RETENTION_DAYS } from './history.ts';
 import type { RunResult } from './run.ts';
 import type { RssSample } from './samples.ts';
 
@@ -110,10 +112,42 @@ export function judge(result: RunResult): Check[] {
         ? `${(notKilled.growth * 100).toFixed(1)} % (mean ${notKilled.baseline!.rssKb} kB over ${notKilled.baseline!.samples} samples from ${(notKilled.baseline!.fromMs / 60_000).toFixed(2)} min → mean ${notKilled.end.rssKb} kB over the last ${notKilled.end.samples})`
         : 'no baseline sample',
     },
+    ...retentionChecks(result),
     {
       name: 'both instances stop cleanly (SIGTERM, exit 0)',
       ok: Object.values(result.exitCodes).every((c) => c === 0),
       detail: Object.entries(result.exitCodes).map(([k, c]) => `${k}: ${c}`).join(', '),
     },
   ];
+}
+
+const DAY_MS = 86_400_000;
+const dayOf = (ms: number) => new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
+
+/**
+ * A run across midnight (run.ts, History): at the end, neither table holds a day its purge could
+ * drop by then (keys: a day ending 48 hours before; delivered events: a day ending a day before),
+ * which includes the seeded day that expired at midnight, and each holds no more rows than at the
+ * start: over the run it lost a day and gained the run's rows.
+ */
+export function retentionChecks(result: RunResult): Check[] {
+  const h = result.history;
+  if (!h) return [];
+  const rules = [
+    { table: 'idempotency_keys', keepMs: IDEMPOTENCY_RETENTION_MS },
+    { table: 'outbox_events', keepMs: EVENT_RETENTION_DAYS * DAY_MS },
+  ];
+  return rules.map(({ table, keepMs }) => {
+    const end = h.daysAtEnd.filter((d) => d.table === table);
+    const oldestKept = dayOf(h.endAt.getTime() - keepMs);
+    const overdue = end.filter((d) => d.day < oldestKept);
+    const [rowsStart, rowsEnd] = [result.tables.start.rows[table] ?? 0, result.tables.end.rows[table] ?? 0];
+    const dropped = h.daysAtStart.filter((d) => d.table === table && !end.some((e) => e.day === d.day));
+    return {
+      name: `${table}: after midnight no day past retention left, and no more rows than at the start`,
+      ok: overdue.length === 0 && dropped.length > 0 && rowsEnd <= rowsStart,
+      detail: `days dropped during the run: ${dropped.map((d) => `${d.day} (${d.rows.toLocaleString('en-US')} rows)`).join(', ') || 'none'}; ` +
+        `oldest day at the end ${end[0]?.day ?? 'none'} (the oldest retention keeps: ${oldestKept}); rows ${rowsStart.toLocaleString('en-US')} → ${rowsEnd.toLocaleString('en-US')}`,
+    };
+  });
 }

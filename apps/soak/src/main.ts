@@ -2,6 +2,8 @@ import { chmodSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '@shop/local-clusters';
 import { judge } from './checks.ts';
+import { runShifted, shiftedClock } from './clock-shift.ts';
+import { setupEstimateMs } from './history.ts';
 import { FULL_MINUTES, parseOptions, type Options } from './options.ts';
 import { renderReport } from './report.ts';
 import { runSoak } from './run.ts';
@@ -19,6 +21,16 @@ try {
 } catch (err) {
   say((err as Error).message);
   process.exit(2);
+}
+
+// A run that crosses midnight runs again as a child whose clocks are shifted (clock-shift.ts).
+if (options.midnightMinute !== null && !shiftedClock()) {
+  try {
+    process.exit(await runShifted(setupEstimateMs(options.rate), options.midnightMinute, say));
+  } catch (err) {
+    say((err as Error).message);
+    process.exit(2);
+  }
 }
 
 const tmp = makeTempDir('order-service-soak-');

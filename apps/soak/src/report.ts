@@ -22,13 +22,15 @@ Keyed writes are retried with their key until answered; every answer is recorded
 delivered, then checks: what the clients were told against the database (nothing answered as done is missing, nothing is
 there that no client was told of beyond the requests whose answer never came), the invariants (stock, balances and ledger,
 coupons, events per order), every recorded event in the JetStream stream exactly once and each order's in the order
-recorded, the RSS of the instances, and the size of the tables that grow. It is not part of CI.`;
+recorded, the RSS of the instances, and the size of the tables that grow. Unless run with \`--midnight none\`, every clock it
+starts is shifted so that a UTC midnight falls inside the load, with the days that retention keeps seeded first, so that keys
+and delivered events can be seen leaving a whole day at a time (Table sizes). It is not part of CI.`;
 
 export function renderReport(result: RunResult, checks: Check[] = judge(result)): string {
   const ok = checks.every((c) => c.ok);
   const { load } = result;
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim() || 'unknown';
-  const args = [`--minutes ${result.options.minutes}`, `--rate ${result.options.rate}`].join(' ');
+  const args = [`--minutes ${result.options.minutes}`, `--rate ${result.options.rate}`, ...(result.options.midnightMinute === null ? ['--midnight none'] : [])].join(' ');
   const out: string[] = [];
   const line = (s = '') => out.push(s);
   const table = (head: string[], rows: Array<Array<string | number>>) => {
@@ -46,7 +48,9 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
     ['', ''],
     [
       ['Command', `\`pnpm soak ${args}\``],
-      ['Started', result.startedAt.toISOString()],
+      ['Started', result.history
+        ? `${result.startedAt.toISOString()} on the run's shifted clocks (${new Date(result.startedAt.getTime() - result.history.shiftMs).toISOString()} real)`
+        : result.startedAt.toISOString()],
       ['Commit', commit],
       ['Load', `${min(result.loadMs)} min at ${result.options.rate} requests/s aimed (${(load.tally.total / (result.loadMs / 1000)).toFixed(1)} answered/s, retries and replays included)`],
       ['Machine', `${result.machine.cpus}, ${result.machine.memory}, ${result.machine.os}; load average ${result.machine.loadStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${result.machine.loadEnd.map((x) => x.toFixed(2)).join(' ')} at the end`],
@@ -164,12 +168,41 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
     ['Table', 'Start', 'End', 'Rows at start', 'Rows at end', 'Bytes per row at end'],
     TABLES.map((t) => [t, mb(start.bytes[t]!), mb(end.bytes[t]!), n(start.rows[t]!), n(end.rows[t]!), end.rows[t] ? n(Math.round(end.bytes[t]! / end.rows[t]!)) : '—']),
   );
-  line(
-    `Retention is longer than the run, so these tables cannot be seen flat after it here: idempotency keys are kept 48 hours (a constant of ` +
-      `the service) and delivered outbox records at least a day (OUTBOX_RETENTION_DAYS, at its minimum of 1 in this run). Both grow with the ` +
-      `load for the whole run, by the bytes per row above. What the run does show is that both purges run on every instance (at its start, ` +
-      `then every 5 minutes after a pass that cleared everything) and find nothing past retention:`,
-  );
+  const h = result.history;
+  if (!h) {
+    line(
+      `Retention is longer than the run, so these tables cannot be seen flat after it here: idempotency keys are kept 48 hours (a constant of ` +
+        `the service) and delivered outbox records at least a day (OUTBOX_RETENTION_DAYS, at its minimum of 1 in this run). Both grow with the ` +
+        `load for the whole run, by the bytes per row above. What the run does show is that both purges run on every instance (at its start, ` +
+        `then every 5 minutes after a pass that cleared everything) and find nothing past retention:`,
+    );
+  } else {
+    const seededRows = h.seeded.reduce((a, d) => a + d.rows, 0);
+    line(
+      `Keys are kept 48 hours (a constant of the service) and delivered events a day (OUTBOX_RETENTION_DAYS=1), and both leave a whole UTC day ` +
+        `at a time, so a run at an arbitrary hour would see them only grow. This run's clocks (the soak's, PostgreSQL's and the instances') were ` +
+        `shifted forward by ${(h.shiftMs / 3_600_000).toFixed(2)} hours (libfaketime; the monotonic clock, which timers use, left alone), so that ` +
+        `UTC midnight (${h.midnight.toISOString()}) fell at minute ${min(h.midnightAtMs)} of the load. Before the load, the days a service running ` +
+        `without pause at this rate would still hold were seeded straight into their partitions: ${n(seededRows)} rows in ${(h.seedMs / 1000).toFixed(0)} s ` +
+        `(keys at 0.27 and delivered events at 0.37 per request aimed, the rates of the 2026-12-06 run). So the start is where a long-running ` +
+        `service stands, and the midnight is when one more day of each becomes droppable. Each day partition, at the start and the end of the load:`,
+    );
+    line();
+    const days = [...new Set([...h.daysAtStart, ...h.daysAtEnd].map((d) => `${d.table} ${d.day}`))].sort();
+    table(
+      ['Table', 'Day (UTC)', 'Seeded rows', 'Rows at start', 'Rows at end', 'Size at end'],
+      days.map((k) => {
+        const [t, day] = k.split(' ') as [string, string];
+        const at = (list: typeof h.daysAtStart) => list.find((d) => d.table === t && d.day === day);
+        const [s0, s1, seeded] = [at(h.daysAtStart), at(h.daysAtEnd), h.seeded.find((d) => d.table === t && d.day === day)];
+        return [t, day, seeded ? n(seeded.rows) : '—', s0 ? n(s0.rows) : '—', s1 ? n(s1.rows) : 'dropped', s1 ? mb(s1.bytes) : '—'];
+      }),
+    );
+    const series = result.tables.series.map((x) => `${min(x.atMs)}: ${mb(x.bytes.idempotency_keys ?? 0)} / ${mb(x.bytes.outbox_events ?? 0)}`);
+    line(`Sizes through the run (min: idempotency_keys / outbox_events): ${series.join(', ')}.`);
+    line();
+    line(`The seeded events belong to no order, so the ${n(h.removedEvents)} still there at the end were taken out before the checks above, which are about the run's own rows. Both purges on every instance:`);
+  }
   line();
   const purgeRows: Array<Array<string | number>> = [];
   for (const [slot, figures] of result.metrics) {

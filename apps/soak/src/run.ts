@@ -1,8 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { signToken } from '@shop/adapters-http';
 import { auditInvariants, openDatabase } from '@shop/adapters-postgres';
+import { removeRetainedHistory, retainedDays, type SeededDay } from '@shop/adapters-postgres/bench';
+import { shiftedClock } from './clock-shift.ts';
 import { inject, type FaultRecord } from './faults.ts';
 import { seed, USERS, PRODUCTS, COUPON_COPIES } from './fixture.ts';
+import { seedHistory } from './history.ts';
 import { Load } from './load.ts';
 import type { Options } from './options.ts';
 import { reconcile, type Reconciliation } from './reconcile.ts';
@@ -31,9 +35,33 @@ export interface RunResult {
   readonly reconciliation: Reconciliation;
   readonly rss: Map<string, RssSample[]>;
   readonly tables: { start: TableSizes; end: TableSizes; series: TableSizes[] };
+  /** The run across a midnight (clock-shift.ts): its shift, the seeded days, each day partition at the start and the end. */
+  readonly history: History | null;
   readonly metrics: Map<string, Map<string, number> | string>;
   readonly exitCodes: Record<string, number | null>;
   readonly errorLines: Record<string, { count: number; examples: string[] }>;
+}
+
+export interface History {
+  readonly shiftMs: number;
+  readonly midnight: Date;
+  /** From the start of the load. */
+  readonly midnightAtMs: number;
+  readonly seeded: SeededDay[];
+  readonly seedMs: number;
+  readonly daysAtStart: Awaited<ReturnType<typeof retainedDays>>;
+  daysAtEnd: Awaited<ReturnType<typeof retainedDays>>;
+  /** When daysAtEnd was read (the shifted clock). */
+  endAt: Date;
+  /** Seeded events taken out before the checks (they belong to no order). */
+  removedEvents: number;
+}
+
+/** How far this process's clock is from the real one (a child without libfaketime reads it). */
+function measuredShiftMs(): number {
+  const { LD_PRELOAD: _, ...env } = process.env;
+  const real = Number(execFileSync('date', ['+%s%3N'], { env, encoding: 'utf8' }).trim());
+  return Date.now() - real;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -64,13 +92,29 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   say('seeding users, products and a coupon through the admin API');
   const { fixture, initialStock } = await seed(topology.slots[0]!.url, topology.authSecret);
   signal.throwIfAborted();
+  const clock = shiftedClock();
+  let history: Omit<History, 'midnightAtMs' | 'daysAtStart'> | null = null;
+  if (clock) {
+    const measured = measuredShiftMs();
+    if (Math.abs(measured - clock.shiftMs) > 60_000) throw new Error(`the clock is shifted by ${measured} ms, not ${clock.shiftMs} (libfaketime)`);
+    say('seeding the idempotency keys and delivered events that retention keeps, at the run\'s rate');
+    const t = Date.now();
+    const seeded = await seedHistory(pool, options.rate, fixture.userIds, say);
+    history = { shiftMs: clock.shiftMs, midnight: clock.midnight, seeded, seedMs: Date.now() - t, daysAtEnd: [], endAt: new Date(0), removedEvents: 0 };
+    const wait = clock.loadAt.getTime() - Date.now();
+    if (wait > 0) say(`waiting ${Math.round(wait / 1000)} s for the planned start, ${clock.loadAt.toISOString()}`);
+    await sleep(Math.max(0, wait), signal);
+    if (Date.now() > clock.midnight.getTime() - 60_000) throw new Error('setting up took so long that midnight would fall before the load');
+  }
   const load = new Load(topology.slots.map((s) => s.url), fixture, options.rate);
   const adminBearer = `Bearer ${await signToken(new TextEncoder().encode(topology.authSecret), { admin: true })}`;
   const sampler = new Sampler(topology.slots, pool, adminBearer);
-  const start = await tableSizes(pool, 0);
+  const start = await tableSizes(pool, 0, true);
+  const daysAtStart = history ? await retainedDays(pool) : [];
 
   say(`load: ${options.rate} requests/s for ${options.minutes} min, faults at ${plan.faults.map((f) => `${(f.atMs / 60_000).toFixed(1)} min (${f.kind})`).join(', ')}`);
   const t0 = Date.now();
+  const run = history && { ...history, midnightAtMs: history.midnight.getTime() - t0, daysAtStart };
   load.start();
   track(() => load.stop({ abandon: true }));
   sampler.start(plan.sampleEveryMs, t0);
@@ -92,6 +136,7 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   await load.stop();
   const loadMs = Date.now() - t0;
   await sampler.stop();
+  const end = await tableSizes(pool, loadMs, true);
 
   say('waiting until every event is delivered');
   const waitStart = Date.now();
@@ -103,6 +148,12 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   }
   const delivery = { waitedMs: Date.now() - waitStart, undelivered };
   await Promise.all(background);
+  if (run) {
+    run.endAt = new Date();
+    run.daysAtEnd = await retainedDays(pool);
+    run.removedEvents = await removeRetainedHistory(pool);
+    say(`seeded events taken out before the checks: ${run.removedEvents}`);
+  }
 
   const metrics = new Map<string, Map<string, number> | string>();
   for (const slot of topology.slots) {
@@ -142,7 +193,8 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
     audit,
     reconciliation,
     rss: sampler.rss,
-    tables: { start, end: sampler.tables.at(-1) ?? start, series: sampler.tables },
+    tables: { start, end, series: sampler.tables },
+    history: run,
     metrics,
     exitCodes,
     errorLines,

@@ -28,13 +28,20 @@ export async function rssKb(pid: number): Promise<number | null> {
   return match ? Number(match[1]) : null;
 }
 
-export async function tableSizes(pool: pg.Pool, atMs: number): Promise<TableSizes> {
+/**
+ * Each table's bytes (every partition's, with indexes and TOAST), and with `countRows` its exact
+ * rows: a count of millions of seeded rows is a scan, so the samples taken during the load have
+ * bytes only.
+ */
+export async function tableSizes(pool: pg.Pool, atMs: number, countRows = false): Promise<TableSizes> {
   const [bytes, rows]: [Record<string, number>, Record<string, number>] = [{}, {}];
   for (const table of TABLES) {
-    const { rows: [r] } = await pool.query<{ bytes: string; n: string }>(
-      `SELECT pg_total_relation_size('${table}') AS bytes, (SELECT count(*) FROM ${table}) AS n`,
+    const { rows: [r] } = await pool.query<{ bytes: string; n: string | null }>(
+      `SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('${table}')) AS bytes,
+              ${countRows ? `(SELECT count(*) FROM ${table})` : 'NULL'} AS n`,
     );
-    [bytes[table], rows[table]] = [Number(r!.bytes), Number(r!.n)];
+    bytes[table] = Number(r!.bytes);
+    if (r!.n !== null) rows[table] = Number(r!.n);
   }
   return { atMs, bytes, rows };
 }

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@shop/adapters-postgres';
 import { findNatsServer, freePort } from '@shop/local-clusters';
 import { startApiProcess, type ApiProcess } from '../../../test/support/processes.ts';
+import { EVENT_RETENTION_DAYS } from './history.ts';
 import { startNatsNode, type NatsNode } from './nats-node.ts';
 
 /**
@@ -14,12 +15,12 @@ import { startNatsNode, type NatsNode } from './nats-node.ts';
 /**
  * The instances' settings beyond the defaults. Retention cannot be shortened to fit a run:
  * OUTBOX_RETENTION_DAYS is at least 1 day and idempotency keys are kept 48 hours (a constant), so
- * it is set to its minimum and the report says what that means. The relay's retry cap and lease
+ * it is set to its minimum, and the run crosses a midnight instead (clock-shift.ts). The relay's retry cap and lease
  * are shortened so that the backlog of an outage, and the records a killed instance held, are
  * delivered within seconds of the fault's end rather than a minute.
  */
 export const SERVICE_SETTINGS = {
-  OUTBOX_RETENTION_DAYS: '1',
+  OUTBOX_RETENTION_DAYS: String(EVENT_RETENTION_DAYS),
   DATA_PLATFORM_TIMEOUT_MS: '2000',
   OUTBOX_RETRY_MAX_MS: '5000',
   OUTBOX_LEASE_MS: '10000',

@@ -8,6 +8,9 @@ import type { KeyState, Transaction } from './ports/index.ts';
  * or failed one leaves its key free, to be decided afresh on a retry, whatever its body.
  */
 
+/** How long a completed key is kept at least before the purge may drop it (the contract promises 24 hours). */
+export const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000;
+
 /** What makes two requests "the same body": the operation and its canonical input. */
 export function fingerprint(operation: string, input: unknown): string {
   return createHash('sha256').update(JSON.stringify([operation, input])).digest('base64url');
