@@ -52,6 +52,12 @@ const kinds = {
     return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}` },
       payload: JSON.stringify({ userId, items: ids.map((productId) => ({ productId, quantity: 1 })) }) };
   },
+  'POST /orders, keyed': () => {
+    const userId = 1 + Math.floor(rand() * 10_000);
+    const ids = [...new Set(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => 1 + Math.floor(rand() * 1000)))];
+    return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}`, 'idempotency-key': `k-${rand()}` },
+      payload: JSON.stringify({ userId, items: ids.map((productId) => ({ productId, quantity: 1 })) }) };
+  },
   'POST /orders, a replay': () => {
     const userId = 1 + Math.floor(rand() * 10_000);
     return { method: 'POST' as const, url: '/orders', headers: { ...json, authorization: `Bearer ${tokens[userId - 1]}`, 'idempotency-key': 'replay' },

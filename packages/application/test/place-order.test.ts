@@ -203,6 +203,17 @@ describe('placeOrder with an Idempotency-Key', () => {
     expect(deps.events.recorded).toHaveBeenCalledTimes(1);
   });
 
+  test("a first request's snapshot reads no key; a replay's reads it once its write finds the key completed", async () => {
+    const snapshot = vi.spyOn(deps.book, 'snapshot');
+    const write = vi.spyOn(deps.book, 'write');
+    await place(cmd());
+    expect(snapshot.mock.calls.map((c) => c[3])).toEqual([null]);
+    snapshot.mockClear();
+    await place(cmd());
+    expect(snapshot.mock.calls.map((c) => c[3])).toEqual([null, 'key-1']);
+    expect(await Promise.all(write.mock.results.map((r) => r.value))).toEqual(['written', 'key_completed']);
+  });
+
   test('the key is stored with the order, in the same write', async () => {
     const { order } = await place(cmd());
     expect(shop.state.idempotency.get(`${userId}:key-1`)).toMatchObject({ result: { orderId: order.orderId } });
