@@ -125,10 +125,11 @@ const DAY_MS = 86_400_000;
 const dayOf = (ms: number) => new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
 
 /**
- * A run across midnight (run.ts, History): at the end, neither table holds a day its purge could
- * drop by then (keys: a day ending 48 hours before; delivered events: a day ending a day before),
- * which includes the seeded day that expired at midnight, and each holds no more rows than at the
- * start: over the run it lost a day and gained the run's rows.
+ * A run across midnight (run.ts, History). Each table must lose at midnight exactly the seeded day
+ * that expired then (keys: the day that ended 48 hours before it; delivered events: a day
+ * before), which was still whole at the start, so a purge dropping a day early fails as surely as
+ * one that drops none; keep every other seeded day whole; hold no day past retention at the end;
+ * and end with no more rows than it started with.
  */
 export function retentionChecks(result: RunResult): Check[] {
   const h = result.history;
@@ -138,16 +139,23 @@ export function retentionChecks(result: RunResult): Check[] {
     { table: 'outbox_events', keepMs: EVENT_RETENTION_DAYS * DAY_MS },
   ];
   return rules.map(({ table, keepMs }) => {
-    const end = h.daysAtEnd.filter((d) => d.table === table);
+    const [start, end] = [h.daysAtStart.filter((d) => d.table === table), h.daysAtEnd.filter((d) => d.table === table)];
+    const seeded = h.seeded.filter((d) => d.table === table);
+    const expected = dayOf(h.midnight.getTime() - keepMs - DAY_MS);
     const oldestKept = dayOf(h.endAt.getTime() - keepMs);
-    const overdue = end.filter((d) => d.day < oldestKept);
+    const dropped = start.filter((d) => !end.some((e) => e.day === d.day)).map((d) => d.day);
+    const wholeAtStart = seeded.filter((d) => start.find((x) => x.day === d.day)?.rows === d.rows).map((d) => d.day);
+    const keptWhole = seeded.filter((d) => d.day !== expected)
+      .every((d) => end.some((e) => e.day === d.day && e.attached && e.rows >= d.rows));
+    const overdue = end.filter((d) => d.day < oldestKept).map((d) => d.day);
     const [rowsStart, rowsEnd] = [result.tables.start.rows[table] ?? 0, result.tables.end.rows[table] ?? 0];
-    const dropped = h.daysAtStart.filter((d) => d.table === table && !end.some((e) => e.day === d.day));
+    const rows = (day: string) => (seeded.find((d) => d.day === day)?.rows ?? 0).toLocaleString('en-US');
     return {
-      name: `${table}: after midnight no day past retention left, and no more rows than at the start`,
-      ok: overdue.length === 0 && dropped.length > 0 && rowsEnd <= rowsStart,
-      detail: `days dropped during the run: ${dropped.map((d) => `${d.day} (${d.rows.toLocaleString('en-US')} rows)`).join(', ') || 'none'}; ` +
-        `oldest day at the end ${end[0]?.day ?? 'none'} (the oldest retention keeps: ${oldestKept}); rows ${rowsStart.toLocaleString('en-US')} → ${rowsEnd.toLocaleString('en-US')}`,
+      name: `${table}: at midnight the seeded day past retention dropped, and only it; no more rows at the end than at the start`,
+      ok: dropped.length === 1 && dropped[0] === expected && wholeAtStart.includes(expected) && keptWhole && overdue.length === 0 && rowsEnd <= rowsStart,
+      detail: `dropped during the load: ${dropped.map((d) => `${d} (${rows(d)} seeded rows)`).join(', ') || 'none'} (expected ${expected}, whole at the start: ${wholeAtStart.includes(expected) ? 'yes' : 'no'}); ` +
+        `the other seeded days kept whole: ${keptWhole ? 'yes' : 'no'}; days past retention at the end: ${overdue.join(', ') || 'none'}; ` +
+        `rows ${rowsStart.toLocaleString('en-US')} → ${rowsEnd.toLocaleString('en-US')}`,
     };
   });
 }

@@ -195,7 +195,7 @@ export function renderReport(result: RunResult, checks: Check[] = judge(result))
         const [t, day] = k.split(' ') as [string, string];
         const at = (list: typeof h.daysAtStart) => list.find((d) => d.table === t && d.day === day);
         const [s0, s1, seeded] = [at(h.daysAtStart), at(h.daysAtEnd), h.seeded.find((d) => d.table === t && d.day === day)];
-        return [t, day, seeded ? n(seeded.rows) : '—', s0 ? n(s0.rows) : '—', s1 ? n(s1.rows) : 'dropped', s1 ? mb(s1.bytes) : '—'];
+        return [t, day, seeded ? n(seeded.rows) : '—', s0 ? n(s0.rows) : '—', s1 ? `${n(s1.rows)}${s1.attached ? '' : ' (detached)'}` : 'dropped', s1 ? mb(s1.bytes) : '—'];
       }),
     );
     const series = result.tables.series.map((x) => `${min(x.atMs)}: ${mb(x.bytes.idempotency_keys ?? 0)} / ${mb(x.bytes.outbox_events ?? 0)}`);

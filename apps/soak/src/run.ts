@@ -97,6 +97,12 @@ export async function runSoak(options: Options, tmp: string, signal: AbortSignal
   if (clock) {
     const measured = measuredShiftMs();
     if (Math.abs(measured - clock.shiftMs) > 60_000) throw new Error(`the clock is shifted by ${measured} ms, not ${clock.shiftMs} (libfaketime)`);
+    // PostgreSQL's and an instance's clocks, against this one's (all three shifted alike).
+    const database = (await pool.query<{ at: Date }>('SELECT now() AS at')).rows[0]!.at.getTime() - Date.now();
+    const answered = await fetch(`${topology.slots[0]!.url}/health/live`).then((r) => Date.parse(r.headers.get('date') ?? '') - Date.now(), () => Number.NaN);
+    if (!(Math.abs(database) < 60_000 && Math.abs(answered) < 60_000)) {
+      throw new Error(`clocks not shifted alike: PostgreSQL ${database} ms, instance A ${answered} ms from the soak's`);
+    }
     say('seeding the idempotency keys and delivered events that retention keeps, at the run\'s rate');
     const t = Date.now();
     const seeded = await seedHistory(pool, options.rate, fixture.userIds, say);

@@ -59,15 +59,16 @@ async function dayTables(db: Kysely<Database>, table: Retained): Promise<DayTabl
       FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = ${table}::regclass
      WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
        AND c.relname ~ ('^' || ${table} || '_(p|before_)[0-9]{4}_[0-9]{2}_[0-9]{2}$')`.execute(db);
-  return rows
-    .map((r) => {
-      const [kind, y, m, d] = /_(p|before_)(\d{4})_(\d{2})_(\d{2})$/.exec(r.name)!.slice(1);
-      const day = Date.UTC(Number(y), Number(m) - 1, Number(d));
-      return kind === 'p'
-        ? { ...r, from: new Date(day), to: new Date(day + DAY_MS) }
-        : { ...r, from: null, to: new Date(day) };
-    })
-    .sort((a, b) => a.to.getTime() - b.to.getTime());
+  return rows.map((r) => ({ ...r, ...dayTableSpan(r.name)! })).sort((a, b) => a.to.getTime() - b.to.getTime());
+}
+
+/** What a day table holds, from its name (DayTable); null for a name of no day table. */
+export function dayTableSpan(name: string): { from: Date | null; to: Date } | null {
+  const match = /_(p|before_)(\d{4})_(\d{2})_(\d{2})$/.exec(name);
+  if (!match) return null;
+  const [kind, y, m, d] = match.slice(1);
+  const day = Date.UTC(Number(y), Number(m) - 1, Number(d));
+  return kind === 'p' ? { from: new Date(day), to: new Date(day + DAY_MS) } : { from: null, to: new Date(day) };
 }
 
 /** Whether the outbox day `name` holds an event not delivered, or delivered since `before`. */

@@ -15,6 +15,6 @@ export { pgbenchEnv, pgbenchScript, pgbenchVars, type PgbenchWorkload } from './
 export * from './probes.ts';
 export { baseBackup, currentWalLsn, queryServer, replayedPast, setReplayPaused } from './replication.ts';
 export { holdProductRow, lockFirstIssue, plainRowLockOrder, type PlainOrderOutcome } from './reference-transactions.ts';
-export { HISTORY_AGGREGATE_PREFIX, removeRetainedHistory, retainedDays, seedRetainedHistory, type SeededDay } from './retained-history.ts';
+export { HISTORY_AGGREGATE_PREFIX, removeRetainedHistory, retainedDays, seedRetainedHistory, type RetainedDay, type SeededDay } from './retained-history.ts';
 export { scratchDatabase } from './scratch-database.ts';
 export { migrateUnpartitioned, partitionedTables, REFERENCE_MARKER, referenceViolations } from './unpartitioned-reference.ts';

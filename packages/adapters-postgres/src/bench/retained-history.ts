@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { insertSelect } from '../bulk-rows.ts';
+import { dayTableSpan } from '../partitions.ts';
 import { paidEventSql } from './paid-event-sql.ts';
 
 /**
@@ -23,7 +24,7 @@ export interface RetainedHistoryPlan {
   /** How long keys are kept (the service's constant) and delivered events (OUTBOX_RETENTION_DAYS). */
   readonly keyRetentionMs: number;
   readonly eventRetentionDays: number;
-  /** The history ends here (the database's now()). */
+  /** The history ends here (the soak's clock, shifted as the database's is). */
   readonly until: Date;
 }
 
@@ -83,24 +84,39 @@ export async function seedRetainedHistory(pool: pg.Pool, plan: RetainedHistoryPl
     // So that the soak's database crash does not replay the seed's WAL.
     await client.query('CHECKPOINT').catch(() => undefined);
   } finally {
+    await client.query('RESET synchronous_commit').catch(() => undefined);
     client.release();
   }
   return seeded;
 }
 
-/** Each day partition of the two retained tables, its exact rows and bytes (oldest first). */
-export async function retainedDays(pool: pg.Pool): Promise<Array<{ table: string; day: string; rows: number; bytes: number }>> {
-  const { rows: parts } = await pool.query<{ parent: string; name: string }>(`
-    SELECT p.relname AS parent, c.relname AS name FROM pg_inherits i
-      JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-     WHERE p.relname IN ('idempotency_keys', 'outbox_events') ORDER BY 1, 2`);
-  const out = [];
-  for (const p of parts) {
+export interface RetainedDay {
+  readonly table: 'idempotency_keys' | 'outbox_events';
+  /** The UTC day it holds, YYYY-MM-DD (the conversion's first table, which holds all before: its last day). */
+  readonly day: string;
+  /** Still a partition (false: detached by a purge that did not get to drop it). */
+  readonly attached: boolean;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** Every day table of the two retained tables, attached or not, with its exact rows and bytes (oldest first). */
+export async function retainedDays(pool: pg.Pool): Promise<RetainedDay[]> {
+  const { rows: tables } = await pool.query<{ parent: RetainedDay['table']; name: string; attached: boolean }>(`
+    SELECT t.parent, c.relname AS name, i.inhrelid IS NOT NULL AS attached
+      FROM unnest(ARRAY['idempotency_keys', 'outbox_events']) t(parent)
+      JOIN pg_class c ON c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+                     AND c.relname ~ ('^' || t.parent || '_(p|before_)[0-9]{4}_[0-9]{2}_[0-9]{2}$')
+      LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = t.parent::regclass`);
+  const out: RetainedDay[] = [];
+  for (const t of tables) {
     const { rows: [r] } = await pool.query<{ n: string; bytes: string }>(
-      `SELECT (SELECT count(*) FROM ${p.name}) AS n, pg_total_relation_size('${p.name}') AS bytes`);
-    out.push({ table: p.parent, day: p.name.slice(-10).replaceAll('_', '-'), rows: Number(r!.n), bytes: Number(r!.bytes) });
+      `SELECT (SELECT count(*) FROM ${t.name}) AS n, pg_total_relation_size('${t.name}') AS bytes`);
+    const span = dayTableSpan(t.name)!;
+    const day = (span.from ?? new Date(span.to.getTime() - DAY_MS)).toISOString().slice(0, 10);
+    out.push({ table: t.parent, day, attached: t.attached, rows: Number(r!.n), bytes: Number(r!.bytes) });
   }
-  return out;
+  return out.sort((a, b) => a.table.localeCompare(b.table) || a.day.localeCompare(b.day));
 }
 
 /** Takes the seeded events out (they belong to no order), so that checks of the run's events see only those. */
