@@ -29,7 +29,7 @@ export async function ensurePartitions(db: Kysely<Database>): Promise<number> {
 }
 
 /** The tables whose rows leave by whole partitions: a day each (ensure_partitions). */
-type Retained = 'idempotency_keys' | 'outbox_events';
+export type Retained = 'idempotency_keys' | 'outbox_events';
 
 const DAY_MS = 86_400_000;
 
@@ -58,13 +58,18 @@ async function dayTables(db: Kysely<Database>, table: Retained): Promise<DayTabl
            greatest(c.reltuples, 0)::float8 AS rows
       FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = ${table}::regclass
      WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-       AND c.relname ~ ('^' || ${table} || '_(p|before_)[0-9]{4}_[0-9]{2}_[0-9]{2}$')`.execute(db);
-  return rows.map((r) => ({ ...r, ...dayTableSpan(r.name)! })).sort((a, b) => a.to.getTime() - b.to.getTime());
+       AND starts_with(c.relname, ${table} || '_')`.execute(db);
+  return rows
+    .flatMap((r) => {
+      const span = dayTableSpan(r.name, table);
+      return span ? [{ ...r, ...span }] : [];
+    })
+    .sort((a, b) => a.to.getTime() - b.to.getTime());
 }
 
-/** What a day table holds, from its name (DayTable); null for a name of no day table. */
-export function dayTableSpan(name: string): { from: Date | null; to: Date } | null {
-  const match = /_(p|before_)(\d{4})_(\d{2})_(\d{2})$/.exec(name);
+/** What a day table of `table` holds, from its name (DayTable); null for a name of no day table of it. */
+export function dayTableSpan(name: string, table: Retained): { from: Date | null; to: Date } | null {
+  const match = new RegExp(`^${table}_(p|before_)(\\d{4})_(\\d{2})_(\\d{2})$`).exec(name);
   if (!match) return null;
   const [kind, y, m, d] = match.slice(1);
   const day = Date.UTC(Number(y), Number(m) - 1, Number(d));

@@ -102,17 +102,18 @@ export interface RetainedDay {
 
 /** Every day table of the two retained tables, attached or not, with its exact rows and bytes (oldest first). */
 export async function retainedDays(pool: pg.Pool): Promise<RetainedDay[]> {
+  // Candidates by prefix; which of them are day tables is the naming rule's to say (dayTableSpan).
   const { rows: tables } = await pool.query<{ parent: RetainedDay['table']; name: string; attached: boolean }>(`
     SELECT t.parent, c.relname AS name, i.inhrelid IS NOT NULL AS attached
       FROM unnest(ARRAY['idempotency_keys', 'outbox_events']) t(parent)
-      JOIN pg_class c ON c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-                     AND c.relname ~ ('^' || t.parent || '_(p|before_)[0-9]{4}_[0-9]{2}_[0-9]{2}$')
+      JOIN pg_class c ON c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND starts_with(c.relname, t.parent || '_')
       LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = t.parent::regclass`);
   const out: RetainedDay[] = [];
   for (const t of tables) {
+    const span = dayTableSpan(t.name, t.parent);
+    if (!span) continue;
     const { rows: [r] } = await pool.query<{ n: string; bytes: string }>(
       `SELECT (SELECT count(*) FROM ${t.name}) AS n, pg_total_relation_size('${t.name}') AS bytes`);
-    const span = dayTableSpan(t.name)!;
     const day = (span.from ?? new Date(span.to.getTime() - DAY_MS)).toISOString().slice(0, 10);
     out.push({ table: t.parent, day, attached: t.attached, rows: Number(r!.n), bytes: Number(r!.bytes) });
   }
