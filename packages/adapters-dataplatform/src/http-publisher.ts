@@ -73,6 +73,7 @@ class Delivery implements Dispatcher.DispatchHandler {
       this.reason = new Error(`timeout: no answer from the data platform within ${timeoutMs} ms`);
       // Still queued behind other events: undici calls onRequestStart later, which aborts it then.
       this.controller?.abort(this.reason);
+      // Settled here, whatever undici does with the abort: the relay awaits every delivery of a batch.
       this.finish(this.reason);
     }, timeoutMs);
   }

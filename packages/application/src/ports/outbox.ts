@@ -63,7 +63,11 @@ export interface OutboxStore {
 
 /** Where events go: the data platform over HTTP, NATS JetStream, or a local file. */
 export interface EventPublisher {
-  /** Resolves once the platform has accepted the event; rejects on anything else. */
+  /**
+   * Resolves once the platform has accepted the event; rejects on anything else, and within the
+   * publisher's own timeout whatever the platform or the client library does: the relay awaits a
+   * whole batch before it marks it, so one delivery that never settled would hold every record.
+   */
   publish(record: OutboxRecord): Promise<void>;
   close(): Promise<void>;
 }
