@@ -74,7 +74,7 @@ describe('HttpEventPublisher', () => {
     await expect(p.publish(record(4))).resolves.toBeUndefined();
   });
 
-  test('a platform that never answers: rejected at the budget, and so is an event queued behind it', async () => {
+  test('a platform that never answers: rejected at the budget, and the event queued behind it is rejected unsent', async () => {
     const { url, seen } = await platform(() => undefined); // reads the request, never answers
     const p = publisher(url, 300, 1);
     const started = Date.now();
@@ -82,24 +82,39 @@ describe('HttpEventPublisher', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     for (const r of results) expect(String((r as PromiseRejectedResult).reason)).toMatch(/timeout: no answer from the data platform within 300 ms/);
     expect(Date.now() - started).toBeLessThan(2_000);
-    // The queued one was given up before it was sent: only the first reached the platform.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen.map((s) => s.key)).toEqual([record(1).eventId]);
   });
 
-  test('no platform listening: rejected, not hung', async () => {
-    const { url } = await platform((_req, res) => res.end());
-    await open.pop()!.close(); // the server goes away; its port refuses
-    const p = publisher(url, 2_000);
-    await expect(p.publish(record(1))).rejects.toThrow();
+  test('a 2xx status line is the acceptance: a body that then stalls does not undo it; a 103 before it is not an answer', async () => {
+    let stall = true;
+    const { url } = await platform((_req, res) => {
+      if (stall) {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('partial'); // and never the rest
+      } else {
+        res.writeEarlyHints({ link: '</events>; rel=preload' });
+        setTimeout(() => res.writeHead(204).end(), 50);
+      }
+    });
+    const p = publisher(url, 300);
+    await expect(p.publish(record(1))).resolves.toBeUndefined();
+    stall = false;
+    await expect(p.publish(record(2))).resolves.toBeUndefined();
   });
 
-  test('a connection reset mid-answer rejects', async () => {
-    const { url } = await platform((req, res) => {
-      res.writeHead(200, { 'content-length': '1000' });
-      res.write('partial');
-      req.socket.destroy();
-    });
-    await expect(publisher(url).publish(record(1))).rejects.toThrow();
+  test('no platform listening: rejected with the refusal, not at the budget', async () => {
+    const { url } = await platform((_req, res) => res.end());
+    await open.pop()!.close(); // the server goes away; its port refuses
+    const err = await publisher(url, 2_000).publish(record(1)).then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err?.code).toBe('ECONNREFUSED');
+    expect(String(err)).not.toMatch(/timeout/);
+  });
+
+  test('a connection closed before any status line: rejected with the socket error, not at the budget', async () => {
+    const { url } = await platform((req) => req.socket.destroy());
+    const err = await publisher(url, 2_000).publish(record(1)).then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err).toBeInstanceOf(Error);
+    expect(String(err)).not.toMatch(/timeout|answered HTTP/);
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// node packages/cpu-profile/src/perf-script.ts [--top N] FILE: where a process spent its CPU, from
-// `perf script -F ip,sym` of a `perf record -e cpu-clock -g` taken while it ran with
+// node packages/cpu-profile/src/perf-script.ts [--top N] [--from S --to S] FILE: where a process spent
+// its CPU, from `perf script -F time,ip,sym` (--from/--to: perf's seconds, the measured window) of a
+// `perf record -e cpu-clock -g` taken while it ran with
 // `--perf-basic-prof`. Unlike V8's profiler, which samples wall time (a socket write that the
 // scheduler preempts on two shared cores is counted for as long as it waits), perf samples only
 // time on a CPU, and counts the kernel's part as such. Steps in docs/performance.md, "How to profile".
@@ -10,29 +11,44 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '20' }, from: { type: 'string' }, to: { type: 'string' } },
+});
 const top = Number(values.top);
+const from = values.from === undefined ? -Infinity : Number(values.from);
+const to = values.to === undefined ? Infinity : Number(values.to);
 
 interface Frame {
   readonly kernel: boolean;
   readonly sym: string;
 }
 
+/** Each sample's frames, innermost first; a sample whose header gives a time outside [from, to) is left out. */
 function samples(text: string): Frame[][] {
   const out: Frame[][] = [];
   let frames: Frame[] | null = null;
+  let inWindow = true;
+  const end = () => {
+    if (frames?.length && inWindow) out.push(frames);
+    frames = null;
+    inWindow = true;
+  };
   for (const line of text.split('\n')) {
     if (line.trim() === '') {
-      if (frames?.length) out.push(frames);
-      frames = null;
+      end();
     } else if (!line.startsWith('\t')) {
-      frames = []; // a sample's header line
+      // A sample's header line (its fields as -F asked; with none, perf prints a blank line instead).
+      end();
+      const time = /(\d+\.\d+):/.exec(line);
+      if (time) inWindow = Number(time[1]) >= from && Number(time[1]) < to;
+      frames = [];
     } else {
       const m = /^\s*([0-9a-f]+)\s+(.*)$/.exec(line);
-      if (m && frames) frames.push({ kernel: m[1]!.length >= 16 && m[1]!.startsWith('ffff'), sym: m[2]! });
+      if (m) (frames ??= []).push({ kernel: m[1]!.length >= 16 && m[1]!.startsWith('ffff'), sym: m[2]! });
     }
   }
-  if (frames?.length) out.push(frames);
+  end();
   return out;
 }
 
@@ -69,7 +85,7 @@ function chargedTo(frames: Frame[]): string {
 
 const table = (title: string, counts: Map<string, number>, n: number, kernel?: Map<string, number>) => [
   '',
-  `| share | ${title} |${kernel ? ' of which kernel |' : ''}`,
+  `| share | ${title} |${kernel ? ' kernel, share of all samples |' : ''}`,
   `|---:|---|${kernel ? '---:|' : ''}`,
   ...[...counts]
     .sort((a, b) => b[1] - a[1])
@@ -89,6 +105,10 @@ for (const frames of all) {
   if (frames[0]!.kernel) add(chargedKernel, who);
 }
 const n = all.length;
+if (n === 0) {
+  process.stderr.write('no samples (perf script -F time,ip,sym of a perf record -g, and --from/--to inside its times?)\n');
+  process.exit(1);
+}
 const lines = [
   `${n} samples on a CPU; the kernel's share ${((100 * (self.get('(kernel)') ?? 0)) / n).toFixed(1)}%.`,
   ...table('self time', self, n),
