@@ -92,8 +92,9 @@ class Delivery implements Dispatcher.DispatchHandler {
   onResponseData(): void {}
 
   onResponseEnd(): void {
-    // Settled at its status line already; this is for an answer that ended without one.
-    this.finish(new Error('the data platform ended its answer without a final status'));
+    // Settled at its status line already (an Error made here for nothing costs a stack trace per
+    // event); this is for an answer that ended without one.
+    if (!this.settled) this.finish(new Error('the data platform ended its answer without a final status'));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
