@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { orderPaidEvent } from '@shop/domain';
 import { auditInvariants, insertSelect, pgReadStore } from '../src/index.ts';
-import { pgbenchEnv, pgbenchScript, pgbenchVars, seedHistory, type SeededHistory } from '../src/bench/index.ts';
+import { addPendingEvents, pgbenchEnv, pgbenchScript, pgbenchVars, seedHistory, type SeededHistory } from '../src/bench/index.ts';
 import { describeCatalog } from '../../../test/support/catalog.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { makeTempDir, removeTempDir } from '../../../test/support/temp.ts';
@@ -66,6 +66,32 @@ describe('the --scale history seed, at a tiny factor', () => {
     const data = events.map((e) => (e.payload as { data: { couponId: number | null; items: unknown[] } }).data);
     expect(data.some((d) => d.couponId !== null)).toBe(true);
     expect(data.some((d) => d.items.length > 1)).toBe(true);
+  });
+});
+
+describe("the relay script's backlog", () => {
+  let tdb: TestDatabase;
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+  });
+  afterAll(async () => tdb?.drop());
+
+  test("n undelivered order.paid events, each of its own order, shaped as the domain's orderPaidEvent of that order", async () => {
+    await addPendingEvents(tdb.db.pool, 50);
+    const rows = await tdb.query<{ event_id: string; aggregate_id: string; payload: { occurredAt: string; data: { userId: number; items: Array<{ productId: number }> } }; delivered_at: Date | null }>(
+      'SELECT event_id::text, aggregate_id, payload, delivered_at FROM outbox_events ORDER BY aggregate_id',
+    );
+    expect(rows).toHaveLength(50);
+    expect(new Set(rows.map((r) => r.aggregate_id)).size).toBe(50);
+    expect(rows.every((r) => r.delivered_at === null)).toBe(true);
+    for (const r of rows.slice(0, 5)) {
+      const { userId, items } = r.payload.data;
+      const order = {
+        orderId: r.aggregate_id, userId, status: 'PAID', items: [{ productId: items[0]!.productId, quantity: 1, unitPrice: 5000, lineAmount: 5000, refundedQuantity: 0 }],
+        totalAmount: 5000, discountAmount: 0, paidAmount: 5000, couponId: null, createdAt: new Date(r.payload.occurredAt), cancelledAt: null, refundedAmount: 0,
+      };
+      expect(r.payload).toEqual(JSON.parse(JSON.stringify(orderPaidEvent(r.event_id, order as unknown as Parameters<typeof orderPaidEvent>[1]))));
+    }
   });
 });
 
