@@ -10,6 +10,7 @@
 // V8 runtime and native shares are exact.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { packageOf } from './index.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -52,20 +53,19 @@ function samples(text: string): Frame[][] {
   return out;
 }
 
-/** The package of a JIT frame (`JS:*name file:///…/node_modules/.pnpm/x@1/node_modules/x/…:1:2`), or null. */
-function packageOf(sym: string): string | null {
+/**
+ * The package of a JIT frame (`JS:*name file:///…/node_modules/.pnpm/x@1/node_modules/x/…:1:2`,
+ * `JS:*'name node:events:489:44`), as the V8 profile's summary names it; null for native code.
+ */
+function packageOfFrame(sym: string): string | null {
   if (!sym.startsWith('JS:')) return null;
-  const dep = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(sym);
-  if (dep) return dep[1]!;
-  const own = /\/((?:packages|apps)\/[^/]+)\//.exec(sym);
-  if (own) return own[1]!;
-  if (/ node:/.test(sym)) return 'node:';
-  return 'JS, other';
+  const url = / ((?:file:\/\/|node:|\/)\S*?)(?::\d+){1,2}$/.exec(sym)?.[1];
+  return url ? packageOf(url, sym) : 'JS, other';
 }
 
 function selfCategory(frame: Frame): string {
   if (frame.kernel) return '(kernel)';
-  const pkg = packageOf(frame.sym);
+  const pkg = packageOfFrame(frame.sym);
   if (pkg) return pkg;
   if (/^(Builtins_|v8::)/.test(frame.sym)) return '(V8 runtime and builtins)';
   if (/^(node::|uv_|uv__)/.test(frame.sym)) return '(Node and libuv, native)';
@@ -76,7 +76,7 @@ function selfCategory(frame: Frame): string {
 function chargedTo(frames: Frame[]): string {
   let node: string | null = null;
   for (const f of frames) {
-    const pkg = packageOf(f.sym);
+    const pkg = packageOfFrame(f.sym);
     if (pkg === 'node:') node ??= pkg;
     else if (pkg) return pkg;
   }
