@@ -21,6 +21,8 @@ export interface RunRecord {
   pgbench?: { tps: number; transactions: number; command: string; summary: string[] };
   salesPerSecond?: number; exhaustedP99Ms?: number; lockWaits?: LockWaits; replays?: ReplayStats; refund?: RefundReport;
   replicaReads?: ReplicaReads; clusterDelivery?: ClusterDelivery;
+  /** uniform and uniform-keyed each run twice, ABBA: this is the later of its workload's two windows. */
+  secondWindow?: boolean;
 }
 
 export interface Report {
@@ -56,18 +58,34 @@ export const section = (title: string, ...parts: Array<string | string[]>) =>
   [`## ${title}`, '', ...parts.flatMap((p) => (typeof p === 'string' ? [p, ''] : p))];
 
 /** Each keyed workload's service run against its unkeyed twin's, same run. */
+/** A workload's service windows, pooled (ABBA gives uniform and its keyed twin two each): CPU per order and per request over all of them, the mean rates. */
+export function pooled(runs: readonly RunRecord[], w: WorkloadName) {
+  const xs = runs.filter((x) => x.workload === w && x.runner === 'service');
+  if (xs.length === 0) return null;
+  const mean = (f: (x: RunRecord) => number | undefined) => Math.round((xs.reduce((a, x) => a + (f(x) ?? 0), 0) / xs.length) * 100) / 100;
+  const metered = xs.every((x) => x.cost?.cpu.serviceMs != null);
+  const sum = (f: (x: RunRecord) => number) => xs.reduce((a, x) => a + f(x), 0);
+  const per = (n: 'orders' | 'requests') => (metered && sum((x) => x.cost![n]) > 0 ? sum((x) => x.cost!.cpu.serviceMs!) / sum((x) => x.cost![n]) : null);
+  const perPg = metered && xs.every((x) => x.cost!.cpu.postgresMs != null) && sum((x) => x.cost!.orders) > 0
+    ? sum((x) => x.cost!.cpu.postgresMs!) / sum((x) => x.cost!.orders) : null;
+  return { windows: xs.length, ordersPerSecond: mean((x) => x.summary.ordersPerSecond), p99Ms: mean((x) => x.summary.latencyMs.p99),
+    salesPerSecond: xs.every((x) => x.salesPerSecond !== undefined) ? mean((x) => x.salesPerSecond) : undefined,
+    serviceMsPerOrder: per('orders'), serviceMsPerRequest: per('requests'), postgresMsPerOrder: perPg };
+}
+
+/** Each keyed workload's service run against its unkeyed twin's, same run; uniform's pair ABBA, each side its two windows pooled. */
 export function keyedVsUnkeyed(runs: readonly RunRecord[]) {
   return (['uniform-keyed', 'hot-product-keyed'] as const).flatMap((workload) => {
-    const [twin, k, u] = [baseOf(workload), find(runs, workload), find(runs, baseOf(workload))];
+    const [twin, k, u] = [baseOf(workload), pooled(runs, workload), pooled(runs, baseOf(workload))];
     if (!k || !u) return [];
+    const first = find(runs, workload)!;
     const pair = (unkeyed: number, keyed: number) => ({ unkeyed, keyed, ratio: ratio(keyed, unkeyed) });
     const sales = u.salesPerSecond !== undefined && k.salesPerSecond !== undefined ? { salesPerSecond: pair(u.salesPerSecond, k.salesPerSecond) } : {};
-    const replays = k.replays ? { sent: k.replays.sent, matched: k.replays.matched, mismatched: k.replays.mismatched, p99Ms: k.replays.latencyMs.p99 } : null;
-    const [o, p] = [pair(u.summary.ordersPerSecond, k.summary.ordersPerSecond), pair(u.summary.latencyMs.p99, k.summary.latencyMs.p99)];
+    const replays = first.replays ? { sent: first.replays.sent, matched: first.replays.matched, mismatched: first.replays.mismatched, p99Ms: first.replays.latencyMs.p99 } : null;
     // The service's CPU per order charges the replays' work to the orders; per request counts them as the requests they are.
-    const per = (r: RunRecord, n: 'orders' | 'requests') => (r.cost?.cpu.serviceMs != null && r.cost[n] > 0 ? r.cost.cpu.serviceMs / r.cost[n] : null);
-    const cpu = (n: 'orders' | 'requests') => { const [a, b] = [per(u, n), per(k, n)]; return a === null || b === null ? null : pair(a, b); };
-    return [{ workload, twin, ordersPerSecond: o, p99Ms: p, ...sales, serviceMsPerOrder: cpu('orders'), serviceMsPerRequest: cpu('requests'), replays }];
+    const cpu = (n: 'serviceMsPerOrder' | 'serviceMsPerRequest') => (u[n] === null || k[n] === null ? null : pair(u[n], k[n]));
+    return [{ workload, twin, windows: { unkeyed: u.windows, keyed: k.windows }, ordersPerSecond: pair(u.ordersPerSecond, k.ordersPerSecond),
+      p99Ms: pair(u.p99Ms, k.p99Ms), ...sales, serviceMsPerOrder: cpu('serviceMsPerOrder'), serviceMsPerRequest: cpu('serviceMsPerRequest'), replays }];
   });
 }
 
@@ -93,7 +111,35 @@ function targets(runs: readonly RunRecord[], extraTargets: string[]): string[] {
     lines.push(`issue-23 target, ${w} on partitioned tables ≥ 0.9× on unpartitioned (same rows, same run, ABBA means of ${p.length} and ${u.length} windows): ` +
       `${fmt(pf)} ÷ ${fmt(uf)} orders/s = **${r}×** ${r >= 0.9 ? 'met' : '**not met**'}; CPU ms per order, all processes: ${cpu(p)} ÷ ${cpu(u)}`);
   }
-  return [...lines, ...extraTargets];
+  return [...lines, ...issue24(runs), ...extraTargets];
+}
+
+/**
+ * Issue 24's targets (the HTTP edge), against the 2026-12-02 run it set out from: uniform 0.702 ms of service CPU per order,
+ * PostgreSQL 0.852, mixed 1,603 requests/s. uniform and its keyed twin: their windows pooled (ABBA in a full run).
+ */
+function issue24(runs: readonly RunRecord[]): string[] {
+  const lines: string[] = [];
+  const verdict = (met: boolean) => (met ? 'met' : '**not met**');
+  const perRequest = (w: WorkloadName) => { const c = find(runs, w)?.cost; return c?.cpu.serviceMs != null && c.requests > 0 ? c.cpu.serviceMs / c.requests : null; };
+  for (const [w, most] of [['floor', 0.06], ['product-read', 0.08]] as const) {
+    const v = perRequest(w);
+    if (v !== null) lines.push(`issue-24 target, ${w}: service CPU ≤ ${most} ms per request: ${ms(v)} ${verdict(v <= most)}`);
+  }
+  const [u, k] = [pooled(runs, 'uniform'), pooled(runs, 'uniform-keyed')];
+  const windows = (p: NonNullable<typeof u>) => (p.windows > 1 ? ` (${p.windows} windows pooled)` : '');
+  if (u?.serviceMsPerOrder != null) {
+    lines.push(`issue-24 target, uniform: service CPU ≤ 0.25 ms per order${windows(u)}: ${ms(u.serviceMsPerOrder)} ${verdict(u.serviceMsPerOrder <= 0.25)}` +
+      (u.postgresMsPerOrder === null ? '' : `; PostgreSQL's not above 0.852: ${ms(u.postgresMsPerOrder)} ${verdict(u.postgresMsPerOrder <= 0.852)}`));
+    if (k?.serviceMsPerOrder != null) {
+      const [r, rq] = [k.serviceMsPerOrder / u.serviceMsPerOrder, k.serviceMsPerRequest! / u.serviceMsPerRequest!];
+      lines.push(`issue-24 target, uniform-keyed: service CPU per order within 10 % of uniform's${windows(k)}: ${ms(k.serviceMsPerOrder)}, ` +
+        `**${r.toFixed(2)}×** ${verdict(r <= 1.1)} (per request, replays counted: ${rq.toFixed(2)}×)`);
+    }
+  }
+  const mixed = find(runs, 'mixed');
+  if (mixed) lines.push(`issue-24 target, mixed ≥ 1.5 × 1,603 = 2,405 requests/s: ${fmt(mixed.summary.requestsPerSecond)} ${verdict(mixed.summary.requestsPerSecond >= 2405)}`);
+  return lines;
 }
 
 /** CPU milliseconds per successful order (per operation for refund, per request for a run without orders). */
@@ -169,8 +215,9 @@ function keyedSection({ runs, keyedVsUnkeyed: pairs, options }: Report): string[
   const keyedRuns = runs.filter((r) => r.replays);
   return keyedRuns.length === 0 ? [] : section(
     'Keyed ÷ unkeyed',
-    ...(pairs.length === 0 ? [] : ["Each keyed workload: its twin's load, same run, an `Idempotency-Key` on every order.", table(pairs, [
-      ['workload', (c) => c.twin], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
+    ...(pairs.length === 0 ? [] : ["Each keyed workload: its twin's load, same run, an `Idempotency-Key` on every order. uniform's pair runs ABBA " +
+      '(uniform, keyed, keyed, uniform) when both are selected: its rates are the means of each side\'s windows, its CPU their sum over their orders.', table(pairs, [
+      ['workload', (c) => c.twin], ['windows', (c) => `${c.windows.unkeyed} + ${c.windows.keyed}`], ['orders/s unkeyed', (c) => c.ordersPerSecond.unkeyed], ['orders/s keyed', (c) => c.ordersPerSecond.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.ordersPerSecond.ratio)}**`], ['p99 ms unkeyed', (c) => c.p99Ms.unkeyed], ['p99 ms keyed', (c) => c.p99Ms.keyed],
       ['keyed ÷ unkeyed', (c) => `**${x(c.p99Ms.ratio)}**`], ['sales/s keyed ÷ unkeyed', (c) => (c.salesPerSecond ? x(c.salesPerSecond.ratio) : '')],
       ['service CPU per order, keyed ÷ unkeyed', (c) => (c.serviceMsPerOrder ? x(c.serviceMsPerOrder.ratio) : '')],
