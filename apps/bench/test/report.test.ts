@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyedVsUnkeyed, markdownReport, windowMeans, type Report, type RunRecord, type WorkloadName } from '../src/run/report.ts';
+import { keyedVsUnkeyed, markdownReport, serviceOverLoad, windowMeans, type Report, type RunRecord, type WorkloadName } from '../src/run/report.ts';
 import type { ReplayStats } from '../src/run/child.ts';
 import { summarise, type Sample } from '../src/run/stats.ts';
 
@@ -9,10 +9,10 @@ const WINDOW_MS = 10_000;
  * A service window of 10 s with `orders` 201s (plus `replays` requests that were not orders), in which the service used
  * `serviceMs` and PostgreSQL `postgresMs` of CPU.
  */
-function run(workload: WorkloadName, orders: number, serviceMs: number, postgresMs: number, o: { replays?: number; second?: boolean; sales?: number } = {}): RunRecord {
+function run(workload: WorkloadName, orders: number, serviceMs: number, postgresMs: number, o: { replays?: number; second?: boolean; sales?: number; loadMs?: number } = {}): RunRecord {
   const reads = workload === 'floor' || workload === 'product-read' || workload === 'mixed';
   const samples: Sample[] = Array.from({ length: orders }, (_, i) => [i % WINDOW_MS, 5, reads ? 200 : 201, '', reads ? 0 : 1]);
-  const cpu = { wallMs: WINDOW_MS, fromUs: 0, toUs: WINDOW_MS * 1000, serviceMs, serviceSysMs: 0, postgresMs, loadMs: 0, postgresProcesses: 1 };
+  const cpu = { wallMs: WINDOW_MS, fromUs: 0, toUs: WINDOW_MS * 1000, serviceMs, serviceSysMs: 0, postgresMs, loadMs: o.loadMs ?? 0, postgresProcesses: 1 };
   const replays: ReplayStats | undefined = o.replays === undefined ? undefined : {
     sent: o.replays, matched: o.replays, byteIdentical: o.replays, mismatched: 0, mismatchKinds: {}, examples: [], firstAnswersMarkedReplayed: 0,
     inWindow: o.replays, latencyMs: { p50: 1, p95: 2, p99: o.second ? 4 : 3, max: 5 },
@@ -96,5 +96,14 @@ describe("issue 24's targets, one window each", () => {
     const [pair] = keyedVsUnkeyed(hot);
     expect(pair).toMatchObject({ twin: 'hot-product', windows: { unkeyed: 1, keyed: 1, abba: false }, salesPerSecond: { unkeyed: 1_824.81, keyed: 1_698.45, ratio: 0.93 } });
     expect(pair!.serviceMsPerOrder!.ratio).toBe(1.17);
+  });
+
+  it("sets the service's CPU against the load process's in the same window, a yardstick for the machine's speed then", () => {
+    const fast = run('uniform', 10_000, 2_000, 4_000, { loadMs: 640 });
+    const slow = run('uniform', 6_000, 1_920, 3_600, { loadMs: 600, second: true }); // 0.32 ms per order against 0.20, the load's 0.10 per request against 0.064
+    expect([serviceOverLoad(fast), serviceOverLoad(slow)]).toEqual([3.125, 3.2]);
+    const rows = markdown([fast, slow]).filter((l) => l.startsWith('| uniform · service')).slice(0, 2); // the CPU table comes first
+    expect(rows.map((l) => l.split(' | ').at(-1))).toEqual(['3.13 |', '3.20 |']);
+    expect(serviceOverLoad(run('uniform', 10_000, 2_000, 4_000))).toBeNull(); // the load's CPU not measured
   });
 });

@@ -156,6 +156,9 @@ function issue24(runs: readonly RunRecord[]): string[] {
   return lines;
 }
 
+/** The service's CPU ÷ the load process's, one window: the service's cost in units of the load's fixed work per request. */
+export const serviceOverLoad = (r: RunRecord) => (r.cost?.cpu.serviceMs != null && r.cost.cpu.loadMs ? r.cost.cpu.serviceMs / r.cost.cpu.loadMs : null);
+
 /** CPU milliseconds per successful order (per operation for refund, per request for a run without orders). */
 function perOrder(run: RunRecord | undefined) {
   const [c, n] = [run?.cost, run?.cost?.orders || run?.cost?.requests || 0];
@@ -186,14 +189,17 @@ function cpuSection({ runs }: Report): string[] {
   return !runs.some((r) => r.cost) ? [] : section(
     'CPU ms per order',
     "utime + stime (/proc) in each run's window ÷ its successful orders (hot: units sold; refund: orders + refunds + cancels, \"ops\"; none: " +
-      "requests): apps/api, the postmaster and all under it, the load process (or pgbench); last, the service's CPU per request (every request, " +
-      'whatever its answer); how: docs/performance.md.',
+      "requests): apps/api, the postmaster and all under it, the load process (or pgbench); then the service's CPU per request (every request, " +
+      "whatever its answer); last, the service's CPU ÷ the load process's in the window: the load's work per request is the same in every window " +
+      "of a workload, so this moves with the service's code and far less with the machine's speed, which a shared host changes by a third " +
+      'between windows minutes apart; how: docs/performance.md.',
     table(runs.filter((r) => r.cost), [
       ['run', (r) => r.label], ['window s', (r) => (r.cost!.cpu.wallMs / 1000).toFixed(2)],
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
       ['service', (r) => ms(perOrder(r)?.service)], ['PostgreSQL', (r) => ms(perOrder(r)?.postgres)],
       ['load generator', (r) => ms(perOrder(r)?.load)], ['total', (r) => ms(perOrder(r)?.total)], ['PostgreSQL ÷ ceiling', pgVsCeiling],
       ['service per request', ({ cost: c }) => (c!.cpu.serviceMs === null || !c!.requests ? '' : ms(c!.cpu.serviceMs / c!.requests))],
+      ['service ÷ load', (r) => (r.runner === 'service' ? serviceOverLoad(r)?.toFixed(2) ?? '' : '')],
     ]),
   );
 }
