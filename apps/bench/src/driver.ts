@@ -101,8 +101,9 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     };
 
     // uniform and its keyed twin, ABBA: uniform, keyed, keyed, uniform (about 50 s more). The machine's speed drifts between windows, and
-    // keyed always ran second: across the committed full runs the load generator's keyed ÷ unkeyed CPU per request (nearly the same work)
-    // ran 0.97-1.41× and rose and fell with the service's. Each side's figure is now the mean of an early and a late window.
+    // keyed always ran second: across the committed full runs the load generator's keyed ÷ unkeyed CPU per request (the same loop, plus a
+    // key per order and the replays) ran 0.97-1.41× and rose and fell with the service's. Each side's figure is now the mean of an early
+    // and a late window.
     const abba = !reference && selected.some((w) => w.name === 'uniform') && selected.some((w) => w.name === 'uniform-keyed');
     for (const w of selected) {
       // With the reference, each side twice, ABBA: the second window of a pair runs slower whichever database it is on (measured 0.79× and 1.06×
