@@ -132,9 +132,9 @@ function issue24(runs: readonly RunRecord[]): string[] {
   const lines: string[] = [];
   const verdict = (met: boolean) => (met ? 'met' : '**not met**');
   const shown = (v: number, digits: number) => Number(v.toFixed(digits));
-  const perRequest = (w: WorkloadName) => { const c = find(runs, w)?.cost; return c?.cpu.serviceMs != null && c.requests > 0 ? c.cpu.serviceMs / c.requests : null; };
   for (const [w, most] of [['floor', 0.06], ['product-read', 0.08]] as const) {
-    const v = perRequest(w);
+    const r = find(runs, w);
+    const v = r ? servicePerRequest(r) : null;
     if (v !== null) lines.push(`issue-24 target, ${w}: service CPU ≤ ${most} ms per request: ${v.toFixed(3)} ${verdict(shown(v, 3) <= most)}`);
   }
   const [u, k] = [windowMeans(runs, 'uniform'), windowMeans(runs, 'uniform-keyed')];
@@ -155,6 +155,9 @@ function issue24(runs: readonly RunRecord[]): string[] {
   if (mixed) lines.push(`issue-24 target, mixed ≥ 1.5 × 1,603 = 2,404.5 requests/s: ${fmt(mixed.summary.requestsPerSecond)} ${verdict(mixed.summary.requestsPerSecond >= 2404.5)}`);
   return lines;
 }
+
+/** The service's CPU per request in one window (every request, whatever its answer); null when not measured. */
+const servicePerRequest = (r: RunRecord) => (r.cost?.cpu.serviceMs != null && r.cost.requests > 0 ? r.cost.cpu.serviceMs / r.cost.requests : null);
 
 /** The service's CPU ÷ the load process's, one window: the service's cost in units of the load's fixed work per request. */
 export const serviceOverLoad = (r: RunRecord) => (r.cost?.cpu.serviceMs != null && r.cost.cpu.loadMs ? r.cost.cpu.serviceMs / r.cost.cpu.loadMs : null);
@@ -198,7 +201,7 @@ function cpuSection({ runs }: Report): string[] {
       ['orders', ({ cost: c }) => (c!.orders > 0 ? `${fmt(c!.orders)}${c!.unit ? ' ops' : ''}` : `${fmt(c!.requests)} requests`)],
       ['service', (r) => ms(perOrder(r)?.service)], ['PostgreSQL', (r) => ms(perOrder(r)?.postgres)],
       ['load generator', (r) => ms(perOrder(r)?.load)], ['total', (r) => ms(perOrder(r)?.total)], ['PostgreSQL ÷ ceiling', pgVsCeiling],
-      ['service per request', ({ cost: c }) => (c!.cpu.serviceMs === null || !c!.requests ? '' : ms(c!.cpu.serviceMs / c!.requests))],
+      ['service per request', (r) => (servicePerRequest(r) === null ? '' : ms(servicePerRequest(r)))],
       ['service ÷ load', (r) => (r.runner === 'service' ? serviceOverLoad(r)?.toFixed(2) ?? '' : '')],
     ]),
   );
