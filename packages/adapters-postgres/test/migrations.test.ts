@@ -173,10 +173,10 @@ describe('migrate', () => {
     await migrate(tdb.db.pool, { dir });
     await writeFile(
       dir + 'definitions/completed_key.sql',
-      `CREATE OR REPLACE FUNCTION completed_keys(user_id bigint, key text) RETURNS json LANGUAGE sql AS $$ SELECT NULL::json $$;`,
+      `CREATE OR REPLACE FUNCTION completed_key_elsewhere(user_id bigint, key text) RETURNS json LANGUAGE sql AS $$ SELECT NULL::json $$;`,
     );
     await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/definition definitions\/completed_key\.sql failed: it must define a function named completed_key/);
     const names = await tdb.query<{ proname: string }>(`SELECT proname FROM pg_proc WHERE proname LIKE 'completed_key%' ORDER BY 1`);
-    expect(names).toEqual([{ proname: 'completed_key' }]);
+    expect(names).toEqual([{ proname: 'completed_key' }, { proname: 'completed_keys' }]);
   });
 });

@@ -123,6 +123,7 @@ BEGIN
     repeated boolean[] := '{}';
     key_write int[];
     key_text text[];
+    key_user bigint[];
     key_print text[];
     key_result jsonb[];
     got boolean[];
@@ -132,9 +133,9 @@ BEGIN
     new_prints text[] := '{}';
     new_results jsonb[] := '{}';
   BEGIN
-    SELECT array_agg(k::int ORDER BY k), array_agg(w->'claim'->>'key' ORDER BY k),
+    SELECT array_agg(k::int ORDER BY k), array_agg(w->'claim'->>'key' ORDER BY k), array_agg(write_user[k] ORDER BY k),
            array_agg(w->'claim'->>'fingerprint' ORDER BY k), array_agg(w->'claim'->'result' ORDER BY k)
-      INTO key_write, key_text, key_print, key_result
+      INTO key_write, key_text, key_user, key_print, key_result
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE jsonb_typeof(w->'claim') = 'object';
     FOR j IN 1..coalesce(cardinality(key_write), 0) LOOP
       repeated := repeated || ((write_user[key_write[j]] || ':' || key_text[j]) = ANY(seen));
@@ -142,9 +143,12 @@ BEGIN
     END LOOP;
     SELECT array_agg(CASE WHEN NOT repeated[c.j] THEN idempotency_claim(write_user[c.k], c.key) END ORDER BY c.j)
       INTO got FROM unnest(key_write, key_text) WITH ORDINALITY c(k, key, j);
-    -- Its own statement, so that its snapshot is taken after the claims.
-    SELECT array_agg(completed_key(write_user[c.k], c.key) IS NOT NULL ORDER BY c.j)
-      INTO completed FROM unnest(key_write, key_text) WITH ORDINALITY c(k, key, j);
+    -- Its own statement, so that its snapshot is taken after the claims; one for the group's keys,
+    -- and none without keys (it would lock every day of idempotency_keys for nothing).
+    IF key_write IS NOT NULL THEN
+      SELECT array_agg(k.j IN (SELECT ck.i FROM completed_keys(key_user, key_text) ck) ORDER BY k.j)
+        INTO completed FROM generate_subscripts(key_text, 1) k(j);
+    END IF;
     FOR j IN 1..coalesce(cardinality(key_write), 0) LOOP
       -- Completed wins over whoever holds the key now (the contract): the caller replays it.
       IF completed[j] THEN
