@@ -9,7 +9,6 @@ BEGIN
   IF key IS NULL THEN
     RETURN NULL;
   END IF;
-  RETURN (SELECT json_build_object('fingerprint', k.fingerprint, 'result', k.result)
-            FROM completed_keys(ARRAY[completed_key.user_id], ARRAY[completed_key.key]) k);
+  RETURN (SELECT k.completed FROM completed_keys(ARRAY[completed_key.user_id], ARRAY[completed_key.key]) k);
 END
 $$;

@@ -146,8 +146,7 @@ BEGIN
     -- Its own statement, so that its snapshot is taken after the claims; one for the group's keys,
     -- and none without keys (it would lock every day of idempotency_keys for nothing).
     IF key_write IS NOT NULL THEN
-      SELECT array_agg(k.j IN (SELECT ck.i FROM completed_keys(key_user, key_text) ck) ORDER BY k.j)
-        INTO completed FROM generate_subscripts(key_text, 1) k(j);
+      SELECT array_agg(ck.completed IS NOT NULL ORDER BY ck.i) INTO completed FROM completed_keys(key_user, key_text) ck;
     END IF;
     FOR j IN 1..coalesce(cardinality(key_write), 0) LOOP
       -- Completed wins over whoever holds the key now (the contract): the caller replays it.
