@@ -209,19 +209,37 @@ async function named<T>(what: string, step: () => Promise<T>): Promise<T> {
   }
 }
 
+/** invalid_function_definition: what CREATE OR REPLACE refuses to change in place (a result type, OUT columns, a parameter's name). */
+const CANNOT_REPLACE = '42P13';
+
 /**
  * Applies one definition file: its CREATE OR REPLACE keeps the object (and the plans that use it)
  * when its signature stays; any other function of the same name is one an earlier text defined
- * (a signature since changed) and is dropped, so the catalog holds exactly what the files say.
+ * (a signature since changed) and is dropped, so the catalog holds exactly what the files say. A
+ * change CREATE OR REPLACE refuses (same arguments, another result) drops the function of that
+ * name first, in the same transaction; a text that is wrong in itself then fails as it would have.
  */
 async function applyDefinition(client: pg.PoolClient, d: SchemaFile): Promise<void> {
   const object = d.name.replace(/\.sql$/, '');
-  await client.query(d.text);
-  const { rows } = await client.query<{ signature: string; now: boolean }>(
-    `SELECT p.oid::regprocedure::text AS signature, p.xmin = xid(pg_current_xact_id()) AS now FROM pg_proc p
+  // Each function of that name with its row version: the text's own are those it made or replaced.
+  const versions = async () => (await client.query<{ signature: string; version: string }>(
+    `SELECT p.oid::regprocedure::text AS signature, p.oid::text || ':' || p.xmin::text AS version FROM pg_proc p
       WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = $1`,
     [object],
-  );
+  )).rows;
+  const before = await versions();
+  await client.query('SAVEPOINT definition');
+  try {
+    await client.query(d.text);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== CANNOT_REPLACE) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT definition');
+    for (const { signature } of before) await client.query(`DROP FUNCTION ${signature}`);
+    await client.query(d.text);
+  }
+  await client.query('RELEASE SAVEPOINT definition');
+  const kept = new Set(before.map((r) => r.version));
+  const rows = (await versions()).map((r) => ({ signature: r.signature, now: !kept.has(r.version) }));
   // Checked before anything is dropped: a file that defines another name must not drop this one.
   if (!rows.some((r) => r.now)) throw new Error(`it must define a function named ${object}`);
   for (const { signature } of rows.filter((r) => !r.now)) await client.query(`DROP FUNCTION ${signature}`);

@@ -158,6 +158,22 @@ describe('migrate', () => {
     expect(left).toEqual([{ s: 'idempotency_claim(bigint,text,integer)' }]);
   });
 
+  test('a definition whose result changed replaces the function; one whose text is wrong still fails, changing nothing', async () => {
+    await migrate(tdb.db.pool, { dir });
+    const file = dir + 'definitions/completed_keys.sql';
+    const text = await readFile(file, 'utf8');
+    // Same arguments, another row type: CREATE OR REPLACE alone refuses it.
+    await writeFile(file, text.replace('RETURNS TABLE (i bigint, completed json)', 'RETURNS TABLE (i bigint, completed json, found boolean)')
+      .replace('FROM unnest(user_ids, keys)', ', false FROM unnest(user_ids, keys)'));
+    expect((await migrate(tdb.db.pool, { dir })).applied).toEqual(['definitions/completed_keys.sql']);
+    const cols = async () => (await tdb.query<{ c: string }>(
+      `SELECT array_to_string(proargnames, ',') AS c FROM pg_proc WHERE proname = 'completed_keys'`)).map((r) => r.c);
+    expect(await cols()).toEqual(['user_ids,keys,i,completed,found']);
+    await writeFile(file, text.replace('RETURNS TABLE (i bigint, completed json)', 'RETURNS TABLE (i bigint)'));
+    await expect(migrate(tdb.db.pool, { dir })).rejects.toThrow(/definition definitions\/completed_keys\.sql failed/);
+    expect(await cols()).toEqual(['user_ids,keys,i,completed,found']);
+  });
+
   test('0014 refuses ids that are not UUIDv7, naming the table, and changes nothing', async () => {
     await rm(dir + '0014_partitioned_history.sql');
     await migrate(tdb.db.pool, { dir });
