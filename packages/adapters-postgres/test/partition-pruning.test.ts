@@ -124,9 +124,10 @@ describe('the order path and every page read only the partitions they need', () 
       const keyDays = [...ranOf(plans, 'idempotency_keys')];
       if (idempotencyKey) expect(keyDays).toContain(`idempotency_keys_p${day(now)}`);
       expect(keyDays.every((p) => p <= `idempotency_keys_p${day(now + DAY)}`), keyDays.join()).toBe(true);
-      // An index probe per key, even planned on days never analyzed (these, a new day's): a plan
-      // that could hash a whole day instead chose to on a day still empty, then kept that plan.
-      const keyScans = plans.flatMap((p) => p.plan.split('\n')).filter((l) => /\bon idempotency_keys_p\d/.test(l) && !/never executed/.test(l));
+      // An index probe per key on days never analyzed (these, as a new day's are): a lookup written
+      // as a join hashed such a day whole instead, and kept that plan while the day filled.
+      const keyScans = plans.flatMap((p) => p.plan.split('\n'))
+        .filter((l) => /\bon idempotency_keys_p\d/.test(l) && !/never executed/.test(l) && !/^\s*(Update|Delete|Insert) on /.test(l));
       if (idempotencyKey) expect(keyScans.length).toBeGreaterThan(0);
       for (const scan of keyScans) expect(scan).toMatch(/Index (Only )?Scan using idempotency_keys_p\w+ on /);
     }
