@@ -16,6 +16,7 @@ export type BenchOptions = Options & {
   readonly workloads: readonly WorkloadName[]; readonly replayShare: number; readonly poolSize: number; readonly orderWrites: number;
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
   readonly serviceOnly: boolean; // no reference runs (pgbench, the Node runners): for quick alternated comparisons
+  readonly statements: number; // pg_stat_statements: the costliest this many statements kept per window
   readonly out: string; readonly unpartitionedReference?: boolean; // out: where the dated results directory goes
 };
 
@@ -42,7 +43,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     if (!pgbench) log('pgbench is not on PATH: the ceilings fall back to the Node runners');
     const pgRows = pgbench && !o.serviceOnly && selected.some((w) => w.ceilings)
       ? await seedPgbenchRows(target.pool, { users: fixture.userIds.length, products: fixture.productIds.length }, initialStock) : null;
-    const meter = await createMeter(target.pool, () => target.servicePid, target.statements);
+    const meter = await createMeter(target.pool, () => target.servicePid, target.statements, o.statements);
     if (meter.postmasterPid === null) log('PostgreSQL runs elsewhere: its CPU is not measured');
     if (!target.statements) log('pg_stat_statements is not loaded on this server: no statement figures');
 
@@ -132,7 +133,8 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       options: { connections: o.connections, poolSize: o.poolSize, orderWrites: o.orderWrites, durationS: o.timed.durationMs / 1000,
         warmupS: o.timed.warmupMs / 1000, users: fixture.userIds.length, products: fixture.productIds.length, hotAttempts: o.hotAttempts,
-        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}) },
+        ...(o.workloads.includes('refund') ? { refundOrders: o.refundOrders } : {}), ...(keyed ? { replayShare: o.replayShare } : {}),
+        ...(target.statements ? { statementsPerWindow: o.statements } : {}) },
       events, runs, keyedVsUnkeyed: keyedVsUnkeyed(runs), violations,
     };
     // What each workload says of its own service run, in the Targets.

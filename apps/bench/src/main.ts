@@ -23,6 +23,7 @@ const OPTIONS = {
   'scale-factor': ['1', "--scale's sizes × N (e.g. 0.01 for a quick check)"],
   url: ['', 'benchmark a running service (needs DATABASE_URL and AUTH_SECRET)', 'URL'],
   out: ['', 'where results go (default bench/results)', 'DIR'],
+  statements: ['8', "pg_stat_statements: the costliest N statements kept per window (a key's few statements are below 8)"],
   'cpu-prof': [false, "profile the service (V8 --cpu-prof): its self time by package and function in uniform's window, in the report"],
   'service-only': [false, 'only the service runs, no pgbench or Node reference runs (quick alternated comparisons)'],
   scale: [false, 'first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000\n' +
@@ -65,6 +66,8 @@ const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[
 for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOAD_NAMES.join(', ')}`);
 const replayShare = n('replay-share');
 if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share must be between 0 and 1, not ${opt['replay-share']}`);
+const statements = n('statements');
+if (!(Number.isInteger(statements) && statements >= 1)) throw new Error(`--statements must be a whole number of at least 1, not ${opt.statements}`);
 
 runBenchmark({
   workloads, connections: n('connections'), poolSize: n('pool'), orderWrites: n('order-writes'), replayShare,
@@ -72,7 +75,7 @@ runBenchmark({
   hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url || undefined,
   // Relative to where pnpm was started; by default the repository's bench/results (see its README.md).
   out: opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url)),
-  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], scaleFactor: opt.scale || opt['unpartitioned-reference'] ? n('scale-factor') : null,
+  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], statements, scaleFactor: opt.scale || opt['unpartitioned-reference'] ? n('scale-factor') : null,
 }).then(
   (code) => process.exit(code),
   (err) => {

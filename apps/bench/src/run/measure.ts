@@ -17,7 +17,7 @@ export type MeasuredWindow = ReturnType<Meter['window']>;
 type Window = { fromUs: number; toUs: number; label: string };
 export type CpuWindow = NonNullable<Awaited<ReturnType<MeasuredWindow['result']>>['cpu']>;
 
-export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean) {
+export async function createMeter(pool: pg.Pool, servicePid: () => number | null /* a workload may start it again */, statements: boolean, topN = 8) {
   const postmasterPid = postmasterOf(await backendPid(pool)); // the parent of one of the pool's backends
   const sample = (loadTicks: () => number | null) => {
     const [cluster, pid, load] = [treeTicks(postmasterPid), servicePid(), loadTicks()];
@@ -34,7 +34,7 @@ export async function createMeter(pool: pg.Pool, servicePid: () => number | null
         mark() {
           if (edges.length === 2) return;
           const opening = edges.push(sample(loadTicks)) === 1;
-          if (statements) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool))));
+          if (statements) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool, topN))));
         },
         async result() {
           await chain;

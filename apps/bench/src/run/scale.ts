@@ -34,10 +34,10 @@ export async function seedAtScale(target: Target, factor: number, load: { users:
 }
 
 /** --unpartitioned-reference: apps/api on the reference (a database beside the target's migrated to 0013 only), the same rows seeded, metered alike. */
-export async function startReference(target: Target, o: { poolSize: number; orderWrites: number }, main: ScaleInfo, load: Parameters<typeof seedAtScale>[2]) {
+export async function startReference(target: Target, o: { poolSize: number; orderWrites: number; statements: number }, main: ScaleInfo, load: Parameters<typeof seedAtScale>[2]) {
   const ref = await startTarget({ ...o, cpuProfileDir: null, beside: target.adminUrl }); // with --url: on an embedded PostgreSQL
   const { scale, fixture, initialStock } = await seedAtScale(ref, main.factor, load, { seedStart: Date.parse(main.seededBefore) });
-  return { target: ref, fixture, meter: await createMeter(ref.pool, () => ref.servicePid, ref.statements), runner: 'unpartitioned' as const, scale,
+  return { target: ref, fixture, meter: await createMeter(ref.pool, () => ref.servicePid, ref.statements, o.statements), runner: 'unpartitioned' as const, scale,
     label: 'service (HTTP), unpartitioned reference', check: () => referenceViolations(ref.pool, initialStock, main, scale) };
 }
 

@@ -14,12 +14,13 @@ export async function readsStatements(pool: pg.Pool, create: boolean): Promise<b
 export const resetStatements = (pool: pg.Pool) => pool.query('SELECT pg_stat_statements_reset()');
 
 export type StatementStats = Awaited<ReturnType<typeof topStatements>>;
-/** The most expensive statements by total_exec_time, nested ones (track = all) included; top level counted once. */
-export async function topStatements(pool: pg.Pool) {
+/** The `limit` most expensive statements by total_exec_time, nested ones (track = all) included; top level counted once. */
+export async function topStatements(pool: pg.Pool, limit = 8) {
   const db = 'dbid = (SELECT oid FROM pg_database WHERE datname = current_database())';
   const { rows } = await pool.query<{ query: string; toplevel: boolean; calls: string; total: number; rows: string }>(
     `SELECT query, toplevel, calls, total_exec_time AS total, rows FROM pg_stat_statements
-     WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8`,
+     WHERE ${db} AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT $1`,
+    [limit],
   );
   const sum = (await pool.query(`SELECT sum(total_exec_time) AS ms, sum(calls) AS calls FROM pg_stat_statements WHERE ${db} AND toplevel`)).rows[0];
   const top = rows.map((r) => ({
