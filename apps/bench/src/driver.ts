@@ -4,7 +4,7 @@ import path from 'node:path';
 import { auditInvariants } from '@shop/adapters-postgres';
 import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
-import { checkEvents, createMeter, processTicks, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
+import { checkEvents, compareCpuProfiles, createMeter, processTicks, readCpuProfiles, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
 import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type Runner, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale, startReference } from './run/scale.ts';
@@ -152,15 +152,24 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     await reference?.target.close();
     await target.close(); // the service writes its CPU profile as it exits
     if (cpuProfileDir && dir) {
-      // The profile of the service under uniform (else the first service run), its window's samples only.
-      const r = find(runs, 'uniform') ?? runs.find((x) => x.runner === 'service');
-      const c = r?.cost?.cpu;
-      const { summary, markdown } = summariseCpuProfiles(cpuProfileDir, c && { fromUs: c.fromUs, toUs: c.toUs, label: `${r!.label}, its window` });
+      // The service under uniform (else the first service run), every window of it; beside it uniform-keyed's, per order, when it ran:
+      // what a key costs the service, function by function.
+      const windowsOf = (w: WorkloadName) => runs.filter((x) => x.workload === w && x.runner === 'service' && x.cost?.cpu);
+      const first = runs.find((x) => x.runner === 'service' && x.cost?.cpu);
+      const unkeyed = windowsOf('uniform').length > 0 ? windowsOf('uniform') : first ? [first] : [];
+      const keyed = windowsOf('uniform-keyed');
+      const profiles = readCpuProfiles(cpuProfileDir);
+      const of = (list: RunRecord[]) => summariseCpuProfiles(profiles, list.map((r) => ({ fromUs: r.cost!.cpu!.fromUs, toUs: r.cost!.cpu!.toUs, label: `${r.label}, its window` })));
+      const [a, b] = [of(unkeyed), keyed.length > 0 ? of(keyed) : null];
+      const orders = (list: RunRecord[]) => list.reduce((n, r) => n + (r.cost!.orders || r.cost!.requests), 0);
+      const markdown = [...a.markdown, ...(b ? [...b.markdown, ...compareCpuProfiles(
+        { label: unkeyed[0]!.workload, summary: a.summary, units: orders(unkeyed) }, { label: 'uniform-keyed', summary: b.summary, units: orders(keyed) })] : [])];
       process.stdout.write(`${markdown.join('\n')}\n`);
       appendFileSync(path.join(dir, 'bench.md'), `${markdown.join('\n')}\n`);
-      const top = (l: typeof summary.byPackage) => l.slice(0, 30).map(([name, samples]) => ({ name, samples }));
-      writeFileSync(path.join(dir, 'cpu-profile.json'), JSON.stringify({ run: r?.label ?? null, busy: summary.busy, total: summary.total,
-        byPackage: top(summary.byPackage), byFunction: top(summary.byFunction) }, null, 2));
+      const top = (l: typeof a.summary.byPackage) => l.slice(0, 30).map(([name, samples]) => ({ name, samples }));
+      const json = (list: RunRecord[], s: typeof a.summary) => ({ run: list.map((r) => r.label).join(' + ') || null, orders: orders(list), busy: s.busy, total: s.total,
+        byPackage: top(s.byPackage), byFunction: top(s.byFunction) });
+      writeFileSync(path.join(dir, 'cpu-profile.json'), JSON.stringify({ ...json(unkeyed, a.summary), ...(b && { keyed: json(keyed, b.summary) }) }, null, 2));
     }
   }
 }

@@ -24,7 +24,7 @@ const OPTIONS = {
   url: ['', 'benchmark a running service (needs DATABASE_URL and AUTH_SECRET)', 'URL'],
   out: ['', 'where results go (default bench/results)', 'DIR'],
   statements: ['8', "pg_stat_statements: the costliest N statements kept per window (a key's few statements are below 8)"],
-  'cpu-prof': [false, "profile the service (V8 --cpu-prof): its self time by package and function in uniform's window, in the report"],
+  'cpu-prof': [false, "profile the service (V8 --cpu-prof): its self time by package and function in uniform's windows, in the report; with uniform-keyed, its windows too and the two per order side by side"],
   'service-only': [false, 'only the service runs, no pgbench or Node reference runs (quick alternated comparisons)'],
   scale: [false, 'first seed a year of history straight into the database (1,000,000 users, 100,000 products, 5,000,000\n' +
     'orders…: packages/adapters-postgres/src/bench/history-seed.ts); the load then draws --users users and\n--products products from the whole tables'],

@@ -61,8 +61,10 @@ export function frameName({ functionName, url, lineNumber }: CpuProfile['nodes']
   return `${functionName || '(anonymous)'} · ${where || '(native)'}${where ? `:${lineNumber + 1}` : ''}`;
 }
 
-/** Adds each profile's samples (in the window, when given) to one summary. */
-export function summariseProfiles(profiles: readonly CpuProfile[], window?: Window): ProfileSummary {
+/** Adds each profile's samples (in the window, or any of the windows, when given) to one summary. */
+export function summariseProfiles(profiles: readonly CpuProfile[], window?: Window | readonly Window[]): ProfileSummary {
+  const windows = window === undefined ? null : 'fromUs' in window ? [window] : window;
+  const inside = (t: number) => windows!.some((w) => t >= w.fromUs && t <= w.toUs);
   const [byPackage, byCaller, byFunction] = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
   const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
   let [busy, total] = [0, 0];
@@ -86,10 +88,10 @@ export function summariseProfiles(profiles: readonly CpuProfile[], window?: Wind
       let t = p.startTime;
       for (let i = 0; i < p.samples.length; i++) {
         t += p.timeDeltas[i] ?? 0;
-        if (window && (t < window.fromUs || t > window.toUs)) continue;
+        if (windows && !inside(t)) continue;
         counts.set(p.samples[i]!, (counts.get(p.samples[i]!) ?? 0) + 1);
       }
-    } else if (!window) {
+    } else if (!windows) {
       for (const n of p.nodes) counts.set(n.id, n.hitCount ?? 0);
     }
     for (const [id, hits] of counts) {
@@ -116,5 +118,38 @@ export function summaryMarkdown(s: ProfileSummary, top = 15): string[] {
     `${s.busy} busy samples of ${s.total} (the rest idle). Self time, share of busy samples:`, '',
     ...rows(s.byPackage, 'package'), ...rows(s.byCaller, "package, with Node's internals and native code charged to the package calling them"),
     ...rows(s.byFunction, 'function · file:line'),
+  ];
+}
+
+/** One summary beside the work it did: `units` orders (or requests) in its windows. */
+export interface PerUnit {
+  readonly label: string;
+  readonly summary: ProfileSummary;
+  readonly units: number;
+}
+
+/**
+ * Two summaries set side by side per unit of work (samples per 1,000 orders, say), the functions
+ * whose cost differs most first: what one workload's unit costs the process more than another's.
+ * Shares cannot say it, since both sides' totals differ.
+ */
+export function comparisonMarkdown(a: PerUnit, b: PerUnit, unit: string, top = 15): string[] {
+  const per = (s: PerUnit, n: number) => (1000 * n) / Math.max(1, s.units);
+  const rows = (pick: (s: ProfileSummary) => ProfileSummary['byPackage'], head: string) => {
+    const [x, y] = [new Map(pick(a.summary)), new Map(pick(b.summary))];
+    const diff = [...new Set([...x.keys(), ...y.keys()])]
+      .map((k) => [k, per(a, x.get(k) ?? 0), per(b, y.get(k) ?? 0)] as const)
+      .sort((p, q) => Math.abs(q[2] - q[1]) - Math.abs(p[2] - p[1]) || p[0].localeCompare(q[0]));
+    return [
+      `| ${head} | ${a.label} | ${b.label} | difference |`, '|---|---:|---:|---:|',
+      ...diff.slice(0, top).map(([k, p, q]) => `| \`${k.replace(/\|/g, '\\|')}\` | ${p.toFixed(1)} | ${q.toFixed(1)} | ${(q - p >= 0 ? '+' : '')}${(q - p).toFixed(1)} |`),
+      '',
+    ];
+  };
+  return [
+    `Busy samples per 1,000 ${unit}: ${a.label} ${per(a, a.summary.busy).toFixed(1)} (${a.units} ${unit}), ` +
+      `${b.label} ${per(b, b.summary.busy).toFixed(1)} (${b.units}); the largest differences, self time:`, '',
+    ...rows((s) => s.byCaller, "package, Node's internals and native code charged to their caller"),
+    ...rows((s) => s.byFunction, 'function · file:line'),
   ];
 }

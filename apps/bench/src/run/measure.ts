@@ -6,7 +6,7 @@ import { backendPid, recordedEvents, resetStatements, topStatements, type Statem
 import { MS_PER_TICK, postmasterOf, processSysTicks, processTicks, treeTicks } from '@shop/local-clusters';
 import { receivedOnce } from '@shop/local-clusters/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
-import { monotonicUs, summariseProfiles, summaryMarkdown, type CpuProfile, type ProfileSummary } from '@shop/cpu-profile';
+import { comparisonMarkdown, monotonicUs, summariseProfiles, summaryMarkdown, type CpuProfile, type PerUnit, type ProfileSummary } from '@shop/cpu-profile';
 import { section } from './report.ts';
 export { processTicks } from '@shop/local-clusters'; // the load process's CPU (driver.ts, pgbench.ts)
 // What a measured window cost each process, utime + stime (/proc) at its edges: the service; PostgreSQL's postmaster and every process under it
@@ -66,9 +66,19 @@ export async function checkEvents(pool: pg.Pool, receiver: Receiver | null, seed
   return { recorded: rows.length, undelivered, received: r?.distinct ?? null, duplicates: r?.duplicates ?? null, violations };
 }
 
-/** --cpu-prof: where the service's busy samples went (self time by package and by function), inside `window` (a run's) when given. */
-export function summariseCpuProfiles(dir: string, window?: Window): { summary: ProfileSummary; markdown: string[] } {
-  const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CpuProfile);
-  const summary = summariseProfiles(profiles, window);
-  return { summary, markdown: ['', ...section(`Service CPU profile${window ? ` (${window.label})` : ''}`, summaryMarkdown(summary))] };
+/** The service's profiles, written as it exited (--cpu-prof). */
+export function readCpuProfiles(dir: string): CpuProfile[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CpuProfile);
+}
+
+/** --cpu-prof: where the service's busy samples went (self time by package and by function), inside a workload's windows when given. */
+export function summariseCpuProfiles(profiles: readonly CpuProfile[], windows?: readonly Window[]): { summary: ProfileSummary; markdown: string[] } {
+  const summary = summariseProfiles(profiles, windows);
+  const label = windows?.length ? ` (${windows.map((w) => w.label).join(' and ')})` : '';
+  return { summary, markdown: ['', ...section(`Service CPU profile${label}`, summaryMarkdown(summary))] };
+}
+
+/** Two workloads' profiles per order, the functions whose cost per order differs most first (keyed against unkeyed). */
+export function compareCpuProfiles(a: PerUnit, b: PerUnit): string[] {
+  return ['', ...section(`Service CPU profile, ${b.label} against ${a.label}, per order`, comparisonMarkdown(a, b, 'orders'))];
 }
