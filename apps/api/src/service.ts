@@ -215,7 +215,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       deliveryDegraded: () => relay.circuitOpen,
       outbox: untilReady(outbox),
       wakeRelay,
-      events: { recorded: wakeRelay },
+      events: { recorded: wakeRelay, reserve: () => relay.reserve() },
       recentKeys: new RecentOrderKeys(systemClock, RECENT_ORDER_KEYS),
       productChanged: catalog.productChanged,
       metrics,

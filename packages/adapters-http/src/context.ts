@@ -1,4 +1,4 @@
-import type { BestSellers, Clock, CouponIssuance, IdGenerator, OrderBook, OutboxStore, ReadStore, RecentOrderKeys, UnitOfWork } from '@shop/application';
+import type { BestSellers, Clock, CouponIssuance, HandoverSlot, IdGenerator, OrderBook, OutboxStore, ReadStore, RecentOrderKeys, UnitOfWork } from '@shop/application';
 import type { Metrics } from './metrics.ts';
 import type { Authenticator } from './auth.ts';
 
@@ -20,7 +20,8 @@ export interface HttpDeps {
   readonly outbox: OutboxStore;
   /** Wakes the local relay and announces new events to the other processes' relays. */
   readonly wakeRelay: () => void;
-  readonly events: { recorded(): void };
+  /** After a commit that recorded events; `reserve`: a new order's event delivered by this process's relay from its commit (ADR 0003). */
+  readonly events: { recorded(): void; reserve?(): HandoverSlot | null };
   /** Keyed orders this instance answered a moment ago: a retry of one is answered without a read. */
   readonly recentKeys?: RecentOrderKeys;
   /** Told after an admin changed a product, so that this instance's product cache reads it again (a new id is never cached). */

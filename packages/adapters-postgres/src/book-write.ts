@@ -4,7 +4,7 @@ import type { BookWrite } from '@shop/application';
  * One write as `write_order_group` reads it (migrations/definitions/write_order_group.sql): the
  * domain's effects and the key claim, as JSON. Nothing is decided or derived here.
  */
-export function batchEntry({ effects: e, claim }: BookWrite): Record<string, unknown> {
+export function batchEntry({ effects: e, claim, eventLeaseMs }: BookWrite): Record<string, unknown> {
   return {
     orderId: e.order.orderId,
     userId: e.guard.userId,
@@ -18,5 +18,7 @@ export function batchEntry({ effects: e, claim }: BookWrite): Record<string, unk
     refund: e.refund,
     event: e.event,
     claim,
+    // Absent (undefined is not sent) for an event due at once.
+    leaseMs: eventLeaseMs,
   };
 }

@@ -414,6 +414,29 @@ async function whileHeld(lock: string, values: unknown[], work: () => Promise<vo
   }
 }
 
+describe('a new order event leased at insert (handed over to the writing relay, ADR 0003)', () => {
+  test('written with eventLeaseMs: claimed already (attempts 1) and due when its lease ends, so no relay claims it; without: due at once', async () => {
+    const book = pgOrderBook(tdb.db.kysely);
+    const userId = await seedUser(100_000);
+    const productId = await seedProduct(1_000, 10);
+    const [leased, due] = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
+    expect(await book.write({ ...leased, eventLeaseMs: 60_000 })).toBe('written');
+    expect(await book.write(due)).toBe('written');
+    const rows = await tdb.query<{ event_id: string; attempts: number; lease_s: number }>(
+      `SELECT event_id::text, attempts, extract(epoch FROM next_attempt_at - now())::float8 AS lease_s FROM outbox_events WHERE event_id = ANY($1::uuid[])`,
+      [[leased.effects.event.eventId, due.effects.event.eventId]]);
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    expect(byId.get(leased.effects.event.eventId)).toMatchObject({ attempts: 1 });
+    expect(byId.get(leased.effects.event.eventId)!.lease_s).toBeGreaterThan(50);
+    expect(byId.get(leased.effects.event.eventId)!.lease_s).toBeLessThanOrEqual(60);
+    expect(byId.get(due.effects.event.eventId)).toMatchObject({ attempts: 0 });
+    expect(byId.get(due.effects.event.eventId)!.lease_s).toBeLessThanOrEqual(0);
+    const claimed = (await pgOutboxStore(tdb.db.kysely).claim(1_000, 60_000)).map((r) => r.eventId);
+    expect(claimed).toContain(due.effects.event.eventId);
+    expect(claimed).not.toContain(leased.effects.event.eventId);
+  });
+});
+
 describe('pgOrderBook', () => {
   const count = async (table: string) => (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
   const tables = async () => ({

@@ -21,7 +21,15 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'releas
       lastError: null,
     });
   }
+  /** As write_order_group writes a new order's event with a lease: claimed by the writer already. */
+  addLeased(eventId: string, leaseMs: number): OutboxRecord {
+    const record = { eventId, type: 'order.paid', payload: { eventId }, attempts: 1, createdAt: new Date(this.now) };
+    this.rows.set(eventId, { record, dueAt: this.now + leaseMs, deliveredAt: null, lastError: null });
+    return record;
+  }
+  claims = 0;
   async claim(limit: number, leaseMs: number) {
+    this.claims++;
     const due = [...this.rows.values()].filter((r) => r.deliveredAt === null && r.dueAt <= this.now).slice(0, limit);
     for (const r of due) {
       r.record = { ...r.record, attempts: r.record.attempts + 1 };
@@ -217,5 +225,122 @@ describe('outbox relay', () => {
     for (let i = 0; i < 100 && delivered.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     await relay.stop();
     expect(delivered).toEqual(['now']);
+  });
+});
+
+describe('events handed over at commit (ADR 0003)', () => {
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  test('a handed-over event is delivered from memory and marked, never claimed; another relay leaves it alone meanwhile', async () => {
+    const outbox = new MemoryOutbox();
+    const delivered: string[] = [];
+    let hold!: () => void;
+    const gate = new Promise<void>((r) => (hold = r));
+    const tried: string[] = [];
+    const relay = relayOver(outbox, (r) => (tried.push(r.eventId), r.eventId === 'h' ? gate : Promise.resolve()), delivered);
+    relay.start();
+    const slot = relay.reserve()!;
+    expect(slot.leaseMs).toBe(30_000);
+    const record = outbox.addLeased('h', slot.leaseMs); // the commit
+    slot.deliver(record);
+    await until(() => tried.includes('h'));
+    // While it is being delivered: not due, so no relay claims it.
+    const other = relayOver(outbox, async () => undefined);
+    expect(await other.deliverBatch()).toBe(0);
+    hold();
+    await until(() => outbox.rows.get('h')!.deliveredAt !== null);
+    await relay.stop();
+    expect(delivered).toEqual(['h']);
+    expect(outbox.rows.get('h')!.record.attempts).toBe(1);
+  });
+
+  test('slots are bounded by handoverMax, and none is given while stopped or while the circuit is open', async () => {
+    const outbox = new MemoryOutbox();
+    const publisher: EventPublisher = { publish: async () => Promise.reject(new Error('connect ECONNREFUSED')), close: async () => undefined };
+    const relay = new OutboxRelay({ store: outbox as unknown as OutboxStore, publisher, clock: systemClock },
+      { handoverMax: 2, batchSize: 10, concurrency: 4, pollMs: 60_000 });
+    expect(relay.reserve()).toBeNull(); // not started
+    relay.start();
+    const [a, b] = [relay.reserve()!, relay.reserve()!];
+    expect(relay.reserve()).toBeNull();
+    a.release();
+    a.release(); // once only
+    const c = relay.reserve()!;
+    expect(relay.reserve()).toBeNull();
+    b.release();
+    c.release();
+    // Ten refused deliveries open the circuit: no slot then, the events are written due and claimed.
+    for (let i = 0; i < 10; i++) outbox.add(`e${i}`);
+    relay.wake();
+    await until(() => relay.circuitOpen);
+    expect(relay.circuitOpen).toBe(true);
+    expect(relay.reserve()).toBeNull();
+    await relay.stop();
+    expect(relay.reserve()).toBeNull();
+  });
+
+  test('what stop() leaves handed over and untried is given back due at once, its claim not counted; so is one handed over after', async () => {
+    const outbox = new MemoryOutbox();
+    let hold!: () => void;
+    const gate = new Promise<void>((r) => (hold = r));
+    const [delivered, tried] = [[] as string[], [] as string[]];
+    const relay = relayOver(outbox, (r) => (tried.push(r.eventId), r.eventId === 'first' ? gate : Promise.resolve()), delivered);
+    relay.start();
+    const first = relay.reserve()!;
+    first.deliver(outbox.addLeased('first', first.leaseMs));
+    await until(() => tried.includes('first'));
+    // Handed over while 'first' is being delivered: they wait for the next round, and stop() comes first.
+    const [waiting, late] = [relay.reserve()!, relay.reserve()!];
+    waiting.deliver(outbox.addLeased('waiting', waiting.leaseMs));
+    const stopped = relay.stop();
+    hold();
+    await stopped;
+    late.deliver(outbox.addLeased('late', late.leaseMs));
+    await until(() => outbox.rows.get('late')!.record.attempts === 0);
+    expect(delivered).toEqual(['first']);
+    for (const id of ['waiting', 'late']) {
+      const row = outbox.rows.get(id)!;
+      expect([row.dueAt, row.record.attempts, row.deliveredAt]).toEqual([outbox.now, 0, null]);
+    }
+  });
+
+  test('a handed-over event the platform refuses is retried on its own backoff, as a claimed one is', async () => {
+    const outbox = new MemoryOutbox();
+    const relay = relayOver(outbox, async () => {
+      throw new Error('the data platform answered HTTP 500');
+    });
+    relay.start();
+    const slot = relay.reserve()!;
+    slot.deliver(outbox.addLeased('r', slot.leaseMs));
+    await until(() => outbox.rows.get('r')!.lastError !== null);
+    await relay.stop();
+    const row = outbox.rows.get('r')!;
+    expect(row.lastError).toContain('HTTP 500');
+    expect(row.dueAt).toBeGreaterThanOrEqual(50); // attempt 1's backoff, not the lease
+    expect(row.dueAt).toBeLessThanOrEqual(100);
+  });
+
+  test('rounds of handed-over events alternate with claims: a due record is delivered while events keep being handed over', async () => {
+    const outbox = new MemoryOutbox();
+    const delivered: string[] = [];
+    const relay = relayOver(outbox, async () => new Promise((r) => setTimeout(r, 2)), delivered, 2);
+    const hand = () => {
+      const slot = relay.reserve();
+      if (slot) slot.deliver(outbox.addLeased(`h${outbox.rows.size}`, slot.leaseMs));
+    };
+    relay.start();
+    for (let i = 0; i < 6; i++) hand();
+    // Handed over faster than delivered: the relay always has some waiting when it looks.
+    const feeding = setInterval(() => (hand(), hand()), 1);
+    await until(() => delivered.length >= 4);
+    outbox.add('due');
+    const before = delivered.length;
+    await until(() => delivered.includes('due'));
+    clearInterval(feeding);
+    await relay.stop();
+    expect(delivered).toContain('due');
+    expect(delivered.indexOf('due') - before).toBeLessThan(8);
   });
 });

@@ -8,7 +8,7 @@
 --     order: { status, totalAmount, discountAmount, paidAmount, couponId, createdAt, cancelledAt,
 --              refundedAmount, items: [{ productId, quantity, unitPrice, lineAmount, refundedQuantity }] },
 --     refund: { refundId, amount, createdAt, items: [{ productId, quantity }] } | null,
---     event, claim: { key, fingerprint, result } | null }
+--     event, claim: { key, fingerprint, result } | null, leaseMs?: a new order's event leased for it }
 -- Nothing is decided here: each write's guard is compared with the rows, and if it holds exactly
 -- its values are applied (a guard with no order creates the order, one with an order moves it to
 -- the state `order` gives). Returns, per write and in the same order:
@@ -330,9 +330,11 @@ BEGIN
     SELECT (w->>'userId')::bigint, w->>'ledgerType', (w->>'balanceChange')::bigint, balance_after[k], (w->>'orderId')::uuid, (w->>'at')::timestamptz
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' ORDER BY k;
     -- In write order too: seq is the recording order of one order's events. A new order's event is
-    -- its first.
-    INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at)
-    SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz
+    -- its first. With leaseMs it is leased at once to the writing process's relay, which delivers it
+    -- from memory (ADR 0003): claimed as by that relay (attempts 1), due when the lease ends.
+    INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, attempts, next_attempt_at)
+    SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz,
+           CASE WHEN w ? 'leaseMs' THEN 1 ELSE 0 END, now() + coalesce((w->>'leaseMs')::bigint, 0) * interval '1 millisecond'
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NULL ORDER BY k;
     -- A write that moves an order follows the order's latest event. The outbox is ranged by event
     -- id (UUIDv7, made from the clock of the instance that wrote it): an order's events lie between

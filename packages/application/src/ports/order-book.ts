@@ -48,6 +48,11 @@ export interface BookWrite {
   readonly claim: KeyClaim | null;
   /** Aborted when the request's client has gone: a write still queued then is not written. */
   readonly signal?: ClientGoneSignal | undefined;
+  /**
+   * A new order's event is written leased to this process for this long (attempts 1, due when
+   * the lease ends), to be delivered from memory (HandoverSlot); without it, due at once.
+   */
+  readonly eventLeaseMs?: number | undefined;
 }
 
 /** The snapshot a change of an order (a cancel, a refund) is decided on: the order (null when there is none) and the state of the key in its owner's keys (free without a key). */

@@ -61,6 +61,20 @@ export interface OutboxStore {
   redeliver(eventId: string): Promise<OutboxRecordView | null>;
 }
 
+/**
+ * A new order's event handed from its commit straight to this process's relay (ADR 0003): written
+ * already leased to this process, it is delivered from memory, never claimed. A slot is taken
+ * before the write, so that the relay bounds what it holds, and given back whatever the write did.
+ */
+export interface HandoverSlot {
+  /** How long the event is leased at insert: no relay claims it before, this one renews it while it holds it. */
+  readonly leaseMs: number;
+  /** The event was committed leased (its `attempts` 1): deliver it. */
+  deliver(record: OutboxRecord): void;
+  /** Nothing was committed with this slot: it is free again. After `deliver`, nothing. */
+  release(): void;
+}
+
 /** Where events go: the data platform over HTTP, NATS JetStream, or a local file. */
 export interface EventPublisher {
   /**

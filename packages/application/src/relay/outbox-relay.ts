@@ -1,5 +1,5 @@
 import type { Clock } from '../ports/clock.ts';
-import type { EventPublisher, OutboxRecord, OutboxStore } from '../ports/outbox.ts';
+import type { EventPublisher, HandoverSlot, OutboxRecord, OutboxStore } from '../ports/outbox.ts';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import { DEFAULT_PURGE_POLICY, PurgeJob, type PurgeObserver, type PurgePolicy } from '../maintenance/purge-job.ts';
 
@@ -32,6 +32,12 @@ export interface RelayOptions {
    * stream whose leader was killed elects another in seconds; the retry cap is a minute).
    */
   readonly probeMaxMs: number;
+  /**
+   * New orders' events held at most for delivery from memory (handed over at commit, reserved
+   * before it); past it, an event is written due and claimed as any other. What a crash strands
+   * waits out its lease, as a claimed batch does.
+   */
+  readonly handoverMax: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
@@ -44,6 +50,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   purge: DEFAULT_PURGE_POLICY,
   openAfterFailures: 10,
   probeMaxMs: 2_000,
+  handoverMax: 1_000,
 };
 
 export interface RelayObserver {
@@ -74,6 +81,11 @@ export class OutboxRelay {
   private failuresInRow = 0;
   /** While open: when the next probe may go, and how many probes failed so far. */
   private breaker: { nextProbeAt: number; probesFailed: number } | null = null;
+  /** Events handed over at their commit, not yet in a batch; slots reserved for writes not yet answered. */
+  private handed: OutboxRecord[] = [];
+  private reserved = 0;
+  /** After a round of handed events, the next round claims: retries and others' events are never starved. */
+  private claimNext = false;
   /**
    * Deletes delivered records past the retention, beside the deliveries (its passes never hold a
    * batch back); its `lastSuccessAt` is the last purge that did not fail.
@@ -117,12 +129,44 @@ export class OutboxRelay {
     this.wakeUp?.();
   }
 
-  /** Finishes the batch in flight, claims nothing more, and resolves. */
+  /**
+   * A slot for a new order's event, to be written leased and handed over at commit; null while
+   * this relay is not delivering (stopped, or the platform taken for down) or holds enough.
+   */
+  reserve(): HandoverSlot | null {
+    if (!this.running || this.stopping || this.breaker || this.reserved + this.handed.length >= this.options.handoverMax) return null;
+    this.reserved++;
+    let open = true;
+    return {
+      leaseMs: this.options.leaseMs,
+      deliver: (record) => {
+        if (!open) return;
+        open = false;
+        this.reserved--;
+        if (this.running && !this.stopping) {
+          this.handed.push(record);
+          this.wake();
+        } else {
+          // Stopped meanwhile: due again at once, for whichever relay runs next.
+          this.store.releaseLease([record]).catch((err: unknown) => this.observer.crashed?.(err));
+        }
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.reserved--;
+      },
+    };
+  }
+
+  /** Finishes the batch in flight, claims nothing more, gives back what was handed over and not tried, and resolves. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
     await Promise.all([this.running, this.purge.stop()]);
     this.running = null;
+    const left = this.handed.splice(0);
+    if (left.length > 0) await this.store.releaseLease(left).catch((err: unknown) => this.observer.crashed?.(err));
   }
 
   /** Whether delivery is held back by an open circuit (the platform taken for down). */
@@ -130,8 +174,18 @@ export class OutboxRelay {
     return this.breaker !== null;
   }
 
-  /** One claim-and-deliver round; returns how many records it claimed. Exposed for tests. */
+  /** One round: events handed over, or else claimed, delivered; returns how many it took. Exposed for tests. */
   async deliverBatch(): Promise<number> {
+    if (this.handed.length > 0 && this.breaker) {
+      // Taken for down since they were handed over: due again at once, for the probe and the claims.
+      const back = this.handed.splice(0);
+      await this.store.releaseLease(back);
+    }
+    if (this.handed.length > 0 && !this.claimNext) {
+      this.claimNext = true;
+      return this.deliverHeld(this.handed.splice(0, this.options.batchSize), false);
+    }
+    this.claimNext = false;
     // Open: one record, and only when its probe is due.
     const probe = this.breaker !== null;
     if (this.breaker && this.clock.now().getTime() < this.breaker.nextProbeAt) return 0;
@@ -141,14 +195,20 @@ export class OutboxRelay {
       if (this.breaker) this.breaker.nextProbeAt = this.clock.now().getTime() + this.options.pollMs;
       return 0;
     }
+    return this.deliverHeld(records, probe);
+  }
+
+  /** Delivers records this relay holds (claimed, or handed over leased), their leases renewed meanwhile. */
+  private async deliverHeld(records: OutboxRecord[], probe: boolean): Promise<number> {
     // A batch can take longer than its lease (16 deliveries at a time, each up to the platform's
     // timeout): the records it still holds keep their lease while it runs, failed ones excepted
     // (their backoff is theirs). Renewals run one at a time; a failed one is tried at the next tick.
     const failed = new Set<string>();
     let renewing: Promise<void> | null = null;
+    // Events handed over meanwhile wait for this batch: theirs are renewed with it.
     const renew = setInterval(() => {
       renewing ??= this.store
-        .renewLease(records.filter((r) => !failed.has(r.eventId)), this.options.leaseMs)
+        .renewLease([...records.filter((r) => !failed.has(r.eventId)), ...this.handed], this.options.leaseMs)
         .catch((err: unknown) => this.observer.crashed?.(err))
         .finally(() => (renewing = null));
     }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
@@ -259,7 +319,7 @@ export class OutboxRelay {
         await this.sleep(Math.max(10, this.breaker.nextProbeAt - this.clock.now().getTime()));
         continue;
       }
-      if (claimed === this.options.batchSize || this.woken) continue;
+      if (claimed === this.options.batchSize || this.woken || this.handed.length > 0) continue;
       await this.sleep(this.options.pollMs);
     }
   }

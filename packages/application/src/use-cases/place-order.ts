@@ -10,7 +10,17 @@ import {
 import { assertBuysAs, type Actor } from '../authorization.ts';
 import { fingerprint, keyInUse, replayable } from '../idempotency.ts';
 import { abandonedWrite, MAX_DECISIONS, RetryLaterError } from '../retry-later.ts';
-import { keyState, type ClientGoneSignal, type Clock, type IdGenerator, type OrderBook, type PlacedKeyResult, type ReadStore } from '../ports/index.ts';
+import {
+  keyState,
+  type ClientGoneSignal,
+  type Clock,
+  type HandoverSlot,
+  type IdGenerator,
+  type OrderBook,
+  type PlacedKeyResult,
+  type ReadStore,
+  type WriteOutcome,
+} from '../ports/index.ts';
 import type { RecentOrderKeys } from './recent-order-keys.ts';
 
 export interface PlaceOrderCommand {
@@ -35,8 +45,11 @@ export interface PlaceOrderDeps {
   readonly reads: ReadStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
-  /** Told after a commit that recorded events, so the relay delivers them now, not at its next poll. */
-  readonly events?: { recorded(): void };
+  /**
+   * Told after a commit that recorded events, so the relay delivers them now, not at its next poll;
+   * or asked before the write for a slot, so that the relay takes the order's event from the commit.
+   */
+  readonly events?: { recorded(): void; reserve?(): HandoverSlot | null };
   /** Keys this instance completed a moment ago: their replays answered without a read. */
   readonly recentKeys?: RecentOrderKeys;
 }
@@ -92,12 +105,24 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
     }
     const { order } = decided;
     const claim = key === null ? null : { key, fingerprint: print, result: { orderId: order.orderId } satisfies PlacedKeyResult };
-    const outcome = await deps.book.write({ effects: placementEffects(decided, deps.ids.next()), claim, signal: cmd.signal });
+    const effects = placementEffects(decided, deps.ids.next());
+    // Its event leased to this process's relay when it has room: delivered from the commit, not claimed.
+    const slot = deps.events?.reserve?.() ?? null;
+    let outcome: WriteOutcome;
+    try {
+      outcome = await deps.book.write({ effects, claim, signal: cmd.signal, eventLeaseMs: slot?.leaseMs });
+    } catch (err) {
+      // Whether it committed is unknown: if it did, its lease runs out and it is claimed then.
+      slot?.release();
+      throw err;
+    }
     if (outcome === 'written') {
-      deps.events?.recorded();
+      if (slot) slot.deliver({ eventId: effects.event.eventId, type: effects.event.type, payload: effects.event, attempts: 1, createdAt: effects.at });
+      else deps.events?.recorded();
       if (claim) remember(claim, order);
       return { order, replayed: false };
     }
+    slot?.release();
     if (outcome === 'key_busy') throw keyInUse();
     if (outcome === 'abandoned') throw abandonedWrite();
     if (outcome === 'key_completed') lookAtKey = true;
