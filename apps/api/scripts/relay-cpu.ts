@@ -2,16 +2,19 @@
 // the admin URL's server, then the relay (claims, deliveries, delivered marks, as the service wires it
 // but with no metrics) drains them to a receiver in another process, which answers 204 at once.
 // What the service's CPU per order carries for delivery, apart from the orders; run it alternately
-// in worktrees of two commits to compare them:
-//   node apps/api/scripts/relay-cpu.ts [events, default 30000] [admin URL, default postgres://postgres@127.0.0.1:5432/test]
+// in worktrees of two commits to compare them. With --handed the events are leased at insert and
+// handed to the relay in memory, as a new order's are from its commit (ADR 0003, decision 6), not claimed:
+//   node apps/api/scripts/relay-cpu.ts [events, default 30000] [admin URL, default postgres://postgres@127.0.0.1:5432/test] [--handed]
 import { spawn } from 'node:child_process';
 import { pgOutboxStore } from '@shop/adapters-postgres';
-import { addPendingEvents, scratchDatabase } from '@shop/adapters-postgres/bench';
+import { addPendingEvents, leasePendingEvents, scratchDatabase } from '@shop/adapters-postgres/bench';
 import { OutboxRelay, systemClock } from '@shop/application';
 import { HttpEventPublisher } from '@shop/adapters-dataplatform';
 
-const n = Number(process.argv[2] ?? 30_000);
-const scratch = await scratchDatabase(process.argv[3] ?? 'postgres://postgres@127.0.0.1:5432/test');
+const handed = process.argv.includes('--handed');
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const n = Number(args[0] ?? 30_000);
+const scratch = await scratchDatabase(args[1] ?? 'postgres://postgres@127.0.0.1:5432/test');
 const receiver = spawn(
   process.execPath,
   ['--input-type=module', '-e', `
@@ -22,6 +25,7 @@ const receiver = spawn(
 );
 try {
   await addPendingEvents(scratch.db.pool, n);
+  const records = handed ? await leasePendingEvents(scratch.db.pool, 60_000) : [];
   const port = await new Promise<number>((resolve) => receiver.once('message', (m) => resolve(m as number)));
   const publisher = new HttpEventPublisher(`http://127.0.0.1:${port}/events`, { timeoutMs: 5_000, connections: 16 });
   let delivered = 0;
@@ -29,13 +33,19 @@ try {
   const before = process.cpuUsage();
   const started = performance.now();
   relay.start();
+  // Handed over as commits would: each when the relay has a slot for it.
+  for (const record of records) {
+    let slot = relay.reserve();
+    while (!slot) (await new Promise((resolve) => setTimeout(resolve, 1)), (slot = relay.reserve()));
+    slot.deliver(record);
+  }
   while (delivered < n) await new Promise((resolve) => setTimeout(resolve, 50));
   const used = process.cpuUsage(before);
   const ms = performance.now() - started;
   await relay.stop();
   await publisher.close();
   process.stdout.write(
-    `relay: ${n} events, ${((used.user + used.system) / n).toFixed(1)} µs of CPU per event (${(used.system / n).toFixed(1)} in the kernel), ` +
+    `relay${handed ? ', handed over' : ''}: ${n} events, ${((used.user + used.system) / n).toFixed(1)} µs of CPU per event (${(used.system / n).toFixed(1)} in the kernel), ` +
       `${Math.round((n / ms) * 1000)} events/s\n`,
   );
 } finally {

@@ -11,7 +11,7 @@ export {
 } from './history-seed.ts';
 export { BIG_TABLES, orderPathPlans, type OrderPathPlan } from './order-path-plans.ts';
 export { paidEventSql } from './paid-event-sql.ts';
-export { addPendingEvents } from './pending-events.ts';
+export { addPendingEvents, leasePendingEvents } from './pending-events.ts';
 export { pgbenchEnv, pgbenchScript, pgbenchVars, type PgbenchWorkload } from './pgbench-scripts.ts';
 export * from './probes.ts';
 export { baseBackup, currentWalLsn, queryServer, replayedPast, setReplayPaused } from './replication.ts';

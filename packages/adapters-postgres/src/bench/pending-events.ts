@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { OutboxRecord } from '@shop/application';
 import { insertSelect } from '../bulk-rows.ts';
 import { paidEventSql } from './paid-event-sql.ts';
 
@@ -20,4 +21,18 @@ export async function addPendingEvents(pool: pg.Pool, n: number): Promise<void> 
     [n],
   );
   await pool.query('VACUUM ANALYZE outbox_events');
+}
+
+/**
+ * The pending events as a writer leases them at insert for its own relay (ADR 0003, decision 6):
+ * attempts 1, due when the lease ends; returned as the records handed over at commit.
+ */
+export async function leasePendingEvents(pool: pg.Pool, leaseMs: number): Promise<OutboxRecord[]> {
+  const { rows } = await pool.query<{ event_id: string; event_type: string; payload: unknown; created_at: Date }>(
+    `UPDATE outbox_events SET attempts = 1, next_attempt_at = now() + $1 * interval '1 millisecond'
+      WHERE delivered_at IS NULL RETURNING event_id, event_type, payload, created_at`,
+    [leaseMs],
+  );
+  await pool.query('VACUUM ANALYZE outbox_events');
+  return rows.map((r) => ({ eventId: r.event_id, type: r.event_type, payload: r.payload, attempts: 1, createdAt: r.created_at }));
 }
