@@ -416,12 +416,11 @@ async function whileHeld(lock: string, values: unknown[], work: () => Promise<vo
 
 describe('a new order event leased at insert (handed over to the writing relay, ADR 0003)', () => {
   test('written with eventLeaseMs: claimed already (attempts 1) and due when its lease ends, so no relay claims it; without: due at once', async () => {
-    const book = pgOrderBook(tdb.db.kysely);
     const userId = await seedUser(100_000);
     const productId = await seedProduct(1_000, 10);
     const [leased, due] = [oneUnitOrder(userId, productId), oneUnitOrder(userId, productId)];
-    expect(await book.write({ ...leased, eventLeaseMs: 60_000 })).toBe('written');
-    expect(await book.write(due)).toBe('written');
+    // One group holding both, as concurrent orders share one.
+    expect(await writeOrderGroup(tdb.db.kysely, [{ ...leased, eventLeaseMs: 60_000 }, due], 5_000)).toEqual(['written', 'written']);
     const rows = await tdb.query<{ event_id: string; attempts: number; lease_s: number }>(
       `SELECT event_id::text, attempts, extract(epoch FROM next_attempt_at - now())::float8 AS lease_s FROM outbox_events WHERE event_id = ANY($1::uuid[])`,
       [[leased.effects.event.eventId, due.effects.event.eventId]]);

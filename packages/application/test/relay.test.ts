@@ -37,8 +37,10 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'releas
     }
     return due.map((r) => r.record);
   }
+  readonly renewed: string[] = [];
   async renewLease(claims: ReadonlyArray<Pick<OutboxRecord, 'eventId' | 'attempts'>>, leaseMs: number) {
     for (const c of claims) {
+      this.renewed.push(c.eventId);
       const r = this.rows.get(c.eventId)!;
       if (r.deliveredAt === null && r.record.attempts === c.attempts) r.dueAt = this.now + leaseMs;
     }
@@ -342,5 +344,47 @@ describe('events handed over at commit (ADR 0003)', () => {
     await relay.stop();
     expect(delivered).toContain('due');
     expect(delivered.indexOf('due') - before).toBeLessThan(8);
+  });
+
+  test('events waiting for a round keep their lease however long the round before them takes', async () => {
+    const outbox = new MemoryOutbox();
+    let hold!: () => void;
+    const gate = new Promise<void>((r) => (hold = r));
+    const tried: string[] = [];
+    const publisher: EventPublisher = { publish: async (r) => (tried.push(r.eventId), r.eventId === 'slow' ? gate : undefined), close: async () => undefined };
+    // A lease of 150 ms, renewed every 50: the round of 'slow' outlasts it.
+    const relay = new OutboxRelay({ store: outbox as unknown as OutboxStore, publisher, clock: systemClock }, { leaseMs: 150, concurrency: 1, pollMs: 60_000 });
+    relay.start();
+    const slow = relay.reserve()!;
+    slow.deliver(outbox.addLeased('slow', slow.leaseMs));
+    await until(() => tried.includes('slow'));
+    const waiting = relay.reserve()!;
+    waiting.deliver(outbox.addLeased('waiting', waiting.leaseMs)); // due at 150 unless renewed
+    outbox.now = 120;
+    // Both renewed at the new time: 'slow' by its batch, 'waiting' in the queue.
+    await until(() => outbox.rows.get('waiting')!.dueAt > 150 && outbox.rows.get('slow')!.dueAt > 150);
+    expect(outbox.rows.get('waiting')!.dueAt).toBe(270);
+    outbox.now = 200; // past its first lease: another relay must still find it leased
+    expect(await relayOver(outbox, async () => undefined).deliverBatch()).toBe(0);
+    hold();
+    await until(() => outbox.rows.get('waiting')!.deliveredAt !== null);
+    await relay.stop();
+    expect(outbox.rows.get('waiting')!.record.attempts).toBe(1);
+  });
+
+  test('an event handed over a third of its lease after its slot was taken is renewed at once', async () => {
+    const outbox = new MemoryOutbox();
+    let t = 0;
+    const clock = { now: () => new Date(t) };
+    const publisher: EventPublisher = { publish: async () => new Promise((r) => setTimeout(r, 20)), close: async () => undefined };
+    const relay = new OutboxRelay({ store: outbox as unknown as OutboxStore, publisher, clock }, { leaseMs: 30_000, pollMs: 60_000 });
+    relay.start();
+    const [prompt, late] = [relay.reserve()!, relay.reserve()!];
+    prompt.deliver(outbox.addLeased('prompt', prompt.leaseMs));
+    t = 10_001; // the write of 'late' took a third of the lease
+    late.deliver(outbox.addLeased('late', late.leaseMs));
+    await until(() => outbox.rows.get('late')!.deliveredAt !== null);
+    await relay.stop();
+    expect(outbox.renewed).toEqual(['late']);
   });
 });

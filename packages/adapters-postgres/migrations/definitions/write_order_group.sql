@@ -334,7 +334,7 @@ BEGIN
     -- from memory (ADR 0003): claimed as by that relay (attempts 1), due when the lease ends.
     INSERT INTO outbox_events (event_id, event_type, aggregate_id, payload, occurred_at, attempts, next_attempt_at)
     SELECT (w->'event'->>'eventId')::uuid, w->'event'->>'type', w->>'orderId', w->'event', (w->>'at')::timestamptz,
-           CASE WHEN w ? 'leaseMs' THEN 1 ELSE 0 END, now() + coalesce((w->>'leaseMs')::bigint, 0) * interval '1 millisecond'
+           CASE WHEN w->>'leaseMs' IS NOT NULL THEN 1 ELSE 0 END, now() + coalesce((w->>'leaseMs')::bigint, 0) * interval '1 millisecond'
       FROM jsonb_array_elements(writes) WITH ORDINALITY t(w, k) WHERE outcome[k] = 'written' AND guard_status[k] IS NULL ORDER BY k;
     -- A write that moves an order follows the order's latest event. The outbox is ranged by event
     -- id (UUIDv7, made from the clock of the instance that wrote it): an order's events lie between

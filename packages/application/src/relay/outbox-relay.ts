@@ -84,6 +84,10 @@ export class OutboxRelay {
   /** Events handed over at their commit, not yet in a batch; slots reserved for writes not yet answered. */
   private handed: OutboxRecord[] = [];
   private reserved = 0;
+  /** Renews the leases of the events waiting in `handed`, whatever the loop is doing. */
+  private queueRenewal: ReturnType<typeof setInterval> | null = null;
+  /** Renewals in flight outside a batch's own: a record's failure is marked only once they landed. */
+  private readonly renewals = new Set<Promise<void>>();
   /** After a round of handed events, the next round claims: retries and others' events are never starved. */
   private claimNext = false;
   /**
@@ -121,6 +125,20 @@ export class OutboxRelay {
     this.stopping = false;
     this.running = this.loop();
     this.purge.start();
+    // Events handed over wait for a round, which can take longer than their lease (a slow platform,
+    // a long claimed batch before them): every third of it, theirs is renewed.
+    this.queueRenewal = setInterval(() => {
+      if (this.handed.length > 0) this.renewInBackground([...this.handed]);
+    }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+  }
+
+  /** A renewal that no batch awaits; failures of records it names are marked after it lands. */
+  private renewInBackground(records: OutboxRecord[]): void {
+    const p: Promise<void> = this.store
+      .renewLease(records, this.options.leaseMs)
+      .catch((err: unknown) => this.observer.crashed?.(err))
+      .finally(() => this.renewals.delete(p));
+    this.renewals.add(p);
   }
 
   /** New records were committed: look now instead of at the next poll. */
@@ -136,6 +154,7 @@ export class OutboxRelay {
   reserve(): HandoverSlot | null {
     if (!this.running || this.stopping || this.breaker || this.reserved + this.handed.length >= this.options.handoverMax) return null;
     this.reserved++;
+    const reservedAt = this.clock.now().getTime();
     let open = true;
     return {
       leaseMs: this.options.leaseMs,
@@ -145,6 +164,9 @@ export class OutboxRelay {
         this.reserved--;
         if (this.running && !this.stopping) {
           this.handed.push(record);
+          // Its lease started with the write's transaction: a write that took a third of it (a long
+          // queue, an answer lost and looked for) leaves too little for the next queue renewal.
+          if (this.clock.now().getTime() - reservedAt > this.options.leaseMs / 3) this.renewInBackground([record]);
           this.wake();
         } else {
           // Stopped meanwhile: due again at once, for whichever relay runs next.
@@ -165,6 +187,9 @@ export class OutboxRelay {
     this.wakeUp?.();
     await Promise.all([this.running, this.purge.stop()]);
     this.running = null;
+    if (this.queueRenewal) clearInterval(this.queueRenewal);
+    this.queueRenewal = null;
+    await Promise.all(this.renewals);
     const left = this.handed.splice(0);
     if (left.length > 0) await this.store.releaseLease(left).catch((err: unknown) => this.observer.crashed?.(err));
   }
@@ -179,9 +204,15 @@ export class OutboxRelay {
     if (this.handed.length > 0 && this.breaker) {
       // Taken for down since they were handed over: due again at once, for the probe and the claims.
       const back = this.handed.splice(0);
-      await this.store.releaseLease(back);
+      try {
+        await Promise.all(this.renewals);
+        await this.store.releaseLease(back);
+      } catch (err) {
+        // Their leases run out instead.
+        this.observer.crashed?.(err);
+      }
     }
-    if (this.handed.length > 0 && !this.claimNext) {
+    if (this.handed.length > 0 && !this.claimNext && !this.breaker) {
       this.claimNext = true;
       return this.deliverHeld(this.handed.splice(0, this.options.batchSize), false);
     }
@@ -205,16 +236,18 @@ export class OutboxRelay {
     // (their backoff is theirs). Renewals run one at a time; a failed one is tried at the next tick.
     const failed = new Set<string>();
     let renewing: Promise<void> | null = null;
-    // Events handed over meanwhile wait for this batch: theirs are renewed with it.
     const renew = setInterval(() => {
       renewing ??= this.store
-        .renewLease([...records.filter((r) => !failed.has(r.eventId)), ...this.handed], this.options.leaseMs)
+        .renewLease(records.filter((r) => !failed.has(r.eventId)), this.options.leaseMs)
         .catch((err: unknown) => this.observer.crashed?.(err))
         .finally(() => (renewing = null));
     }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
     // A renewal sent before a record failed must land before its failure does, or it would replace
     // the record's backoff with a lease.
-    const settled = () => renewing ?? Promise.resolve();
+    // The same for the renewals of records while they waited in `handed`.
+    const settled = async () => {
+      await Promise.all([renewing, ...this.renewals]);
+    };
     try {
       return await this.deliverClaimed(records, failed, settled, probe);
     } finally {
