@@ -27,9 +27,7 @@ class MemoryOutbox implements Pick<OutboxStore, 'claim' | 'renewLease' | 'releas
     this.rows.set(eventId, { record, dueAt: this.now + leaseMs, deliveredAt: null, lastError: null });
     return record;
   }
-  claims = 0;
   async claim(limit: number, leaseMs: number) {
-    this.claims++;
     const due = [...this.rows.values()].filter((r) => r.deliveredAt === null && r.dueAt <= this.now).slice(0, limit);
     for (const r of due) {
       r.record = { ...r.record, attempts: r.record.attempts + 1 };

@@ -1,13 +1,11 @@
 #!/bin/bash
+# ctx.sh OUT: system-wide context switches and interrupts so far (/proc/stat) every second, after COUNTERS
+source "$(dirname "$0")/bench-db.sh"
 out=$1
 while true; do
-  d=$(ls -dt /tmp/order-service-bench-*/postgres 2>/dev/null | head -1)
-  [ -z "$d" ] && { sleep 1; continue; }
-  pw=$(cat $d/../postgres.password 2>/dev/null); port=$(sed -n 4p $d/postmaster.pid)
-  db=$(PGPASSWORD=$pw psql -h 127.0.0.1 -p $port -U postgres -d postgres -Atc "select datname from pg_database where datname not in ('postgres','template0','template1') order by oid desc limit 1" 2>/dev/null)
-  [ -z "$db" ] && { sleep 1; continue; }
+  bench_db || { sleep 1; continue; }
   c=$(awk '/^ctxt/{print $2}' /proc/stat); it=$(awk '/^intr/{print $2}' /proc/stat)
-  r=$(PGPASSWORD=$pw psql -h 127.0.0.1 -p $port -U postgres -d $db -At -F' ' -c "select extract(epoch from clock_timestamp())::numeric(14,1), (select coalesce(sum(n_tup_ins),0) from pg_stat_user_tables where relname like 'idempotency_keys%'), (select coalesce(sum(n_tup_ins),0) from pg_stat_user_tables where relname like 'orders%')" 2>/dev/null)
-  [ -n "$r" ] && echo "$r $c $it" >> $out
+  r=$(q "select $COUNTERS")
+  [ -n "$r" ] && echo "$r $c $it" >> "$out"
   sleep 1
 done

@@ -1,12 +1,9 @@
 #!/bin/bash
-# waits.sh OUT: sample wait events of the bench's embedded PostgreSQL every 0.1 s, with key and order insert counters
+# waits.sh OUT: the wait event of every active backend of the bench's embedded PostgreSQL every 0.1 s, with COUNTERS
+source "$(dirname "$0")/bench-db.sh"
 out=$1
 while true; do
-  d=$(ls -dt /tmp/order-service-bench-*/postgres 2>/dev/null | head -1)
-  [ -z "$d" ] && { sleep 1; continue; }
-  pw=$(cat $d/../postgres.password 2>/dev/null); port=$(sed -n 4p $d/postmaster.pid)
-  db=$(PGPASSWORD=$pw psql -h 127.0.0.1 -p $port -U postgres -d postgres -Atc "select datname from pg_database where datname not in ('postgres','template0','template1') order by oid desc limit 1" 2>/dev/null)
-  [ -z "$db" ] && { sleep 1; continue; }
-  PGPASSWORD=$pw psql -h 127.0.0.1 -p $port -U postgres -d $db -At -F' ' -c "select extract(epoch from clock_timestamp())::numeric(14,1), (select coalesce(sum(n_tup_ins),0) from pg_stat_user_tables where relname like 'idempotency_keys%'), (select coalesce(sum(n_tup_ins),0) from pg_stat_user_tables where relname like 'orders%'), coalesce(wait_event_type,'cpu')||':'||coalesce(wait_event,'-') from pg_stat_activity where backend_type='client backend' and state='active' and pid<>pg_backend_pid()" >> $out 2>/dev/null
+  bench_db || { sleep 1; continue; }
+  q "select $COUNTERS, coalesce(wait_event_type,'cpu')||':'||coalesce(wait_event,'-') from pg_stat_activity where backend_type='client backend' and state='active' and pid<>pg_backend_pid()" >> "$out"
   sleep 0.1
 done
