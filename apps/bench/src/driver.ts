@@ -6,7 +6,7 @@ import { quiesce } from '@shop/adapters-postgres/bench';
 import { runInChild, type CeilingPlan, type LoadPlan, type LoadResult } from './run/child.ts';
 import { checkEvents, compareCpuProfiles, createMeter, processTicks, readCpuProfiles, summariseCpuProfiles, type MeasuredWindow } from './run/measure.ts';
 import { PGBENCH_THREADS, pgbenchVersion, runPgbench } from './run/pgbench.ts';
-import { find, keyedVsUnkeyed, markdownReport, TWIN, type RunRecord, type Runner, type WorkloadName } from './run/report.ts';
+import { find, interleavedSides, keyedVsUnkeyed, markdownReport, RUNNER_NAMES, TWIN, type RunRecord, type Runner, type WorkloadName } from './run/report.ts';
 import { scaleMarkdown, seedAtScale, startReference } from './run/scale.ts';
 import { summarise } from './run/stats.ts';
 import { seedFixture, seedPgbenchRows, startTarget } from './run/target.ts';
@@ -17,6 +17,7 @@ export type BenchOptions = Options & {
   readonly users: number; readonly products: number; readonly url?: string; readonly cpuProf: boolean; readonly scaleFactor: number | null;
   readonly serviceOnly: boolean; // no reference runs (pgbench, the Node runners): for quick alternated comparisons
   readonly statements: number; // pg_stat_statements: the costliest this many statements kept per window
+  readonly keyedPhaseMs: number; // after uniform's ABBA, an interleaved window of keyed and unkeyed phases this long (0: none)
   readonly out: string; readonly unpartitionedReference?: boolean; // out: where the dated results directory goes
 };
 
@@ -62,22 +63,35 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const metered = async (plan: LoadPlan | CeilingPlan, on = main, onEdge?: () => void) => {
       await quiesce(on.target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (pid) => ((window ??= on.meter.window(() => processTicks(pid))).mark(), onEdge?.()));
+      const result = await runInChild(plan, (pid, edge) => ((window ??= on.meter.window(() => processTicks(pid))).mark(edge === 'start' ? undefined : edge),
+        edge === 'phase' || onEdge?.()));
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };
     const shared = { connections: o.connections, seed: SEED };
-    const service = async (w: Workload, on = main, second = false, { target, fixture } = on) => {
+    const service = async (w: Workload, on = main, second = false, { target, fixture } = on, phaseMs = 0) => {
       const state = await w.before?.(target, fixture, o);
+      const shape = w.shape(o, fixture);
       const { result, window, ...measured } = await metered({
         ...shared, kind: 'load', requests: w.requests, keyed: w.keyed ?? false, replayShare: o.replayShare, productId: w.hotProduct?.(fixture) ?? 0,
-        baseUrl: target.baseUrl, authSecret: target.authSecret, shape: w.shape(o, fixture), fixture, refundOrders: o.refundOrders,
+        baseUrl: target.baseUrl, authSecret: target.authSecret, fixture, refundOrders: o.refundOrders, phaseMs,
+        // Interleaved: twice as long, so that each side has a plain window's length.
+        shape: phaseMs > 0 && shape.kind === 'timed' ? { ...shape, durationMs: shape.durationMs * 2 } : shape,
       }, on, () => w.edge?.(state));
-      const run: RunRecord = { workload: w.name, runner: on.runner, label: `${w.name} · ${on.label}${second ? ', second window' : ''}`,
+      const label = phaseMs > 0 ? `${w.name} · ${RUNNER_NAMES.interleaved}, every ${phaseMs / 1000} s` : `${w.name} · ${on.label}${second ? ', second window' : ''}`;
+      const run: RunRecord = { workload: w.name, runner: phaseMs > 0 ? 'interleaved' : on.runner, label,
         ...measured, ...(await w.after?.(state, target)), ...(second ? { secondWindow: true } : {}) };
+      if (phaseMs > 0) violations.push(...(await interleave(run, window, result, phaseMs)));
       const ops = w.operations?.(result);
       await record(run, window, ops ?? run.summary.orders, ops === undefined ? undefined : 'operation', result.replays?.inWindow ?? 0);
       if (w.keyed) violations.push(...replayViolations(run, result, o.replayShare));
       violations.push(...((await w.check?.({ run, result, target, fixture, state })) ?? []));
+    };
+    /** An interleaved window's phases, each side's CPU summed over its phases (the child's phases and the meter's, edge by edge). */
+    const interleave = async (run: RunRecord, window: MeasuredWindow | null, result: LoadResult, phaseMs: number) => {
+      const [phases, cpu] = [result.interleaved ?? [], (await window?.result())?.phases ?? []];
+      if (phases.length < 2 || cpu.length !== phases.length) return [`${run.label}: ${phases.length} phases counted, ${cpu.length} metered`];
+      run.interleaved = interleavedSides(phaseMs, phases.map((p, i) => ({ ...p, cpu: cpu[i]! })));
+      return [];
     };
     const ceilings = async (w: Workload) => {
       for (const { variant, products } of w.ceilings ?? []) {
@@ -113,6 +127,9 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
       if (abba && w.name === 'uniform-keyed') {
         await service(w, main, true);
         await service(selected.find((b) => b.name === 'uniform')!, main, true);
+        // Then keyed and unkeyed orders in alternate phases of one window: each side's CPU per order measured at the same moments, so that
+        // the machine's drift between windows (the load process's fixed work per request moved ±15 % from one window to the next) falls on both.
+        if (o.keyedPhaseMs > 0) await service(w, main, false, main, o.keyedPhaseMs);
       }
       // A workload's ceilings run after it and its keyed twin, whichever of the two comes last.
       const base = w.keyed ? selected.find((b) => b.name === TWIN[w.name]) : w;

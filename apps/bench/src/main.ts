@@ -19,6 +19,7 @@ const OPTIONS = {
   products: ['1000', 'products to seed'],
   'hot-attempts': ['20000', 'hot-product attempts'],
   'replay-share': ['0.1', "keyed workloads: the share of orders answered 201 sent again; 0 measures the keys' own cost"],
+  'keyed-phases': ['2', "after uniform's ABBA, a window (twice --duration) of keyed and unkeyed orders in alternate phases of N s,\neach side's CPU metered phase by phase (0: none)"],
   'refund-orders': ['10000', 'refund: orders to place, each then refunded in parts and cancelled'],
   'scale-factor': ['1', "--scale's sizes × N (e.g. 0.01 for a quick check)"],
   url: ['', 'benchmark a running service (needs DATABASE_URL and AUTH_SECRET)', 'URL'],
@@ -42,7 +43,8 @@ ${Object.entries(OPTIONS).map(([name, o]) => usage(name, o)).join('\n')}
 
 Workloads (default all but ${ACROSS_SERVERS.join(' and ')}): ${WORKLOAD_NAMES.join(', ')}.
 *-keyed: its twin's load, every order with its own Idempotency-Key, about --replay-share of the 201s sent again with the
-same key and body (must replay the first answer; not orders, but requests in the CPU per request). slow-platform: uniform while every event delivery
+same key and body (must replay the first answer; not orders, but requests in the CPU per request). With uniform, after
+their ABBA windows, one window of keyed and unkeyed orders in alternate --keyed-phases, which judges the keyed target. slow-platform: uniform while every event delivery
 takes 1 s to be answered. refund: orders (a fifth or more with a coupon), each refunded by its owner in 1–2 random parts
 after its 201, then cancelled; balances, stock, coupons and events checked against what they were before.
 mixed-replica: mixed, its catalog read on a streaming replica (the run's database then on a primary and replica of its own), set
@@ -66,6 +68,8 @@ const workloads = opt.workloads.split(',').map((w) => w.trim()) as WorkloadName[
 for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w}; known: ${WORKLOAD_NAMES.join(', ')}`);
 const replayShare = n('replay-share');
 if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share must be between 0 and 1, not ${opt['replay-share']}`);
+const keyedPhases = n('keyed-phases');
+if (!(keyedPhases >= 0)) throw new Error(`--keyed-phases must be 0 or more seconds, not ${opt['keyed-phases']}`);
 const statements = n('statements');
 if (!(Number.isInteger(statements) && statements >= 1)) throw new Error(`--statements must be a whole number of at least 1, not ${opt.statements}`);
 
@@ -75,7 +79,7 @@ runBenchmark({
   hotAttempts: n('hot-attempts'), refundOrders: n('refund-orders'), users: n('users'), products: n('products'), url: opt.url || undefined,
   // Relative to where pnpm was started; by default the repository's bench/results (see its README.md).
   out: opt.out ? path.resolve(process.env.INIT_CWD ?? process.cwd(), opt.out) : fileURLToPath(new URL('../../../bench/results/', import.meta.url)),
-  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], statements, scaleFactor: opt.scale || opt['unpartitioned-reference'] ? n('scale-factor') : null,
+  cpuProf: opt['cpu-prof'], serviceOnly: opt['service-only'], statements, keyedPhaseMs: keyedPhases * 1000, scaleFactor: opt.scale || opt['unpartitioned-reference'] ? n('scale-factor') : null,
 }).then(
   (code) => process.exit(code),
   (err) => {

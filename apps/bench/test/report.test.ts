@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { keyedVsUnkeyed, markdownReport, serviceOverLoad, windowMeans, type Report, type RunRecord, type WorkloadName } from '../src/run/report.ts';
-import type { ReplayStats } from '../src/run/child.ts';
+import { interleavedSides, keyedVsUnkeyed, markdownReport, serviceOverLoad, windowMeans, type Report, type RunRecord, type WorkloadName } from '../src/run/report.ts';
+import { interleavedPhases, type ReplayStats } from '../src/run/child.ts';
 import { summarise, type Sample } from '../src/run/stats.ts';
 
 const WINDOW_MS = 10_000;
@@ -105,5 +105,49 @@ describe("issue 24's targets, one window each", () => {
     const rows = markdown([fast, slow]).filter((l) => l.startsWith('| uniform · service')).slice(0, 2); // the CPU table comes first
     expect(rows.map((l) => l.split(' | ').at(-1))).toEqual(['3.13 |', '3.20 |']);
     expect(serviceOverLoad(run('uniform', 10_000, 2_000, 4_000))).toBeNull(); // the load's CPU not measured
+  });
+});
+
+describe('keyed and unkeyed orders interleaved in one window', () => {
+  // Edges at 1,000 (the window opens), 3,000, 5,000, 7,000 (it closes): phases unkeyed, keyed, unkeyed. Samples start at ms since the window
+  // opened (1,000): each counts where it ended.
+  const samples: Sample[] = [
+    [100, 50, 201, '', 1], // ends at 1,150: unkeyed
+    [1_990, 20, 201, '', 1], // sent in the first phase, ends at 3,010: keyed, where its answer's work was done
+    [2_500, 10, 409, 'INSUFFICIENT_BALANCE', 1], // a request, not an order
+    [4_100, 10, 201, '', 1], [4_500, 10, 201, '', 1], // 5,110 and 5,510: unkeyed
+    [6_100, 5, 201, '', 1], // 7,105: after the window, not counted
+  ];
+  const phases = interleavedPhases({ samples, window: [1_000, 7_000], bounds: [1_000, 3_000, 5_000, 7_000] }, [[3_100, 3_120], [4_990, 5_001], [0, 900]]);
+
+  it("counts each phase's orders and requests, replays where they ended, the first phase unkeyed", () => {
+    expect(phases).toEqual([
+      { keyed: false, orders: 1, requests: 1 },
+      { keyed: true, orders: 1, requests: 3 }, // the 409 and the replay ending at 3,120
+      { keyed: false, orders: 2, requests: 3 }, // and the replay ending at 5,001
+    ]);
+  });
+
+  it('sums each side over its phases, and judges the keyed target on them rather than on the ABBA windows', () => {
+    const cpu = (serviceMs: number, postgresMs: number, loadMs: number) => ({ serviceMs, postgresMs, loadMs });
+    // unkeyed: 1,000 + 900 ms of service CPU over 4,000 + 4,000 orders = 0.2375; keyed: 1,100 / 4,000 = 0.275, 1.16×.
+    const sides = interleavedSides(2_000, [
+      { keyed: false, orders: 4_000, requests: 4_000, cpu: cpu(1_000, 1_600, 200) },
+      { keyed: true, orders: 4_000, requests: 4_400, cpu: cpu(1_100, 1_800, 260) },
+      { keyed: false, orders: 4_000, requests: 4_000, cpu: cpu(900, 1_600, 200) },
+    ]);
+    expect(sides).toEqual({ phaseMs: 2_000, keyed: { phases: 1, orders: 4_000, requests: 4_400, serviceMs: 1_100, postgresMs: 1_800, loadMs: 260 },
+      unkeyed: { phases: 2, orders: 8_000, requests: 8_000, serviceMs: 1_900, postgresMs: 3_200, loadMs: 400 } });
+    const abba = [run('uniform', 20_000, 4_000, 8_000), run('uniform-keyed', 20_000, 4_200, 8_000, { replays: 2_000 }),
+      run('uniform-keyed', 20_000, 4_200, 8_000, { replays: 2_000, second: true }), run('uniform', 20_000, 4_000, 8_000, { second: true })];
+    const mixed = { ...run('uniform-keyed', 24_000, 3_000, 5_000, { replays: 400 }), runner: 'interleaved' as const, interleaved: sides };
+    const lines = targets([...abba, mixed]);
+    expect(lines).toContain("issue-24 target, uniform-keyed: service CPU per order within 10 % of uniform's (mean of 2 windows, ABBA): 0.210, " +
+      '**1.05×** (judged on the interleaved window below) (per request, replays counted: 0.95×)');
+    expect(lines).toContain("issue-24 target, uniform-keyed: service CPU per order within 10 % of unkeyed orders', the same window in alternate 2 s phases " +
+      '(1 keyed, 2 unkeyed): 0.275 ÷ 0.237 = **1.16×** **not met** (per request, replays counted: 1.05×; PostgreSQL per order 1.13×, the load process per request 1.18×)');
+    // The interleaved window is not one of keyed's ABBA windows.
+    expect(keyedVsUnkeyed([...abba, mixed])[0]!.windows).toEqual({ unkeyed: 2, keyed: 2, abba: true });
+    expect(targets(abba).find((l) => l.includes('uniform-keyed'))).toMatch(/\*\*1\.05×\*\* met/);
   });
 });

@@ -21,6 +21,8 @@ export type LoadPlan = Common & {
   readonly kind: 'load'; readonly requests: Requests; readonly baseUrl: string; readonly authSecret: string; readonly fixture: Fixture;
   /** keyed: an Idempotency-Key each, replayShare of the 201s sent again; productId: hot's product; refundOrders: refund's (its shape counts none). */
   readonly keyed: boolean; readonly replayShare: number; readonly productId: number; readonly refundOrders: number;
+  /** keyed and > 0: interleaved, only every other phase of this many ms keyed (the first of the window not), each edge a CPU sample. */
+  readonly phaseMs: number;
 };
 /** ceiling: the service's order use case over the Postgres adapter; plain-row-lock: the adapter's textbook transaction. */
 export type CeilingPlan = Common & {
@@ -30,35 +32,48 @@ export type CeilingPlan = Common & {
 };
 type Loaded = Awaited<ReturnType<typeof load>>;
 export type ReplayStats = NonNullable<Loaded['replays']>;
-export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: Loaded['refund'] };
-type Message = { type: 'edge'; edge: 'start' | 'end' } | { type: 'result'; result: LoadResult };
+export type LoadResult = Awaited<ReturnType<typeof closedLoop>> & { readonly replays?: ReplayStats; readonly refund?: Loaded['refund'];
+  readonly interleaved?: Loaded['interleaved'] };
+export type Edge = 'start' | 'phase' | 'end';
+type Message = { type: 'edge'; edge: Edge } | { type: 'result'; result: LoadResult };
 type Attempt = { status: number; code: string; kind: Sample[4] };
 type Items = Array<{ productId: number; quantity: number }>;
 
-/** Runs a plan in a child process; `onEdge` hears its measured window open and close. */
-export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number) => void): Promise<LoadResult> {
+/** Runs a plan in a child process; `onEdge` hears its measured window open, its phases change (interleaved) and the window close. */
+export function runInChild(plan: LoadPlan | CeilingPlan, onEdge: (pid: number, edge: Edge) => void): Promise<LoadResult> {
   const child = fork(fileURLToPath(import.meta.url), {
     execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced',
   });
   return new Promise((resolve, reject) => {
     let result: LoadResult | null = null;
-    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(child.pid!) : (result = m.result)));
+    child.on('message', (m: Message) => (m.type === 'edge' ? onEdge(child.pid!, m.edge) : (result = m.result)));
     child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${plan.kind} process exited with ${code}`))));
     child.send(plan);
   });
 }
 
 // `connections` workers each send the next request once the previous one is answered, as keep-alive clients do. A timed shape measures the window
-// after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet).
-async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null) {
+// after the warm-up; a counted one every attempt, until `attempt` has nothing more to send (null; 'wait': nothing yet). With `phase` (timed only),
+// phase.keyed flips every phase.ms from the start, and from the window's opening, not keyed then, each flip is an edge: `bounds` are their instants.
+async function closedLoop(shape: Shape, connections: number, attempt: (index: number) => Promise<Attempt> | 'wait' | null, phase?: { ms: number; keyed: boolean }) {
   const samples: Sample[] = [];
   let [failures, started] = [0, 0];
   const t0 = performance.now();
   const [warmup, length] = shape.kind === 'timed' ? [shape.warmupMs, shape.durationMs] : [0, Number.POSITIVE_INFINITY];
   const [start, end] = [t0 + warmup, t0 + warmup + length];
   const more = () => (shape.kind === 'timed' ? performance.now() < end : started < shape.attempts);
-  const marked = new Set<'start' | 'end'>();
-  const edge = (e: 'start' | 'end') => void (marked.has(e) || (marked.add(e), process.send!({ type: 'edge', edge: e } satisfies Message)));
+  const [marked, bounds] = [new Set<Edge>(), [] as number[]];
+  const flip = (e: Edge) => (bounds.push(performance.now()), process.send!({ type: 'edge', edge: e } satisfies Message));
+  let flips = phase && shape.kind === 'timed' ? setInterval(() => (phase.keyed = !phase.keyed), phase.ms) : undefined;
+  const edge = (e: 'start' | 'end') => {
+    if (marked.has(e)) return;
+    marked.add(e);
+    clearInterval(flips);
+    if (!phase || !flips) return void process.send!({ type: 'edge', edge: e } satisfies Message);
+    flip(e);
+    phase.keyed = false;
+    if (e === 'start') flips = setInterval(() => ((phase.keyed = !phase.keyed), flip('phase')), phase.ms);
+  };
   const edges = shape.kind === 'timed' ? [setTimeout(() => edge('start'), warmup), setTimeout(() => edge('end'), warmup + length)] : [];
   if (shape.kind === 'count') edge('start');
   const worker = async () => {
@@ -80,7 +95,7 @@ async function closedLoop(shape: Shape, connections: number, attempt: (index: nu
   // On a busy machine the last answers can come before the late timer of the window's end: its edge still closes the window.
   edges.forEach(clearTimeout);
   edge('end');
-  return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures, window: [start, end] as const };
+  return { samples, windowMs: shape.kind === 'timed' ? shape.durationMs : performance.now() - t0, transportErrors: failures, window: [start, end] as const, bounds };
 }
 
 const parse = (text: string): any => tryOr(() => JSON.parse(text));
@@ -186,7 +201,7 @@ async function load(plan: LoadPlan) {
   };
   const order = async (userId: number, items: Items, couponId?: number) => {
     const body = JSON.stringify(couponId === undefined ? { userId, items } : { userId, items, couponId });
-    const key = plan.keyed ? randomUUID() : undefined;
+    const key = plan.keyed && (!phase || phase.keyed) ? randomUUID() : undefined;
     const first = await exchange('POST', '/orders', userId, body, key);
     if (first.status === 201 && key) {
       if (first.replayed !== undefined) replays.firstAnswersMarkedReplayed++;
@@ -218,13 +233,33 @@ async function load(plan: LoadPlan) {
       return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
     },
   };
-  const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests]);
+  const phase = plan.keyed && plan.phaseMs > 0 ? { ms: plan.phaseMs, keyed: false } : undefined;
+  const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests], phase);
   while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();
   const refunds = plan.requests === 'refund';
   // Replays are requests the service served in the window too: its CPU per request counts them (per order, their work is charged to the orders).
   const inWindow = replaySpans.filter(([a, b]) => a >= result.window[0] && b <= result.window[1]).length;
-  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, inWindow, latencyMs: percentiles(replayMs) } : undefined };
+  return { ...result, refund: refunds ? refund : undefined, replays: plan.keyed && !refunds ? { ...replays, inWindow, latencyMs: percentiles(replayMs) } : undefined,
+    interleaved: phase ? interleavedPhases(result, replaySpans) : undefined };
+}
+
+/**
+ * An interleaved window's phases, edge to edge, every other one keyed (the first not): the orders answered 201 and the requests (replays
+ * included) that ended in each. An order sent as a phase closes counts in the next, where most of its answer's work is done.
+ */
+export function interleavedPhases({ samples, window: [start], bounds }: Pick<LoadResult, 'samples' | 'window' | 'bounds'>, replaySpans: ReadonlyArray<readonly [number, number]>) {
+  const phases = bounds.slice(1).map((to, i) => ({ keyed: i % 2 === 1, from: bounds[i]!, to, orders: 0, requests: 0 }));
+  const at = (t: number) => phases.find((p) => t >= p.from && t < p.to);
+  for (const s of samples) {
+    const p = at(start + s[0] + s[1]);
+    if (p) [p.orders, p.requests] = [p.orders + (s[4] === ORDER && s[2] === 201 ? 1 : 0), p.requests + 1];
+  }
+  for (const [, end] of replaySpans) {
+    const p = at(end);
+    if (p) p.requests++;
+  }
+  return phases.map(({ keyed, orders, requests }) => ({ keyed, orders, requests }));
 }
 
 /** The ceilings, with as many concurrent callers as the HTTP load has connections and a pool as the service's. */

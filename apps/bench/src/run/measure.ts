@@ -26,25 +26,33 @@ export async function createMeter(pool: pg.Pool, servicePid: () => number | null
   };
   return {
     postmasterPid,
-    /** One measured window: mark() samples at the instant it is called, the first time as it opens, the second as it closes (later: nothing). */
+    /**
+     * One measured window: mark() samples at the instant it is called, the first time as it opens, then at each phase edge ('phase', an
+     * interleaved window's), and as it closes ('end', or a second plain mark; later: nothing). Statements cover the whole window.
+     */
     window(loadTicks: () => number | null) {
       const edges: Array<ReturnType<typeof sample>> = [];
-      let [chain, stats] = [Promise.resolve() as Promise<unknown>, null as StatementStats | null];
+      let [chain, stats, closed] = [Promise.resolve() as Promise<unknown>, null as StatementStats | null, false];
       return {
-        mark() {
-          if (edges.length === 2) return;
+        mark(edge: 'phase' | 'end' | undefined = undefined) {
+          if (closed || (edge === 'phase' && edges.length === 0)) return;
           const opening = edges.push(sample(loadTicks)) === 1;
-          if (statements) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool, topN))));
+          closed = !opening && edge !== 'phase';
+          if (statements && (opening || closed)) chain = chain.then(async () => (opening ? resetStatements(pool) : (stats = await topStatements(pool, topN))));
         },
         async result() {
           await chain;
-          const [a, b] = edges;
-          const delta = (k: 'service' | 'serviceSys' | 'postgres' | 'load') => (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          const delta = (a: (typeof edges)[number] | undefined, b: (typeof edges)[number] | undefined, k: 'service' | 'serviceSys' | 'postgres' | 'load') =>
+            (a?.[k] == null || b?.[k] == null ? null : Math.max(0, (b[k] - a[k]) * MS_PER_TICK));
+          const span = (a: (typeof edges)[number] | undefined, b: (typeof edges)[number] | undefined) => (a && b ? {
+            wallMs: b.ms - a.ms, fromUs: a.us, toUs: b.us, serviceMs: delta(a, b, 'service'), serviceSysMs: delta(a, b, 'serviceSys'),
+            postgresMs: delta(a, b, 'postgres'), loadMs: delta(a, b, 'load'), postgresProcesses: b.processes } : null);
           // postgresProcesses: the postmaster and the processes under it, at the window's end.
           // fromUs, toUs: the window on the monotonic clock, as the service's CPU profile stamps its samples.
-          const cpu = a && b ? { wallMs: b.ms - a.ms, fromUs: a.us, toUs: b.us, serviceMs: delta('service'), serviceSysMs: delta('serviceSys'), postgresMs: delta('postgres'), loadMs: delta('load'),
-            postgresProcesses: b.processes } : null;
-          return { cpu, statements: stats };
+          const cpu = closed ? span(edges[0], edges.at(-1)) : null;
+          // An interleaved window's phases, edge to edge (none for a plain window).
+          const phases = closed && edges.length > 2 ? edges.slice(1).map((b, i) => span(edges[i], b)!) : [];
+          return { cpu, statements: stats, phases };
         },
       };
     },
