@@ -69,7 +69,11 @@ for (const w of workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unk
 const replayShare = n('replay-share');
 if (!(replayShare >= 0 && replayShare <= 1)) throw new Error(`--replay-share must be between 0 and 1, not ${opt['replay-share']}`);
 const keyedPhases = n('keyed-phases');
-if (!(keyedPhases >= 0)) throw new Error(`--keyed-phases must be 0 or more seconds, not ${opt['keyed-phases']}`);
+// At least a few phases a side, and phases far longer than a replay's 5–100 ms delay and a /proc sweep of every PostgreSQL process.
+const interleaves = keyedPhases > 0 && workloads.includes('uniform') && workloads.includes('uniform-keyed');
+if (!(keyedPhases >= 0) || (interleaves && !(keyedPhases >= 0.5 && keyedPhases * 4 <= n('duration') * 2))) {
+  throw new Error(`--keyed-phases must be 0 or from 0.5 s to half --duration (${n('duration') / 2} s), not ${opt['keyed-phases']}`);
+}
 const statements = n('statements');
 if (!(Number.isInteger(statements) && statements >= 1)) throw new Error(`--statements must be a whole number of at least 1, not ${opt.statements}`);
 

@@ -150,4 +150,18 @@ describe('keyed and unkeyed orders interleaved in one window', () => {
     expect(keyedVsUnkeyed([...abba, mixed])[0]!.windows).toEqual({ unkeyed: 2, keyed: 2, abba: true });
     expect(targets(abba).find((l) => l.includes('uniform-keyed'))).toMatch(/\*\*1\.05×\*\* met/);
   });
+
+  it("judges nothing on it when a process's CPU was not measured (a service or database elsewhere), and says '–' for a database elsewhere", () => {
+    const phase = (keyed: boolean, serviceMs: number | null, postgresMs: number | null) =>
+      ({ keyed, orders: 1_000, requests: 1_050, cpu: { serviceMs, postgresMs, loadMs: 50 } });
+    const abba = [run('uniform', 20_000, 4_000, 8_000), run('uniform-keyed', 20_000, 4_200, 8_000, { replays: 2_000 })];
+    const window = (sides: ReturnType<typeof interleavedSides>) => ({ ...run('uniform-keyed', 2_000, 300, 500), runner: 'interleaved' as const, interleaved: sides });
+    const noService = interleavedSides(2_000, [phase(false, null, 400), phase(true, null, 420), phase(false, null, 400)]);
+    expect(noService.keyed.serviceMs).toBeNull();
+    const lines = targets([...abba, window(noService)]);
+    expect(lines.some((l) => l.includes('alternate'))).toBe(false);
+    expect(lines.find((l) => l.includes('uniform-keyed'))).toMatch(/\*\*1\.05×\*\* met/); // the ABBA windows judge again
+    const noDatabase = interleavedSides(2_000, [phase(false, 200, null), phase(true, 230, 420), phase(false, 200, 400)]);
+    expect(targets([...abba, window(noDatabase)]).find((l) => l.includes('alternate'))).toMatch(/\*\*1\.15×\*\* \*\*not met\*\* .*PostgreSQL per order –×/);
+  });
 });

@@ -233,7 +233,8 @@ async function load(plan: LoadPlan) {
       return rand() < 0.2 && holders.length > 0 ? order(holders.pop()!, items, f.mixedCouponId) : order(userId, items);
     },
   };
-  const phase = plan.keyed && plan.phaseMs > 0 ? { ms: plan.phaseMs, keyed: false } : undefined;
+  // Phases flip on a timed window's clock only: a counted shape with phaseMs would otherwise never send a key.
+  const phase = plan.keyed && plan.phaseMs > 0 && plan.shape.kind === 'timed' ? { ms: plan.phaseMs, keyed: false } : undefined;
   const result = await closedLoop(plan.shape, plan.connections, requests[plan.requests], phase);
   while (inFlight.size > 0) await Promise.all([...inFlight]); // the replays it scheduled still count
   await pool.close();

@@ -28,15 +28,17 @@ export interface RunRecord {
   interleaved?: Interleaved;
 }
 
-type Side = { phases: number; orders: number; requests: number; serviceMs: number; postgresMs: number; loadMs: number };
+/** A process's CPU is null when any phase did not measure it (a service or database elsewhere). */
+type Side = { phases: number; orders: number; requests: number; serviceMs: number | null; postgresMs: number | null; loadMs: number | null };
 export type Interleaved = { phaseMs: number; keyed: Side; unkeyed: Side };
 type MeteredPhase = { keyed: boolean; orders: number; requests: number; cpu: Pick<CpuWindow, 'serviceMs' | 'postgresMs' | 'loadMs'> };
 
 /** The phases of an interleaved window, summed by side: each side's CPU over its own orders, not a mean of phases (a phase is too short to weigh alone). */
 export function interleavedSides(phaseMs: number, phases: readonly MeteredPhase[]): Interleaved {
+  const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
   const side = (keyed: boolean): Side => phases.filter((p) => p.keyed === keyed).reduce((a, p) => ({ phases: a.phases + 1, orders: a.orders + p.orders,
-    requests: a.requests + p.requests, serviceMs: a.serviceMs + (p.cpu.serviceMs ?? 0), postgresMs: a.postgresMs + (p.cpu.postgresMs ?? 0),
-    loadMs: a.loadMs + (p.cpu.loadMs ?? 0) }), { phases: 0, orders: 0, requests: 0, serviceMs: 0, postgresMs: 0, loadMs: 0 });
+    requests: a.requests + p.requests, serviceMs: add(a.serviceMs, p.cpu.serviceMs), postgresMs: add(a.postgresMs, p.cpu.postgresMs),
+    loadMs: add(a.loadMs, p.cpu.loadMs) }), { phases: 0, orders: 0, requests: 0, serviceMs: 0 as number | null, postgresMs: 0 as number | null, loadMs: 0 as number | null });
   return { phaseMs, keyed: side(true), unkeyed: side(false) };
 }
 
@@ -154,7 +156,9 @@ function issue24(runs: readonly RunRecord[]): string[] {
   }
   const [u, k] = [windowMeans(runs, 'uniform'), windowMeans(runs, 'uniform-keyed')];
   const windows = (p: NonNullable<typeof u>) => (p.windows > 1 ? ` (mean of ${p.windows} windows${p.abba ? ', ABBA' : ''})` : '');
-  const mixedIn = runs.find((r) => r.workload === 'uniform-keyed' && r.interleaved)?.interleaved;
+  // An interleaved window judges keyed when it measured the service's CPU on both sides.
+  const found = runs.find((r) => r.workload === 'uniform-keyed' && r.interleaved)?.interleaved;
+  const mixedIn = found && [found.keyed, found.unkeyed].every((x) => x.orders > 0 && x.requests > 0 && x.serviceMs !== null) ? found : undefined;
   if (u?.serviceMsPerOrder != null) {
     lines.push(`issue-24 target, uniform: service CPU ≤ 0.25 ms per order${windows(u)}: ${u.serviceMsPerOrder.toFixed(3)} ${verdict(shown(u.serviceMsPerOrder, 3) <= 0.25)}`);
     if (k?.serviceMsPerOrder != null) {
@@ -164,14 +168,16 @@ function issue24(runs: readonly RunRecord[]): string[] {
         `**${r.toFixed(2)}×** ${mixedIn ? '(judged on the interleaved window below)' : verdict(shown(r, 2) <= 1.1)} (per request, replays counted: ${rq.toFixed(2)}×)`);
     }
   }
-  if (mixedIn && mixedIn.keyed.orders > 0 && mixedIn.unkeyed.orders > 0) {
+  if (mixedIn) {
     const [ku, kk] = [mixedIn.unkeyed, mixedIn.keyed];
-    const [a, b] = [ku.serviceMs / ku.orders, kk.serviceMs / kk.orders];
-    const rq = kk.serviceMs / kk.requests / (ku.serviceMs / ku.requests);
+    const [a, b] = [ku.serviceMs! / ku.orders, kk.serviceMs! / kk.orders];
+    const rq = kk.serviceMs! / kk.requests / (ku.serviceMs! / ku.requests);
+    const of = (v: (s: Side) => number | null, n: 'orders' | 'requests') =>
+      (v(kk) === null || v(ku) === null ? '–' : (v(kk)! / kk[n] / (v(ku)! / ku[n])).toFixed(2));
     lines.push(`issue-24 target, uniform-keyed: service CPU per order within 10 % of unkeyed orders', the same window in alternate ${mixedIn.phaseMs / 1000} s phases ` +
       `(${kk.phases} keyed, ${ku.phases} unkeyed): ${b.toFixed(3)} ÷ ${a.toFixed(3)} = **${(b / a).toFixed(2)}×** ${verdict(shown(b / a, 2) <= 1.1)} ` +
-      `(per request, replays counted: ${rq.toFixed(2)}×; PostgreSQL per order ${(kk.postgresMs / kk.orders / (ku.postgresMs / ku.orders)).toFixed(2)}×, ` +
-      `the load process per request ${(kk.loadMs / kk.requests / (ku.loadMs / ku.requests)).toFixed(2)}×)`);
+      `(per request, replays counted: ${rq.toFixed(2)}×; PostgreSQL per order ${of((x) => x.postgresMs, 'orders')}×, ` +
+      `the load process per request ${of((x) => x.loadMs, 'requests')}×)`);
   }
   if (u?.postgresMsPerOrder != null) {
     lines.push(`issue-24 target, uniform: PostgreSQL's CPU per order not above 0.852 ms${windows(u)}: ${u.postgresMsPerOrder.toFixed(3)} ` +
