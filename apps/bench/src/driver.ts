@@ -63,7 +63,7 @@ export async function runBenchmark(o: BenchOptions): Promise<number> {
     const metered = async (plan: LoadPlan | CeilingPlan, on = main, onEdge?: () => void) => {
       await quiesce(on.target.pool);
       let window: MeasuredWindow | null = null;
-      const result = await runInChild(plan, (pid, edge) => ((window ??= on.meter.window(() => processTicks(pid))).mark(edge === 'start' ? undefined : edge),
+      const result = await runInChild(plan, (pid, edge) => ((window ??= on.meter.window(() => processTicks(pid))).mark(edge),
         edge === 'phase' || onEdge?.()));
       return { result, window: window as MeasuredWindow | null, summary: summarise(result), samples: result.samples };
     };

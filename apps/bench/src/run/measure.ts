@@ -8,6 +8,7 @@ import { receivedOnce } from '@shop/local-clusters/bench';
 import type { Receiver } from '../../../../test/support/receiver.ts';
 import { comparisonMarkdown, monotonicUs, summariseProfiles, summaryMarkdown, type CpuProfile, type PerUnit, type ProfileSummary } from '@shop/cpu-profile';
 import { section } from './report.ts';
+import type { Edge } from './child.ts';
 export { processTicks } from '@shop/local-clusters'; // the load process's CPU (driver.ts, pgbench.ts)
 // What a measured window cost each process, utime + stime (/proc) at its edges: the service; PostgreSQL's postmaster and every process under it
 // (ended backends through its cutime); the load generator. And pg_stat_statements, reset as it opens and read as it closes.
@@ -34,7 +35,7 @@ export async function createMeter(pool: pg.Pool, servicePid: () => number | null
       const edges: Array<ReturnType<typeof sample>> = [];
       let [chain, stats, closed] = [Promise.resolve() as Promise<unknown>, null as StatementStats | null, false];
       return {
-        mark(edge: 'phase' | 'end' | undefined = undefined) {
+        mark(edge?: Edge) {
           if (closed || (edge === 'phase' && edges.length === 0)) return;
           const opening = edges.push(sample(loadTicks)) === 1;
           closed = !opening && edge !== 'phase';
