@@ -5,10 +5,11 @@
 -- keeps that plan for the connection): a group's keys are one statement, its partitions locked
 -- once, where a call per key cost twice as much (docs/performance.md, "A fifth host").
 --
--- A subquery per pair, not a join: each day is probed per key, by its index (or, a day analyzed
--- while empty, scanned while it is), as completed_key's own statement was. As a join, planned on a
--- day's partition never analyzed (a new day, a new database), it became a hash join over the whole
--- day, and stayed so until the day was analyzed: 8.6 ms a group, measured.
+-- A subquery per pair, not a join: each day is probed per key, by its index, as completed_key's
+-- own statement was. As a join, planned on a day's partition never analyzed (a new day, a new
+-- database), it became a hash join over the whole day, and stayed so until the day was analyzed:
+-- 8.6 ms a group, measured. Its callers plan it with sequential scans off (completed_key,
+-- write_order_group): a day analyzed while empty was otherwise planned as a scan, kept as it filled.
 --
 -- Keys are partitioned by day of created_at (migration 0014), and days past their retention are
 -- dropped, so every day left may hold a live key and is read. No lower bound on now(): a key

@@ -6,7 +6,7 @@
 -- joins the order a completed key names (pgOrderBook.snapshot). Whether the key is in flight is
 -- not looked at: only a refused keyed request needs that, and asks key_state (ADR 0010).
 -- force_generic_plan: a null coupon or key makes every custom plan look cheaper, so PostgreSQL
--- would plan it at every call (ADR 0009).
+-- would plan it at every call (ADR 0009). completed_key only for a key: it swaps a setting per call.
 CREATE OR REPLACE FUNCTION place_snapshot(user_id bigint, product_ids bigint[], coupon_id bigint, key text)
 RETURNS TABLE (balance bigint, products json, held json, completed json)
 LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan AS $$
@@ -21,6 +21,6 @@ BEGIN
               'discount_type', c.discount_type, 'discount_value', c.discount_value, 'min_order_amount', c.min_order_amount)
        FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id
       WHERE uc.user_id = place_snapshot.user_id AND uc.coupon_id = place_snapshot.coupon_id),
-    completed_key(place_snapshot.user_id, key);
+    CASE WHEN key IS NULL THEN NULL ELSE completed_key(place_snapshot.user_id, key) END;
 END
 $$;
