@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/dat
  */
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '_');
+const month = (ms: number) => new Date(ms).toISOString().slice(0, 7).replace('-', '_');
 
 let tdb: TestDatabase;
 let explained: Db;
@@ -21,15 +22,18 @@ let notices: string[] = [];
 let userId: number;
 let productId: number;
 const today = `idempotency_keys_p${day(Date.now())}`;
+const thisMonth = `orders_p${month(Date.now())}`;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
   await tdb.query(`SELECT ensure_partitions(now() - interval '1 day', now() + interval '1 day', '{idempotency_keys}')`);
   userId = (await tdb.query<{ id: number }>(`INSERT INTO users (name, balance) VALUES ('early', 100000000) RETURNING id`))[0]!.id;
   productId = (await tdb.query<{ id: number }>(`INSERT INTO products (name, price, stock) VALUES ('p', 10, 1000000) RETURNING id`))[0]!.id;
-  // Today's day, analyzed while empty; autovacuum kept off it, so that nothing replaces the plans but this test.
-  await tdb.query(`ALTER TABLE ${today} SET (autovacuum_enabled = off)`);
-  await tdb.query(`ANALYZE ${today}`);
+  // Today's keys and this month's orders, analyzed while empty; autovacuum kept off them, so that nothing replaces the plans but this test.
+  for (const part of [today, thisMonth]) {
+    await tdb.query(`ALTER TABLE ${part} SET (autovacuum_enabled = off)`);
+    await tdb.query(`ANALYZE ${part}`);
+  }
   const url = new URL(tdb.url);
   const explain = ['min_duration=0', 'analyze=on', 'timing=off', 'nested_statements=on', 'level=notice'];
   url.searchParams.set('options', ['-c session_preload_libraries=auto_explain', ...explain.map((o) => `-c auto_explain.log_${o}`)].join(' '));
@@ -42,12 +46,13 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-/** The scans of today's keys in the plans logged while `what` ran (those never executed left out). */
-async function keyScans(what: () => Promise<unknown>): Promise<string[]> {
+/** The scans of `part` in the plans logged while `what` ran (those never executed left out). */
+async function scansOf(part: string, what: () => Promise<unknown>): Promise<string[]> {
   notices = [];
   await what();
-  return notices.flatMap((n) => n.split('\n')).filter((l) => new RegExp(`\\bon ${today}\\b`).test(l) && !/never executed/.test(l) && !/^\s*(Insert|Update|Delete) on /.test(l));
+  return notices.flatMap((n) => n.split('\n')).filter((l) => new RegExp(`\\bon ${part}\\b`).test(l) && !/never executed/.test(l) && !/^\s*(Insert|Update|Delete) on /.test(l));
 }
+const keyScans = (what: () => Promise<unknown>) => scansOf(today, what);
 
 describe('a day of keys analyzed while empty', () => {
   const deps = () => ({
@@ -78,6 +83,17 @@ describe('a day of keys analyzed while empty', () => {
     ];
     expect(first.replayed).toBe(false);
     expect(scans.length).toBeGreaterThan(2);
+    for (const scan of scans) expect(scan).toMatch(/Index (Only )?Scan using \w+ on /);
+  });
+
+  test("a month of orders analyzed while empty: the group write's checks of the new order are still index probes once it has filled", async () => {
+    await order('month-1');
+    await tdb.query(`INSERT INTO orders (id, user_id, status, total_amount, discount_amount, paid_amount, coupon_id, created_at)
+                     SELECT uuid_v7(), $1, 'PAID', 10, 0, 10, NULL, now() FROM generate_series(1, 20000)`, [userId]);
+    expect(Number((await tdb.query<{ n: string }>(`SELECT count(*) AS n FROM ${thisMonth}`))[0]!.n)).toBeGreaterThan(20000);
+    // The items' and the ledger row's foreign keys look the new order up in this month.
+    const scans = await scansOf(thisMonth, () => order('month-2'));
+    expect(scans.length).toBeGreaterThan(0);
     for (const scan of scans) expect(scan).toMatch(/Index (Only )?Scan using \w+ on /);
   });
 });
