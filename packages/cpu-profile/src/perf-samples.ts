@@ -39,8 +39,8 @@ export function perfSamples(text: string, from = -Infinity, to = Infinity): Perf
       current = { time: time ? Number(time[1]) : null, frames: [] };
     } else {
       const m = /^\s*([0-9a-f]+)\s+(.*)$/.exec(line);
-      // The symbol, without the object it is in when -F asked for dso too (`(/tmp/perf-1.map)`, `([kernel.kallsyms])`).
-      const sym = m?.[2]!.replace(/ \((?:\/[^()]*|\[[^\]]*\])\)$/, '');
+      // The symbol, without the object it is in when -F asked for dso too (`(/tmp/perf-1.map)`, `([kernel.kallsyms])`, `(/x (deleted))`).
+      const sym = m?.[2]!.replace(/ \((?:\/[^()]*(?: \(deleted\))?|\[[^\]]*\])\)$/, '');
       if (m) (current ??= { time: null, frames: [] }).frames.push({ kernel: m[1]!.length >= 16 && m[1]!.startsWith('ffff'), sym: sym! });
     }
   }

@@ -4,7 +4,8 @@
 // `perf record -e cpu-clock -g` taken while it ran with `--perf-basic-prof` (perf-samples.ts says
 // why perf, not V8's profiler). Steps in docs/performance.md, "How to profile".
 //
-// With --phases S --orders KEYED,UNKEYED [--hz 499] and --from/--to the bench's interleaved window
+// With --phases S --orders KEYED,UNKEYED [--hz 499] and --from/--to the bench's interleaved window (record with
+// `perf record -k CLOCK_MONOTONIC`, the bench's clock; phases are taken as equal lengths from --from)
 // (its `cost.cpu.fromUs`/`toUs` ÷ 1e6, and `interleaved` orders, in bench.json): each side's CPU per
 // order, what differs most first. FILE may be any process's samples (`perf script --comm postgres`).
 import { readFileSync } from 'node:fs';

@@ -25,10 +25,12 @@
 -- Every statement here finds its rows by an index, and is planned with sequential scans off. Its
 -- plans are generic and kept for the connection, and PostgreSQL plans a partition that statistics
 -- call empty as a scan of it: a day of keys made ahead and analyzed while empty (a database-wide
--- ANALYZE, an anti-wraparound VACUUM) was scanned whole for every key once it became today and
--- filled, 22 ms a group after one midnight against 0.15, until autovacuum analyzed the day
--- (docs/performance.md, "An eighth host"). The foreign keys' checks, planned the first time a
--- statement here fires them, are planned so too.
+-- ANALYZE or VACUUM, vacuumdb) was scanned whole for every key once it became today and filled,
+-- 22 ms a group after one midnight against 0.15, until autovacuum analyzed the day
+-- (docs/performance.md, "An eighth host"). The foreign keys' checks of a new order (its items',
+-- its ledger row's) are planned the first time a statement here fires them, so too; PostgreSQL
+-- keeps one such plan per constraint and connection, for every caller: another writer of an
+-- order_id must plan under the same setting.
 CREATE OR REPLACE FUNCTION write_order_group(writes jsonb, group_token bigint) RETURNS text[]
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 DECLARE
