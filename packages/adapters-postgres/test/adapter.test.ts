@@ -651,13 +651,18 @@ describe('pgOrderBook', () => {
       expect(await book.keyState(userId, 'k1')).toEqual({ state: 'completed', stored: { fingerprint: 'f', result: { orderId: 'x' } } });
       expect((await book.changeSnapshot(w.order.orderId, null)).order?.orderId).toBe(w.order.orderId);
       expect(await statements()).toEqual({ change_snapshot: 1, key_states: 1, place_snapshot: 3, write_order_group: 1 });
-      // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010).
+      // The functions behind them plan their statements once too, whatever the values (migrations 0009, 0010); the
+      // group write and the key lookup with sequential scans off, whatever a partition's statistics said (0016).
       const { rows: settings } = await one.pool.query<{ proname: string; proconfig: string[] }>(
-        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_order_group') ORDER BY proname`,
+        `SELECT proname, proconfig FROM pg_proc WHERE proname IN ('place_snapshot', 'key_state', 'write_order_group', 'completed_key') ORDER BY proname`,
       );
-      expect(settings).toEqual(
-        ['key_state', 'place_snapshot', 'write_order_group'].map((proname) => ({ proname, proconfig: ['plan_cache_mode=force_generic_plan'] })),
-      );
+      const generic = 'plan_cache_mode=force_generic_plan';
+      expect(settings).toEqual([
+        { proname: 'completed_key', proconfig: ['enable_seqscan=off'] },
+        { proname: 'key_state', proconfig: [generic] },
+        { proname: 'place_snapshot', proconfig: [generic] },
+        { proname: 'write_order_group', proconfig: [generic, 'enable_seqscan=off'] },
+      ]);
 
       // The server ends the connection (a restart, an administrator): the pool's next one prepares again.
       await tdb.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', ['prepared-test']);
