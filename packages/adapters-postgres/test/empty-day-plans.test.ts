@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cancelOrder, placeOrder, systemClock, uuidV7 } from '@shop/application';
-import { openDatabase, pgOrderBook, pgReadStore, PgUnitOfWork, type Db } from '../src/index.ts';
+import { cancelOrder, placeOrder } from '@shop/application';
+import type { Db } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { openExplained, orderPathDeps } from './support/explained.ts';
 
 /**
  * A day's partition of the keys is made ahead, and an ANALYZE or VACUUM of the database while it
@@ -15,7 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/dat
 
 let tdb: TestDatabase;
 let explained: Db;
-let notices: string[] = [];
+let plansDuring: ReturnType<typeof openExplained>['plansDuring'];
 let userId: number;
 let productId: number;
 // Named from the database's clock, as ensure_partitions names them (UTC).
@@ -36,11 +37,7 @@ beforeAll(async () => {
     await tdb.query(`ALTER TABLE ${part} SET (autovacuum_enabled = off)`);
     await tdb.query(`ANALYZE ${part}`);
   }
-  const url = new URL(tdb.url);
-  const explain = ['min_duration=0', 'analyze=on', 'timing=off', 'nested_statements=on', 'level=notice'];
-  url.searchParams.set('options', ['-c session_preload_libraries=auto_explain', ...explain.map((o) => `-c auto_explain.log_${o}`)].join(' '));
-  explained = openDatabase({ connectionString: url.toString(), max: 1, applicationName: 'empty-day-plans' });
-  explained.pool.on('connect', (c) => c.on('notice', (n) => notices.push(n.message ?? '')));
+  ({ db: explained, plansDuring } = openExplained(tdb.url, 'empty-day-plans'));
 });
 
 afterAll(async () => {
@@ -50,9 +47,7 @@ afterAll(async () => {
 
 /** Per statement logged while `what` ran, its text and its scans of `part` that ran (none: left out). */
 async function scansOf(part: string, what: () => Promise<unknown>): Promise<Array<{ text: string; scans: string[] }>> {
-  notices = [];
-  await what();
-  return notices
+  return (await plansDuring(what))
     .filter((n) => /plan:/.test(n))
     .map((n) => ({
       text: /Query Text: ([\s\S]*?)\n(?=\S)/.exec(n)?.[1]?.replace(/\s+/g, ' ').trim() ?? '?',
@@ -73,14 +68,7 @@ const GROUP_LOOKUP = /FROM completed_keys\(key_user, key_text\)/;
 const ONE_KEY_LOOKUP = /FROM completed_keys\(ARRAY\[completed_key\.user_id\]/;
 
 describe('partitions analyzed while empty', () => {
-  const deps = () => ({
-    uow: new PgUnitOfWork(explained.kysely),
-    book: pgOrderBook(explained.kysely, { writesInFlight: 1 }),
-    reads: pgReadStore(explained.kysely),
-    clock: systemClock,
-    ids: uuidV7,
-    cancelDays: 7,
-  });
+  const deps = () => orderPathDeps(explained);
   const actor = () => ({ role: 'user' as const, userId });
   const order = (idempotencyKey: string) => placeOrder(deps(), { actor: actor(), userId, items: [{ productId, quantity: 1 }], idempotencyKey });
   const cancel = (orderId: string, idempotencyKey: string) => cancelOrder(deps(), { actor: actor(), orderId, idempotencyKey });

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cancelOrder, placeOrder, refundOrder, systemClock, uuidV7 } from '@shop/application';
-import { openDatabase, pgOrderBook, pgReadStore, pgSalesStats, PgUnitOfWork, type Db } from '../src/index.ts';
+import { cancelOrder, placeOrder, refundOrder } from '@shop/application';
+import { pgReadStore, pgSalesStats, type Db } from '../src/index.ts';
 import { insertSelect } from '../src/bulk-rows.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { openExplained, orderPathDeps } from './support/explained.ts';
 
 /**
  * The history tables are partitioned by time (migration 0014). What partitioning buys is lost as
@@ -40,7 +41,7 @@ const DAY = 86_400_000;
 
 let tdb: TestDatabase;
 let explained: Db;
-let notices: string[] = [];
+let plansDuring: ReturnType<typeof openExplained>['plansDuring'];
 let userId: number;
 let productId: number;
 const now = Date.now();
@@ -66,11 +67,7 @@ beforeAll(async () => {
       VALUES ($1, 'PAYMENT', -1000, 1000000 - 1000 * $3::int, $2, to_timestamp(${OLD / 1000}) + $3::int * interval '1 minute')`, [userId, id, k]);
   }
   await tdb.query(`UPDATE users SET balance = 997000 WHERE id = $1`, [userId]);
-  const url = new URL(tdb.url);
-  const explain = ['min_duration=0', 'analyze=on', 'timing=off', 'nested_statements=on', 'level=notice'];
-  url.searchParams.set('options', ['-c session_preload_libraries=auto_explain', ...explain.map((o) => `-c auto_explain.log_${o}`)].join(' '));
-  explained = openDatabase({ connectionString: url.toString(), max: 1, applicationName: 'partition-pruning' });
-  explained.pool.on('connect', (c) => c.on('notice', (n) => notices.push(n.message ?? '')));
+  ({ db: explained, plansDuring } = openExplained(tdb.url, 'partition-pruning'));
 });
 
 afterAll(async () => {
@@ -80,9 +77,7 @@ afterAll(async () => {
 
 /** Runs `what` on the explained connection; the statements it logged, with the partitions each ran. */
 async function plansOf(what: () => Promise<unknown>) {
-  notices = [];
-  await what();
-  return executed(notices);
+  return executed(await plansDuring(what));
 }
 
 /**
@@ -97,14 +92,7 @@ const namedOf = (plans: ReturnType<typeof executed>, table: Partitioned) =>
 const ranOf = (plans: ReturnType<typeof executed>, table: Partitioned) => new Set(plans.flatMap((p) => [...(p.ran.get(table) ?? [])]));
 
 describe('the order path and every page read only the partitions they need', () => {
-  const deps = () => ({
-    uow: new PgUnitOfWork(explained.kysely),
-    book: pgOrderBook(explained.kysely, { writesInFlight: 1 }),
-    reads: pgReadStore(explained.kysely),
-    clock: systemClock,
-    ids: uuidV7,
-    cancelDays: 7,
-  });
+  const deps = () => orderPathDeps(explained);
   const actor = () => ({ role: 'user' as const, userId });
   let placed: string[] = [];
 
