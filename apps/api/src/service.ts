@@ -5,6 +5,7 @@ import { buildApp, buildMetricsApp, createJwksAuthenticator, createMetrics, type
 import { createPublisher } from '@shop/adapters-dataplatform';
 import {
   migrate,
+  analyzeOutgrownPartitions,
   ensurePartitions,
   openDatabase,
   pgCouponIssuance,
@@ -38,6 +39,7 @@ import { withProductCache } from './product-cache.ts';
 const RECENT_ORDER_KEYS = { maxEntries: 10_000, keepMs: 10 * 60_000 };
 
 const PARTITIONS_EVERY_MS = 3600_000;
+const PARTITION_STATS_EVERY_MS = 5_000;
 const LISTEN_BACKLOG = 4096;
 
 export interface Service {
@@ -286,6 +288,20 @@ export async function startService(config: Config, log: Logger): Promise<Service
     }, PARTITIONS_EVERY_MS);
     partitions.unref();
     cleanup.push(async () => clearInterval(partitions));
+    // A new day's or month's partition, planned while its statistics said empty, is scanned whole by
+    // the plans kept from then until it is analyzed (analyzeOutgrownPartitions): every few seconds,
+    // not whenever autovacuum gets to it. One at a time; a failure is the next round's to retry.
+    let analyzing = false;
+    const partitionStats = setInterval(() => {
+      if (analyzing || !databaseReady) return;
+      analyzing = true;
+      analyzeOutgrownPartitions(db.kysely)
+        .then((analyzed) => analyzed.length > 0 && log.info({ analyzed }, 'young history partitions analyzed'))
+        .catch((err) => log.warn({ err }, 'analyzing young history partitions failed'))
+        .finally(() => (analyzing = false));
+    }, PARTITION_STATS_EVERY_MS);
+    partitionStats.unref();
+    cleanup.push(async () => clearInterval(partitionStats));
     // Every instance purges (a batch that finds its rows already gone deletes nothing); started
     // once the database is ready, by bringUp.
     const keyPurge = new PurgeJob(

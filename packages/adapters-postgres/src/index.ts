@@ -5,7 +5,7 @@ export { pgReadStore, pgReadStoreWithReplicas } from './read-store.ts';
 export { ReadReplicas, type ReadReplicaOptions, type ReplicaState } from './read-replicas.ts';
 export { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts';
 export { ping, pgIdempotencyKeyPurge, plannerEstimate } from './maintenance.ts';
-export { ensurePartitions, PARTITIONS_AHEAD_MS } from './partitions.ts';
+export { analyzeOutgrownPartitions, ensurePartitions, PARTITIONS_AHEAD_MS } from './partitions.ts';
 export type { Database } from './schema.ts';
 export { pgOutboxStore } from './outbox-store.ts';
 export { PgWakeChannel } from './wake-channel.ts';

@@ -28,6 +28,36 @@ export async function ensurePartitions(db: Kysely<Database>): Promise<number> {
   return rows[0]!.made;
 }
 
+/**
+ * Past this size (8 MB of 8 kB pages) a partition's statistics are autovacuum's to keep: its
+ * thresholds (a tenth of the rows changed) then trail the partition by seconds, not minutes.
+ */
+const YOUNG_PAGES = 1024;
+
+/**
+ * ANALYZEs each partition of a partitioned table that is young (under YOUNG_PAGES as last analyzed)
+ * and has grown past twice the size its statistics say (8 pages at least); returns their names.
+ * Plans kept for a connection (prepared statements, functions) are made on a partition's size at
+ * the time, and PostgreSQL plans one whose statistics say empty, as a partition made ahead is once
+ * a database-wide ANALYZE has passed, as a scan of it; it keeps that plan as the period fills,
+ * until an ANALYZE of the partition replaces every plan that names it, in every session
+ * (docs/performance.md, "An eighth host"). Autovacuum does that when it gets to the partition, a
+ * minute or more into a new day or month; this is run every few seconds. SKIP_LOCKED: another
+ * instance analyzing the same partition is enough.
+ */
+export async function analyzeOutgrownPartitions(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ part: string }>`
+    SELECT c.oid::regclass::text AS part
+      FROM pg_inherits i
+      JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p' AND p.relnamespace = current_schema()::regnamespace
+      JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE c.relkind = 'r' AND c.relpages < ${YOUNG_PAGES}
+       AND pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * greatest(c.relpages, 8)
+     ORDER BY 1`.execute(db);
+  for (const { part } of rows) await sql`ANALYZE (SKIP_LOCKED) ${sql.raw(part)}`.execute(db);
+  return rows.map((r) => r.part);
+}
+
 /** The tables whose rows leave by whole partitions: a day each (ensure_partitions). */
 export type Retained = 'idempotency_keys' | 'outbox_events';
 
