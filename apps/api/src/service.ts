@@ -296,7 +296,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
       if (analyzing || !databaseReady) return;
       analyzing = true;
       analyzeOutgrownPartitions(db.kysely)
-        .then((analyzed) => analyzed.length > 0 && log.info({ analyzed }, 'young history partitions analyzed'))
+        .then(({ analyzed, skipped }) => {
+          if (analyzed.length > 0) log.info({ analyzed }, 'young history partitions analyzed');
+          // Held by another session (its ANALYZE, a detach) for a round is nothing; every round is a role that may not analyze them.
+          if (skipped.length > 0) log.warn({ skipped }, 'young history partitions not analyzed; tried again in 5 s');
+        })
         .catch((err) => log.warn({ err }, 'analyzing young history partitions failed'))
         .finally(() => (analyzing = false));
     }, PARTITION_STATS_EVERY_MS);

@@ -35,27 +35,56 @@ export async function ensurePartitions(db: Kysely<Database>): Promise<number> {
 const YOUNG_PAGES = 1024;
 
 /**
- * ANALYZEs each partition of a partitioned table that is young (under YOUNG_PAGES as last analyzed)
- * and has grown past twice the size its statistics say (8 pages at least); returns their names.
- * Plans kept for a connection (prepared statements, functions) are made on a partition's size at
- * the time, and PostgreSQL plans one whose statistics say empty, as a partition made ahead is once
- * a database-wide ANALYZE has passed, as a scan of it; it keeps that plan as the period fills,
- * until an ANALYZE of the partition replaces every plan that names it, in every session
- * (docs/performance.md, "An eighth host"). Autovacuum does that when it gets to the partition, a
- * minute or more into a new day or month; this is run every few seconds. SKIP_LOCKED: another
- * instance analyzing the same partition is enough.
+ * The partitions of this schema's partitioned tables that are young (last analyzed under
+ * YOUNG_PAGES, and under four times that now: a large table never analyzed, after a restore, is
+ * autovacuum's) and have grown past twice the size their statistics say (8 pages at least).
+ * Detaching ones are left out. A second of lock wait at most: the size is read under a lock.
  */
-export async function analyzeOutgrownPartitions(db: Kysely<Database>): Promise<string[]> {
+const outgrown = (db: Kysely<Database>, among: readonly string[] | null) => db.transaction().execute(async (trx) => {
+  await sql`SET LOCAL lock_timeout = '1s'`.execute(trx);
   const { rows } = await sql<{ part: string }>`
     SELECT c.oid::regclass::text AS part
       FROM pg_inherits i
-      JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p' AND p.relnamespace = current_schema()::regnamespace
+      JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p' AND p.relnamespace = to_regnamespace(quote_ident(current_schema()))
       JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE c.relkind = 'r' AND c.relpages < ${YOUNG_PAGES}
+     WHERE c.relkind = 'r' AND NOT i.inhdetachpending AND c.relpages < ${YOUNG_PAGES}
+       AND (${among}::text[] IS NULL OR c.oid::regclass::text = ANY(${among}::text[]))
+       AND pg_relation_size(c.oid) < 4 * ${YOUNG_PAGES} * current_setting('block_size')::bigint
        AND pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * greatest(c.relpages, 8)
-     ORDER BY 1`.execute(db);
-  for (const { part } of rows) await sql`ANALYZE (SKIP_LOCKED) ${sql.raw(part)}`.execute(db);
+     ORDER BY 1`.execute(trx);
   return rows.map((r) => r.part);
+});
+
+/**
+ * ANALYZEs each young partition that has outgrown its statistics (`outgrown`): `analyzed`, those
+ * whose statistics now fit; `skipped`, those still outgrown after it (PostgreSQL skips with only a
+ * warning a partition another session holds, SKIP_LOCKED, or one this role may not analyze) or
+ * gone meanwhile (the purge dropped it). Plans kept for a connection (prepared statements,
+ * functions) are made on a partition's size at the time, and PostgreSQL plans one whose
+ * statistics say empty, as a partition made ahead is once a database-wide ANALYZE has passed, as
+ * a scan of it; it keeps that plan as the period fills, until an ANALYZE of the partition replaces
+ * every plan that names it, in every session (docs/performance.md, "An eighth host"). Autovacuum
+ * does that when it gets to the partition, a minute or more into a new day or month; the service
+ * runs this every few seconds.
+ */
+export async function analyzeOutgrownPartitions(db: Kysely<Database>): Promise<{ analyzed: string[]; skipped: string[] }> {
+  const parts = await outgrown(db, null);
+  const gone: string[] = [];
+  for (const part of parts) {
+    try {
+      await db.transaction().execute(async (trx) => {
+        await sql`SET LOCAL lock_timeout = '1s'`.execute(trx);
+        await sql`ANALYZE (SKIP_LOCKED) ${sql.raw(part)}`.execute(trx);
+      });
+    } catch (err) {
+      // Dropped since it was listed (undefined_table), or its lock not had within the second: the next round's.
+      if (!['42P01', '55P03'].includes((err as { code?: string }).code ?? '')) throw err;
+      gone.push(part);
+    }
+  }
+  const still = parts.length === 0 ? [] : await outgrown(db, parts);
+  const skipped = [...new Set([...gone, ...still])].sort();
+  return { analyzed: parts.filter((p) => !skipped.includes(p)), skipped };
 }
 
 /** The tables whose rows leave by whole partitions: a day each (ensure_partitions). */
