@@ -224,7 +224,7 @@ async function applyDefinition(client: pg.PoolClient, d: SchemaFile): Promise<vo
   // Each function of that name with its row version: the text's own are those it made or replaced.
   const versions = async () => (await client.query<{ signature: string; version: string }>(
     `SELECT p.oid::regprocedure::text AS signature, p.oid::text || ':' || p.xmin::text AS version FROM pg_proc p
-      WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = $1`,
+      WHERE p.pronamespace = to_regnamespace(quote_ident(current_schema())) AND p.proname = $1`,
     [object],
   )).rows;
   const before = await versions();

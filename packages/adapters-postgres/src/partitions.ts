@@ -116,7 +116,7 @@ async function dayTables(db: Kysely<Database>, table: Retained): Promise<DayTabl
     SELECT c.relname AS name, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false) AS pending,
            greatest(c.reltuples, 0)::float8 AS rows
       FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = ${table}::regclass
-     WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+     WHERE c.relkind = 'r' AND c.relnamespace = to_regnamespace(quote_ident(current_schema()))
        AND starts_with(c.relname, ${table} || '_')`.execute(db);
   return rows
     .flatMap((r) => {

@@ -106,7 +106,7 @@ export async function retainedDays(pool: pg.Pool): Promise<RetainedDay[]> {
   const { rows: tables } = await pool.query<{ parent: RetainedDay['table']; name: string; attached: boolean }>(`
     SELECT t.parent, c.relname AS name, i.inhrelid IS NOT NULL AS attached
       FROM unnest(ARRAY['idempotency_keys', 'outbox_events']) t(parent)
-      JOIN pg_class c ON c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND starts_with(c.relname, t.parent || '_')
+      JOIN pg_class c ON c.relkind = 'r' AND c.relnamespace = to_regnamespace(quote_ident(current_schema())) AND starts_with(c.relname, t.parent || '_')
       LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = t.parent::regclass`);
   const out: RetainedDay[] = [];
   for (const t of tables) {

@@ -46,7 +46,7 @@ export async function migrateUnpartitioned(pool: pg.Pool) {
 /** The schema's partitioned tables, by name (none on the reference; orders, order_items, balance_ledger, idempotency_keys and outbox_events after 0014). */
 export async function partitionedTables(pool: pg.Pool): Promise<string[]> {
   const { rows } = await pool.query<{ t: string }>(
-    `SELECT relname AS t FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'p' ORDER BY 1`);
+    `SELECT relname AS t FROM pg_class WHERE relnamespace = to_regnamespace(quote_ident(current_schema())) AND relkind = 'p' ORDER BY 1`);
   return rows.map((r) => r.t);
 }
 
