@@ -11,6 +11,8 @@ export interface Reply<T = any> {
   readonly status: number;
   readonly body: T;
   readonly headers: Headers;
+  /** The body as it came, for byte comparisons. */
+  readonly text: string;
 }
 
 export interface RequestOptions {
@@ -47,7 +49,7 @@ export class Client {
     } catch {
       /* keep the text */
     }
-    return { status: res.status, body: parsed as T, headers: res.headers };
+    return { status: res.status, body: parsed as T, headers: res.headers, text };
   }
 
   get = <T = any>(path: string, options?: RequestOptions) => this.request<T>('GET', path, undefined, options);

@@ -125,6 +125,23 @@ describe('POST /orders', () => {
     expect(replay.status).toBe(201);
     expect(replay.body).toEqual(first.body);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    // The first answer's bytes and type, from memory (its kept body) as from the store (another instance's memory).
+    const fromStore = await startTestApp(tdb.url);
+    try {
+      for (const again of [replay, await fromStore.client.post('/orders', body, { token, headers }), await client.post('/orders', body, { token, headers })]) {
+        expect([again.status, again.text, again.headers.get('content-type')]).toEqual([201, first.text, 'application/json; charset=utf-8']);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+      }
+    } finally {
+      await fromStore.close();
+    }
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    // An unkeyed order's answer, which the route's schema serializes, has the same type and fields in the same order.
+    const buyer = await client.createUser(5_000);
+    const unkeyed = await client.post('/orders', { userId: buyer.userId, items: [{ productId: p, quantity: 1 }] }, { token: buyer.token });
+    expect([unkeyed.status, unkeyed.headers.get('content-type')]).toEqual([201, 'application/json; charset=utf-8']);
+    expect(Object.keys(JSON.parse(unkeyed.text))).toEqual(Object.keys(JSON.parse(first.text)));
     const other = await client.post('/orders', { ...body, items: [{ productId: p, quantity: 2 }] }, { token, headers });
     expect([other.status, other.body.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
     expect((await client.get(`/users/${userId}/balance`, { token })).body.balance).toBe(500);

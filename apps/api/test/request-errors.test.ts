@@ -56,7 +56,7 @@ function parseRaw(text: string): Reply {
   } catch {
     /* keep the text */
   }
-  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body };
+  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body, text: raw };
 }
 
 /** Everything the server sends on `socket` until it closes the connection. */
@@ -92,7 +92,7 @@ async function fetchReply(path: string, init: RequestInit = {}): Promise<Reply> 
   } catch {
     /* keep the text */
   }
-  return { status: res.status, headers: res.headers, body };
+  return { status: res.status, headers: res.headers, body, text };
 }
 
 const get = (path: string) => fetchReply(path);

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, test } from 'vitest';
-import { placeOrder, RecentOrderKeys, type PlaceOrderDeps } from '@shop/application';
+import { cancelOrder, placeOrder, RecentOrderKeys, type PlaceOrderDeps } from '@shop/application';
 import { user } from './actors.ts';
 import { ManualClock, MemoryShop, SequentialIds } from './fakes.ts';
 
@@ -113,6 +113,19 @@ describe('keyed orders this instance answered a moment ago', () => {
     const before = readsNow();
     await placeOrder(deps, cmd('a'));
     expect(reads.snapshots).toBe(before.snapshots + STORE_REPLAY_SNAPSHOTS);
+  });
+
+  test('the first answer and every replay from memory are one object, as placed, even once the order is cancelled', async () => {
+    const first = await placeOrder(deps, cmd());
+    const again = await placeOrder(deps, cmd());
+    expect(again.order).toBe(first.order);
+    // Learned from the store after a cancel: the first answer, once made, and then that same object.
+    const other = instance(new RecentOrderKeys(clock, { maxEntries: 3, keepMs: KEEP_MS }));
+    await cancelOrder({ ...deps, cancelDays: 7 }, { actor: user(userId), orderId: first.order.orderId });
+    expect(shop.state.orders.get(first.order.orderId)?.status).toBe('CANCELLED');
+    const fromStore = await placeOrder(other, cmd());
+    expect(fromStore.order).toEqual(first.order);
+    expect((await placeOrder(other, cmd())).order).toBe(fromStore.order);
   });
 
   test('keys are per user', async () => {

@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { cancelOrder, getOrderWithRefunds, listOrders, placeOrder, refundOrder } from '@shop/application';
 import type { HttpDeps } from '../context.ts';
@@ -18,10 +19,16 @@ import {
 } from '../schemas.ts';
 import { errorResponses, USER_SECURITY } from './docs.ts';
 import { clientGone } from '../client-gone.ts';
+import { JSON_CONTENT_TYPE, keyedAnswers } from '../keyed-answers.ts';
 
 export const orderRoutes =
   (deps: HttpDeps, principalOf: PrincipalOf): FastifyPluginAsyncZod =>
   async (app) => {
+    // The app's serializer compiler (app.ts), as the route's 201 gets it: a kept body is the one the route would send.
+    const compile = app.serializerCompiler;
+    if (!compile) throw new Error('orderRoutes needs the app to set its serializer compiler first');
+    const serialize = compile({ schema: OrderResponse, method: 'POST', url: '/orders', httpStatus: '201' });
+    const keyedAnswer = keyedAnswers((order) => serialize(presentOrder(order)));
     app.post(
       '/orders',
       {
@@ -48,7 +55,9 @@ export const orderRoutes =
           signal,
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
-        return reply.code(201).send(presentOrder(order));
+        if (req.headers['idempotency-key'] === undefined) return reply.code(201).send(presentOrder(order));
+        // Already JSON: sent as it is, past the schema's serializer (whose typing wants the object).
+        return (reply as FastifyReply).code(201).header('content-type', JSON_CONTENT_TYPE).send(keyedAnswer(order));
       },
     );
 

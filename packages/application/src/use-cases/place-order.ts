@@ -35,6 +35,11 @@ export interface PlaceOrderCommand {
 }
 
 export interface PlaceOrderResult {
+  /**
+   * As placed (a replay's too, whatever the order became since). With recentKeys, a key's first
+   * answer and every replay this instance answers from memory are the same object, so an adapter
+   * may keep what it made of that answer beside it (the HTTP edge keeps its bytes).
+   */
   readonly order: Order;
   /** True when the order was placed by an earlier request with the same Idempotency-Key. */
   readonly replayed: boolean;
@@ -72,7 +77,7 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   const print = key === null ? '' : fingerprint('POST /orders', { userId: cmd.userId, items: cmd.items, couponId });
   const recent = key === null ? null : (deps.recentKeys?.get(cmd.userId, key) ?? null);
   // A completed key answers the same whoever reads it: the first order, or REUSED for another body.
-  if (recent && replayable(keyState(recent.completed, false), print)) return { order: asPlaced(recent.order), replayed: true };
+  if (recent && replayable(keyState(recent.completed, false), print)) return { order: recent.order, replayed: true };
   const remember = (completed: { fingerprint: string; result: unknown }, order: Order) => {
     if (key !== null) deps.recentKeys?.remember(cmd.userId, key, completed, order);
   };
@@ -131,12 +136,13 @@ export async function placeOrder(deps: PlaceOrderDeps, cmd: PlaceOrderCommand): 
   throw new RetryLaterError(`the order's rows changed under it ${MAX_DECISIONS} times in a row`);
 }
 
-/** The first answer of the request that completed the key, from what it stored; `found` hears the order. */
-async function replayed(reads: ReadStore, stored: unknown, keyedOrder: Order | null, found: (order: Order) => void): Promise<PlaceOrderResult> {
+/** The first answer of the request that completed the key, from what it stored; `found` hears it, as placed. */
+async function replayed(reads: ReadStore, stored: unknown, keyedOrder: Order | null, found: (placed: Order) => void): Promise<PlaceOrderResult> {
   const { orderId } = stored as PlacedKeyResult;
   const order = keyedOrder?.orderId === orderId ? keyedOrder : await reads.order(orderId);
   if (!order) throw new Error(`idempotent replay names order ${orderId}, which does not exist`);
-  found(order);
   // The first answer, even if the order has been cancelled since.
-  return { order: asPlaced(order), replayed: true };
+  const placed = asPlaced(order);
+  found(placed);
+  return { order: placed, replayed: true };
 }

@@ -42,13 +42,14 @@ export class RecentOrderKeys {
     this.o = o;
   }
 
-  /** What the request that completed `key` stored, and its order; null if not remembered (or no longer). */
+  /** What the request that completed `key` stored, and the order as `remember` was given it; null if not remembered (or no longer). */
   get(userId: number, key: string): { readonly completed: CompletedKey; readonly order: Order } | null {
     const id = `${userId}:${key}`;
     const hit = this.current.get(id) ?? this.previous.get(id);
     return hit && this.clock.now().getTime() < hit.until ? hit : null;
   }
 
+  /** `order` is the first answer, as placed: replays answer this very object (PlaceOrderResult). */
   remember(userId: number, key: string, completed: CompletedKey, order: Order): void {
     const until = Math.min(this.clock.now().getTime() + this.o.keepMs, order.createdAt.getTime() + STORE_KEEPS_MS);
     if (this.o.maxEntries <= 0 || until <= this.clock.now().getTime()) return;
