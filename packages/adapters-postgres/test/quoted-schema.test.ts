@@ -13,18 +13,28 @@ test('migrates twice, keeps, purges and analyzes its partitions in a schema name
   const db = openDatabase({ connectionString: url.toString(), max: 2 });
   try {
     await migrate(db.pool);
-    // Again: every definition's text compared with the catalog's, in that schema.
+    // Again: the history's checksums compared, and each definition's functions looked up in that schema.
     await migrate(db.pool);
-    const tables = async (schema: string) =>
-      (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1`, [schema]))[0]!.n;
+    const tables = async (schema: string, like = '%') =>
+      (await tdb.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1 AND tablename LIKE $2`, [schema, like]))[0]!.n;
     expect(await tables('ShopFront')).toBeGreaterThan(10);
     expect(await tables('public')).toBe(0);
     await ensurePartitions(db.kysely);
+    // Today's keys outgrow their statistics: the analyze step finds the partition in this schema.
+    await db.pool.query(`INSERT INTO idempotency_keys (user_id, key, fingerprint, result)
+                         SELECT g, 'key-' || g, 'print', '{}'::jsonb FROM generate_series(1, 3000) g`);
+    const { analyzed, skipped } = await analyzeOutgrownPartitions(db.kysely);
+    expect(skipped).toEqual([]);
+    expect(analyzed.some((part) => part.startsWith('idempotency_keys_p'))).toBe(true);
+    // The purge lists the days in this schema: every row counted as expired by a date far ahead, and the oldest day dropped.
     const purge = pgIdempotencyKeyPurge(db.kysely);
-    const now = new Date();
-    expect(await purge.estimateExpired(now)).toBe(0);
-    await expect(purge.purgeBatch(now, 1000, null)).resolves.toMatchObject({ deleted: 0 });
-    await expect(analyzeOutgrownPartitions(db.kysely)).resolves.toEqual({ analyzed: [], skipped: [] });
+    const later = new Date(Date.now() + 30 * 86_400_000);
+    expect(await purge.estimateExpired(new Date(0))).toBe(0);
+    expect(await purge.estimateExpired(later)).toBe(3000);
+    const days = await tables('ShopFront', 'idempotency\\_keys\\_p%');
+    expect(days).toBeGreaterThan(1);
+    await expect(purge.purgeBatch(later, 1000, null)).resolves.toMatchObject({ done: false });
+    expect(await tables('ShopFront', 'idempotency\\_keys\\_p%')).toBe(days - 1);
   } finally {
     await db.close();
     await tdb.drop();
