@@ -27,7 +27,8 @@ export const orderRoutes =
     // The app's serializer compiler (app.ts), as the route's 201 gets it: a kept body is the one the route would send.
     const compile = app.serializerCompiler;
     if (!compile) throw new Error('orderRoutes needs the app to set its serializer compiler first');
-    const serialize = compile({ schema: OrderResponse, method: 'POST', url: '/orders', httpStatus: '201' });
+    const placed = { status: '201', schema: OrderResponse } as const;
+    const serialize = compile({ schema: placed.schema, method: 'POST', url: '/orders', httpStatus: placed.status });
     const keyedAnswer = keyedAnswers((order) => serialize(presentOrder(order)));
     app.post(
       '/orders',
@@ -39,7 +40,7 @@ export const orderRoutes =
           security: USER_SECURITY,
           headers: IdempotencyHeaders,
           body: PlaceOrderBody,
-          response: { 201: OrderResponse, ...errorResponses },
+          response: { [placed.status]: placed.schema, ...errorResponses },
         },
       },
       async (req, reply) => {
