@@ -37,7 +37,8 @@ const YOUNG_PAGES = 1024;
 /**
  * The partitions of this schema's partitioned tables that are young (last analyzed under
  * YOUNG_PAGES, and under four times that now: a large table never analyzed, after a restore, is
- * autovacuum's) and have grown past twice the size their statistics say (8 pages at least).
+ * autovacuum's) and have grown past twice the size their statistics say, that size taken as 8 pages
+ * at least (so 16 pages of growth at least).
  * Detaching ones are left out. A second of lock wait at most: the size is read under a lock.
  */
 const outgrown = (db: Kysely<Database>, among: readonly string[] | null) => db.transaction().execute(async (trx) => {
